@@ -1,0 +1,242 @@
+#define _GNU_SOURCE
+#include "CReactor.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+__thread void *cr_current_reactor_tls = NULL;
+
+// Evaluates a call that returns -1 and sets errno on failure, retrying on EINTR.
+#define CR_RETRY(call)                                  \
+    do {                                                \
+        for (;;) {                                      \
+            long r_ = (long)(call);                     \
+            if (r_ >= 0) return r_;                     \
+            if (errno != EINTR) return -errno;          \
+        }                                               \
+    } while (0)
+
+// ---- epoll and eventfd -------------------------------------------------------------------
+
+int cr_epoll_create(void) {
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int cr_epoll_add(int epfd, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev = {.events = events, .data.u64 = data};
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int cr_epoll_del(int epfd, int fd) {
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
+}
+
+int cr_epoll_wait(int epfd, cr_event *out, int max, int64_t timeout_ns) {
+    enum { BATCH = 256 };
+    struct epoll_event events[BATCH];
+    if (max > BATCH) max = BATCH;
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        tsp = &ts;
+    }
+    // An EINTR is returned as 0 events: the loop recomputes its timeout and waits again.
+    int n = epoll_pwait2(epfd, events, max, tsp, NULL);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++) {
+        out[i].events = events[i].events;
+        out[i].data = events[i].data.u64;
+    }
+    return n;
+}
+
+int cr_eventfd(void) {
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int cr_eventfd_signal(int efd) {
+    uint64_t one = 1;
+    CR_RETRY(write(efd, &one, sizeof one));
+}
+
+int cr_eventfd_drain(int efd) {
+    uint64_t value;
+    CR_RETRY(read(efd, &value, sizeof value));
+}
+
+// ---- sockets -----------------------------------------------------------------------------
+
+int cr_socket(int domain, int type) {
+    int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+int cr_bind(int fd, const struct sockaddr *addr, socklen_t len) {
+    return bind(fd, addr, len) < 0 ? -errno : 0;
+}
+
+int cr_listen(int fd, int backlog) {
+    return listen(fd, backlog) < 0 ? -errno : 0;
+}
+
+int cr_accept(int fd, struct sockaddr_storage *addr, socklen_t *len) {
+    *len = sizeof *addr;
+    CR_RETRY(accept4(fd, (struct sockaddr *)addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+}
+
+int cr_connect(int fd, const struct sockaddr *addr, socklen_t len) {
+    // EINTR on a non-blocking connect still leaves the connection in progress.
+    if (connect(fd, addr, len) == 0) return 0;
+    return errno == EINTR ? -EINPROGRESS : -errno;
+}
+
+ssize_t cr_recv(int fd, void *buf, size_t len) {
+    CR_RETRY(recv(fd, buf, len, 0));
+}
+
+ssize_t cr_send(int fd, const void *buf, size_t len) {
+    CR_RETRY(send(fd, buf, len, MSG_NOSIGNAL));
+}
+
+ssize_t cr_sendv(int fd, const struct iovec *iov, int count) {
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)count};
+    CR_RETRY(sendmsg(fd, &msg, MSG_NOSIGNAL));
+}
+
+int cr_shutdown(int fd, int how) {
+    return shutdown(fd, how) < 0 ? -errno : 0;
+}
+
+int cr_close(int fd) {
+    // Linux always releases the descriptor, even when close reports EINTR: never retry.
+    return close(fd) < 0 && errno != EINTR ? -errno : 0;
+}
+
+int cr_socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+    return err;
+}
+
+int cr_setsockopt_int(int fd, int level, int name, int value) {
+    return setsockopt(fd, level, name, &value, sizeof value) < 0 ? -errno : 0;
+}
+
+int cr_getsockopt_int(int fd, int level, int name, int *value) {
+    socklen_t len = sizeof *value;
+    return getsockopt(fd, level, name, value, &len) < 0 ? -errno : 0;
+}
+
+int cr_getsockname(int fd, struct sockaddr_storage *addr, socklen_t *len) {
+    *len = sizeof *addr;
+    return getsockname(fd, (struct sockaddr *)addr, len) < 0 ? -errno : 0;
+}
+
+int cr_getpeername(int fd, struct sockaddr_storage *addr, socklen_t *len) {
+    *len = sizeof *addr;
+    return getpeername(fd, (struct sockaddr *)addr, len) < 0 ? -errno : 0;
+}
+
+// ---- addresses ---------------------------------------------------------------------------
+
+int cr_make_inet_address(const char *host, uint16_t port,
+                         struct sockaddr_storage *addr, socklen_t *len) {
+    memset(addr, 0, sizeof *addr);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)addr;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        *len = sizeof *v4;
+        return AF_INET;
+    }
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)addr;
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        *len = sizeof *v6;
+        return AF_INET6;
+    }
+    return -EINVAL;
+}
+
+int cr_make_unix_address(const char *path, struct sockaddr_storage *addr, socklen_t *len) {
+    memset(addr, 0, sizeof *addr);
+    struct sockaddr_un *un = (struct sockaddr_un *)addr;
+    size_t n = strlen(path);
+    if (n >= sizeof un->sun_path) return -ENAMETOOLONG;
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, n + 1);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return AF_UNIX;
+}
+
+int cr_address_host(const struct sockaddr_storage *addr, char *out, size_t cap) {
+    const void *src;
+    switch (addr->ss_family) {
+    case AF_INET: src = &((const struct sockaddr_in *)addr)->sin_addr; break;
+    case AF_INET6: src = &((const struct sockaddr_in6 *)addr)->sin6_addr; break;
+    default: return -EAFNOSUPPORT;
+    }
+    return inet_ntop(addr->ss_family, src, out, (socklen_t)cap) ? 0 : -errno;
+}
+
+int cr_address_port(const struct sockaddr_storage *addr) {
+    switch (addr->ss_family) {
+    case AF_INET: return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+    case AF_INET6: return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+    default: return -EAFNOSUPPORT;
+    }
+}
+
+// ---- time and threads --------------------------------------------------------------------
+
+int64_t cr_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+typedef struct {
+    void (*body)(void *);
+    void *context;
+} cr_thread_start_args;
+
+static void *cr_thread_main(void *raw) {
+    cr_thread_start_args args = *(cr_thread_start_args *)raw;
+    free(raw);
+    args.body(args.context);
+    return NULL;
+}
+
+int cr_thread_start(void (*body)(void *), void *context) {
+    cr_thread_start_args *args = malloc(sizeof *args);
+    if (!args) return -ENOMEM;
+    args->body = body;
+    args->context = context;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    int err = pthread_create(&thread, &attr, cr_thread_main, args);
+    pthread_attr_destroy(&attr);
+    if (err) {
+        free(args);
+        return -err;
+    }
+    return 0;
+}
+
+const char *cr_strerror(int err) {
+    return strerror(err);
+}

@@ -1,0 +1,87 @@
+// CReactor: the thin C layer under the reactor.
+//
+// Only what Swift cannot express well lives here: epoll_event is packed on x86_64, fcntl is
+// variadic, and errno must be read right next to the call that set it. Every wrapper returns
+// the call's result on success and -errno on failure, so no Swift code reads the global errno.
+// There is no policy here; that lives in Swift.
+#ifndef CREACTOR_H
+#define CREACTOR_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/epoll.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+#include <errno.h>
+
+// ---- readiness flags, re-exported as plain constants for Swift --------------------------
+static const uint32_t CR_EPOLLIN = EPOLLIN;
+static const uint32_t CR_EPOLLOUT = EPOLLOUT;
+static const uint32_t CR_EPOLLRDHUP = EPOLLRDHUP;
+static const uint32_t CR_EPOLLHUP = EPOLLHUP;
+static const uint32_t CR_EPOLLERR = EPOLLERR;
+static const uint32_t CR_EPOLLET = EPOLLET;
+
+// An epoll event with natural alignment (the kernel's struct is packed on x86_64).
+typedef struct {
+    uint32_t events;
+    uint64_t data;
+} cr_event;
+
+// ---- epoll and eventfd -------------------------------------------------------------------
+int cr_epoll_create(void);
+int cr_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
+int cr_epoll_del(int epfd, int fd);
+// Waits at most timeout_ns nanoseconds (-1: forever, 0: poll) and fills out[0..<n].
+int cr_epoll_wait(int epfd, cr_event *out, int max, int64_t timeout_ns);
+
+int cr_eventfd(void);
+int cr_eventfd_signal(int efd);
+int cr_eventfd_drain(int efd);
+
+// ---- sockets -----------------------------------------------------------------------------
+// Creates a non-blocking, close-on-exec socket.
+int cr_socket(int domain, int type);
+int cr_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int cr_listen(int fd, int backlog);
+// Accepts one connection as a non-blocking, close-on-exec socket.
+int cr_accept(int fd, struct sockaddr_storage *addr, socklen_t *len);
+int cr_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t cr_recv(int fd, void *buf, size_t len);
+// send with MSG_NOSIGNAL: a peer that went away never raises SIGPIPE.
+ssize_t cr_send(int fd, const void *buf, size_t len);
+// sendmsg over an iovec with MSG_NOSIGNAL.
+ssize_t cr_sendv(int fd, const struct iovec *iov, int count);
+int cr_shutdown(int fd, int how);
+int cr_close(int fd);
+int cr_socket_error(int fd);
+int cr_setsockopt_int(int fd, int level, int name, int value);
+int cr_getsockopt_int(int fd, int level, int name, int *value);
+int cr_getsockname(int fd, struct sockaddr_storage *addr, socklen_t *len);
+int cr_getpeername(int fd, struct sockaddr_storage *addr, socklen_t *len);
+
+// ---- addresses ---------------------------------------------------------------------------
+// Parses a numeric IPv4 or IPv6 address into addr. Returns the family, or -EINVAL.
+int cr_make_inet_address(const char *host, uint16_t port,
+                         struct sockaddr_storage *addr, socklen_t *len);
+int cr_make_unix_address(const char *path, struct sockaddr_storage *addr, socklen_t *len);
+// Writes the numeric host of an IPv4/IPv6 address into out (NUL-terminated).
+int cr_address_host(const struct sockaddr_storage *addr, char *out, size_t cap);
+int cr_address_port(const struct sockaddr_storage *addr);
+
+// ---- time and threads --------------------------------------------------------------------
+// CLOCK_MONOTONIC in nanoseconds.
+int64_t cr_monotonic_ns(void);
+// The reactor whose loop runs on this thread, or NULL. Inline: it is asked on every operation.
+extern __thread void *cr_current_reactor_tls;
+static inline void *cr_current_reactor(void) { return cr_current_reactor_tls; }
+static inline void cr_set_current_reactor(void *reactor) { cr_current_reactor_tls = reactor; }
+// Starts a detached thread that calls body(context); returns 0 or -errno.
+int cr_thread_start(void (*body)(void *), void *context);
+
+const char *cr_strerror(int err);
+
+#endif

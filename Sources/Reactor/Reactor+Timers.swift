@@ -1,0 +1,60 @@
+import CReactor
+
+/// Timers on the loop's own heap: `sleep(for:)` (asyncio.sleep), `callLater` (loop.call_later)
+/// and `withTimeout` (asyncio.wait_for). The loop runs due timers every turn.
+extension Reactor {
+    /// Suspends the calling task for at least `duration` (asyncio.sleep).
+    /// Throws `CancellationError` promptly if the task is cancelled, or the reactor shuts down.
+    public func sleep(for duration: Duration) async throws {
+        guard inLoopThread else { return try await hop { try await sleep(for: duration) } }
+        let deadline = cr_monotonic_ns() + max(0, duration.nanoseconds)
+        let handle = timers.reserve()
+        let outcome = await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
+                if Task.isCancelled || !timers.schedule(handle, at: deadline, .resume(continuation)) {
+                    _ = timers.cancel(handle)
+                    continuation.resume(returning: .cancelled)
+                }
+            }
+        } onCancel: {
+            self.onLoopThread {
+                if case .resume(let continuation) = self.timers.cancel(handle) {
+                    continuation.resume(returning: .cancelled)
+                }
+            }
+        }
+        if outcome != .ready { throw CancellationError() }
+    }
+
+    /// Calls `callback` on the loop thread after `delay` (loop.call_later). Must be called on
+    /// the loop thread, as asyncio's call_later is; from elsewhere use `execute` first.
+    @discardableResult
+    public func callLater(_ delay: Duration, _ callback: @escaping () -> Void) -> TimerHandle {
+        precondition(inLoopThread, "callLater must be called on the reactor's loop thread")
+        return timers.schedule(at: cr_monotonic_ns() + max(0, delay.nanoseconds), .callback(callback))
+    }
+
+    /// Cancels a timer from `callLater`. Returns false if it already fired or was cancelled.
+    @discardableResult
+    public func cancelTimer(_ handle: TimerHandle) -> Bool {
+        precondition(inLoopThread, "cancelTimer must be called on the reactor's loop thread")
+        return timers.cancel(handle) != nil
+    }
+
+    /// Runs `operation` and returns its result, or cancels it and throws `TimeoutError` once
+    /// `timeout` has passed (asyncio.wait_for). The operation runs as a child task on this
+    /// reactor; like wait_for, this returns only after a cancelled operation has finished.
+    public func withTimeout<T: Sendable>(
+        _ timeout: Duration, operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask(executorPreference: self) { try await operation() }
+            group.addTask(executorPreference: self) {
+                try await self.sleep(for: timeout)
+                throw TimeoutError(timeout: timeout)
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+}

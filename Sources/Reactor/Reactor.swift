@@ -1,0 +1,183 @@
+import CReactor
+import DequeModule
+import Glibc
+import Logging
+import Synchronization
+
+/// An event loop on one thread: epoll, a ready queue of jobs, a timer heap and the sockets
+/// registered with it. It is also the `TaskExecutor` (and `SerialExecutor`) its tasks run on,
+/// so a task woken by the loop continues on the loop's own thread without a hop.
+///
+/// `Reactor.run { reactor in ... }` is asyncio's `asyncio.run`: it runs the loop on the calling
+/// thread until the body returns. `Reactor.start()` gives a reactor on a thread of its own.
+///
+/// State marked `@exclusivity(unchecked)` is touched only on the loop thread; other threads
+/// reach the loop through `execute(_:)` or by enqueuing a job, both of which go through the
+/// locked inbox.
+public final class Reactor: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        /// Where the reactor reports problems (accept back-off, slow jobs).
+        public var logger: Logger
+        /// When set, any job that holds the loop longer than this is logged, as asyncio's debug
+        /// mode does. Defaults to 100 ms when the environment has `REACTOR_DEBUG=1`.
+        public var slowJobThreshold: Duration?
+
+        public init(logger: Logger = Logger(label: "swift-reactor"), slowJobThreshold: Duration? = Configuration.defaultSlowJobThreshold) {
+            self.logger = logger
+            self.slowJobThreshold = slowJobThreshold
+        }
+
+        public static var defaultSlowJobThreshold: Duration? {
+            getenv("REACTOR_DEBUG").map { String(cString: $0) } == "1" ? .milliseconds(100) : nil
+        }
+    }
+
+    /// Operations one job may complete without suspending before it yields the loop, so a
+    /// socket that is always ready cannot starve the others.
+    static let operationBudget = 16
+
+    public let logger: Logger
+    let slowJobThresholdNanoseconds: Int64?
+    let poller: Poller
+
+    // Loop-thread state.
+    @exclusivity(unchecked) var readyQueue = Deque<ReadyWork>()
+    @exclusivity(unchecked) var sockets = SocketTable()
+    @exclusivity(unchecked) var timers = TimerHeap()
+    @exclusivity(unchecked) var budget = 0
+    @exclusivity(unchecked) var lastWaiterID: UInt64 = 0
+    @exclusivity(unchecked) var stopRequested = false
+    @exclusivity(unchecked) var drainedInbox: [ReadyWork] = []
+    @exclusivity(unchecked) var shutdownWaiters: [UnsafeContinuation<Void, Never>] = []
+
+    // Cross-thread state.
+    let inbox = Mutex(Inbox())
+    /// Set by other threads after they add to the inbox; the loop reads it every turn.
+    let remoteWorkPending = Atomic<Bool>(false)
+    /// True while the loop is about to block, or blocked, in epoll_wait.
+    let sleeping = Atomic<Bool>(false)
+
+    public init(configuration: Configuration = Configuration()) throws {
+        logger = configuration.logger
+        slowJobThresholdNanoseconds = configuration.slowJobThreshold.map(\.nanoseconds)
+        poller = try Poller()
+    }
+
+    deinit {
+        sockets.deallocate()
+    }
+
+    /// The reactor whose loop runs on the current thread, or nil.
+    public static var current: Reactor? {
+        cr_current_reactor().map { Unmanaged<Reactor>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// True on this reactor's loop thread, while the loop runs.
+    @inline(__always)
+    public var inLoopThread: Bool {
+        cr_current_reactor() == Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    // MARK: - Lifecycle
+
+    /// Runs `body` on a new reactor whose loop runs on the calling thread, as asyncio.run does,
+    /// and returns (or rethrows) its result. Then shuts down: sockets still registered are
+    /// closed (their waiters resume with an error), sleepers are cancelled, pending callbacks
+    /// are dropped, and the tasks that woke run to the end.
+    ///
+    /// This blocks the calling thread: call it from `main` or a thread of your own, not from
+    /// inside a task.
+    public static func run<Result: Sendable>(
+        configuration: Configuration = Configuration(),
+        _ body: @escaping @Sendable (Reactor) async throws -> Result
+    ) throws -> Result {
+        let reactor = try Reactor(configuration: configuration)
+        let outcome = Mutex<Swift.Result<Result, any Error>?>(nil)
+        reactor.bindToCurrentThread()
+        Task(executorPreference: reactor) {
+            let result: Swift.Result<Result, any Error>
+            do {
+                result = .success(try await body(reactor))
+            } catch {
+                result = .failure(error)
+            }
+            outcome.withLock { $0 = result }
+            reactor.stopRequested = true
+        }
+        reactor.runLoop()
+        return try outcome.withLock { $0! }.get()
+    }
+
+    /// Starts a reactor whose loop runs on a thread of its own, until `shutdown()`.
+    public static func start(configuration: Configuration = Configuration()) throws -> Reactor {
+        let reactor = try Reactor(configuration: configuration)
+        let context = Unmanaged.passRetained(reactor).toOpaque()
+        let started = cr_thread_start({ context in
+            let reactor = Unmanaged<Reactor>.fromOpaque(context!).takeRetainedValue()
+            reactor.bindToCurrentThread()
+            reactor.runLoop()
+        }, context)
+        if started < 0 {
+            Unmanaged<Reactor>.fromOpaque(context).release()
+            throw SocketError(operation: "pthread_create", errno: -started)
+        }
+        return reactor
+    }
+
+    /// Stops the loop as `run` does when its body returns, and returns once the loop has
+    /// finished. Safe to call from any thread, and more than once.
+    public func shutdown() async {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            let accepted = execute {
+                self.stopRequested = true
+                self.shutdownWaiters.append(continuation)
+            }
+            if !accepted { continuation.resume() }
+        }
+    }
+
+    func bindToCurrentThread() {
+        cr_set_current_reactor(Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    // MARK: - Running work on the loop
+
+    /// Runs `work` on the loop thread, in a later turn (asyncio's `call_soon_threadsafe`).
+    /// Returns false, without running it, when the reactor has already shut down.
+    @discardableResult
+    public func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
+        if inLoopThread {
+            readyQueue.append(.callback(work))
+            return true
+        }
+        return enqueueFromOtherThread(.callback(work))
+    }
+
+    /// Runs `work` now when on the loop thread, else in a later turn of the loop.
+    func onLoopThread(_ work: @escaping @Sendable () -> Void) {
+        if inLoopThread { work() } else { enqueueFromOtherThread(.callback(work)) }
+    }
+
+    /// Runs `operation` on the loop thread: at once when already there, else by giving the
+    /// task this reactor as its executor preference for the duration (a hop, correct but
+    /// slower than starting the task on the reactor).
+    func hop<T>(_ operation: () async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(self) {
+            precondition(inLoopThread, "withTaskExecutorPreference did not move the task to the reactor")
+            return try await operation()
+        }
+    }
+
+    /// A number that tells one wait apart from every other on this reactor.
+    func nextWaiterID() -> UInt64 {
+        lastWaiterID &+= 1
+        return lastWaiterID
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

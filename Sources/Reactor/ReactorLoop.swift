@@ -1,0 +1,128 @@
+import CReactor
+
+extension Reactor {
+    /// The loop. Each turn: wait for I/O (not at all when work is ready), wake the tasks whose
+    /// sockets became ready, fire due timers, take work from other threads, then run the jobs
+    /// that were ready when the turn began. Jobs made ready meanwhile wait for the next turn,
+    /// so I/O and timers are looked at between any two rounds of work.
+    func runLoop() {
+        while !stopRequested {
+            pollForIO()
+            fireDueTimers()
+            drainInbox()
+            runReadyWork()
+        }
+        shutDownLoop()
+    }
+
+    private func pollForIO() {
+        var timeout: Int64 = -1
+        if !readyQueue.isEmpty {
+            timeout = 0
+        } else if let deadline = timers.nextDeadline {
+            timeout = max(0, deadline - cr_monotonic_ns())
+        }
+        if timeout != 0 {
+            // Announce the sleep before the last look at the inbox (see enqueueFromOtherThread).
+            sleeping.store(true, ordering: .sequentiallyConsistent)
+            if remoteWorkPending.load(ordering: .sequentiallyConsistent) { timeout = 0 }
+        }
+        let count = poller.wait(timeoutNanoseconds: timeout)
+        if timeout != 0 { sleeping.store(false, ordering: .sequentiallyConsistent) }
+        for index in 0..<count {
+            let event = poller.events[index]
+            if event.data == Poller.wakeToken {
+                poller.acknowledgeWake()
+            } else {
+                dispatchReadiness(event)
+            }
+        }
+    }
+
+    /// Records an edge on a socket and wakes whoever waits for it. RDHUP (the peer's FIN)
+    /// closes the read side for good; HUP and ERR both sides: their next syscall reports what
+    /// happened.
+    private func dispatchReadiness(_ event: cr_event) {
+        let fd = Int32(truncatingIfNeeded: event.data)
+        let generation = UInt32(truncatingIfNeeded: event.data >> 32)
+        guard let slot = sockets.slot(fd: fd, generation: generation) else { return }  // stale
+        let failed = event.events & (CR_EPOLLHUP | CR_EPOLLERR) != 0
+        let readClosed = failed || event.events & CR_EPOLLRDHUP != 0
+        if readClosed || event.events & CR_EPOLLIN != 0 {
+            slot.pointee.becomeReady(.read, closed: readClosed)?.continuation.resume(returning: .ready)
+        }
+        if failed || event.events & CR_EPOLLOUT != 0 {
+            slot.pointee.becomeReady(.write, closed: failed)?.continuation.resume(returning: .ready)
+        }
+    }
+
+    private func fireDueTimers() {
+        guard !timers.isEmpty else { return }
+        let now = cr_monotonic_ns()
+        while let action = timers.popExpired(now: now) {
+            switch action {
+            case .resume(let continuation): continuation.resume(returning: .ready)
+            case .callback(let callback): readyQueue.append(.callback(callback))
+            }
+        }
+    }
+
+    private func runReadyWork() {
+        var remaining = readyQueue.count
+        while remaining > 0, let work = readyQueue.popFirst() {
+            remaining -= 1
+            budget = Self.operationBudget
+            if let threshold = slowJobThresholdNanoseconds {
+                let start = cr_monotonic_ns()
+                run(work)
+                let held = cr_monotonic_ns() - start
+                if held > threshold {
+                    logger.warning("a job held the reactor's loop for \(held / 1_000_000) ms")
+                }
+            } else {
+                run(work)
+            }
+        }
+    }
+
+    @inline(__always)
+    private func run(_ work: ReadyWork) {
+        switch work {
+        case .job(let job): job.runSynchronously(on: asUnownedTaskExecutor())
+        case .callback(let callback): callback()
+        }
+    }
+
+    /// After the loop: close every socket (their waiters resume with an error), cancel the
+    /// sleepers, drop the callbacks, and let the woken tasks run to the end. Repeated while
+    /// those tasks open or wait on more, up to a bound; then the inbox closes for good and
+    /// anything that arrives later runs on the global executor.
+    private func shutDownLoop() {
+        for _ in 0..<1000 {
+            for (fd, generation) in sockets.openRegistrations {
+                closeRegistration(fd: fd, generation: generation)
+            }
+            for action in timers.removeAll() {
+                if case .resume(let continuation) = action { continuation.resume(returning: .cancelled) }
+            }
+            drainInbox()
+            if readyQueue.isEmpty { break }
+            while let work = readyQueue.popFirst() { run(work) }
+        }
+        // From here on nothing runs on the loop: work that still arrives goes to the global
+        // executor (jobs) or is refused (callbacks).
+        let late = closeInbox() + Array(readyQueue)
+        readyQueue.removeAll()
+        cr_set_current_reactor(nil)
+        poller.close()
+        for work in late {
+            switch work {
+            case .job(let job): globalConcurrentExecutor.enqueue(ExecutorJob(job))
+            case .callback(let callback): callback()
+            }
+        }
+        let waiters = shutdownWaiters
+        shutdownWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
+    }
+}

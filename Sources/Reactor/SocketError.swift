@@ -1,0 +1,57 @@
+import CReactor
+import Glibc
+
+/// A failed socket operation: which operation, the errno it failed with, and the system's text.
+///
+/// Every syscall failure in the reactor becomes one of these. EOF is not an error (a receive
+/// returns 0 bytes), EINTR is retried and EAGAIN means "wait", so none of those surface here.
+public struct SocketError: Error, Equatable, CustomStringConvertible {
+    /// The operation that failed, such as `"recv"` or `"connect"`.
+    public let operation: String
+    /// The errno value.
+    public let errno: Int32
+    /// What the operation was applied to (a socket, an address), when that helps the reader.
+    public let detail: String?
+
+    public init(operation: String, errno: Int32, detail: String? = nil) {
+        self.operation = operation
+        self.errno = errno
+        self.detail = detail
+    }
+
+    /// `strerror(errno)`.
+    public var message: String { String(cString: cr_strerror(errno)) }
+
+    public var description: String {
+        let subject = detail.map { " (\($0))" } ?? ""
+        return "\(operation) failed: \(message) [errno \(errno)]\(subject)"
+    }
+
+    /// The error an operation gets when its socket was closed, before or while it waited.
+    static func closed(_ operation: String, fd: Int32) -> SocketError {
+        SocketError(operation: operation, errno: EBADF, detail: "socket fd \(fd) is closed")
+    }
+
+    /// The error a second task gets when it tries to wait where another task already waits.
+    static func busy(_ operation: String, fd: Int32, direction: String) -> SocketError {
+        SocketError(
+            operation: operation, errno: EBUSY,
+            detail: "another task is already waiting to \(direction) socket fd \(fd)")
+    }
+}
+
+/// Turns a CReactor result (-errno on failure) into a value or a `SocketError`.
+@inline(__always)
+func check<T: BinaryInteger>(_ result: T, _ operation: @autoclosure () -> String) throws -> T {
+    if result < 0 {
+        throw SocketError(operation: operation(), errno: -Int32(truncatingIfNeeded: result))
+    }
+    return result
+}
+
+/// Thrown by `Reactor.withTimeout` when the deadline passes before the operation finishes.
+public struct TimeoutError: Error, Equatable, CustomStringConvertible {
+    public let timeout: Duration
+    public init(timeout: Duration) { self.timeout = timeout }
+    public var description: String { "operation timed out after \(timeout)" }
+}

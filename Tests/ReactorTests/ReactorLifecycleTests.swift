@@ -1,0 +1,135 @@
+import Glibc
+import Synchronization
+import XCTest
+
+@testable import Reactor
+
+final class ReactorLifecycleTests: XCTestCase {
+    func testRunReturnsAndRethrowsTheBodysResult() throws {
+        XCTAssertEqual(try Reactor.run { _ in 42 }, 42)
+        XCTAssertThrowsError(try Reactor.run { _ in throw TestFailure("from the body") }) { error in
+            XCTAssertEqual((error as? TestFailure)?.description, "from the body")
+        }
+    }
+
+    func testTasksRunOnTheLoopThreadAndKnowTheirReactor() throws {
+        try runReactor { reactor in
+            XCTAssertTrue(Reactor.current === reactor)
+            XCTAssertTrue(reactor.inLoopThread)
+            let child = await Task(executorPreference: reactor) { Reactor.current === reactor }.value
+            XCTAssertTrue(child)
+            let elsewhere = await Task.detached { Reactor.current == nil }.value
+            XCTAssertTrue(elsewhere)
+        }
+    }
+
+    func testAnActorCanUseTheReactorAsItsSerialExecutor() throws {
+        actor Counter {
+            let reactor: Reactor
+            var count = 0
+            init(reactor: Reactor) { self.reactor = reactor }
+            nonisolated var unownedExecutor: UnownedSerialExecutor { reactor.asUnownedSerialExecutor() }
+            func increment() -> Bool {
+                count += 1
+                return reactor.inLoopThread
+            }
+        }
+        try runReactor { reactor in
+            let counter = Counter(reactor: reactor)
+            let onLoop = await Task.detached { await counter.increment() }.value
+            XCTAssertTrue(onLoop)
+            let count = await counter.count
+            XCTAssertEqual(count, 1)
+        }
+    }
+
+    func testTwoReactorsOnTwoThreadsExchangeData() async throws {
+        let before = openFileDescriptorCount()
+        let server = try Reactor.start()
+        let client = try Reactor.start()
+        let (listener, address) = try await loopbackListener(server)
+        let echoing = Task(executorPreference: server) {
+            let (socket, _) = try await server.sockAccept(listener)
+            try await echo(server, socket)
+        }
+        let payload = randomBytes(256 * 1024, seed: 11)
+        let echoed = try await Task(executorPreference: client) { () -> [UInt8] in
+            XCTAssertTrue(Reactor.current === client)
+            let socket = try await client.connect(to: address)
+            defer { socket.close() }
+            async let sent: Void = {
+                try await client.sockSendall(socket, payload)
+                try socket.shutdown(.write)
+            }()
+            let received = try await receive(client, socket, count: payload.count + 1)
+            try await sent
+            return received
+        }.value
+        XCTAssertTrue(echoed == payload)
+        try await echoing.value
+        listener.close()
+        await server.shutdown()
+        await client.shutdown()
+        await client.shutdown()  // again: harmless
+        XCTAssertEqual(openFileDescriptorCount(), before, "file descriptors leaked")
+    }
+
+    func testATaskOnTheGlobalExecutorCanUseAReactorsSocket() async throws {
+        let before = openFileDescriptorCount()
+        let reactor = try Reactor.start()
+        // Everything here runs on the global executor; each call hops to the reactor.
+        let (listener, address) = try await loopbackListener(reactor)
+        let client = try await reactor.connect(to: address)
+        let (server, _) = try await reactor.sockAccept(listener)
+        XCTAssertFalse(reactor.inLoopThread)
+        let reader = Task.detached { try await reactor.sockRecv(server, maxBytes: 100) }
+        try await reactor.sockSendall(client, Array("across threads".utf8))
+        let received = try await reader.value
+        XCTAssertEqual(String(decoding: received, as: UTF8.self), "across threads")
+        try await reactor.sleep(for: .milliseconds(1))
+        for socket in [listener, client, server] { socket.close() }
+        await reactor.shutdown()
+        XCTAssertEqual(openFileDescriptorCount(), before, "file descriptors leaked")
+    }
+
+    func testShutdownClosesSocketsAndResumesTheirWaiters() throws {
+        let outcome = Shared("still waiting")
+        let before = openFileDescriptorCount()
+        try Reactor.run { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            _ = client
+            Task(executorPreference: reactor) {
+                do {
+                    _ = try await reactor.sockRecv(server, maxBytes: 1)
+                    outcome.value = "returned"
+                } catch let error as SocketError {
+                    outcome.value = "errno \(error.errno)"
+                }
+            }
+            Task(executorPreference: reactor) { try await reactor.sleep(for: .seconds(60)) }
+            try await waitUntil(reactor, "recv is parked") { reactor.isWaiting(server, .read) }
+            // Returning leaves a parked reader, a sleeper and two open sockets behind.
+        }
+        XCTAssertEqual(outcome.value, "errno \(EBADF)")
+        XCTAssertEqual(openFileDescriptorCount(), before, "file descriptors leaked")
+    }
+
+    func testExecuteRunsOnTheLoopAndIsRefusedAfterShutdown() async throws {
+        let reactor = try Reactor.start()
+        let ranOnLoop = await withCheckedContinuation { continuation in
+            reactor.execute { continuation.resume(returning: reactor.inLoopThread) }
+        }
+        XCTAssertTrue(ranOnLoop)
+        await reactor.shutdown()
+        XCTAssertFalse(reactor.execute {})
+    }
+
+    func testASlowJobIsLoggedInDebugMode() throws {
+        let logs = LogCapture()
+        let configuration = Reactor.Configuration(logger: logs.logger, slowJobThreshold: .milliseconds(20))
+        try runReactor(configuration: configuration) { reactor in
+            await Task(executorPreference: reactor) { _ = usleep(50_000) }.value  // holds the loop
+            XCTAssertTrue(logs.contains(.warning, "held the reactor's loop"))
+        }
+    }
+}

@@ -1,0 +1,294 @@
+import Glibc
+import Synchronization
+import XCTest
+
+@testable import Reactor
+
+final class SocketOperationTests: XCTestCase {
+    func testOneMebibyteEchoedInRandomChunksIsByteExact() throws {
+        try runReactor { reactor in
+            let payload = randomBytes(1 << 20, seed: 1)
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // Server: receive into random-sized buffers, echo each chunk back.
+                group.addTask {
+                    defer { server.close() }
+                    var generator = SeededGenerator(seed: 2)
+                    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+                    defer { buffer.deallocate() }
+                    while true {
+                        let size = Int.random(in: 1...65536, using: &generator)
+                        let count = try await reactor.sockRecv(server, into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(size)))
+                        if count == 0 { return }
+                        try await reactor.sockSendall(server, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
+                    }
+                }
+                // Client: send in random-sized chunks, then half-close.
+                group.addTask {
+                    var generator = SeededGenerator(seed: 3)
+                    var offset = 0
+                    while offset < payload.count {
+                        let size = min(Int.random(in: 1...100_000, using: &generator), payload.count - offset)
+                        try await reactor.sockSendall(client, payload[offset..<offset + size])
+                        offset += size
+                    }
+                    try client.shutdown(.write)
+                }
+                let echoed = try await receive(reactor, client, count: payload.count + 1)
+                XCTAssertEqual(echoed.count, payload.count)
+                XCTAssertTrue(echoed == payload, "echoed bytes differ from the bytes sent")
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    func testTwoHundredConcurrentConnectionsOnOneReactorAreEachByteExact() throws {
+        let connections = 200
+        let mismatches = try runReactor { reactor in
+            let (listener, address) = try await loopbackListener(reactor)
+            defer { listener.close() }
+            return try await withThrowingTaskGroup(of: Int.self) { group in
+                group.addTask {
+                    try await withThrowingTaskGroup(of: Void.self) { echoes in
+                        for _ in 0..<connections {
+                            let (socket, _) = try await reactor.sockAccept(listener)
+                            echoes.addTask { try await echo(reactor, socket, chunkSize: 4096) }
+                        }
+                        try await echoes.waitForAll()
+                    }
+                    return 0
+                }
+                for index in 0..<connections {
+                    group.addTask {
+                        let payload = randomBytes(16 * 1024 + index, seed: UInt64(100 + index))
+                        let client = try await reactor.connect(to: address)
+                        defer { client.close() }
+                        try await reactor.sockSendall(client, payload)
+                        try client.shutdown(.write)
+                        let echoed = try await receive(reactor, client, count: payload.count + 1)
+                        return echoed == payload ? 0 : 1
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
+
+    func testRecvReturnsZeroAfterPeerShutsDownWriting() throws {
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            try await reactor.sockSendall(client, Array("last words".utf8))
+            try client.shutdown(.write)
+            let received = try await receive(reactor, server, count: 100)
+            XCTAssertEqual(String(decoding: received, as: UTF8.self), "last words")
+            // EOF is sticky, not an error.
+            let again = try await reactor.sockRecv(server, maxBytes: 10)
+            XCTAssertEqual(again, [])
+            // The other direction still works after a half-close.
+            try await reactor.sockSendall(server, Array("reply".utf8))
+            let reply = try await receive(reactor, client, count: 5)
+            XCTAssertEqual(String(decoding: reply, as: UTF8.self), "reply")
+        }
+    }
+
+    func testConnectToAClosedPortFailsWithECONNREFUSED() throws {
+        try runReactor { reactor in
+            let (listener, address) = try await loopbackListener(reactor)
+            listener.close()  // nothing listens on that port any more
+            do {
+                _ = try await reactor.connect(to: address)
+                XCTFail("connect succeeded")
+            } catch let error as SocketError {
+                XCTAssertEqual(error.errno, ECONNREFUSED)
+                XCTAssertEqual(error.operation, "connect")
+                XCTAssertTrue(error.description.contains("Connection refused"), error.description)
+            }
+        }
+    }
+
+    func testBadAddressesFailWithTheRightErrno() throws {
+        XCTAssertThrowsError(try SocketAddress(ipAddress: "999.1.1.1", port: 80)) { error in
+            XCTAssertEqual((error as? SocketError)?.errno, EINVAL)
+        }
+        XCTAssertThrowsError(try SocketAddress(ipAddress: "127.0.0.1", port: 70000)) { error in
+            XCTAssertEqual((error as? SocketError)?.errno, EINVAL)
+        }
+        XCTAssertThrowsError(try SocketAddress(unixPath: String(repeating: "x", count: 200))) { error in
+            XCTAssertEqual((error as? SocketError)?.errno, ENAMETOOLONG)
+        }
+        try runReactor { reactor in
+            // 192.0.2.1 (TEST-NET-1) is not an address of this machine: bind fails locally.
+            do {
+                _ = try await reactor.listen(on: SocketAddress(ipAddress: "192.0.2.1", port: 0))
+                XCTFail("bind succeeded")
+            } catch let error as SocketError {
+                XCTAssertEqual(error.errno, EADDRNOTAVAIL)
+            }
+            // A port already bound without SO_REUSEPORT.
+            let (listener, address) = try await loopbackListener(reactor)
+            defer { listener.close() }
+            do {
+                _ = try await reactor.listen(on: address)
+                XCTFail("second bind succeeded")
+            } catch let error as SocketError {
+                XCTAssertEqual(error.errno, EADDRINUSE)
+            }
+        }
+    }
+
+    func testOperationsOnAClosedSocketFailWithEBADF() throws {
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { server.close() }
+            client.close()
+            client.close()  // harmless
+            XCTAssertFalse(client.isOpen)
+            for operation in ["recv", "send"] {
+                do {
+                    if operation == "recv" {
+                        _ = try await reactor.sockRecv(client, maxBytes: 1)
+                    } else {
+                        try await reactor.sockSendall(client, [1, 2, 3])
+                    }
+                    XCTFail("\(operation) on a closed socket succeeded")
+                } catch let error as SocketError {
+                    XCTAssertEqual(error.errno, EBADF)
+                    XCTAssertTrue(error.description.contains("fd \(client.fileDescriptor)"), error.description)
+                }
+            }
+            XCTAssertThrowsError(try client.localAddress()) { XCTAssertEqual(($0 as? SocketError)?.errno, EBADF) }
+        }
+    }
+
+    func testAHandleToAClosedSocketDoesNotReachANewSocketOnTheSameFd() throws {
+        try runReactor { reactor in
+            let (first, firstPeer) = try await connectedPair(reactor)
+            let fd = first.fileDescriptor
+            first.close()
+            firstPeer.close()
+            // The lowest free fd is reused by the next socket.
+            let (second, secondPeer) = try await connectedPair(reactor)
+            defer { second.close(); secondPeer.close() }
+            let reused = [second, secondPeer].first { $0.fileDescriptor == fd }
+            XCTAssertNotNil(reused, "the kernel did not reuse fd \(fd)")
+            do {
+                try await reactor.sockSendall(first, [42])
+                XCTFail("a stale handle sent on a reused fd")
+            } catch let error as SocketError {
+                XCTAssertEqual(error.errno, EBADF)
+            }
+            XCTAssertTrue(second.isOpen && secondPeer.isOpen)
+        }
+    }
+
+    func testASecondConcurrentReaderGetsAClearError() throws {
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            let firstReader = Task(executorPreference: reactor) { try await reactor.sockRecv(server, maxBytes: 10) }
+            try await waitUntil(reactor, "the first reader is parked") { reactor.isWaiting(server, .read) }
+            do {
+                _ = try await reactor.sockRecv(server, maxBytes: 10)
+                XCTFail("a second concurrent reader was allowed")
+            } catch let error as SocketError {
+                XCTAssertEqual(error.errno, EBUSY)
+                XCTAssertTrue(error.description.contains("another task is already waiting"), error.description)
+            }
+            // The first reader is undisturbed.
+            try await reactor.sockSendall(client, Array("hello".utf8))
+            let received = try await firstReader.value
+            XCTAssertEqual(String(decoding: received, as: UTF8.self), "hello")
+        }
+    }
+
+    func testABusySocketDoesNotStarveTheOthers() throws {
+        // A peer on another reactor floods one connection far faster than 1-byte reads can
+        // drain it, so those reads are never short and never see EAGAIN. Without the loop's
+        // per-job budget the reading task would never suspend, and the ping-pong below (and
+        // every timer) would never run: the watchdog would end the test.
+        let flooder = try Reactor.start()
+        defer { Task { await flooder.shutdown() } }
+        let stop = Shared(false)
+        try runReactor { reactor in
+            let (listener, address) = try await loopbackListener(reactor)
+            defer { listener.close() }
+            let flood = Task(executorPreference: flooder) {
+                let socket = try await flooder.connect(to: address)
+                defer { socket.close() }
+                let chunk = [UInt8](repeating: 7, count: 65536)
+                while !stop.value {
+                    try await flooder.sockSendall(socket, chunk)
+                }
+            }
+            let (flooded, _) = try await reactor.sockAccept(listener)
+            defer { flooded.close() }
+            let drain = Task(executorPreference: reactor) {
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+                defer { buffer.deallocate() }
+                while !stop.value {
+                    _ = try await reactor.sockRecv(flooded, into: buffer)
+                }
+            }
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            let start = ContinuousClock.now
+            for round in 0..<100 {
+                try await reactor.sockSendall(client, [UInt8(round)])
+                let request = try await reactor.sockRecv(server, maxBytes: 1)
+                try await reactor.sockSendall(server, request)
+                let reply = try await reactor.sockRecv(client, maxBytes: 1)
+                XCTAssertEqual(reply, [UInt8(round)])
+            }
+            XCTAssertLessThan(ContinuousClock.now - start, .seconds(2), "the flooded socket slowed the others down")
+            stop.value = true
+            _ = try? await drain.value
+            flooded.close()
+            _ = try? await flood.value
+        }
+    }
+
+    func testAcceptBacksOffWhenOutOfDescriptorsAndRecovers() throws {
+        let logs = LogCapture()
+        try runReactor(configuration: Reactor.Configuration(logger: logs.logger)) { reactor in
+            let (listener, address) = try await loopbackListener(reactor)
+            defer { listener.close() }
+            let client = try await reactor.connect(to: address)
+            defer { client.close() }
+            // Lower the soft fd limit to the lowest free fd: the next accept4 gets EMFILE.
+            var original = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &original)
+            let lowestFree = dup(0)
+            Glibc.close(lowestFree)
+            var lowered = original
+            lowered.rlim_cur = rlim_t(lowestFree)
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lowered)
+            let accept = Task(executorPreference: reactor) { try await reactor.sockAccept(listener) }
+            do {
+                defer { setrlimit(Int32(RLIMIT_NOFILE.rawValue), &original) }
+                try await waitUntil(reactor, "EMFILE is logged") { logs.contains(.warning, "Too many open files") }
+                // Backing off, not spinning: the loop stays mostly idle for 300 ms.
+                let cpuBefore = processCPUTime()
+                let wallBefore = ContinuousClock.now
+                try await reactor.sleep(for: .milliseconds(300))
+                let busy = (processCPUTime() - cpuBefore) / (ContinuousClock.now - wallBefore)
+                XCTAssertLessThan(busy, 0.2, "accept spun while out of descriptors")
+            }
+            // With the limit restored the pending connection is accepted.
+            let (accepted, peer) = try await accept.value
+            defer { accepted.close() }
+            XCTAssertEqual(peer, try client.localAddress())
+        }
+    }
+}
+
+/// User plus system CPU time of this process.
+func processCPUTime() -> Duration {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let micros = (Int64(usage.ru_utime.tv_sec) + Int64(usage.ru_stime.tv_sec)) * 1_000_000
+        + Int64(usage.ru_utime.tv_usec) + Int64(usage.ru_stime.tv_usec)
+    return .microseconds(micros)
+}

@@ -1,0 +1,178 @@
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+import XCTest
+
+@testable import Reactor
+
+/// The number of open descriptors of the kinds a reactor opens: sockets, epoll instances and
+/// eventfds. (Pipes are left out: sanitizers open some to their symbolizer at any time.)
+func openFileDescriptorCount() -> Int {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return entries.filter { entry in
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(entry)") else {
+            return false
+        }
+        return target.hasPrefix("socket:") || target == "anon_inode:[eventpoll]" || target == "anon_inode:[eventfd]"
+    }.count
+}
+
+/// Kills the process if a test hangs, so that a bug that starves the loop (and with it every
+/// timeout inside the test) fails the run instead of stalling CI. A plain thread waiting on a
+/// semaphore: it opens no file descriptors, which would upset the fd counts.
+final class Watchdog {
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(seconds: Int, _ name: String) {
+        let finished = self.finished
+        Thread.detachNewThread {
+            if finished.wait(timeout: .now() + .seconds(seconds)) == .timedOut {
+                fatalError("watchdog: \(name) did not finish within \(seconds) s")
+            }
+        }
+    }
+
+    func cancel() { finished.signal() }
+}
+
+extension XCTestCase {
+    /// Runs `body` on a fresh reactor (Reactor.run on this thread), bounded by `timeout`, and
+    /// checks that every fd the reactor opened was closed once it shut down.
+    func runReactor<T: Sendable>(
+        timeout: Duration = .seconds(20),
+        configuration: Reactor.Configuration = Reactor.Configuration(),
+        file: StaticString = #filePath, line: UInt = #line,
+        _ body: @escaping @Sendable (Reactor) async throws -> T
+    ) throws -> T {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
+        let before = openFileDescriptorCount()
+        let result = try Reactor.run(configuration: configuration) { reactor in
+            try await reactor.withTimeout(timeout) { try await body(reactor) }
+        }
+        XCTAssertEqual(openFileDescriptorCount(), before, "file descriptors leaked", file: file, line: line)
+        return result
+    }
+}
+
+/// A listener on 127.0.0.1 with a kernel-chosen port.
+func loopbackListener(_ reactor: Reactor, backlog: Int32 = 511) async throws -> (Socket, SocketAddress) {
+    let listener = try await reactor.listen(on: SocketAddress(ipAddress: "127.0.0.1", port: 0), backlog: backlog)
+    return (listener, try listener.localAddress())
+}
+
+/// A connected TCP pair over loopback: (client side, server side).
+func connectedPair(_ reactor: Reactor) async throws -> (Socket, Socket) {
+    let (listener, address) = try await loopbackListener(reactor)
+    defer { listener.close() }
+    let client = try await reactor.connect(to: address)
+    let (server, _) = try await reactor.sockAccept(listener)
+    return (client, server)
+}
+
+/// Waits, yielding the loop, until `condition` holds; fails after `timeout`. For states with
+/// no event of their own to await, such as "that task is now parked on the socket".
+func waitUntil(
+    _ reactor: Reactor, timeout: Duration = .seconds(5), _ what: String,
+    _ condition: () -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        if ContinuousClock.now > deadline { throw TestFailure("timed out waiting until \(what)") }
+        await Task.yield()
+    }
+}
+
+extension Reactor {
+    /// True while a task is parked on `socket` in direction `interest` (test hook).
+    func isWaiting(_ socket: Socket, _ interest: Interest) -> Bool {
+        sockets.slot(fd: socket.fd, generation: socket.generation)?.pointee[waiter: interest] != nil
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Deterministic pseudo-random bytes and sizes (SplitMix64), so a failure can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    var generator = SeededGenerator(seed: seed)
+    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+}
+
+/// Reads from `socket` until `count` bytes arrived or EOF.
+func receive(_ reactor: Reactor, _ socket: Socket, count: Int) async throws -> [UInt8] {
+    var received: [UInt8] = []
+    while received.count < count {
+        let chunk = try await reactor.sockRecv(socket, maxBytes: count - received.count)
+        if chunk.isEmpty { break }
+        received += chunk
+    }
+    return received
+}
+
+/// Echoes everything it receives on `socket` until EOF, then closes it.
+func echo(_ reactor: Reactor, _ socket: Socket, chunkSize: Int = 65536) async throws {
+    defer { socket.close() }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 1)
+    defer { buffer.deallocate() }
+    while true {
+        let count = try await reactor.sockRecv(socket, into: buffer)
+        if count == 0 { return }
+        try await reactor.sockSendall(socket, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
+    }
+}
+
+/// Log messages captured from a reactor's logger.
+final class LogCapture: Sendable {
+    private let messages = Mutex<[(Logger.Level, String)]>([])
+
+    var logger: Logger {
+        Logger(label: "test") { _ in CapturingHandler(capture: self) }
+    }
+
+    func contains(_ level: Logger.Level, _ text: String) -> Bool {
+        messages.withLock { $0.contains { $0.0 == level && $0.1.contains(text) } }
+    }
+
+    fileprivate func append(_ level: Logger.Level, _ message: String) {
+        messages.withLock { $0.append((level, message)) }
+    }
+
+    private struct CapturingHandler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            capture.append(event.level, "\(event.message)")
+        }
+    }
+}
+
+/// A value shared between tasks of a test.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    var value: Value {
+        get { mutex.withLock { $0 } }
+        set { mutex.withLock { $0 = newValue } }
+    }
+}
