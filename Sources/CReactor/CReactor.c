@@ -39,18 +39,37 @@ int cr_epoll_del(int epfd, int fd) {
     return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
 }
 
+// epoll_pwait2 (Linux 5.11) takes a nanosecond timeout. Where it is missing (older kernels,
+// valgrind 3.19) epoll_wait is used, its timeout rounded up to whole milliseconds so that a
+// timer never fires early.
+static int cr_have_epoll_pwait2 = 1;
+
+static int cr_epoll_wait_raw(int epfd, struct epoll_event *events, int max, int64_t timeout_ns) {
+    if (cr_have_epoll_pwait2) {
+        struct timespec ts, *tsp = NULL;
+        if (timeout_ns >= 0) {
+            ts.tv_sec = timeout_ns / 1000000000;
+            ts.tv_nsec = timeout_ns % 1000000000;
+            tsp = &ts;
+        }
+        int n = epoll_pwait2(epfd, events, max, tsp, NULL);
+        if (n >= 0 || errno != ENOSYS) return n;
+        cr_have_epoll_pwait2 = 0;
+    }
+    int timeout_ms = -1;
+    if (timeout_ns >= 0) {
+        int64_t ms = (timeout_ns + 999999) / 1000000;
+        timeout_ms = ms > INT32_MAX ? INT32_MAX : (int)ms;
+    }
+    return epoll_wait(epfd, events, max, timeout_ms);
+}
+
 int cr_epoll_wait(int epfd, cr_event *out, int max, int64_t timeout_ns) {
     enum { BATCH = 256 };
     struct epoll_event events[BATCH];
     if (max > BATCH) max = BATCH;
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000;
-        ts.tv_nsec = timeout_ns % 1000000000;
-        tsp = &ts;
-    }
     // An EINTR is returned as 0 events: the loop recomputes its timeout and waits again.
-    int n = epoll_pwait2(epfd, events, max, tsp, NULL);
+    int n = cr_epoll_wait_raw(epfd, events, max, timeout_ns);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
         out[i].events = events[i].events;
