@@ -43,18 +43,12 @@ extension Reactor {
         waiter.continuation.resume(returning: .cancelled)
     }
 
-    /// Marks a socket not ready after a syscall said EAGAIN, or after a short transfer showed
-    /// the kernel buffer empty (read) or full (write), so the next operation parks at once
-    /// instead of paying for a syscall that would say EAGAIN (decision 3).
-    @inline(__always)
-    func clearReadiness(_ socket: Socket, _ interest: Interest) {
-        sockets.slot(fd: socket.fd, generation: socket.generation)?.pointee.clearReady(interest)
-    }
-
     /// Counts one completed operation against the running job's budget, and yields the loop
     /// once the budget is spent, so a socket that never says EAGAIN cannot starve the others.
+    /// Protocols that loop over `tryRecv` / `trySend` call it once per operation, as the
+    /// `sock*` operations do. Loop thread only.
     @inline(__always)
-    func spendBudget() async {
+    public func consumeBudget() async {
         if budget > 0 {
             budget -= 1
         } else {

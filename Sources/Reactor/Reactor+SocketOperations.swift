@@ -13,7 +13,7 @@ extension Reactor {
     public func sockAccept(_ listener: Socket) async throws -> (Socket, SocketAddress) {
         let reactor = listener.reactor
         guard reactor.inLoopThread else { return try await reactor.hop { try await sockAccept(listener) } }
-        await reactor.spendBudget()
+        await reactor.consumeBudget()
         var backoff = Duration.milliseconds(10)
         while true {
             try await reactor.waitUntilReady(listener, for: .read, "accept")
@@ -25,7 +25,7 @@ extension Reactor {
             }
             switch -fd {
             case EAGAIN:
-                reactor.clearReadiness(listener, .read)
+                reactor.sockets.slot(fd: listener.fd, generation: listener.generation)?.pointee.clearReady(.read)
             case ECONNABORTED, EPROTO, EPERM:
                 continue  // that connection is gone; the next one may be fine
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
@@ -48,17 +48,10 @@ extension Reactor {
     public func sockRecv(_ socket: Socket, into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         let reactor = socket.reactor
         guard reactor.inLoopThread else { return try await reactor.hop { try await sockRecv(socket, into: buffer) } }
-        await reactor.spendBudget()
+        await reactor.consumeBudget()
         while true {
+            if let count = try reactor.tryRecv(socket, into: buffer) { return count }
             try await reactor.waitUntilReady(socket, for: .read, "recv")
-            let count = cr_recv(socket.fd, buffer.baseAddress, buffer.count)
-            if count >= 0 {
-                // A short read emptied the kernel buffer: the next read parks at once.
-                if count > 0 && count < buffer.count { reactor.clearReadiness(socket, .read) }
-                return count
-            }
-            guard count == -Int(EAGAIN) else { throw SocketError(operation: "recv", errno: Int32(-count)) }
-            reactor.clearReadiness(socket, .read)
         }
     }
 
@@ -100,19 +93,13 @@ extension Reactor {
         guard reactor.inLoopThread else {
             return try await reactor.hop { try await sendAll(socket, count: total, send) }
         }
-        await reactor.spendBudget()
+        await reactor.consumeBudget()
         var sent = 0
         while sent < total {
-            try await reactor.waitUntilReady(socket, for: .write, "send")
-            let count = send(sent)
-            if count >= 0 {
+            if let count = try reactor.attemptSend(socket, requested: total - sent, { send(sent) }) {
                 sent += count
-                // A short write filled the kernel buffer: wait for the next edge.
-                if sent < total { reactor.clearReadiness(socket, .write) }
-            } else if count == -Int(EAGAIN) {
-                reactor.clearReadiness(socket, .write)
             } else {
-                throw SocketError(operation: "send", errno: Int32(-count))
+                try await reactor.waitUntilReady(socket, for: .write, "send")
             }
         }
     }
