@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Reactor", targets: ["Reactor"]),
+        .library(name: "ReactorStreams", targets: ["ReactorStreams"]),
         .executable(name: "reactor-echo", targets: ["reactor-echo"]),
     ],
     dependencies: [
@@ -23,10 +24,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "ReactorStreams",
+            dependencies: [
+                "Reactor",
+                "CReactor",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "reactor-echo",
             dependencies: [
                 "Reactor",
+                "ReactorStreams",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

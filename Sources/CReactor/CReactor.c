@@ -3,7 +3,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +220,32 @@ int cr_address_port(const struct sockaddr_storage *addr) {
     }
 }
 
+int cr_resolve(const char *host, uint16_t port, struct sockaddr_storage *out, socklen_t *lens,
+               int max, int *gai_error) {
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    char service[8];
+    snprintf(service, sizeof service, "%u", port);
+    struct addrinfo *list = NULL;
+    int err = getaddrinfo(host, service, &hints, &list);
+    if (err) {
+        *gai_error = err;
+        return -1;
+    }
+    int count = 0;
+    for (struct addrinfo *ai = list; ai && count < max; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof *out) continue;
+        memcpy(&out[count], ai->ai_addr, ai->ai_addrlen);
+        lens[count] = ai->ai_addrlen;
+        count++;
+    }
+    freeaddrinfo(list);
+    return count;
+}
+
+const char *cr_gai_strerror(int gai_error) {
+    return gai_strerror(gai_error);
+}
+
 // ---- time and threads --------------------------------------------------------------------
 
 int64_t cr_monotonic_ns(void) {
@@ -258,4 +286,8 @@ int cr_thread_start(void (*body)(void *), void *context) {
 
 const char *cr_strerror(int err) {
     return strerror(err);
+}
+
+void *cr_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len) {
+    return memmem(haystack, haystack_len, needle, needle_len);
 }

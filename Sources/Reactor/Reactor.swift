@@ -67,6 +67,10 @@ public final class Reactor: @unchecked Sendable {
         sockets.deallocate()
     }
 
+    /// True when the configuration asked for debug checks (a slow-job threshold): layers
+    /// above log their misuse warnings then, as asyncio's debug mode does.
+    public var isDebugMode: Bool { slowJobThresholdNanoseconds != nil }
+
     /// The reactor whose loop runs on the current thread, or nil.
     public static var current: Reactor? {
         cr_current_reactor().map { Unmanaged<Reactor>.fromOpaque($0).takeUnretainedValue() }

@@ -1,46 +1,162 @@
 import ArgumentParser
+import Glibc
 import Reactor
+import ReactorStreams
 
-/// An echo server on swift-reactor: every byte a client sends comes back.
+/// An echo server on swift-reactor: every byte a client sends comes back. On EOF from a
+/// client it echoes what remains, then closes. SIGINT or SIGTERM stop it gracefully: it stops
+/// accepting, gives the connections a grace period to end, cuts the rest, and exits 0.
 @main
 struct ReactorEcho: ParsableCommand {
+    enum Mode: String, ExpressibleByArgument, CaseIterable {
+        case streams, sock
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "reactor-echo",
-        abstract: "An echo server on swift-reactor's sockAccept / sockRecv / sockSendall.")
+        abstract: "An echo server on swift-reactor.")
 
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
 
-    @Option(help: "The port to listen on (0 picks a free one).")
+    @Option(help: "The port to listen on (0 picks a free one, printed at start).")
     var port = 8888
 
-    @Option(help: "The size of each connection's receive buffer, in bytes.")
+    @Option(help: "streams: StreamReader/StreamWriter via startServer; sock: sockAccept/sockRecv/sockSendall.")
+    var mode = Mode.streams
+
+    @Option(help: "The most bytes read at once per connection.")
     var bufferSize = 65536
 
+    @Option(help: "How long connections may take to end after SIGINT/SIGTERM, in milliseconds.")
+    var gracePeriod = 1000
+
     func run() throws {
-        let address = try SocketAddress(ipAddress: host, port: port)
-        let bufferSize = bufferSize
+        SignalWaiting.blockSignals([SIGINT, SIGTERM])
+        let options = self
         try Reactor.run { reactor in
-            let listener = try await reactor.listen(on: address)
-            print("reactor-echo listening on \(try listener.localAddress())")
-            while true {
-                let (connection, _) = try await reactor.sockAccept(listener)
-                Task(executorPreference: reactor) {
-                    try? await echo(reactor, connection, bufferSize: bufferSize)
-                }
+            let server: any EchoServer = switch options.mode {
+            case .streams: try await StreamsEchoServer.start(options, on: reactor)
+            case .sock: try await SockEchoServer.start(options, on: reactor)
             }
+            say("reactor-echo (\(options.mode.rawValue)) listening on \(server.address)")
+            let signal = await SignalWaiting.waitForSignal([SIGINT, SIGTERM])
+            say("reactor-echo: signal \(signal), stopping")
+            await server.stop(gracePeriod: .milliseconds(options.gracePeriod))
         }
     }
 }
 
-/// Echoes until the peer's EOF (or an error), then closes the connection.
-func echo(_ reactor: Reactor, _ connection: Socket, bufferSize: Int) async throws {
-    defer { connection.close() }
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 1)
-    defer { buffer.deallocate() }
-    while true {
-        let count = try await reactor.sockRecv(connection, into: buffer)
-        if count == 0 { return }
-        try await reactor.sockSendall(connection, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
+/// Writes a line to standard output at once (unbuffered: scripts wait for these lines).
+func say(_ line: String) {
+    var bytes = Array((line + "\n").utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+        if written <= 0 { return }
+        bytes = bytes.dropFirst(written)
+    }
+}
+
+protocol EchoServer: Sendable {
+    var address: SocketAddress { get }
+    /// Stops accepting, waits up to `gracePeriod` for the connections to end, cuts the rest.
+    func stop(gracePeriod: Duration) async
+}
+
+/// Echo on the streams layer: read what is there, write it back, drain.
+struct StreamsEchoServer: EchoServer {
+    let server: Server
+    var address: SocketAddress { server.addresses[0] }
+
+    static func start(_ options: ReactorEcho, on reactor: Reactor) async throws -> StreamsEchoServer {
+        let bufferSize = options.bufferSize
+        let server = try await startServer(host: options.host, port: options.port, on: reactor) { reader, writer in
+            while true {
+                let bytes = try await reader.read(bufferSize)
+                if bytes.isEmpty { return }
+                try writer.write(bytes)
+                try await writer.drain()
+            }
+        }
+        return StreamsEchoServer(server: server)
+    }
+
+    func stop(gracePeriod: Duration) async {
+        server.close()
+        let reactor = server.reactor
+        let ended: Void? = try? await reactor.withTimeout(gracePeriod) { await server.waitClosed() }
+        if ended == nil {
+            server.abortClients()
+            await server.waitClosed()
+        }
+    }
+}
+
+/// Echo on the sock-level calls: one task per connection, one buffer per connection.
+final class SockEchoServer: EchoServer, @unchecked Sendable {
+    let reactor: Reactor
+    let listener: Socket
+    let address: SocketAddress
+    let bufferSize: Int
+    // Loop-thread state: the open connections, and who waits for there to be none.
+    private var connections: [ObjectIdentifier: Socket] = [:]
+    private var idleWaiters: [UnsafeContinuation<Void, Never>] = []
+
+    init(reactor: Reactor, listener: Socket, bufferSize: Int) throws {
+        self.reactor = reactor
+        self.listener = listener
+        self.address = try listener.localAddress()
+        self.bufferSize = bufferSize
+    }
+
+    static func start(_ options: ReactorEcho, on reactor: Reactor) async throws -> SockEchoServer {
+        let address = try await SocketAddress.resolve(host: options.host, port: options.port)[0]
+        let listener = try await reactor.listen(on: address)
+        let server = try SockEchoServer(reactor: reactor, listener: listener, bufferSize: options.bufferSize)
+        Task(executorPreference: reactor) { await server.acceptLoop() }
+        return server
+    }
+
+    private func acceptLoop() async {
+        while let (connection, _) = try? await reactor.sockAccept(listener) {
+            try? connection.setOption(.noDelay, 1)
+            connections[ObjectIdentifier(connection)] = connection
+            Task(executorPreference: reactor) {
+                try? await self.echo(connection)
+                connection.close()
+                self.connections[ObjectIdentifier(connection)] = nil
+                if self.connections.isEmpty { self.resumeIdleWaiters() }
+            }
+        }
+    }
+
+    private func echo(_ connection: Socket) async throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 1)
+        defer { buffer.deallocate() }
+        while true {
+            let count = try await reactor.sockRecv(connection, into: buffer)
+            if count == 0 { return }
+            try await reactor.sockSendall(connection, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
+        }
+    }
+
+    func stop(gracePeriod: Duration) async {
+        listener.close()
+        let ended: Void? = try? await reactor.withTimeout(gracePeriod) { await self.waitUntilIdle() }
+        if ended == nil {
+            for connection in connections.values { connection.close() }
+            await waitUntilIdle()
+        }
+    }
+
+    private func waitUntilIdle() async {
+        if connections.isEmpty { return }
+        await withUnsafeContinuation { idleWaiters.append($0) }
+    }
+
+    private func resumeIdleWaiters() {
+        let waiters = idleWaiters
+        idleWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
     }
 }

@@ -72,6 +72,13 @@ int cr_make_unix_address(const char *path, struct sockaddr_storage *addr, sockle
 int cr_address_host(const struct sockaddr_storage *addr, char *out, size_t cap);
 int cr_address_port(const struct sockaddr_storage *addr);
 
+// Resolves host (a name or a numeric address) for TCP with getaddrinfo, which blocks: call it
+// off the loop thread. Fills up to max addresses; returns their count, or -1 with the
+// getaddrinfo error in *gai_error (see cr_gai_strerror).
+int cr_resolve(const char *host, uint16_t port, struct sockaddr_storage *out, socklen_t *lens,
+               int max, int *gai_error);
+const char *cr_gai_strerror(int gai_error);
+
 // ---- time and threads --------------------------------------------------------------------
 // CLOCK_MONOTONIC in nanoseconds.
 int64_t cr_monotonic_ns(void);
@@ -83,5 +90,7 @@ static inline void cr_set_current_reactor(void *reactor) { cr_current_reactor_tl
 int cr_thread_start(void (*body)(void *), void *context);
 
 const char *cr_strerror(int err);
+// memmem(3), a GNU extension Swift's Glibc module does not show.
+void *cr_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
 
 #endif

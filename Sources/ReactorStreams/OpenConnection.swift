@@ -1,0 +1,39 @@
+import Reactor
+
+/// Connects to `host` (a name, resolved off the loop thread, or a numeric address) and returns
+/// the stream pair (asyncio's `open_connection`). Each address `host` resolves to is tried in
+/// turn, each for at most `connectTimeout`; TCP_NODELAY is set.
+public func openConnection(
+    host: String, port: Int, connectTimeout: Duration? = nil,
+    limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil
+) async throws -> (StreamReader, StreamWriter) {
+    let reactor = try reactor ?? currentReactor()
+    var lastError: any Error = StreamError(.invalidArgument, "\(host) resolved to no address")
+    for address in try await SocketAddress.resolve(host: host, port: port) {
+        do {
+            let socket: Socket
+            if let connectTimeout {
+                socket = try await reactor.withTimeout(connectTimeout) { try await reactor.connect(to: address) }
+            } else {
+                socket = try await reactor.connect(to: address)
+            }
+            try socket.setOption(.noDelay, 1)
+            return (StreamReader(socket: socket, limit: limit), StreamWriter(socket: socket, peerAddress: address))
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            lastError = error
+        }
+    }
+    throw lastError
+}
+
+/// Connects to the Unix-domain stream socket at `path` (asyncio's `open_unix_connection`).
+public func openUnixConnection(
+    path: String, limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil
+) async throws -> (StreamReader, StreamWriter) {
+    let reactor = try reactor ?? currentReactor()
+    let address = try SocketAddress(unixPath: path)
+    let socket = try await reactor.connect(to: address)
+    return (StreamReader(socket: socket, limit: limit), StreamWriter(socket: socket, peerAddress: address))
+}

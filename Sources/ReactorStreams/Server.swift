@@ -1,0 +1,212 @@
+import Glibc
+import Logging
+import Reactor
+
+/// Serves one connection; runs in a task of its own on the server's reactor.
+public typealias ConnectionHandler = @Sendable (StreamReader, StreamWriter) async throws -> Void
+
+/// Starts a TCP server (asyncio's `start_server`): listens on every address `host` resolves
+/// to and runs `handler` for each connection, in a task of its own on `reactor` (by default
+/// the reactor the caller runs on), with TCP_NODELAY set. When the handler returns or throws,
+/// the connection is closed (a throw is logged first); the server and the other connections
+/// carry on. Port 0 picks a free port, shared by all of the host's addresses.
+public func startServer(
+    host: String, port: Int, backlog: Int32 = 511, reusePort: Bool = false,
+    limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil,
+    handler: @escaping ConnectionHandler
+) async throws -> Server {
+    let reactor = try reactor ?? currentReactor()
+    var listeners: [Socket] = []
+    do {
+        var port = port
+        for address in try await SocketAddress.resolve(host: host, port: port) {
+            let bound = try SocketAddress(ipAddress: address.host!, port: port)
+            let listener = try await reactor.listen(on: bound, backlog: backlog, reusePort: reusePort)
+            listeners.append(listener)
+            port = try listener.localAddress().port!
+        }
+    } catch {
+        for listener in listeners { listener.close() }
+        throw error
+    }
+    return try Server(reactor: reactor, listeners: listeners, limit: limit, unixPath: nil, handler: handler)
+}
+
+/// Starts a Unix-domain stream server at `path` (asyncio's `start_unix_server`). A stale
+/// socket file left at `path` is removed first, and the file is removed again on `close()`.
+public func startUnixServer(
+    path: String, backlog: Int32 = 511, limit: Int = StreamReader.defaultLimit,
+    on reactor: Reactor? = nil, handler: @escaping ConnectionHandler
+) async throws -> Server {
+    let reactor = try reactor ?? currentReactor()
+    var status = stat()
+    if stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
+    let listener = try await reactor.listen(on: SocketAddress(unixPath: path), backlog: backlog)
+    return try Server(reactor: reactor, listeners: [listener], limit: limit, unixPath: path, handler: handler)
+}
+
+func currentReactor() throws -> Reactor {
+    guard let reactor = Reactor.current else {
+        throw StreamError(.invalidArgument, "not on a reactor's thread: pass the reactor with `on:`")
+    }
+    return reactor
+}
+
+/// A running server: its listeners, and the connections their handlers serve.
+public final class Server: @unchecked Sendable {
+    public let reactor: Reactor
+    /// The bound addresses (with the port the kernel picked, for port 0).
+    public let addresses: [SocketAddress]
+    private let listeners: [Socket]
+    private let limit: Int
+    private let unixPath: String?
+    private let handler: ConnectionHandler
+
+    // Loop-thread state.
+    @exclusivity(unchecked) private var isClosed = false
+    @exclusivity(unchecked) private var runningAcceptLoops = 0
+    @exclusivity(unchecked) private var connections: [ObjectIdentifier: StreamWriter] = [:]
+    @exclusivity(unchecked) private var closeWaiters: [UnsafeContinuation<Void, Never>] = []
+    @exclusivity(unchecked) private var doneWaiters: [UnsafeContinuation<Void, Never>] = []
+
+    init(reactor: Reactor, listeners: [Socket], limit: Int, unixPath: String?, handler: @escaping ConnectionHandler) throws {
+        self.reactor = reactor
+        self.listeners = listeners
+        self.addresses = try listeners.map { try $0.localAddress() }
+        self.limit = limit
+        self.unixPath = unixPath
+        self.handler = handler
+        runningAcceptLoops = listeners.count
+        for listener in listeners {
+            Task(executorPreference: reactor) { await self.acceptLoop(listener) }
+        }
+    }
+
+    /// The port of the first address (nil for a Unix-domain server).
+    public var port: Int? { addresses.first?.port }
+
+    /// How many connections are being served.
+    public var connectionCount: Int { connections.count }
+
+    /// True until `close()`.
+    public var isServing: Bool { !isClosed }
+
+    // MARK: - Serving
+
+    private func acceptLoop(_ listener: Socket) async {
+        defer {
+            runningAcceptLoops -= 1
+            resumeDoneWaitersIfDone()
+        }
+        while !isClosed {
+            do {
+                let (socket, peer) = try await reactor.sockAccept(listener)
+                if unixPath == nil { try? socket.setOption(.noDelay, 1) }
+                serve(socket, peer: peer)
+            } catch {
+                // The listener was closed (close()) or failed for good; sockAccept already
+                // rides out the passing errors, EMFILE included.
+                if !isClosed { reactor.logger.error("server on \(listener) stopped accepting: \(error)") }
+                return
+            }
+        }
+    }
+
+    private func serve(_ socket: Socket, peer: SocketAddress) {
+        let reader = StreamReader(socket: socket, limit: limit)
+        let writer = StreamWriter(socket: socket, peerAddress: peer)
+        let id = ObjectIdentifier(writer)
+        connections[id] = writer
+        Task(executorPreference: reactor) {
+            do {
+                try await self.handler(reader, writer)
+            } catch {
+                let level: Logger.Level = writer.isClosing ? .debug : .error
+                self.reactor.logger.log(level: level, "connection handler for \(peer) threw: \(error)")
+            }
+            writer.close()
+            await writer.waitClosed()
+            self.connections[id] = nil
+            self.resumeDoneWaitersIfDone()
+        }
+    }
+
+    // MARK: - Stopping
+
+    /// Stops accepting: the listeners close (and a Unix socket's file is removed). Connections
+    /// already accepted carry on; see `closeClients()`, `abortClients()` and `waitClosed()`.
+    public func close() {
+        guard reactor.inLoopThread else {
+            reactor.execute { self.close() }
+            return
+        }
+        guard !isClosed else { return }
+        isClosed = true
+        for listener in listeners { listener.close() }
+        if let unixPath { unlink(unixPath) }
+        let waiters = closeWaiters
+        closeWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
+        resumeDoneWaitersIfDone()
+    }
+
+    /// Closes every connection's writer (its queued bytes are flushed first).
+    public func closeClients() {
+        guard reactor.inLoopThread else {
+            reactor.execute { self.closeClients() }
+            return
+        }
+        for writer in connections.values { writer.close() }
+    }
+
+    /// Closes every connection at once, dropping queued bytes.
+    public func abortClients() {
+        guard reactor.inLoopThread else {
+            reactor.execute { self.abortClients() }
+            return
+        }
+        for writer in connections.values { writer.abort() }
+    }
+
+    /// Returns once the server is closed and every handler has finished and its connection
+    /// is closed.
+    public func waitClosed() async {
+        guard reactor.inLoopThread else {
+            await withTaskExecutorPreference(reactor) { await self.waitClosed() }
+            return
+        }
+        if isDone { return }
+        await withUnsafeContinuation { doneWaiters.append($0) }
+    }
+
+    /// Waits until `close()` (asyncio's `serve_forever`). Cancelling the waiting task closes
+    /// the server, and the task throws `CancellationError`.
+    public func serveForever() async throws {
+        guard reactor.inLoopThread else {
+            return try await withTaskExecutorPreference(reactor) { try await self.serveForever() }
+        }
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                if isClosed { continuation.resume() } else { closeWaiters.append(continuation) }
+            }
+        } onCancel: {
+            self.close()
+        }
+        try Task.checkCancellation()
+    }
+
+    private var isDone: Bool { isClosed && runningAcceptLoops == 0 && connections.isEmpty }
+
+    private func resumeDoneWaitersIfDone() {
+        guard isDone, !doneWaiters.isEmpty else { return }
+        let waiters = doneWaiters
+        doneWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+extension Server: CustomStringConvertible {
+    public var description: String {
+        "Server(\(addresses.map(\.description).joined(separator: ", ")))"
+    }
+}

@@ -1,0 +1,89 @@
+import CReactor
+import Glibc
+
+/// The bytes a `StreamReader` received but nobody has read yet.
+///
+/// One allocation with a read index and a write index: bytes are appended at the end and
+/// consumed from the front; consumed space is reclaimed by compaction (moving the unread
+/// bytes to the start) when the space at the end runs short, never by removing from the front
+/// of an array. It grows by doubling and does not shrink, so a steady stream reuses it.
+struct StreamBuffer: ~Copyable {
+    private var storage: UnsafeMutableRawPointer?
+    private(set) var capacity = 0
+    private var readIndex = 0
+    private var writeIndex = 0
+
+    init() {}
+
+    deinit { free(storage) }
+
+    var count: Int { writeIndex - readIndex }
+    var isEmpty: Bool { readIndex == writeIndex }
+
+    /// The unread bytes. Valid until the buffer is next changed.
+    var unread: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: storage.map { $0 + readIndex }, count: count)
+    }
+
+    /// Free space at the end for at least `minimum` bytes, compacting or growing as needed.
+    /// Valid until the buffer is next changed; report what was written with `didAppend`.
+    mutating func freeSpace(atLeast minimum: Int) -> UnsafeMutableRawBufferPointer {
+        if capacity - writeIndex < minimum {
+            if readIndex > 0 { compact() }
+            if capacity - writeIndex < minimum { grow(toHold: writeIndex + minimum) }
+        }
+        return UnsafeMutableRawBufferPointer(start: storage! + writeIndex, count: capacity - writeIndex)
+    }
+
+    mutating func didAppend(_ count: Int) {
+        writeIndex += count
+    }
+
+    /// Removes and returns the first `count` unread bytes.
+    mutating func take(_ count: Int) -> [UInt8] {
+        let bytes = [UInt8](UnsafeRawBufferPointer(rebasing: unread.prefix(count)))
+        discard(count)
+        return bytes
+    }
+
+    /// Drops the first `count` unread bytes.
+    mutating func discard(_ count: Int) {
+        readIndex += count
+        if readIndex == writeIndex {
+            readIndex = 0
+            writeIndex = 0
+        }
+    }
+
+    mutating func removeAll() {
+        readIndex = 0
+        writeIndex = 0
+    }
+
+    /// Where `pattern` first starts among the unread bytes at or after `offset`, if anywhere.
+    func firstIndex(of pattern: [UInt8], from offset: Int) -> Int? {
+        let haystack = unread
+        guard offset < haystack.count, !pattern.isEmpty else { return nil }
+        let found: UnsafeMutableRawPointer? = pattern.withUnsafeBytes { needle in
+            if needle.count == 1 {
+                return memchr(haystack.baseAddress! + offset, Int32(needle[0]), haystack.count - offset)
+            }
+            return cr_memmem(haystack.baseAddress! + offset, haystack.count - offset, needle.baseAddress!, needle.count)
+        }
+        return found.map { UnsafeRawPointer($0) - haystack.baseAddress! }
+    }
+
+    private mutating func compact() {
+        memmove(storage!, storage! + readIndex, count)
+        writeIndex -= readIndex
+        readIndex = 0
+    }
+
+    private mutating func grow(toHold needed: Int) {
+        var newCapacity = max(capacity, 1024)
+        while newCapacity < needed { newCapacity *= 2 }
+        storage = realloc(storage, newCapacity)
+        precondition(storage != nil, "out of memory growing a stream buffer to \(newCapacity) bytes")
+        capacity = newCapacity
+    }
+}

@@ -1,0 +1,249 @@
+import Glibc
+import Reactor
+
+/// Reads a socket as a stream of bytes, with asyncio's `StreamReader` semantics
+/// (CPython `Lib/asyncio/streams.py`): `read`, `readLine`, `readExactly`, `readUntil`, `atEOF`.
+///
+/// Bytes are read from the socket only when a read needs more than is buffered, at most
+/// `limit` per recv, so the buffer stays within about 2 x `limit` (more only while a
+/// `readExactly(n)` with a larger n waits); what the reader has not taken stays in the
+/// kernel, whose TCP window pushes back on the peer. A socket error is kept and thrown again
+/// by every later read, as asyncio's `set_exception` does.
+///
+/// One task reads at a time: a second task that calls a read while the first waits for data
+/// gets `StreamError.readInProgress`. Reads hop to the socket's reactor when called elsewhere.
+public final class StreamReader: @unchecked Sendable {
+    public static let defaultLimit = 64 * 1024
+    static let initialReceiveSize = 4096
+
+    public let socket: Socket
+    /// The most a line (or a `readUntil` chunk) may hold before `LimitOverrunError`.
+    public let limit: Int
+    private var reactor: Reactor { socket.reactor }
+
+    // Loop-thread state.
+    @exclusivity(unchecked) private var buffer = StreamBuffer()
+    @exclusivity(unchecked) private var sawEOF = false
+    @exclusivity(unchecked) private var storedError: (any Error)?
+    @exclusivity(unchecked) private var waitingOperation: String?
+    /// How much one recv asks for: doubles while recvs come back full, up to `limit`.
+    @exclusivity(unchecked) private var receiveSize: Int
+
+    public init(socket: Socket, limit: Int = StreamReader.defaultLimit) {
+        precondition(limit > 0, "a StreamReader's limit must be positive")
+        self.socket = socket
+        self.limit = limit
+        self.receiveSize = min(Self.initialReceiveSize, limit)
+    }
+
+    /// True when EOF was seen and every buffered byte was read (asyncio's `at_eof()`).
+    /// Exact on the reactor's thread.
+    public var atEOF: Bool { sawEOF && buffer.isEmpty }
+
+    /// How many bytes are buffered and not yet read.
+    public var bufferedCount: Int { buffer.count }
+
+    // MARK: - Reads
+
+    /// Up to `maxBytes` bytes: returns as soon as at least one byte is there; empty at EOF.
+    public func read(_ maxBytes: Int) async throws -> [UInt8] {
+        guard reactor.inLoopThread else { return try await hop { try await self.read(maxBytes) } }
+        try throwStoredError()
+        if maxBytes == 0 { return [] }
+        guard maxBytes > 0 else {
+            throw StreamError(.invalidArgument, "read size can not be less than zero (use read() to read until EOF)")
+        }
+        if buffer.isEmpty && !sawEOF { try await fill("read") }
+        return buffer.take(min(maxBytes, buffer.count))
+    }
+
+    /// Every byte until EOF.
+    public func read() async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        while true {
+            let block = try await read(limit)
+            if block.isEmpty { return bytes }
+            bytes += block
+        }
+    }
+
+    /// Exactly `count` bytes. At EOF first: `IncompleteReadError(partial:expected:)`, with the
+    /// buffer cleared.
+    public func readExactly(_ count: Int) async throws -> [UInt8] {
+        guard reactor.inLoopThread else { return try await hop { try await self.readExactly(count) } }
+        guard count >= 0 else {
+            throw StreamError(.invalidArgument, "readExactly size can not be less than zero")
+        }
+        try throwStoredError()
+        if count == 0 { return [] }
+        while buffer.count < count {
+            if sawEOF {
+                throw IncompleteReadError(partial: buffer.take(buffer.count), expected: count)
+            }
+            try await fill("readExactly")
+        }
+        return buffer.take(count)
+    }
+
+    /// A line, through its `\n`. At EOF, the partial line (empty when nothing is left). Over
+    /// the limit: drops the data through the separator if it was found, else clears the
+    /// buffer, and throws `LimitOverrunError`.
+    public func readLine() async throws -> [UInt8] {
+        guard reactor.inLoopThread else { return try await hop { try await self.readLine() } }
+        do {
+            return try await readUntil(Self.newline)
+        } catch let error as IncompleteReadError {
+            return error.partial
+        } catch let error as LimitOverrunError {
+            if buffer.firstIndex(of: Self.newline, from: error.consumed) == error.consumed {
+                buffer.discard(error.consumed + Self.newline.count)
+            } else {
+                buffer.removeAll()
+            }
+            throw error
+        }
+    }
+
+    /// The data through `separator`. Over the limit: `LimitOverrunError`, the buffer as it
+    /// was. At EOF without the separator: `IncompleteReadError(partial:expected: nil)`, the
+    /// buffer cleared.
+    public func readUntil(_ separator: [UInt8]) async throws -> [UInt8] {
+        try await readUntil(anyOf: [separator])
+    }
+
+    /// The data through whichever separator ends first (asyncio 3.13's tuple of separators;
+    /// of two that end at the same place, the shorter wins).
+    public func readUntil(anyOf separators: [[UInt8]]) async throws -> [UInt8] {
+        guard reactor.inLoopThread else { return try await hop { try await self.readUntil(anyOf: separators) } }
+        let separators = separators.sorted { $0.count < $1.count }
+        guard let shortest = separators.first?.count, shortest > 0 else {
+            throw StreamError(.invalidArgument, "separator should be at least one byte")
+        }
+        let longest = separators.last!.count
+        try throwStoredError()
+        // Bytes before `offset` were searched and hold no separator.
+        var offset = 0
+        var match: (start: Int, end: Int)?
+        while true {
+            let buffered = buffer.count
+            if buffered - offset >= shortest {
+                for separator in separators {
+                    if let start = buffer.firstIndex(of: separator, from: offset),
+                        match == nil || start + separator.count < match!.end
+                    {
+                        match = (start, start + separator.count)
+                    }
+                }
+                if match != nil { break }
+                // A separator may have begun in the last (longest - 1) bytes.
+                offset = max(0, buffered + 1 - longest)
+                if offset > limit {
+                    throw LimitOverrunError("Separator is not found, and chunk exceed the limit", consumed: offset)
+                }
+            }
+            // A complete message may have come with the EOF, so EOF is checked after the search.
+            if sawEOF {
+                throw IncompleteReadError(partial: buffer.take(buffer.count), expected: nil)
+            }
+            try await fill("readUntil")
+        }
+        if match!.start > limit {
+            throw LimitOverrunError("Separator is found, but chunk is longer than limit", consumed: match!.start)
+        }
+        return buffer.take(match!.end)
+    }
+
+    // MARK: - Filling the buffer
+
+    static let newline: [UInt8] = [UInt8(ascii: "\n")]
+
+    /// Receives once into the buffer, waiting for data if there is none yet; sets `sawEOF` at
+    /// EOF. A socket error is kept for later reads.
+    private func fill(_ operation: String) async throws {
+        if let waiting = waitingOperation {
+            throw StreamError(
+                .readInProgress,
+                "\(operation)() called while another task is already waiting for incoming data (in \(waiting)())")
+        }
+        waitingOperation = operation
+        defer { waitingOperation = nil }
+        do {
+            while true {
+                // The space is computed at the syscall, never held across a wait: the buffer
+                // may move meanwhile.
+                let space = buffer.freeSpace(atLeast: receiveSize)
+                let target = UnsafeMutableRawBufferPointer(rebasing: space.prefix(receiveSize))
+                if let count = try reactor.tryRecv(socket, into: target) {
+                    if count == 0 {
+                        sawEOF = true
+                    } else {
+                        buffer.didAppend(count)
+                        if count == target.count { receiveSize = min(receiveSize * 2, limit) }
+                    }
+                    await reactor.consumeBudget()
+                    return
+                }
+                try await reactor.waitUntilReadable(socket)
+            }
+        } catch let error as SocketError {
+            storedError = error
+            throw error
+        }
+    }
+
+    private func throwStoredError() throws {
+        if let storedError { throw storedError }
+    }
+
+    private func hop<T>(_ operation: @escaping () async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(reactor) { try await operation() }
+    }
+}
+
+// MARK: - Async sequences
+
+extension StreamReader {
+    /// The lines of the stream as text, without their `\n` or `\r\n`, until EOF (like
+    /// Foundation's `lines`). Each is at most `limit` bytes, else `LimitOverrunError`.
+    public var lines: Lines { Lines(reader: self) }
+
+    /// The stream in chunks of at most `maxBytes`, as they arrive, until EOF.
+    public func chunks(maxBytes: Int = StreamReader.defaultLimit) -> Chunks {
+        Chunks(reader: self, maxBytes: maxBytes)
+    }
+
+    public struct Lines: AsyncSequence, Sendable {
+        public typealias Element = String
+        let reader: StreamReader
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let reader: StreamReader
+            public mutating func next() async throws -> String? {
+                var line = try await reader.readLine()[...]
+                if line.isEmpty { return nil }
+                if line.last == UInt8(ascii: "\n") { line = line.dropLast() }
+                if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+                return String(decoding: line, as: UTF8.self)
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: reader) }
+    }
+
+    public struct Chunks: AsyncSequence, Sendable {
+        public typealias Element = [UInt8]
+        let reader: StreamReader
+        let maxBytes: Int
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let reader: StreamReader
+            let maxBytes: Int
+            public mutating func next() async throws -> [UInt8]? {
+                let chunk = try await reader.read(maxBytes)
+                return chunk.isEmpty ? nil : chunk
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: reader, maxBytes: maxBytes) }
+    }
+}

@@ -1,0 +1,291 @@
+import DequeModule
+import Glibc
+import Reactor
+
+/// Writes to a socket with asyncio's `StreamWriter` semantics: `write` never waits, `drain()`
+/// applies back-pressure, `writeEOF()` half-closes, `close()` flushes then closes.
+///
+/// `write` sends at once when nothing is queued, so most writes cost one send(2) and no copy.
+/// What the kernel does not take is copied to a queue, which a flush task sends with gathering
+/// sendmsg(2) calls as the socket becomes writable. `drain()` returns at once while the queue
+/// is at or below the high-water mark, and otherwise waits until it is at or below the
+/// low-water mark; any number of tasks may wait in it.
+///
+/// Its methods belong on the socket's reactor thread; `write` and `close` called elsewhere are
+/// handed to the loop, and the async methods hop there.
+public final class StreamWriter: @unchecked Sendable {
+    public static let defaultHighWaterMark = 64 * 1024
+    public static let defaultLowWaterMark = 16 * 1024
+    /// How long `close()` keeps flushing queued bytes to a peer that does not read.
+    public static let defaultCloseTimeout = Duration.seconds(10)
+    /// The most chunks one sendmsg gathers.
+    static let maxGather = 64
+
+    public let socket: Socket
+    /// The peer's address, as asyncio's `get_extra_info("peername")`.
+    public let peerAddress: SocketAddress?
+    /// The local address, as asyncio's `get_extra_info("sockname")`.
+    public let localAddress: SocketAddress?
+    public let highWaterMark: Int
+    public let lowWaterMark: Int
+    public let closeTimeout: Duration
+    private var reactor: Reactor { socket.reactor }
+
+    // Loop-thread state.
+    @exclusivity(unchecked) private var queue = Deque<UnsafeMutableRawBufferPointer>()
+    /// Bytes of the first queued chunk already sent.
+    @exclusivity(unchecked) private var sentOfFirst = 0
+    @exclusivity(unchecked) private var queuedBytes = 0
+    @exclusivity(unchecked) private var isFlushing = false
+    @exclusivity(unchecked) private var eofRequested = false
+    @exclusivity(unchecked) private var closeRequested = false
+    @exclusivity(unchecked) private var isClosed = false
+    @exclusivity(unchecked) private var lostError: (any Error)?
+    @exclusivity(unchecked) private var drainWaiters: [(id: UInt64, continuation: UnsafeContinuation<(any Error)?, Never>)] = []
+    @exclusivity(unchecked) private var closeWaiters: [UnsafeContinuation<Void, Never>] = []
+    @exclusivity(unchecked) private var closeTimer: TimerHandle?
+    @exclusivity(unchecked) private var lastWaiterID: UInt64 = 0
+
+    public init(
+        socket: Socket, peerAddress: SocketAddress? = nil,
+        highWaterMark: Int = StreamWriter.defaultHighWaterMark,
+        lowWaterMark: Int = StreamWriter.defaultLowWaterMark,
+        closeTimeout: Duration = StreamWriter.defaultCloseTimeout
+    ) {
+        precondition(0 <= lowWaterMark && lowWaterMark <= highWaterMark, "need 0 <= lowWaterMark <= highWaterMark")
+        self.socket = socket
+        self.peerAddress = peerAddress ?? (try? socket.peerAddress())
+        self.localAddress = try? socket.localAddress()
+        self.highWaterMark = highWaterMark
+        self.lowWaterMark = lowWaterMark
+        self.closeTimeout = closeTimeout
+    }
+
+    deinit {
+        if !isClosed {
+            if reactor.isDebugMode {
+                reactor.logger.warning("StreamWriter for socket fd \(socket.fileDescriptor) was dropped without close(); closing it")
+            }
+            socket.close()
+        }
+        for chunk in queue { chunk.deallocate() }
+    }
+
+    /// True once `close()` or `abort()` was called, or the connection was lost.
+    public var isClosing: Bool { closeRequested || isClosed || lostError != nil }
+
+    /// How many bytes are queued and not yet in the kernel.
+    public var bufferedCount: Int { queuedBytes }
+
+    // MARK: - Writing
+
+    /// Queues `bytes` for sending, sending at once what the kernel takes. Never waits: call
+    /// `drain()` to let the queue empty. Throws `StreamError` after `close()` or `writeEOF()`,
+    /// or once the connection was lost.
+    public func write<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws {
+        guard reactor.inLoopThread else {
+            let copy = Array(bytes)
+            reactor.execute { try? self.write(copy) }  // errors surface in drain()
+            return
+        }
+        if closeRequested || isClosed { throw StreamError(.writerClosed, "write() called after close()") }
+        if eofRequested { throw StreamError(.writerClosed, "write() called after writeEOF()") }
+        if let lostError { throw connectionLost(lostError) }
+        if bytes.isEmpty { return }
+        var sent = 0
+        if queue.isEmpty {
+            do {
+                let attempt = try bytes.withContiguousStorageIfAvailable { storage in
+                    try reactor.trySend(socket, UnsafeRawBufferPointer(storage)) ?? 0
+                }
+                guard let attempt else { return try write(Array(bytes)) }
+                sent = attempt
+            } catch {
+                lose(error)
+                throw connectionLost(error)
+            }
+            if sent == bytes.count { return }
+        }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count - sent, alignment: 1)
+        chunk.copyBytes(from: bytes.dropFirst(sent))
+        queue.append(chunk)
+        queuedBytes += chunk.count
+        startFlushing()
+    }
+
+    /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
+    /// are. Throws `StreamError(.connectionLost)` if the connection is lost or closed.
+    public func drain() async throws {
+        guard reactor.inLoopThread else { return try await hop { try await self.drain() } }
+        if let lostError { throw connectionLost(lostError) }
+        if isClosed { throw StreamError(.connectionLost, "the stream is closed") }
+        guard queuedBytes > highWaterMark else {
+            await reactor.consumeBudget()
+            return
+        }
+        lastWaiterID &+= 1
+        let id = lastWaiterID
+        let failure = await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<(any Error)?, Never>) in
+                if Task.isCancelled {
+                    continuation.resume(returning: CancellationError())
+                } else {
+                    drainWaiters.append((id, continuation))
+                }
+            }
+        } onCancel: {
+            self.reactor.execute { self.resumeDrainWaiter(id: id, with: CancellationError()) }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Half-closes: once the queue is sent, shuts down the write side (the peer reads EOF);
+    /// this side can still read.
+    public func writeEOF() throws {
+        precondition(reactor.inLoopThread, "writeEOF must be called on the socket's reactor thread")
+        if closeRequested || isClosed { throw StreamError(.writerClosed, "writeEOF() called after close()") }
+        guard !eofRequested else { return }
+        eofRequested = true
+        if queue.isEmpty { try socket.shutdown(.write) }
+    }
+
+    /// Closes the stream: queued bytes are still sent (for at most `closeTimeout`, and not to
+    /// a peer that is gone), then the socket is closed. Returns at once; `waitClosed()` waits.
+    public func close() {
+        guard reactor.inLoopThread else {
+            reactor.execute { self.close() }
+            return
+        }
+        guard !closeRequested && !isClosed else { return }
+        closeRequested = true
+        if queue.isEmpty || lostError != nil {
+            finishClose()
+        } else {
+            closeTimer = reactor.callLater(closeTimeout) { [self] in abort() }
+        }
+    }
+
+    /// Closes at once, dropping whatever is queued.
+    public func abort() {
+        guard reactor.inLoopThread else {
+            reactor.execute { self.abort() }
+            return
+        }
+        closeRequested = true
+        finishClose()
+    }
+
+    /// Returns once the socket is closed.
+    public func waitClosed() async {
+        guard reactor.inLoopThread else {
+            _ = try? await hop { await self.waitClosed() }
+            return
+        }
+        if isClosed { return }
+        await withUnsafeContinuation { closeWaiters.append($0) }
+    }
+
+    // MARK: - Flushing
+
+    private func startFlushing() {
+        guard !isFlushing else { return }
+        isFlushing = true
+        Task(executorPreference: reactor) { await self.flushQueue() }
+    }
+
+    /// Sends the queue as the socket takes it, then carries out a pending writeEOF or close.
+    private func flushQueue() async {
+        defer { isFlushing = false }
+        do {
+            while !queue.isEmpty && !isClosed {
+                if let sent = try sendQueued() {
+                    consumeQueued(sent)
+                    await reactor.consumeBudget()
+                } else {
+                    try await reactor.waitUntilWritable(socket)
+                }
+            }
+            if eofRequested && !isClosed { try socket.shutdown(.write) }
+        } catch {
+            lose(error)
+        }
+        if closeRequested { finishClose() }
+    }
+
+    /// One gathering sendmsg of the queued chunks.
+    private func sendQueued() throws -> Int? {
+        let count = min(queue.count, Self.maxGather)
+        return try withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { vectors in
+            for (index, chunk) in queue.prefix(count).enumerated() {
+                let skip = index == 0 ? sentOfFirst : 0
+                vectors[index] = iovec(iov_base: chunk.baseAddress! + skip, iov_len: chunk.count - skip)
+            }
+            return try reactor.trySend(socket, vectors: UnsafeBufferPointer(vectors))
+        }
+    }
+
+    private func consumeQueued(_ sent: Int) {
+        queuedBytes -= sent
+        var remaining = sent
+        while remaining > 0, let first = queue.first {
+            let left = first.count - sentOfFirst
+            if remaining < left {
+                sentOfFirst += remaining
+                break
+            }
+            remaining -= left
+            sentOfFirst = 0
+            queue.removeFirst().deallocate()
+        }
+        if queuedBytes <= lowWaterMark { resumeDrainWaiters(with: nil) }
+    }
+
+    // MARK: - Losing and closing the connection
+
+    /// The connection failed: drop the queue, fail the drainers, and (if closing) close.
+    private func lose(_ error: any Error) {
+        if lostError == nil { lostError = error }
+        dropQueue()
+        resumeDrainWaiters(with: connectionLost(error))
+    }
+
+    private func finishClose() {
+        guard !isClosed else { return }
+        isClosed = true
+        if let closeTimer { reactor.cancelTimer(closeTimer) }
+        closeTimer = nil
+        dropQueue()
+        socket.close()
+        resumeDrainWaiters(with: StreamError(.connectionLost, "the stream was closed"))
+        let waiters = closeWaiters
+        closeWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func dropQueue() {
+        for chunk in queue { chunk.deallocate() }
+        queue.removeAll()
+        queuedBytes = 0
+        sentOfFirst = 0
+    }
+
+    private func resumeDrainWaiters(with failure: (any Error)?) {
+        guard !drainWaiters.isEmpty else { return }
+        let waiters = drainWaiters
+        drainWaiters.removeAll()
+        for waiter in waiters { waiter.continuation.resume(returning: failure) }
+    }
+
+    private func resumeDrainWaiter(id: UInt64, with failure: any Error) {
+        guard let index = drainWaiters.firstIndex(where: { $0.id == id }) else { return }
+        drainWaiters.remove(at: index).continuation.resume(returning: failure)
+    }
+
+    private func connectionLost(_ error: any Error) -> StreamError {
+        StreamError(.connectionLost, "connection lost: \(error)")
+    }
+
+    private func hop<T>(_ operation: @escaping () async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(reactor) { try await operation() }
+    }
+}
