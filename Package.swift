@@ -41,6 +41,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CReactor"]),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "ReactorStreams", "CReactor"]),
     ]
 )

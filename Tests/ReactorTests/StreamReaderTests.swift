@@ -1,0 +1,317 @@
+import Glibc
+import XCTest
+
+@testable import Reactor
+@testable import ReactorStreams
+
+/// StreamReader against CPython's test_asyncio/test_streams.py cases, over a real socket: the
+/// reader reads one end of a loopback pair, the test writes the other end (`peer`).
+final class StreamReaderTests: XCTestCase {
+    private struct Fixture {
+        let reactor: Reactor
+        let reader: StreamReader
+        let peer: Socket
+
+        func send(_ text: String) async throws {
+            try await reactor.sockSendall(peer, Array(text.utf8))
+        }
+
+        func sendEOF() throws { try peer.shutdown(.write) }
+
+        /// Sends `text` only once the reader has parked waiting for more, so that it arrives
+        /// as a chunk of its own.
+        func sendWhenReaderWaits(_ text: String) async throws {
+            try await waitUntil(reactor, "the reader waits for data") { reactor.isWaiting(reader.socket, .read) }
+            try await send(text)
+        }
+
+        func close() {
+            reader.socket.close()
+            peer.close()
+        }
+    }
+
+    private func withReader(limit: Int = StreamReader.defaultLimit, _ body: @escaping @Sendable (Fixture) async throws -> Void) throws {
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            let fixture = Fixture(reactor: reactor, reader: StreamReader(socket: server, limit: limit), peer: client)
+            defer { fixture.close() }
+            try await body(fixture)
+        }
+    }
+
+    func testReadZeroReturnsNothingEvenWithDataBuffered() throws {
+        try withReader { f in
+            try await f.send("data")
+            let value1 = try await f.reader.read(0)
+            XCTAssertEqual(value1, [])
+            let value2 = try await f.reader.read(100)
+            XCTAssertEqual(text(value2), "data")
+        }
+    }
+
+    func testReadReturnsAsSoonAsSomeBytesArriveAtMostN() throws {
+        try withReader { f in
+            let reading = Task(executorPreference: f.reactor) { try await f.reader.read(30) }
+            try await f.sendWhenReaderWaits("line1")
+            let value3 = try await reading.value
+            XCTAssertEqual(text(value3), "line1")
+            try await f.send("0123456789")
+            let value4 = try await f.reader.read(4)
+            XCTAssertEqual(text(value4), "0123")
+            let value5 = try await f.reader.read(100)
+            XCTAssertEqual(text(value5), "456789")
+        }
+    }
+
+    func testReadAtEOFReturnsEmpty() throws {
+        try withReader { f in
+            try f.sendEOF()
+            let value6 = try await f.reader.read(1024)
+            XCTAssertEqual(value6, [])
+            XCTAssertTrue(f.reader.atEOF)
+        }
+    }
+
+    func testReadWithoutCountReadsUntilEOF() throws {
+        try withReader(limit: 16) { f in
+            let payload = String(repeating: "chunk-", count: 1000)  // far over the limit
+            try await f.send(payload)
+            try f.sendEOF()
+            let value7 = try await f.reader.read()
+            XCTAssertEqual(text(value7), payload)
+            XCTAssertTrue(f.reader.atEOF)
+        }
+    }
+
+    func testNegativeCountsAreClearErrors() throws {
+        try withReader { f in
+            await assertThrows(StreamError.Kind.invalidArgument) { _ = try await f.reader.read(-1) }
+            await assertThrows(StreamError.Kind.invalidArgument) { _ = try await f.reader.readExactly(-1) }
+            await assertThrows(StreamError.Kind.invalidArgument) { _ = try await f.reader.readUntil([]) }
+        }
+    }
+
+    func testReadLineAcrossChunksAndThePartialLineAtEOF() throws {
+        try withReader { f in
+            try await f.send("chunk1 ")
+            let reading = Task(executorPreference: f.reactor) { try await f.reader.readLine() }
+            try await f.sendWhenReaderWaits("chunk2 ")
+            try await f.sendWhenReaderWaits("chunk3 \nchunk4")
+            let value8 = try await reading.value
+            XCTAssertEqual(text(value8), "chunk1 chunk2 chunk3 \n")
+            try f.sendEOF()
+            let value9 = try await f.reader.readLine()
+            XCTAssertEqual(text(value9), "chunk4")
+            let value10 = try await f.reader.readLine()
+            XCTAssertEqual(value10, [])
+            XCTAssertTrue(f.reader.atEOF)
+        }
+    }
+
+    func testReadLineOverTheLimitDropsThroughTheSeparatorFound() throws {
+        // CPython's test_readline_limit_with_existing_data, first half.
+        try withReader(limit: 3) { f in
+            try await f.send("line1\nline2\n")
+            do {
+                _ = try await f.reader.readLine()
+                XCTFail("a 6-byte line passed a limit of 3")
+            } catch let error as LimitOverrunError {
+                XCTAssertEqual(error.consumed, 5)
+            }
+            // What follows the dropped line is intact (it is itself over the limit for readLine).
+            let value11 = try await f.reader.readExactly(6)
+            XCTAssertEqual(text(value11), "line2\n")
+        }
+    }
+
+    func testReadLineOverTheLimitWithoutSeparatorClearsTheBuffer() throws {
+        // CPython's test_readline_limit_with_existing_data, second half.
+        try withReader(limit: 3) { f in
+            try await f.send("line1li")
+            await assertThrows(LimitOverrunError.self) { _ = try await f.reader.readLine() }
+            XCTAssertEqual(f.reader.bufferedCount, 0)
+        }
+    }
+
+    func testReadUntilFindsASeparatorSplitAcrossChunks() throws {
+        try withReader { f in
+            let reading = Task(executorPreference: f.reactor) { try await f.reader.readUntil(Array("!!".utf8)) }
+            try await f.sendWhenReaderWaits("lineAAA!")
+            try await f.sendWhenReaderWaits("!rest")
+            let value12 = try await reading.value
+            XCTAssertEqual(text(value12), "lineAAA!!")
+            let value13 = try await f.reader.read(100)
+            XCTAssertEqual(text(value13), "rest")
+        }
+    }
+
+    func testReadUntilWithSeveralSeparatorsStopsAtTheFirstToEnd() throws {
+        try withReader { f in
+            try await f.send("key=value;other\r\nlast")
+            let separators = [Array("\r\n".utf8), Array(";".utf8), Array("\n".utf8)]
+            let value14 = try await f.reader.readUntil(anyOf: separators)
+            XCTAssertEqual(text(value14), "key=value;")
+            let value15 = try await f.reader.readUntil(anyOf: separators)
+            XCTAssertEqual(text(value15), "other\r\n")
+        }
+    }
+
+    func testReadUntilOverTheLimitLeavesTheBufferAsItWas() throws {
+        try withReader(limit: 4) { f in
+            try await f.send("abcdefgh")
+            do {
+                _ = try await f.reader.readUntil(Array("!".utf8))
+                XCTFail("no separator, yet readUntil returned")
+            } catch let error as LimitOverrunError {
+                XCTAssertGreaterThan(error.consumed, 4)
+            }
+            XCTAssertGreaterThan(f.reader.bufferedCount, 4, "readUntil dropped data on LimitOverrunError")
+            try await f.send("!")
+            let value16 = try await f.reader.readExactly(8)
+            XCTAssertEqual(text(value16), "abcdefgh")
+        }
+    }
+
+    func testReadUntilAtEOFWithoutSeparatorThrowsIncompleteReadAndClears() throws {
+        try withReader { f in
+            try await f.send("no separator here")
+            try f.sendEOF()
+            do {
+                _ = try await f.reader.readUntil(Array("\n".utf8))
+                XCTFail("readUntil returned at EOF without a separator")
+            } catch let error as IncompleteReadError {
+                XCTAssertEqual(text(error.partial), "no separator here")
+                XCTAssertNil(error.expected)
+            }
+            XCTAssertTrue(f.reader.atEOF)
+        }
+    }
+
+    func testReadExactly() throws {
+        try withReader { f in
+            let value17 = try await f.reader.readExactly(0)
+            XCTAssertEqual(value17, [])
+            let reading = Task(executorPreference: f.reactor) { try await f.reader.readExactly(10) }
+            try await f.sendWhenReaderWaits("01234")
+            try await f.sendWhenReaderWaits("56789tail")
+            let value18 = try await reading.value
+            XCTAssertEqual(text(value18), "0123456789")
+            try f.sendEOF()
+            do {
+                _ = try await f.reader.readExactly(10)
+                XCTFail("readExactly returned at EOF")
+            } catch let error as IncompleteReadError {
+                XCTAssertEqual(text(error.partial), "tail")
+                XCTAssertEqual(error.expected, 10)
+            }
+            XCTAssertTrue(f.reader.atEOF)
+        }
+    }
+
+    func testReadExactlyOverTheLimitCompletes() throws {
+        try withReader(limit: 16) { f in
+            let payload = randomBytes(100_000, seed: 21)
+            try await f.reactor.sockSendall(f.peer, payload)
+            let value19 = try await f.reader.readExactly(payload.count) == payload
+            XCTAssertTrue(value19)
+        }
+    }
+
+    func testTheBufferStaysWithinTwiceTheLimitWhileThePeerSendsMore() throws {
+        try withReader(limit: 1024) { f in
+            // Far more than the limit, none of it a line end.
+            let sender = Task(executorPreference: f.reactor) {
+                try await f.reactor.sockSendall(f.peer, [UInt8](repeating: 65, count: 4 << 20))
+            }
+            await assertThrows(LimitOverrunError.self) { _ = try await f.reader.readLine() }
+            _ = try await f.reader.read(1)
+            XCTAssertLessThanOrEqual(f.reader.bufferedCount, 2 * 1024)
+            sender.cancel()
+        }
+    }
+
+    func testASecondReaderWaitingAtOnceGetsAClearError() throws {
+        try withReader { f in
+            let first = Task(executorPreference: f.reactor) { try await f.reader.readLine() }
+            try await waitUntil(f.reactor, "the first reader waits") { f.reactor.isWaiting(f.reader.socket, .read) }
+            do {
+                _ = try await f.reader.read(10)
+                XCTFail("a second concurrent read was allowed")
+            } catch let error as StreamError {
+                XCTAssertEqual(error.kind, .readInProgress)
+                XCTAssertTrue(error.message.contains("another task is already waiting"), error.message)
+            }
+            try await f.send("for the first\n")
+            let value20 = try await first.value
+            XCTAssertEqual(text(value20), "for the first\n")
+        }
+    }
+
+    func testASocketErrorIsThrownAgainByLaterReads() throws {
+        try withReader { f in
+            try await f.send("partial")
+            // An RST: SO_LINGER with a zero timeout, then close.
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            setsockopt(f.peer.fileDescriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            f.peer.close()
+            var errors: [Int32] = []
+            for _ in 0..<2 {
+                do {
+                    _ = try await f.reader.readExactly(100)
+                } catch let error as SocketError {
+                    errors.append(error.errno)
+                }
+            }
+            XCTAssertEqual(errors, [ECONNRESET, ECONNRESET])
+        }
+    }
+
+    func testLinesAndChunksAsAsyncSequences() throws {
+        try withReader { f in
+            try await f.send("first\nsecond\r\n\nlast")
+            try f.sendEOF()
+            var lines: [String] = []
+            for try await line in f.reader.lines { lines.append(line) }
+            XCTAssertEqual(lines, ["first", "second", "", "last"])
+        }
+        try withReader { f in
+            let payload = randomBytes(50_000, seed: 5)
+            try await f.reactor.sockSendall(f.peer, payload)
+            try f.sendEOF()
+            var received: [UInt8] = []
+            for try await chunk in f.reader.chunks(maxBytes: 1000) {
+                XCTAssertLessThanOrEqual(chunk.count, 1000)
+                received += chunk
+            }
+            XCTAssertTrue(received == payload)
+        }
+    }
+}
+
+func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+func assertThrows<E: Error>(
+    _ type: E.Type, file: StaticString = #filePath, line: UInt = #line, _ body: () async throws -> Void
+) async {
+    do {
+        try await body()
+        XCTFail("expected \(E.self), nothing was thrown", file: file, line: line)
+    } catch is E {
+    } catch {
+        XCTFail("expected \(E.self), got \(error)", file: file, line: line)
+    }
+}
+
+func assertThrows(
+    _ kind: StreamError.Kind, file: StaticString = #filePath, line: UInt = #line, _ body: () async throws -> Void
+) async {
+    do {
+        try await body()
+        XCTFail("expected StreamError(\(kind)), nothing was thrown", file: file, line: line)
+    } catch let error as StreamError {
+        XCTAssertEqual(error.kind, kind, file: file, line: line)
+    } catch {
+        XCTFail("expected StreamError(\(kind)), got \(error)", file: file, line: line)
+    }
+}
