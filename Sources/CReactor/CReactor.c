@@ -42,9 +42,9 @@ int cr_epoll_del(int epfd, int fd) {
 }
 
 // epoll_pwait2 (Linux 5.11) takes a nanosecond timeout. Where it is missing (older kernels,
-// valgrind 3.19) epoll_wait is used, its timeout rounded up to whole milliseconds so that a
-// timer never fires early.
-static int cr_have_epoll_pwait2 = 1;
+// valgrind 3.19) or refused (seccomp profiles older than it say EPERM) epoll_wait is used, its
+// timeout rounded up to whole milliseconds so that a timer never fires early.
+static _Atomic int cr_have_epoll_pwait2 = 1;
 
 static int cr_epoll_wait_raw(int epfd, struct epoll_event *events, int max, int64_t timeout_ns) {
     if (cr_have_epoll_pwait2) {
@@ -55,7 +55,7 @@ static int cr_epoll_wait_raw(int epfd, struct epoll_event *events, int max, int6
             tsp = &ts;
         }
         int n = epoll_pwait2(epfd, events, max, tsp, NULL);
-        if (n >= 0 || errno != ENOSYS) return n;
+        if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return n;
         cr_have_epoll_pwait2 = 0;
     }
     int timeout_ms = -1;

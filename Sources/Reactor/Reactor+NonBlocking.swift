@@ -18,12 +18,12 @@ extension Reactor {
         guard slot.pointee.isReady(.read) else { return nil }
         let count = cr_recv(socket.fd, buffer.baseAddress, buffer.count)
         if count >= 0 {
-            // A short read emptied the kernel buffer: the next read parks at once.
-            if count > 0 && count < buffer.count { slot.pointee.clearReady(.read) }
+            // A short read of a stream emptied the kernel buffer: the next read parks at once.
+            if count > 0 && count < buffer.count && slot.pointee.isStream { slot.pointee.clearReady(.read) }
             return count
         }
         guard count == -Int(EAGAIN) else { throw SocketError(operation: "recv", errno: Int32(-count)) }
-        slot.pointee.clearReady(.read)
+        slot.pointee.clearReadyAfterEAGAIN(.read)
         return nil
     }
 
@@ -75,7 +75,7 @@ extension Reactor {
             return count
         }
         guard count == -Int(EAGAIN) else { throw SocketError(operation: "send", errno: Int32(-count)) }
-        slot.pointee.clearReady(.write)
+        slot.pointee.clearReadyAfterEAGAIN(.write)
         return nil
     }
 }

@@ -28,7 +28,12 @@ extension Reactor {
             }
         }
         switch outcome {
-        case .ready: return
+        case .ready:
+            // A job that ran between the wake-up and now may have closed the socket (and its
+            // fd number may be someone else's by now).
+            guard sockets.slot(fd: socket.fd, generation: socket.generation) != nil else {
+                throw SocketError.closed(operation, fd: socket.fd)
+            }
         case .cancelled: throw CancellationError()
         case .closed: throw SocketError.closed(operation, fd: socket.fd)
         }

@@ -25,9 +25,10 @@ extension Reactor {
             }
             switch -fd {
             case EAGAIN:
-                reactor.sockets.slot(fd: listener.fd, generation: listener.generation)?.pointee.clearReady(.read)
-            case ECONNABORTED, EPROTO, EPERM:
-                continue  // that connection is gone; the next one may be fine
+                reactor.sockets.slot(fd: listener.fd, generation: listener.generation)?.pointee.clearReadyAfterEAGAIN(.read)
+            case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
+                ENETUNREACH:
+                continue  // that connection failed (accept(2) lists these); the next may be fine
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                 let error = SocketError(operation: "accept", errno: -fd)
                 if backoff == .milliseconds(10) {
@@ -110,19 +111,21 @@ extension Reactor {
     public func sockConnect(_ socket: Socket, to address: SocketAddress) async throws {
         let reactor = socket.reactor
         guard reactor.inLoopThread else { return try await reactor.hop { try await sockConnect(socket, to: address) } }
-        guard reactor.sockets.slot(fd: socket.fd, generation: socket.generation) != nil else {
+        guard let slot = reactor.sockets.slot(fd: socket.fd, generation: socket.generation) else {
             throw SocketError.closed("connect", fd: socket.fd)
         }
+        // An unconnected socket polls as writable and hung up; what epoll said of it before
+        // this attempt says nothing of the connection (and epoll re-polls the socket when it
+        // delivers, so nothing older arrives later).
+        slot.pointee.resetReadiness()
         while true {
             let result = address.withSockAddr { cr_connect(socket.fd, $0, $1) }
             switch -result {
             case 0, EISCONN:
                 return
             case EINPROGRESS, EALREADY:
-                // An unconnected socket polls as writable and hung up; what epoll said of it
-                // before this attempt no longer holds (epoll re-polls the socket when it
-                // delivers, so nothing older arrives later). Wait for this attempt's edge.
-                reactor.sockets.slot(fd: socket.fd, generation: socket.generation)?.pointee.forgetReadiness()
+                // Wait for this attempt's edge.
+                reactor.sockets.slot(fd: socket.fd, generation: socket.generation)?.pointee.clearReadyAfterEAGAIN(.write)
                 try await reactor.waitUntilReady(socket, for: .write, "connect")
                 let error = cr_socket_error(socket.fd)
                 if error != 0 {

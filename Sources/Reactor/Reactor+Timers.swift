@@ -7,7 +7,7 @@ extension Reactor {
     /// Throws `CancellationError` promptly if the task is cancelled, or the reactor shuts down.
     public func sleep(for duration: Duration) async throws {
         guard inLoopThread else { return try await hop { try await sleep(for: duration) } }
-        let deadline = cr_monotonic_ns() + max(0, duration.nanoseconds)
+        let deadline = deadline(after: duration)
         let handle = timers.reserve()
         let outcome = await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
@@ -26,12 +26,18 @@ extension Reactor {
         if outcome != .ready { throw CancellationError() }
     }
 
+    /// Now plus `duration` on the monotonic clock, saturating.
+    private func deadline(after duration: Duration) -> Int64 {
+        let (sum, overflow) = cr_monotonic_ns().addingReportingOverflow(max(0, duration.nanoseconds))
+        return overflow ? .max : sum
+    }
+
     /// Calls `callback` on the loop thread after `delay` (loop.call_later). Must be called on
     /// the loop thread, as asyncio's call_later is; from elsewhere use `execute` first.
     @discardableResult
     public func callLater(_ delay: Duration, _ callback: @escaping () -> Void) -> TimerHandle {
         precondition(inLoopThread, "callLater must be called on the reactor's loop thread")
-        return timers.schedule(at: cr_monotonic_ns() + max(0, delay.nanoseconds), .callback(callback))
+        return timers.schedule(at: deadline(after: delay), .callback(callback))
     }
 
     /// Cancels a timer from `callLater`. Returns false if it already fired or was cancelled.

@@ -106,10 +106,11 @@ public final class Reactor: @unchecked Sendable {
                 result = .failure(error)
             }
             outcome.withLock { $0 = result }
-            reactor.stopRequested = true
+            reactor.onLoopThread { reactor.stopRequested = true }
         }
         reactor.runLoop()
-        return try outcome.withLock { $0! }.get()
+        // No outcome: the loop was shut down (`shutdown()`) before the body finished.
+        return try outcome.withLock { $0 ?? .failure(ReactorShutDownError()) }.get()
     }
 
     /// Starts a reactor whose loop runs on a thread of its own, until `shutdown()`.
@@ -165,9 +166,12 @@ public final class Reactor: @unchecked Sendable {
     /// Runs `operation` on the loop thread: at once when already there, else by giving the
     /// task this reactor as its executor preference for the duration (a hop, correct but
     /// slower than starting the task on the reactor).
+    /// Throws `ReactorShutDownError` once the reactor has shut down.
     func hop<T>(_ operation: () async throws -> T) async throws -> T {
         try await withTaskExecutorPreference(self) {
-            precondition(inLoopThread, "withTaskExecutorPreference did not move the task to the reactor")
+            // The preference moves the task to the loop, unless the loop is gone (then the
+            // job went to the global executor).
+            guard inLoopThread else { throw ReactorShutDownError() }
             return try await operation()
         }
     }
@@ -179,9 +183,19 @@ public final class Reactor: @unchecked Sendable {
     }
 }
 
+/// The reactor shut down before the operation could run on it.
+public struct ReactorShutDownError: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "the reactor has shut down" }
+}
+
 extension Duration {
+    /// Whole nanoseconds, saturating (a sleep of a thousand years is still a long sleep).
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, overflowAgain) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowAgain ? (seconds < 0 ? .min : .max) : total
     }
 }

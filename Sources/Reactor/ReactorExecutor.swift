@@ -51,23 +51,22 @@ extension Reactor: TaskExecutor, SerialExecutor {
         let accepted = inbox.withLock { inbox in
             if inbox.closed { return false }
             inbox.work.append(work)
+            // Pairs with the loop's `sleeping.store(true)` then `remoteWorkPending.load()`:
+            // with both sequentially consistent, either the loop sees the work or we see it
+            // sleeping. The wake-up is written under the lock, so it cannot come after
+            // `closeInbox()` and the eventfd's close.
+            remoteWorkPending.store(true, ordering: .sequentiallyConsistent)
+            if sleeping.load(ordering: .sequentiallyConsistent),
+                sleeping.exchange(false, ordering: .sequentiallyConsistent)
+            {
+                poller.wake()
+            }
             return true
         }
-        guard accepted else {
-            if case .job(let job) = work {
-                globalConcurrentExecutor.enqueue(ExecutorJob(job))
-            }
-            return false
+        if !accepted, case .job(let job) = work {
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
         }
-        // Pairs with the loop's `sleeping.store(true)` then `remoteWorkPending.load()`: with
-        // both sequentially consistent, either the loop sees the work or we see it sleeping.
-        remoteWorkPending.store(true, ordering: .sequentiallyConsistent)
-        if sleeping.load(ordering: .sequentiallyConsistent),
-            sleeping.exchange(false, ordering: .sequentiallyConsistent)
-        {
-            poller.wake()
-        }
-        return true
+        return accepted
     }
 
     /// Moves work from the inbox to the ready queue (loop thread).

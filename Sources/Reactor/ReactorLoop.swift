@@ -109,6 +109,9 @@ extension Reactor {
             if readyQueue.isEmpty { break }
             while let work = readyQueue.popFirst() { run(work) }
         }
+        for (fd, generation) in sockets.openRegistrations {
+            closeRegistration(fd: fd, generation: generation)
+        }
         // From here on nothing runs on the loop: work that still arrives goes to the global
         // executor (jobs) or is refused (callbacks).
         let late = closeInbox() + Array(readyQueue)

@@ -33,6 +33,10 @@ public final class Socket: Sendable, CustomStringConvertible {
         reactor.close(fd: fileDescriptor, generation: generation)
     }
 
+    // The synchronous methods below (options, addresses, shutdown) may be called from any
+    // thread, but off the loop thread they act on the fd as it is: do not race them with
+    // `close()`, or they may reach a new socket that was given the same fd number.
+
     /// True until `close()` (answered exactly on the loop thread).
     public var isOpen: Bool {
         guard reactor.inLoopThread else { return true }
@@ -153,23 +157,28 @@ extension Reactor {
     /// Takes ownership of an open socket fd: makes it non-blocking and registers it.
     /// The reactor closes the fd when the returned `Socket` is closed or dropped.
     public func adopt(_ fd: Int32) async throws -> Socket {
+        var type: Int32 = 0
         let flags = fcntl(fd, F_GETFL)
-        if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 {
-            throw SocketError(operation: "fcntl(O_NONBLOCK)", errno: Glibc.errno)
+        if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || cr_getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 {
+            let error = SocketError(operation: "adopt", errno: Glibc.errno, detail: "fd \(fd)")
+            _ = cr_close(fd)
+            throw error
         }
-        return try await registerOnLoop(fd)
+        return try await registerOnLoop(fd, isStream: type == Int32(SOCK_STREAM.rawValue))
     }
 
     /// Registers a non-blocking fd, hopping to the loop thread first if needed; closes the fd
     /// if registration fails.
-    func registerOnLoop(_ fd: Int32) async throws -> Socket {
-        guard inLoopThread else { return try await hop { try await registerOnLoop(fd) } }
-        return try register(fd)
+    func registerOnLoop(_ fd: Int32, isStream: Bool = true) async throws -> Socket {
+        guard inLoopThread else { return try await hop { try await registerOnLoop(fd, isStream: isStream) } }
+        return try register(fd, isStream: isStream)
     }
 
     /// Registers a non-blocking fd on the loop thread (decision 3: once, for both directions).
-    func register(_ fd: Int32) throws -> Socket {
-        let generation = sockets.register(fd: fd)
+    func register(_ fd: Int32, isStream: Bool = true) throws -> Socket {
+        let (generation, stranded) = sockets.register(fd: fd, isStream: isStream)
+        stranded.reader?.continuation.resume(returning: .closed)
+        stranded.writer?.continuation.resume(returning: .closed)
         do {
             try poller.register(fd: fd, generation: generation)
         } catch {

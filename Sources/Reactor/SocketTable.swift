@@ -26,6 +26,8 @@ struct Waiter {
 struct SocketSlot {
     /// 0 while no socket holds this slot; otherwise the registration's generation.
     var generation: UInt32 = 0
+    /// SOCK_STREAM: a short read means the kernel buffer is empty (not so for datagrams).
+    var isStream = true
     var readable = false
     var writable = false
     var readClosed = false
@@ -37,15 +39,28 @@ struct SocketSlot {
         interest == .read ? readable || readClosed : writable || writeClosed
     }
 
-    /// Forgets an edge after EAGAIN or a short transfer; sticky closed states stay.
+    /// Forgets an edge after a short transfer; sticky closed states stay.
     mutating func clearReady(_ interest: Interest) {
         if interest == .read { readable = false } else { writable = false }
     }
 
-    /// Forgets every edge, sticky ones too: for a socket that starts connecting.
-    mutating func forgetReadiness() {
-        readable = false
-        writable = false
+    /// Forgets an edge after EAGAIN, which also proves that direction is not closed (an
+    /// error epoll reported, such as one on the error queue, may have been taken already).
+    mutating func clearReadyAfterEAGAIN(_ interest: Interest) {
+        if interest == .read {
+            readable = false
+            readClosed = false
+        } else {
+            writable = false
+            writeClosed = false
+        }
+    }
+
+    /// Forgets every edge, sticky ones too, and goes back to "try the syscall first": for a
+    /// socket that starts connecting, whose earlier readiness said nothing of the connection.
+    mutating func resetReadiness() {
+        readable = true
+        writable = true
         readClosed = false
         writeClosed = false
     }
@@ -97,11 +112,15 @@ struct SocketTable {
 
     /// Claims the slot for a newly opened fd, ready in both directions until a syscall says
     /// otherwise, and returns the registration's generation.
-    mutating func register(fd: Int32) -> UInt32 {
+    ///
+    /// A slot still held by an older registration means its fd was closed behind the
+    /// reactor's back and reused: that registration's waiters are returned, to be told.
+    mutating func register(fd: Int32, isStream: Bool) -> (generation: UInt32, stranded: (reader: Waiter?, writer: Waiter?)) {
         if Int(fd) >= capacity { grow(toHold: Int(fd)) }
+        let stranded = (slots[Int(fd)].reader, slots[Int(fd)].writer)
         lastGeneration = lastGeneration == .max ? 1 : lastGeneration + 1
-        slots[Int(fd)] = SocketSlot(generation: lastGeneration, readable: true, writable: true)
-        return lastGeneration
+        slots[Int(fd)] = SocketSlot(generation: lastGeneration, isStream: isStream, readable: true, writable: true)
+        return (lastGeneration, stranded)
     }
 
     /// The slot of a live registration, or nil when that registration was closed.

@@ -124,6 +124,21 @@ final class ReactorLifecycleTests: XCTestCase {
         XCTAssertFalse(reactor.execute {})
     }
 
+    func testCallsAfterShutdownFailWithAClearError() async throws {
+        let reactor = try Reactor.start()
+        await reactor.shutdown()
+        do {
+            try await reactor.sleep(for: .milliseconds(1))
+            XCTFail("sleep on a shut-down reactor returned")
+        } catch is ReactorShutDownError {
+        }
+        do {
+            _ = try await reactor.makeSocket(family: .ipv4)
+            XCTFail("makeSocket on a shut-down reactor returned")
+        } catch is ReactorShutDownError {
+        }
+    }
+
     func testASlowJobIsLoggedInDebugMode() throws {
         let logs = LogCapture()
         let configuration = Reactor.Configuration(logger: logs.logger, slowJobThreshold: .milliseconds(20))

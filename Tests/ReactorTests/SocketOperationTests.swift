@@ -250,6 +250,31 @@ final class SocketOperationTests: XCTestCase {
         }
     }
 
+    func testAUnixSocketThatSawItsUnconnectedHangUpStillParksOnAnEmptyRead() throws {
+        // An unconnected stream socket polls as EPOLLOUT|EPOLLHUP. If that edge is delivered
+        // before the connect, the sticky "closed" flags must not survive it: a read with no
+        // data must park, not spin on EAGAIN (which would starve the loop, and this test).
+        try runReactor { reactor in
+            let path = "/tmp/swift-reactor-test-\(getpid()).sock"
+            unlink(path)
+            defer { unlink(path) }
+            let address = try SocketAddress(unixPath: path)
+            let listener = try await reactor.listen(on: address)
+            defer { listener.close() }
+            let client = try await reactor.makeSocket(family: .unix)
+            defer { client.close() }
+            try await reactor.sleep(for: .milliseconds(1))  // a loop turn: the HUP edge arrives
+            try await reactor.sockConnect(client, to: address)
+            let (server, _) = try await reactor.sockAccept(listener)
+            defer { server.close() }
+            let reader = Task(executorPreference: reactor) { try await reactor.sockRecv(client, maxBytes: 100) }
+            try await waitUntil(reactor, "the read parks") { reactor.isWaiting(client, .read) }
+            try await reactor.sockSendall(server, Array("over unix".utf8))
+            let received = try await reader.value
+            XCTAssertEqual(String(decoding: received, as: UTF8.self), "over unix")
+        }
+    }
+
     func testAcceptBacksOffWhenOutOfDescriptorsAndRecovers() throws {
         let logs = LogCapture()
         try runReactor(configuration: Reactor.Configuration(logger: logs.logger)) { reactor in
