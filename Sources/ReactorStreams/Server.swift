@@ -66,8 +66,8 @@ public final class Server: @unchecked Sendable {
     @exclusivity(unchecked) private var isClosed = false
     @exclusivity(unchecked) private var runningAcceptLoops = 0
     @exclusivity(unchecked) private var connections: [ObjectIdentifier: StreamWriter] = [:]
-    @exclusivity(unchecked) private var closeWaiters: [UnsafeContinuation<Void, Never>] = []
-    @exclusivity(unchecked) private var doneWaiters: [UnsafeContinuation<Void, Never>] = []
+    private let closeWaiters: WaitQueue<Void>
+    private let doneWaiters: WaitQueue<Void>
 
     init(reactor: Reactor, listeners: [Socket], limit: Int, unixPath: String?, handler: @escaping ConnectionHandler) throws {
         self.reactor = reactor
@@ -76,6 +76,8 @@ public final class Server: @unchecked Sendable {
         self.limit = limit
         self.unixPath = unixPath
         self.handler = handler
+        self.closeWaiters = WaitQueue(reactor: reactor)
+        self.doneWaiters = WaitQueue(reactor: reactor)
         runningAcceptLoops = listeners.count
         for listener in listeners {
             Task(executorPreference: reactor) { await self.acceptLoop(listener) }
@@ -144,9 +146,7 @@ public final class Server: @unchecked Sendable {
         isClosed = true
         for listener in listeners { listener.close() }
         if let unixPath { unlink(unixPath) }
-        let waiters = closeWaiters
-        closeWaiters.removeAll()
-        for waiter in waiters { waiter.resume() }
+        closeWaiters.resumeAll(())
         resumeDoneWaitersIfDone()
     }
 
@@ -169,14 +169,14 @@ public final class Server: @unchecked Sendable {
     }
 
     /// Returns once the server is closed and every handler has finished and its connection
-    /// is closed.
+    /// is closed (or the waiting task is cancelled).
     public func waitClosed() async {
         guard reactor.inLoopThread else {
             await withTaskExecutorPreference(reactor) { await self.waitClosed() }
             return
         }
         if isDone { return }
-        await withUnsafeContinuation { doneWaiters.append($0) }
+        _ = await doneWaiters.wait()
     }
 
     /// Waits until `close()` (asyncio's `serve_forever`). Cancelling the waiting task closes
@@ -185,23 +185,17 @@ public final class Server: @unchecked Sendable {
         guard reactor.inLoopThread else {
             return try await withTaskExecutorPreference(reactor) { try await self.serveForever() }
         }
-        await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-                if isClosed { continuation.resume() } else { closeWaiters.append(continuation) }
-            }
-        } onCancel: {
-            self.close()
+        if isClosed { return }
+        if await closeWaiters.wait() == nil {
+            close()
+            throw CancellationError()
         }
-        try Task.checkCancellation()
     }
 
     private var isDone: Bool { isClosed && runningAcceptLoops == 0 && connections.isEmpty }
 
     private func resumeDoneWaitersIfDone() {
-        guard isDone, !doneWaiters.isEmpty else { return }
-        let waiters = doneWaiters
-        doneWaiters.removeAll()
-        for waiter in waiters { waiter.resume() }
+        if isDone { doneWaiters.resumeAll(()) }
     }
 }
 

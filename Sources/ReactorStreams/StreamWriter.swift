@@ -41,10 +41,14 @@ public final class StreamWriter: @unchecked Sendable {
     @exclusivity(unchecked) private var closeRequested = false
     @exclusivity(unchecked) private var isClosed = false
     @exclusivity(unchecked) private var lostError: (any Error)?
-    @exclusivity(unchecked) private var drainWaiters: [(id: UInt64, continuation: UnsafeContinuation<(any Error)?, Never>)] = []
-    @exclusivity(unchecked) private var closeWaiters: [UnsafeContinuation<Void, Never>] = []
     @exclusivity(unchecked) private var closeTimer: TimerHandle?
-    @exclusivity(unchecked) private var lastWaiterID: UInt64 = 0
+    private let drainWaiters: WaitQueue<DrainOutcome>
+    private let closeWaiters: WaitQueue<Void>
+
+    private enum DrainOutcome: Sendable {
+        case drained
+        case failed(StreamError)
+    }
 
     public init(
         socket: Socket, peerAddress: SocketAddress? = nil,
@@ -59,6 +63,8 @@ public final class StreamWriter: @unchecked Sendable {
         self.highWaterMark = highWaterMark
         self.lowWaterMark = lowWaterMark
         self.closeTimeout = closeTimeout
+        self.drainWaiters = WaitQueue(reactor: socket.reactor)
+        self.closeWaiters = WaitQueue(reactor: socket.reactor)
     }
 
     deinit {
@@ -76,6 +82,9 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// How many bytes are queued and not yet in the kernel.
     public var bufferedCount: Int { queuedBytes }
+
+    /// How many tasks wait in `drain()`.
+    var drainWaiterCount: Int { drainWaiters.count }
 
     // MARK: - Writing
 
@@ -123,20 +132,11 @@ public final class StreamWriter: @unchecked Sendable {
             await reactor.consumeBudget()
             return
         }
-        lastWaiterID &+= 1
-        let id = lastWaiterID
-        let failure = await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<(any Error)?, Never>) in
-                if Task.isCancelled {
-                    continuation.resume(returning: CancellationError())
-                } else {
-                    drainWaiters.append((id, continuation))
-                }
-            }
-        } onCancel: {
-            self.reactor.execute { self.resumeDrainWaiter(id: id, with: CancellationError()) }
+        switch await drainWaiters.wait() {
+        case .drained: return
+        case .failed(let error): throw error
+        case nil: throw CancellationError()
         }
-        if let failure { throw failure }
     }
 
     /// Half-closes: once the queue is sent, shuts down the write side (the peer reads EOF);
@@ -175,14 +175,14 @@ public final class StreamWriter: @unchecked Sendable {
         finishClose()
     }
 
-    /// Returns once the socket is closed.
+    /// Returns once the socket is closed (or the waiting task is cancelled).
     public func waitClosed() async {
         guard reactor.inLoopThread else {
             _ = try? await hop { await self.waitClosed() }
             return
         }
         if isClosed { return }
-        await withUnsafeContinuation { closeWaiters.append($0) }
+        _ = await closeWaiters.wait()
     }
 
     // MARK: - Flushing
@@ -237,7 +237,7 @@ public final class StreamWriter: @unchecked Sendable {
             sentOfFirst = 0
             queue.removeFirst().deallocate()
         }
-        if queuedBytes <= lowWaterMark { resumeDrainWaiters(with: nil) }
+        if queuedBytes <= lowWaterMark { drainWaiters.resumeAll(.drained) }
     }
 
     // MARK: - Losing and closing the connection
@@ -246,7 +246,7 @@ public final class StreamWriter: @unchecked Sendable {
     private func lose(_ error: any Error) {
         if lostError == nil { lostError = error }
         dropQueue()
-        resumeDrainWaiters(with: connectionLost(error))
+        drainWaiters.resumeAll(.failed(connectionLost(error)))
     }
 
     private func finishClose() {
@@ -256,10 +256,8 @@ public final class StreamWriter: @unchecked Sendable {
         closeTimer = nil
         dropQueue()
         socket.close()
-        resumeDrainWaiters(with: StreamError(.connectionLost, "the stream was closed"))
-        let waiters = closeWaiters
-        closeWaiters.removeAll()
-        for waiter in waiters { waiter.resume() }
+        drainWaiters.resumeAll(.failed(StreamError(.connectionLost, "the stream was closed")))
+        closeWaiters.resumeAll(())
     }
 
     private func dropQueue() {
@@ -267,18 +265,6 @@ public final class StreamWriter: @unchecked Sendable {
         queue.removeAll()
         queuedBytes = 0
         sentOfFirst = 0
-    }
-
-    private func resumeDrainWaiters(with failure: (any Error)?) {
-        guard !drainWaiters.isEmpty else { return }
-        let waiters = drainWaiters
-        drainWaiters.removeAll()
-        for waiter in waiters { waiter.continuation.resume(returning: failure) }
-    }
-
-    private func resumeDrainWaiter(id: UInt64, with failure: any Error) {
-        guard let index = drainWaiters.firstIndex(where: { $0.id == id }) else { return }
-        drainWaiters.remove(at: index).continuation.resume(returning: failure)
     }
 
     private func connectionLost(_ error: any Error) -> StreamError {

@@ -100,13 +100,14 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
     let bufferSize: Int
     // Loop-thread state: the open connections, and who waits for there to be none.
     private var connections: [ObjectIdentifier: Socket] = [:]
-    private var idleWaiters: [UnsafeContinuation<Void, Never>] = []
+    private let idleWaiters: WaitQueue<Void>
 
     init(reactor: Reactor, listener: Socket, bufferSize: Int) throws {
         self.reactor = reactor
         self.listener = listener
         self.address = try listener.localAddress()
         self.bufferSize = bufferSize
+        self.idleWaiters = WaitQueue(reactor: reactor)
     }
 
     static func start(_ options: ReactorEcho, on reactor: Reactor) async throws -> SockEchoServer {
@@ -125,7 +126,7 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
                 try? await self.echo(connection)
                 connection.close()
                 self.connections[ObjectIdentifier(connection)] = nil
-                if self.connections.isEmpty { self.resumeIdleWaiters() }
+                if self.connections.isEmpty { self.idleWaiters.resumeAll(()) }
             }
         }
     }
@@ -151,12 +152,6 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
 
     private func waitUntilIdle() async {
         if connections.isEmpty { return }
-        await withUnsafeContinuation { idleWaiters.append($0) }
-    }
-
-    private func resumeIdleWaiters() {
-        let waiters = idleWaiters
-        idleWaiters.removeAll()
-        for waiter in waiters { waiter.resume() }
+        _ = await idleWaiters.wait()
     }
 }

@@ -1,0 +1,246 @@
+import Foundation
+import Glibc
+import XCTest
+
+@testable import Reactor
+@testable import ReactorStreams
+
+/// startServer / openConnection end to end over loopback, and reactor-echo as a process.
+final class ServerTests: XCTestCase {
+    /// Echoes with the streams: read what is there, write it back, drain; "boom" throws.
+    private static let echoHandler: ConnectionHandler = { reader, writer in
+        while true {
+            let bytes = try await reader.read(65536)
+            if bytes.isEmpty { return }
+            if bytes == Array("boom".utf8) { throw TestFailure("boom") }
+            try writer.write(bytes)
+            try await writer.drain()
+        }
+    }
+
+    func testAHundredConcurrentClientsAreEachEchoedByteExact() throws {
+        let mismatches = try runReactor { reactor in
+            let server = try await startServer(host: "127.0.0.1", port: 0, handler: Self.echoHandler)
+            let port = server.port!
+            let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<100 {
+                    group.addTask {
+                        let (reader, writer) = try await openConnection(host: "127.0.0.1", port: port)
+                        let payload = randomBytes(20_000 + index * 97, seed: UInt64(1000 + index))
+                        try writer.write(payload)
+                        try await writer.drain()
+                        try writer.writeEOF()
+                        let echoed = try await reader.read()
+                        writer.close()
+                        return echoed == payload ? 0 : 1
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            server.close()
+            await server.waitClosed()
+            return mismatches
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
+
+    func testHalfCloseTheServerRepliesAfterTheClientsEOF() throws {
+        try runReactor { reactor in
+            // Counts the bytes until EOF, then answers with the count.
+            let server = try await startServer(host: "127.0.0.1", port: 0) { reader, writer in
+                let all = try await reader.read()
+                try writer.write(Array("got \(all.count) bytes\n".utf8))
+                try await writer.drain()
+            }
+            defer { server.close() }
+            let (reader, writer) = try await openConnection(host: "127.0.0.1", port: server.port!)
+            defer { writer.close() }
+            try writer.write([UInt8](repeating: 7, count: 300_000))
+            try writer.writeEOF()
+            let line = try await reader.readLine()
+            XCTAssertEqual(text(line), "got 300000 bytes\n")
+            let rest = try await reader.read(10)
+            XCTAssertEqual(rest, [])
+        }
+    }
+
+    func testAClientThatNeverReadsMakesTheServerWaitWithBoundedMemory() throws {
+        try runReactor(timeout: .seconds(60)) { reactor in
+            let handlers = Shared(0)
+            let server = try await startServer(host: "127.0.0.1", port: 0) { reader, writer in
+                handlers.value += 1
+                try await Self.echoHandler(reader, writer)
+            }
+            defer { server.close() }
+            let client = try await reactor.connect(to: server.addresses[0])
+            defer { client.close() }
+            let residentBefore = residentMemory()
+            // Offer 256 MiB and read nothing back.
+            let chunk = [UInt8](repeating: 9, count: 1 << 20)
+            let sender = Task(executorPreference: reactor) {
+                for _ in 0..<256 { try await reactor.sockSendall(client, chunk) }
+            }
+            // Every buffer fills: the server's writer waits in drain, its reader stops
+            // reading, the kernel's windows close, and the client's send parks.
+            try await waitUntil(reactor, timeout: .seconds(20), "the client's send parks") {
+                reactor.isWaiting(client, .write)
+            }
+            let growth = residentMemory() - residentBefore
+            XCTAssertLessThan(growth, 32 << 20, "the server buffered what the client did not read")
+            XCTAssertEqual(server.connectionCount, 1)
+            // Reading resumes the flow: all 256 MiB come back.
+            var received = 0
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 1)
+            defer { buffer.deallocate() }
+            while received < 256 << 20 {
+                let count = try await reactor.sockRecv(client, into: buffer)
+                if count == 0 { break }
+                received += count
+            }
+            try await sender.value
+            XCTAssertEqual(received, 256 << 20)
+            XCTAssertEqual(handlers.value, 1)
+        }
+    }
+
+    func testAThrowingHandlerIsLoggedAndDoesNotDisturbTheOthers() throws {
+        let logs = LogCapture()
+        try runReactor(configuration: Reactor.Configuration(logger: logs.logger)) { reactor in
+            let server = try await startServer(host: "127.0.0.1", port: 0, handler: Self.echoHandler)
+            defer { server.close() }
+            let (steadyReader, steadyWriter) = try await openConnection(host: "127.0.0.1", port: server.port!)
+            defer { steadyWriter.close() }
+            let (doomedReader, doomedWriter) = try await openConnection(host: "127.0.0.1", port: server.port!)
+            defer { doomedWriter.close() }
+            try doomedWriter.write(Array("boom".utf8))
+            let rest = try await doomedReader.read(10)
+            XCTAssertEqual(rest, [], "the failed connection was not closed")
+            XCTAssertTrue(logs.contains(.error, "threw: boom"))
+            try steadyWriter.write(Array("still here".utf8))
+            let echoed = try await steadyReader.readExactly(10)
+            XCTAssertEqual(text(echoed), "still here")
+        }
+    }
+
+    func testCloseAndWaitClosedEndEveryConnectionAndFreeEveryFd() throws {
+        let before = openFileDescriptorCount()
+        try runReactor { reactor in
+            let server = try await startServer(host: "127.0.0.1", port: 0, handler: Self.echoHandler)
+            var clients: [(StreamReader, StreamWriter)] = []
+            for _ in 0..<10 {
+                clients.append(try await openConnection(host: "127.0.0.1", port: server.port!))
+            }
+            try await waitUntil(reactor, "the server serves all ten") { server.connectionCount == 10 }
+            server.close()
+            XCTAssertFalse(server.isServing)
+            // New connections are refused; the accepted ones carry on until cut.
+            do {
+                _ = try await openConnection(host: "127.0.0.1", port: server.port!)
+                XCTFail("connected to a closed server")
+            } catch let error as SocketError {
+                XCTAssertEqual(error.errno, ECONNREFUSED)
+            }
+            server.abortClients()
+            await server.waitClosed()
+            XCTAssertEqual(server.connectionCount, 0)
+            for (reader, writer) in clients {
+                let rest = try await reader.read(10)
+                XCTAssertEqual(rest, [])
+                writer.close()
+            }
+        }
+        XCTAssertEqual(openFileDescriptorCount(), before)
+    }
+
+    func testOpenConnectionResolvesNamesAndTimesOut() throws {
+        try runReactor { reactor in
+            let server = try await startServer(host: "localhost", port: 0, handler: Self.echoHandler)
+            defer { server.close() }
+            XCTAssertFalse(server.addresses.isEmpty)
+            XCTAssertTrue(server.addresses.allSatisfy { $0.port == server.port }, "\(server.addresses)")
+            let (reader, writer) = try await openConnection(host: "localhost", port: server.port!, connectTimeout: .seconds(5))
+            defer { writer.close() }
+            try writer.write(Array("by name".utf8))
+            let echoed = try await reader.readExactly(7)
+            XCTAssertEqual(text(echoed), "by name")
+            do {
+                _ = try await openConnection(host: "no-such-host.invalid", port: 80)
+                XCTFail("resolved an .invalid name")
+            } catch is AddressResolutionError {
+            }
+            // A full backlog drops the SYN: the connect times out.
+            let (listener, address) = try await loopbackListener(reactor, backlog: 0)
+            defer { listener.close() }
+            let queued = try await reactor.connect(to: address)
+            defer { queued.close() }
+            do {
+                _ = try await openConnection(host: "127.0.0.1", port: address.port!, connectTimeout: .milliseconds(100))
+                XCTFail("connected past a full backlog")
+            } catch is TimeoutError {
+            }
+        }
+    }
+
+    func testUnixDomainServerAndClient() throws {
+        try runReactor { reactor in
+            let path = "/tmp/swift-reactor-server-\(getpid()).sock"
+            let server = try await startUnixServer(path: path, handler: Self.echoHandler)
+            let (reader, writer) = try await openUnixConnection(path: path)
+            try writer.write(Array("over a unix socket\n".utf8))
+            let line = try await reader.readLine()
+            XCTAssertEqual(text(line), "over a unix socket\n")
+            writer.close()
+            server.close()
+            await server.waitClosed()
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path), "close() left the socket file")
+        }
+    }
+
+    func testReactorEchoStopsGracefullyOnSIGTERM() throws {
+        for mode in ["streams", "sock"] {
+            let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+                .deletingLastPathComponent().appendingPathComponent("reactor-echo")
+            guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+                return XCTFail("reactor-echo was not built beside the tests at \(binary.path)")
+            }
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = ["--port", "0", "--mode", mode, "--grace-period", "500"]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let banner = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+            guard let port = banner.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+                process.terminate()
+                return XCTFail("no port in reactor-echo's banner: \(banner)")
+            }
+            // A client is echoed, and a few idle ones stay connected through the SIGTERM.
+            let (echoed, stopped) = try runReactor { reactor in
+                let (reader, writer) = try await openConnection(host: "127.0.0.1", port: port)
+                defer { writer.close() }
+                try writer.write(Array("ping\n".utf8))
+                let echoed = try await reader.readLine()
+                var idle: [StreamWriter] = []
+                for _ in 0..<5 { idle.append(try await openConnection(host: "127.0.0.1", port: port).1) }
+                let start = ContinuousClock.now
+                kill(process.processIdentifier, SIGTERM)
+                // The server cuts the connections: the client reads EOF.
+                _ = try await reader.read(10)
+                for writer in idle { writer.close() }
+                return (echoed, ContinuousClock.now - start)
+            }
+            process.waitUntilExit()
+            XCTAssertEqual(text(echoed), "ping\n", mode)
+            XCTAssertLessThan(stopped, .seconds(2), mode)
+            XCTAssertEqual(process.terminationReason, .exit, mode)
+            XCTAssertEqual(process.terminationStatus, 0, mode)
+        }
+    }
+}
+
+/// The resident set size of this process, in bytes.
+func residentMemory() -> Int {
+    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = statm.split(separator: " ")
+    return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
