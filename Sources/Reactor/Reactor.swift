@@ -51,7 +51,7 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var shutdownWaiters: [UnsafeContinuation<Void, Never>] = []
 
     // Cross-thread state.
-    let inbox = Mutex(Inbox())
+    let inbox = Lock(Inbox())
     /// Set by other threads after they add to the inbox; the loop reads it every turn.
     let remoteWorkPending = Atomic<Bool>(false)
     /// True while the loop is about to block, or blocked, in epoll_wait.
@@ -96,7 +96,7 @@ public final class Reactor: @unchecked Sendable {
         _ body: @escaping @Sendable (Reactor) async throws -> Result
     ) throws -> Result {
         let reactor = try Reactor(configuration: configuration)
-        let outcome = Mutex<Swift.Result<Result, any Error>?>(nil)
+        let outcome = Lock<Swift.Result<Result, any Error>?>(nil)
         reactor.bindToCurrentThread()
         Task(executorPreference: reactor) {
             let result: Swift.Result<Result, any Error>

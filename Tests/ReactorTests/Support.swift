@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import Logging
-import Synchronization
 import XCTest
 
 @testable import Reactor
@@ -141,7 +140,7 @@ func echo(_ reactor: Reactor, _ socket: Socket, chunkSize: Int = 65536) async th
 
 /// Log messages captured from a reactor's logger.
 final class LogCapture: Sendable {
-    private let messages = Mutex<[(Logger.Level, String)]>([])
+    private let messages = Lock<[(Logger.Level, String)]>([])
 
     var logger: Logger {
         Logger(label: "test") { _ in CapturingHandler(capture: self) }
@@ -171,8 +170,8 @@ final class LogCapture: Sendable {
 
 /// A value shared between tasks of a test.
 final class Shared<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
+    private let mutex: Lock<Value>
+    init(_ value: Value) { mutex = Lock(value) }
     var value: Value {
         get { mutex.withLock { $0 } }
         set { mutex.withLock { $0 = newValue } }
