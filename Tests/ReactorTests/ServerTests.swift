@@ -196,24 +196,68 @@ final class ServerTests: XCTestCase {
         }
     }
 
+    func testReactorEchoHoldsUnderAbuse() throws {
+        for mode in ["streams", "sock"] {
+            let echo = try EchoProcess(mode: mode)
+            let port = echo.port
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+            let baselineFDs = echo.openFileDescriptors
+            let baselineMemory = echo.residentMemory
+            let peakMemory = try runReactor(timeout: .seconds(60)) { reactor in
+                /// The server still echoes to a newcomer.
+                func stillEchoes(_ note: String) async throws {
+                    let (reader, writer) = try await openConnection(host: "127.0.0.1", port: port)
+                    defer { writer.close() }
+                    try writer.write(Array("alive \(note)\n".utf8))
+                    let line = try await reader.readLine()
+                    XCTAssertEqual(text(line), "alive \(note)\n", mode)
+                }
+                // Hundreds of idle connections.
+                var idle: [Socket] = []
+                for _ in 0..<300 { idle.append(try await reactor.connect(to: address)) }
+                try await stillEchoes("with 300 idle peers")
+                // A storm of connect/close.
+                for _ in 0..<300 { try await reactor.connect(to: address).close() }
+                // Peers that send, then reset.
+                for _ in 0..<50 {
+                    let socket = try await reactor.connect(to: address)
+                    try await reactor.sockSendall(socket, [UInt8](repeating: 1, count: 10_000))
+                    var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+                    setsockopt(socket.fileDescriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+                    socket.close()
+                }
+                // A peer that sends 64 MiB and never reads: its send parks once every buffer
+                // between it and the server is full.
+                let stubborn = try await reactor.connect(to: address)
+                let chunk = [UInt8](repeating: 2, count: 1 << 20)
+                let flood = Task(executorPreference: reactor) {
+                    for _ in 0..<64 { try await reactor.sockSendall(stubborn, chunk) }
+                }
+                try await waitUntil(reactor, timeout: .seconds(20), "the stubborn peer's send parks") {
+                    reactor.isWaiting(stubborn, .write)
+                }
+                try await stillEchoes("beside a peer that never reads")
+                let peakMemory = echo.residentMemory
+                flood.cancel()
+                _ = try? await flood.value
+                stubborn.close()
+                for socket in idle { socket.close() }
+                try await stillEchoes("after the abuse")
+                // Every abuser's descriptor is given back.
+                try await waitUntil(reactor, timeout: .seconds(10), "the server's fds return to baseline") {
+                    echo.openFileDescriptors <= baselineFDs
+                }
+                return peakMemory
+            }
+            XCTAssertLessThan(peakMemory - baselineMemory, 64 << 20, "\(mode): memory grew with the abuse")
+            XCTAssertEqual(echo.stop(), 0, mode)
+        }
+    }
+
     func testReactorEchoStopsGracefullyOnSIGTERM() throws {
         for mode in ["streams", "sock"] {
-            let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-                .deletingLastPathComponent().appendingPathComponent("reactor-echo")
-            guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-                return XCTFail("reactor-echo was not built beside the tests at \(binary.path)")
-            }
-            let process = Process()
-            process.executableURL = binary
-            process.arguments = ["--port", "0", "--mode", mode, "--grace-period", "500"]
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            let banner = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-            guard let port = banner.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
-                process.terminate()
-                return XCTFail("no port in reactor-echo's banner: \(banner)")
-            }
+            let echo = try EchoProcess(mode: mode)
+            let port = echo.port
             // A client is echoed, and a few idle ones stay connected through the SIGTERM.
             let (echoed, stopped) = try runReactor { reactor in
                 let (reader, writer) = try await openConnection(host: "127.0.0.1", port: port)
@@ -223,22 +267,64 @@ final class ServerTests: XCTestCase {
                 var idle: [StreamWriter] = []
                 for _ in 0..<5 { idle.append(try await openConnection(host: "127.0.0.1", port: port).1) }
                 let start = ContinuousClock.now
-                kill(process.processIdentifier, SIGTERM)
-                // The server cuts the connections: the client reads EOF.
+                kill(echo.pid, SIGTERM)
+                // The server cuts the connections after its grace period: the client reads EOF.
                 _ = try await reader.read(10)
                 for writer in idle { writer.close() }
                 return (echoed, ContinuousClock.now - start)
             }
-            process.waitUntilExit()
             XCTAssertEqual(text(echoed), "ping\n", mode)
             XCTAssertLessThan(stopped, .seconds(2), mode)
-            XCTAssertEqual(process.terminationReason, .exit, mode)
-            XCTAssertEqual(process.terminationStatus, 0, mode)
+            echo.process.waitUntilExit()
+            XCTAssertEqual(echo.process.terminationReason, .exit, mode)
+            XCTAssertEqual(echo.process.terminationStatus, 0, mode)
         }
     }
 }
 
-/// The resident set size of this process, in bytes.
+/// reactor-echo started as a process; stopped with SIGTERM when the test is done.
+final class EchoProcess: @unchecked Sendable {  // Process is thread-safe for what the tests do
+    let process = Process()
+    let port: Int
+
+    init(mode: String) throws {
+        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("reactor-echo")
+        process.executableURL = binary
+        process.arguments = ["--port", "0", "--mode", mode, "--grace-period", "500"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let banner = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        guard let port = banner.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+            process.terminate()
+            throw TestFailure("no port in reactor-echo's banner: \(banner)")
+        }
+        self.port = port
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// The process's open descriptors.
+    var openFileDescriptors: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+
+    /// The process's resident set size, in bytes.
+    var residentMemory: Int {
+        guard let statm = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
+        return (Int(statm.split(separator: " ")[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// SIGTERM, then the exit status.
+    func stop() -> Int32 {
+        kill(pid, SIGTERM)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// The resident set size of this process, in bytes./// The resident set size of this process, in bytes.
 func residentMemory() -> Int {
     guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
     let fields = statm.split(separator: " ")
