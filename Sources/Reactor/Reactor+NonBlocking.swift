@@ -48,16 +48,16 @@ extension Reactor {
     /// Waits until `socket` may have data (or EOF, or an error) to receive. Returns at once
     /// when its readiness is remembered. Throws as the `sock*` operations do: EBADF when
     /// closed, EBUSY when another task waits to read, CancellationError.
-    public func waitUntilReadable(_ socket: Socket) async throws {
+    public nonisolated(nonsending) func waitUntilReadable(_ socket: Socket) async throws {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop { try await waitUntilReadable(socket) } }
+        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.waitUntilReadable(socket) }) }
         try await reactor.waitUntilReady(socket, for: .read, "recv")
     }
 
     /// Waits until `socket` may take more bytes (or has failed). As `waitUntilReadable`.
-    public func waitUntilWritable(_ socket: Socket) async throws {
+    public nonisolated(nonsending) func waitUntilWritable(_ socket: Socket) async throws {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop { try await waitUntilWritable(socket) } }
+        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.waitUntilWritable(socket) }) }
         try await reactor.waitUntilReady(socket, for: .write, "send")
     }
 

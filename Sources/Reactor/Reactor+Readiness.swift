@@ -4,7 +4,7 @@ extension Reactor {
     /// Throws `SocketError` (EBADF) when the socket is or gets closed, `SocketError` (EBUSY)
     /// when another task already waits in that direction, and `CancellationError` when the
     /// task is cancelled; in that case the waiter is removed and the socket stays usable.
-    func waitUntilReady(_ socket: Socket, for interest: Interest, _ operation: String) async throws {
+    nonisolated(nonsending) func waitUntilReady(_ socket: Socket, for interest: Interest, _ operation: String) async throws {
         guard let slot = sockets.slot(fd: socket.fd, generation: socket.generation) else {
             throw SocketError.closed(operation, fd: socket.fd)
         }
@@ -53,7 +53,7 @@ extension Reactor {
     /// Protocols that loop over `tryRecv` / `trySend` call it once per operation, as the
     /// `sock*` operations do. Loop thread only.
     @inline(__always)
-    public func consumeBudget() async {
+    public nonisolated(nonsending) func consumeBudget() async {
         if budget > 0 {
             budget -= 1
         } else {

@@ -10,9 +10,9 @@ extension Reactor {
     /// When the process or system is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
     /// ENOMEM), the pending connection stays queued and no new edge would come, so retrying at
     /// once would spin: it logs, backs off (10 ms doubling to 1 s) and tries again.
-    public func sockAccept(_ listener: Socket) async throws -> (Socket, SocketAddress) {
+    public nonisolated(nonsending) func sockAccept(_ listener: Socket) async throws -> (Socket, SocketAddress) {
         let reactor = listener.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop { try await sockAccept(listener) } }
+        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockAccept(listener) }) }
         await reactor.consumeBudget()
         var backoff = Duration.milliseconds(10)
         while true {
@@ -46,9 +46,9 @@ extension Reactor {
 
     /// Receives into caller memory (`loop.sock_recv_into`): returns the byte count, 0 at EOF.
     /// The buffer must stay valid until the call returns.
-    public func sockRecv(_ socket: Socket, into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+    public nonisolated(nonsending) func sockRecv(_ socket: Socket, into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop { try await sockRecv(socket, into: buffer) } }
+        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockRecv(socket, into: buffer) }) }
         await reactor.consumeBudget()
         while true {
             if let count = try reactor.tryRecv(socket, into: buffer) { return count }
@@ -58,7 +58,7 @@ extension Reactor {
 
     /// Receives at most `maxBytes` (`loop.sock_recv`); empty at EOF. Allocates the result;
     /// `sockRecv(_:into:)` is the allocation-free form.
-    public func sockRecv(_ socket: Socket, maxBytes: Int) async throws -> [UInt8] {
+    public nonisolated(nonsending) func sockRecv(_ socket: Socket, maxBytes: Int) async throws -> [UInt8] {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(maxBytes, 1), alignment: 1)
         defer { buffer.deallocate() }
         let count = try await sockRecv(socket, into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(maxBytes)))
@@ -68,7 +68,9 @@ extension Reactor {
     /// Sends every byte (`loop.sock_sendall`), returning once all are in the kernel. Sends at
     /// once; only the unsent rest waits for writability. The memory must stay valid until the
     /// call returns. If cancelled, some prefix of the bytes may have been sent.
-    public func sockSendall(_ socket: Socket, _ bytes: UnsafeRawBufferPointer) async throws {
+    public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: UnsafeRawBufferPointer) async throws {
+        let reactor = socket.reactor
+        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockSendall(socket, bytes) }) }
         try await sendAll(socket, count: bytes.count) { sent in
             cr_send(socket.fd, bytes.baseAddress! + sent, bytes.count - sent)
         }
@@ -76,7 +78,9 @@ extension Reactor {
 
     /// Sends every byte of `bytes` (`loop.sock_sendall`). Contiguous collections (arrays,
     /// slices) are sent from their own storage; others are copied once.
-    public func sockSendall<Bytes: Collection<UInt8>>(_ socket: Socket, _ bytes: Bytes) async throws {
+    public nonisolated(nonsending) func sockSendall<Bytes: Collection<UInt8>>(_ socket: Socket, _ bytes: Bytes) async throws {
+        let reactor = socket.reactor
+        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockSendall(socket, bytes) }) }
         guard bytes.withContiguousStorageIfAvailable({ _ in true }) == true else {
             return try await sockSendall(socket, Array(bytes))
         }
@@ -87,13 +91,10 @@ extension Reactor {
         }
     }
 
-    /// The sendall loop. `send(sent)` makes one send(2) of the bytes from offset `sent` on and
-    /// returns its result (a count, or -errno).
-    private func sendAll(_ socket: Socket, count total: Int, _ send: (_ sent: Int) -> Int) async throws {
+    /// The sendall loop, on the loop thread. `send(sent)` makes one send(2) of the bytes from
+    /// offset `sent` on and returns its result (a count, or -errno).
+    private nonisolated(nonsending) func sendAll(_ socket: Socket, count total: Int, _ send: (_ sent: Int) -> Int) async throws {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else {
-            return try await reactor.hop { try await sendAll(socket, count: total, send) }
-        }
         await reactor.consumeBudget()
         var sent = 0
         while sent < total {
@@ -108,9 +109,9 @@ extension Reactor {
     /// Connects (`loop.sock_connect`): EINPROGRESS, then wait for writability and read
     /// SO_ERROR. A connect that was cancelled may be started again on the same socket: it
     /// waits for the attempt already under way.
-    public func sockConnect(_ socket: Socket, to address: SocketAddress) async throws {
+    public nonisolated(nonsending) func sockConnect(_ socket: Socket, to address: SocketAddress) async throws {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop { try await sockConnect(socket, to: address) } }
+        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockConnect(socket, to: address) }) }
         guard let slot = reactor.sockets.slot(fd: socket.fd, generation: socket.generation) else {
             throw SocketError.closed("connect", fd: socket.fd)
         }

@@ -5,8 +5,8 @@ import CReactor
 extension Reactor {
     /// Suspends the calling task for at least `duration` (asyncio.sleep).
     /// Throws `CancellationError` promptly if the task is cancelled, or the reactor shuts down.
-    public func sleep(for duration: Duration) async throws {
-        guard inLoopThread else { return try await hop { try await sleep(for: duration) } }
+    public nonisolated(nonsending) func sleep(for duration: Duration) async throws {
+        guard inLoopThread else { return try await hop(UnsafeTransfer { try await self.sleep(for: duration) }) }
         let deadline = deadline(after: duration)
         let handle = timers.reserve()
         let outcome = await withTaskCancellationHandler {

@@ -163,16 +163,23 @@ public final class Reactor: @unchecked Sendable {
         if inLoopThread { work() } else { enqueueFromOtherThread(.callback(work)) }
     }
 
-    /// Runs `operation` on the loop thread: at once when already there, else by giving the
-    /// task this reactor as its executor preference for the duration (a hop, correct but
-    /// slower than starting the task on the reactor).
-    /// Throws `ReactorShutDownError` once the reactor has shut down.
-    func hop<T>(_ operation: () async throws -> T) async throws -> T {
+    /// Runs `operation` on the loop thread by giving the task this reactor as its executor
+    /// preference for the duration: the path of a call made off the loop thread (correct, but
+    /// slower than starting the task on the reactor). Throws `ReactorShutDownError` once the
+    /// reactor has shut down.
+    ///
+    /// The operations are `nonisolated(nonsending)`, so that a task already on the reactor
+    /// pays no executor switch per call; their arguments live in the caller's region, and the
+    /// operation carrying them crosses to the hop in an `UnsafeTransfer`: the caller waits for
+    /// the hop and touches none of them meanwhile (so: `hop(UnsafeTransfer { ... })`).
+    func hop<T: Sendable>(_ operation: UnsafeTransfer<() async throws -> T>) async throws -> T {
+        // Being plain `nonisolated`, this function's entry already moved the task to the
+        // generic executor; the preference set here moves it on to the loop.
         try await withTaskExecutorPreference(self) {
             // The preference moves the task to the loop, unless the loop is gone (then the
             // job went to the global executor).
             guard inLoopThread else { throw ReactorShutDownError() }
-            return try await operation()
+            return try await operation.value()
         }
     }
 
@@ -181,6 +188,13 @@ public final class Reactor: @unchecked Sendable {
         lastWaiterID &+= 1
         return lastWaiterID
     }
+}
+
+/// Carries a value that is not Sendable to code that runs while its owner waits for it and
+/// touches it no more meanwhile (SwiftNIO's UnsafeTransfer).
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// The reactor shut down before the operation could run on it.

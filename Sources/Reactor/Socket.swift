@@ -170,7 +170,7 @@ extension Reactor {
     /// Registers a non-blocking fd, hopping to the loop thread first if needed; closes the fd
     /// if registration fails.
     func registerOnLoop(_ fd: Int32, isStream: Bool = true) async throws -> Socket {
-        guard inLoopThread else { return try await hop { try await registerOnLoop(fd, isStream: isStream) } }
+        guard inLoopThread else { return try await hop(UnsafeTransfer { try await self.registerOnLoop(fd, isStream: isStream) }) }
         return try register(fd, isStream: isStream)
     }
 

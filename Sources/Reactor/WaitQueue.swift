@@ -18,7 +18,7 @@ public final class WaitQueue<Value: Sendable>: @unchecked Sendable {
     /// Parks the calling task until `resumeAll`; nil if the task was cancelled, or the
     /// reactor shut down, before that.
     public func wait() async -> Value? {
-        guard reactor.inLoopThread else { return try? await reactor.hop { await self.wait() } ?? nil }
+        guard reactor.inLoopThread else { return try? await reactor.hop(UnsafeTransfer { await self.wait() }) ?? nil }
         lastID &+= 1
         let id = lastID
         return await withTaskCancellationHandler {
