@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+import Foundation
+import PackageDescription
+
+// The library is the package one folder up. A path dependency is named by its folder, which
+// differs between checkouts, so the name is read from this manifest's own path.
+let library = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .lastPathComponent.lowercased()
+
+let package = Package(
+    name: "swift-reactor-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: ".."),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // The benchmark driver: starts each server, runs the load, prints the tables.
+        .executableTarget(
+            name: "reactor-bench",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The processes it drives, built beside it.
+                .product(name: "reactor-echo", package: library),
+                "nio-echo", "bench-c-echo", "bench-loadgen",
+            ]
+        ),
+        // SwiftNIO echo servers: a ChannelInboundHandler, and NIOAsyncChannel.
+        .executableTarget(
+            name: "nio-echo",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The floor: a minimal C epoll echo server.
+        .executableTarget(name: "bench-c-echo"),
+        // The load generator: C over raw epoll, not built on the code under test.
+        .executableTarget(name: "bench-loadgen"),
+        // Micro-benchmarks with malloc counts (package-benchmark).
+        .executableTarget(
+            name: "ReactorMicro",
+            dependencies: [
+                .product(name: "Reactor", package: library),
+                .product(name: "ReactorStreams", package: library),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/ReactorMicro",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)

@@ -1,0 +1,89 @@
+import ArgumentParser
+import NIOCore
+import NIOPosix
+
+/// SwiftNIO echo servers for the comparison, written as NIO's own examples write them, on one
+/// event loop: `handler` echoes in a ChannelInboundHandler (NIOEchoServer); `async` wraps each
+/// connection in a NIOAsyncChannel and echoes in a task (NIOTCPEchoServer).
+@main
+struct NIOEcho: AsyncParsableCommand {
+    enum Mode: String, ExpressibleByArgument {
+        case handler, async
+    }
+
+    static let configuration = CommandConfiguration(commandName: "nio-echo", abstract: "SwiftNIO echo servers.")
+
+    @Option(help: "The address to listen on.") var host = "127.0.0.1"
+    @Option(help: "The port to listen on (0 picks one, printed at start).") var port = 0
+    @Option(help: "handler: ChannelInboundHandler; async: NIOAsyncChannel.") var mode = Mode.handler
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        switch mode {
+        case .handler: try await runHandler(group)
+        case .async: try await runAsync(group)
+        }
+    }
+
+    private func runHandler(_ group: MultiThreadedEventLoopGroup) async throws {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(EchoHandler())
+                }
+            }
+            .bind(host: host, port: port).get()
+        announce(channel.localAddress)
+        try await channel.closeFuture.get()
+    }
+
+    private func runAsync(_ group: MultiThreadedEventLoopGroup) async throws {
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        announce(server.channel.localAddress)
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { connections in
+                for try await connection in connections {
+                    group.addTask {
+                        try? await connection.executeThenClose { inbound, outbound in
+                            for try await buffer in inbound { try await outbound.write(buffer) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func announce(_ address: SocketAddress?) {
+        print("nio-echo (\(mode.rawValue)) listening on \(host):\(address?.port ?? port)")
+        fflush(nil)
+    }
+}
+
+/// NIOEchoServer's handler: write back what is read, flush when the read burst ends.
+private final class EchoHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.write(data, promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// One run of one scenario against one server.
+struct Measurement: Codable, Sendable {
+    var messagesPerSecond: Double
+    var megabytesPerSecond: Double
+    var p50Microseconds: Double
+    var p99Microseconds: Double
+    /// The server's CPU use over the run, in percent of one core.
+    var serverCPUPercent: Double
+    /// The server's CPU time per echoed message (per 64 KiB for a stream).
+    var serverMicrosecondsPerMessage: Double
+    /// The load generator's CPU use: well under 100 means it was not the bottleneck.
+    var clientCPUPercent: Double
+    var messages: Int
+
+    /// Runs bench-loadgen (pinned to `cpu`) against `server` and measures the server's CPU.
+    static func run(
+        _ scenario: Scenario, against server: ServerProcess, toolbox: Toolbox, cpu: Int?, duration: Double, warmup: Double
+    ) throws -> Measurement {
+        let command = toolbox.pinned(cpu, [try toolbox.path(of: "bench-loadgen")] + scenario.loadArguments(port: server.port, duration: duration, warmup: warmup))
+        let cpuBefore = server.cpuSeconds
+        let wallBefore = Date()
+        let report = try runLoad(command)
+        let serverCPU = (server.cpuSeconds - cpuBefore) / Date().timeIntervalSince(wallBefore)
+        func number(_ key: String) -> Double { (report[key] as? NSNumber)?.doubleValue ?? 0 }
+        let rate = number("msgs_per_sec")
+        return Measurement(
+            messagesPerSecond: rate,
+            megabytesPerSecond: number("mb_per_sec"),
+            p50Microseconds: number("p50_us"),
+            p99Microseconds: number("p99_us"),
+            serverCPUPercent: serverCPU * 100,
+            serverMicrosecondsPerMessage: rate > 0 ? serverCPU * 1e6 / rate : 0,
+            clientCPUPercent: number("client_cpu_percent"),
+            messages: Int(number("messages")))
+    }
+
+    /// Runs the load generator and returns its JSON report; its errors are ours.
+    static func runLoad(_ command: [String]) throws -> [String: Any] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw BenchError("bench-loadgen printed no report: \(String(decoding: data, as: UTF8.self))")
+        }
+        if let error = report["error"] as? String { throw BenchError("bench-loadgen: \(error)") }
+        guard process.terminationStatus == 0 else { throw BenchError("bench-loadgen exited with \(process.terminationStatus)") }
+        return report
+    }
+
+    /// The median of each figure over repetitions.
+    static func median(_ runs: [Measurement]) -> Measurement {
+        func mid(_ key: KeyPath<Measurement, Double>) -> Double {
+            let sorted = runs.map { $0[keyPath: key] }.sorted()
+            return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        }
+        return Measurement(
+            messagesPerSecond: mid(\.messagesPerSecond), megabytesPerSecond: mid(\.megabytesPerSecond),
+            p50Microseconds: mid(\.p50Microseconds), p99Microseconds: mid(\.p99Microseconds),
+            serverCPUPercent: mid(\.serverCPUPercent), serverMicrosecondsPerMessage: mid(\.serverMicrosecondsPerMessage),
+            clientCPUPercent: mid(\.clientCPUPercent), messages: runs.map(\.messages).sorted()[runs.count / 2])
+    }
+}

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+
+/// Runs every server against every scenario, side by side in one run, and prints a table per
+/// scenario. Servers run pinned to CPU 0 and the load generator to CPU 1; the servers take
+/// turns within each repetition, so drift in the machine hits them alike; medians are shown.
+@main
+struct ReactorBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reactor-bench",
+        abstract: "swift-reactor side by side with a C epoll floor and SwiftNIO.",
+        discussion: """
+            Servers: \(ServerKind.all.map { "\($0.name) (\($0.summary))" }.joined(separator: ", ")).
+            Scenarios: \(Scenario.all.map { "\($0.name) (\($0.title))" }.joined(separator: ", ")).
+            """)
+
+    @Flag(help: "One repetition of 1 s per scenario: a quick look, not figures to quote.")
+    var quick = false
+
+    @Option(help: "Seconds of load per run (after a warm-up of a quarter of it, at most 0.5 s).")
+    var duration: Double?
+
+    @Option(help: "Repetitions of each run; the tables show medians.")
+    var repetitions: Int?
+
+    @Option(help: "Comma-separated servers to run (default: all).")
+    var servers: String?
+
+    @Option(help: "Comma-separated scenarios to run (default: all).")
+    var scenarios: String?
+
+    @Option(help: "Also write every measurement to this JSON file.")
+    var json: String?
+
+    @Flag(help: "Count syscalls per echoed message for each server (strace), instead of timing.")
+    var syscalls = false
+
+    @Option(help: "Messages to echo for --syscalls.")
+    var syscallMessages = 200_000
+
+    func run() throws {
+        let toolbox = Toolbox()
+        let servers = try selected(servers, from: ServerKind.all, \.name, ServerKind.named)
+        if toolbox.taskset == nil {
+            FileHandle.standardError.write(Data("warning: taskset not found; servers and load run unpinned\n".utf8))
+        }
+        if syscalls {
+            return try SyscallCount.run(servers: servers, messages: syscallMessages, toolbox: toolbox)
+        }
+        let scenarios = try selected(self.scenarios, from: Scenario.all, \.name, Scenario.named)
+        let duration = self.duration ?? (quick ? 1 : 2)
+        let warmup = min(duration / 4, 0.5)
+        let repetitions = self.repetitions ?? (quick ? 1 : 3)
+        var results: [Scenario: [ServerKind: [Measurement]]] = [:]
+        let total = scenarios.count * repetitions * servers.count
+        var done = 0
+        let started = Date()
+        print("reactor-bench: \(servers.count) servers × \(scenarios.count) scenarios × \(repetitions) repetitions; servers on CPU 0, load on CPU 1\n")
+        for scenario in scenarios {
+            for repetition in 0..<repetitions {
+                // Rotate the order each repetition so no server always runs first.
+                let order = servers.indices.map { servers[($0 + repetition) % servers.count] }
+                for server in order {
+                    let elapsed = Date().timeIntervalSince(started)
+                    let left = done == 0 ? "" : " ~\(Int(elapsed / Double(done) * Double(total - done)))s left"
+                    progress("[\(done + 1)/\(total)] \(scenario.name) · \(server.name) · repetition \(repetition + 1)/\(repetitions)\(left)")
+                    let process = try ServerProcess(server, toolbox: toolbox, cpu: 0)
+                    defer { process.stop() }
+                    let measurement = try Measurement.run(scenario, against: process, toolbox: toolbox, cpu: 1, duration: duration, warmup: warmup)
+                    results[scenario, default: [:]][server, default: []].append(measurement)
+                    done += 1
+                }
+            }
+            progress(nil)
+            let rows = servers.map { ($0, Measurement.median(results[scenario]![$0]!)) }
+            print(Report.table(scenario, rows, repetitions: repetitions, duration: duration) + "\n")
+        }
+        print("reactor-bench: done in \(Int(Date().timeIntervalSince(started))) s")
+        if let json {
+            try write(results, to: json, duration: duration, repetitions: repetitions)
+        }
+    }
+
+    private func selected<T>(_ list: String?, from all: [T], _ name: KeyPath<T, String>, _ lookup: (String) -> T?) throws -> [T] {
+        guard let list else { return all }
+        return try list.split(separator: ",").map { item in
+            guard let value = lookup(String(item)) else {
+                throw ValidationError("unknown '\(item)'; choose from \(all.map { $0[keyPath: name] }.joined(separator: ", "))")
+            }
+            return value
+        }
+    }
+
+    /// One status line on stderr, rewritten in place on a terminal.
+    private func progress(_ line: String?) {
+        let terminal = isatty(2) != 0
+        let text = line.map { terminal ? "\r\u{1B}[K\($0)" : "\($0)\n" } ?? (terminal ? "\r\u{1B}[K" : "")
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    private func write(_ results: [Scenario: [ServerKind: [Measurement]]], to path: String, duration: Double, repetitions: Int) throws {
+        struct Row: Codable {
+            let scenario: String
+            let server: String
+            let median: Measurement
+            let runs: [Measurement]
+        }
+        struct Document: Codable {
+            let date: String
+            let durationSeconds: Double
+            let repetitions: Int
+            let rows: [Row]
+        }
+        let rows = Scenario.all.flatMap { scenario in
+            ServerKind.all.compactMap { server in
+                results[scenario]?[server].map { Row(scenario: scenario.name, server: server.name, median: Measurement.median($0), runs: $0) }
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let document = Document(date: ISO8601DateFormatter().string(from: Date()), durationSeconds: duration, repetitions: repetitions, rows: rows)
+        try encoder.encode(document).write(to: URL(fileURLWithPath: path))
+    }
+}

@@ -1,0 +1,31 @@
+/// A load: how many connections, how big a message, how many in flight; or a stream.
+struct Scenario: Sendable, Hashable {
+    let name: String
+    let title: String
+    let connections: Int
+    let messageSize: Int
+    let depth: Int
+    /// Streaming: this many bytes through one connection instead of messages.
+    let streamBytes: Int?
+
+    static let all: [Scenario] = [
+        Scenario(name: "latency", title: "1 connection, 64 B ping-pong", connections: 1, messageSize: 64, depth: 1, streamBytes: nil),
+        Scenario(name: "conns64", title: "64 connections, 64 B", connections: 64, messageSize: 64, depth: 1, streamBytes: nil),
+        Scenario(name: "conns64-4k", title: "64 connections, 4 KiB", connections: 64, messageSize: 4096, depth: 1, streamBytes: nil),
+        Scenario(name: "pipelined", title: "64 connections, 64 B, 16 in flight each", connections: 64, messageSize: 64, depth: 16, streamBytes: nil),
+        Scenario(name: "stream", title: "1 connection streaming 256 MiB", connections: 1, messageSize: 65536, depth: 1, streamBytes: 256 << 20),
+    ]
+
+    static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
+
+    /// bench-loadgen's arguments for this scenario.
+    func loadArguments(port: Int, duration: Double, warmup: Double) -> [String] {
+        var arguments = ["--port", "\(port)", "--connections", "\(connections)", "--size", "\(messageSize)", "--depth", "\(depth)"]
+        if let streamBytes {
+            arguments += ["--stream-bytes", "\(streamBytes)"]
+        } else {
+            arguments += ["--duration", "\(duration)", "--warmup", "\(warmup)"]
+        }
+        return arguments
+    }
+}

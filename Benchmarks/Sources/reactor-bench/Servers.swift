@@ -1,0 +1,113 @@
+import Foundation
+
+/// A server under test: an executable built beside reactor-bench, and its arguments.
+struct ServerKind: Sendable, Hashable {
+    let name: String
+    let summary: String
+    let executable: String
+    let arguments: [String]
+
+    static let all: [ServerKind] = [
+        ServerKind(name: "c-floor", summary: "minimal C epoll echo (the floor)", executable: "bench-c-echo", arguments: []),
+        ServerKind(name: "reactor-sock", summary: "swift-reactor sockRecv/sockSendall", executable: "reactor-echo", arguments: ["--mode", "sock"]),
+        ServerKind(name: "reactor-streams", summary: "swift-reactor StreamReader/StreamWriter", executable: "reactor-echo", arguments: ["--mode", "streams"]),
+        ServerKind(name: "nio-handler", summary: "SwiftNIO ChannelInboundHandler", executable: "nio-echo", arguments: ["--mode", "handler"]),
+        ServerKind(name: "nio-async", summary: "SwiftNIO NIOAsyncChannel", executable: "nio-echo", arguments: ["--mode", "async"]),
+    ]
+
+    static func named(_ name: String) -> ServerKind? { all.first { $0.name == name } }
+}
+
+/// Where reactor-bench finds its sibling executables, and how it pins them to a CPU.
+struct Toolbox {
+    let directory: URL
+    let taskset: String?
+
+    init() {
+        directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        taskset = ["/usr/bin/taskset", "/bin/taskset"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    func path(of executable: String) throws -> String {
+        let path = directory.appendingPathComponent(executable).path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw BenchError("\(executable) was not built beside reactor-bench (looked at \(path))")
+        }
+        return path
+    }
+
+    /// A command line that runs `executable` pinned to `cpu` (when taskset is available).
+    func pinned(_ cpu: Int?, _ command: [String]) -> [String] {
+        guard let cpu, let taskset else { return command }
+        return [taskset, "-c", "\(cpu)"] + command
+    }
+}
+
+/// A server process: started, told apart by its port, measured by its CPU time, stopped.
+final class ServerProcess {
+    let kind: ServerKind
+    let process = Process()
+    let port: Int
+
+    init(_ kind: ServerKind, toolbox: Toolbox, cpu: Int?, wrapper: [String] = []) throws {
+        self.kind = kind
+        let command = toolbox.pinned(cpu, wrapper + [try toolbox.path(of: kind.executable)] + kind.arguments + ["--port", "0"])
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The first line says where it listens: "... listening on 127.0.0.1:PORT".
+        var banner = ""
+        while !banner.contains("\n") {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            banner += String(decoding: data, as: UTF8.self)
+        }
+        guard let line = banner.split(separator: "\n").first, let colon = line.lastIndex(of: ":"),
+            let port = Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        else {
+            process.terminate()
+            throw BenchError("\(kind.name) did not say where it listens (it printed: \(banner))")
+        }
+        self.port = port
+    }
+
+    /// User + system CPU time of the server (all its threads), in seconds.
+    var cpuSeconds: Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(serverPID)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after "(comm)": state is field 3, utime 14, stime 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The server itself, not a taskset or strace in front of it (they exec or fork it).
+    private var serverPID: Int32 {
+        let children = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)) ?? ""
+        return children.split(separator: " ").first.flatMap { Int32($0) } ?? process.processIdentifier
+    }
+
+    /// SIGTERM to the server itself (under strace, strace then writes its summary and exits
+    /// with it), a moment to exit, then SIGKILL.
+    func stop() {
+        guard process.isRunning else { return }
+        let server = serverPID
+        kill(server, SIGTERM)
+        let deadline = Date().addingTimeInterval(3)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(server, SIGKILL)
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
