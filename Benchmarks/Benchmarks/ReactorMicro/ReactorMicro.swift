@@ -1,5 +1,4 @@
 import Benchmark
-import Glibc
 import Reactor
 import ReactorStreams
 
@@ -12,6 +11,7 @@ let benchmarks: @Sendable () -> Void = {
         scalingFactor: .kilo,
         maxDuration: .seconds(2),
         maxIterations: 1_000)
+    Benchmark.setup = { try await Fixture.start() }
 
     Benchmark("sockRecv + sockSendall round trip (64 B)") { benchmark in
         let (a, b) = Fixture.shared.pair
@@ -78,25 +78,30 @@ let benchmarks: @Sendable () -> Void = {
     }
 }
 
-/// One reactor on its own thread, and a connected loopback pair on it.
+/// One reactor on its own thread, and a connected loopback pair on it, made once before the
+/// benchmarks run.
 final class Fixture: Sendable {
-    static let shared = Fixture()
+    private static let current = Lock<Fixture?>(nil)
+    static var shared: Fixture { current.withLock { $0! } }
 
     let reactor: Reactor
     let pair: (Socket, Socket)
 
-    private init() {
-        reactor = try! Reactor.start()
-        let reactor = reactor
-        pair = try! Fixture.blocking {
-            let listener = try await reactor.listen(on: SocketAddress(ipAddress: "127.0.0.1", port: 0))
-            let client = try await reactor.connect(to: listener.localAddress())
-            let (server, _) = try await reactor.sockAccept(listener)
-            listener.close()
-            try client.setOption(.noDelay, 1)
-            try server.setOption(.noDelay, 1)
-            return (client, server)
-        }
+    private init(reactor: Reactor, pair: (Socket, Socket)) {
+        self.reactor = reactor
+        self.pair = pair
+    }
+
+    static func start() async throws {
+        let reactor = try Reactor.start()
+        let listener = try await reactor.listen(on: SocketAddress(ipAddress: "127.0.0.1", port: 0))
+        let client = try await reactor.connect(to: listener.localAddress())
+        let (server, _) = try await reactor.sockAccept(listener)
+        listener.close()
+        try client.setOption(.noDelay, 1)
+        try server.setOption(.noDelay, 1)
+        let fixture = Fixture(reactor: reactor, pair: (client, server))
+        current.withLock { $0 = fixture }
     }
 
     /// Runs `body` in one task on the reactor and waits for it.
@@ -107,18 +112,5 @@ final class Fixture: Sendable {
         } catch {
             fatalError("benchmark failed: \(error)")
         }
-    }
-
-    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let result = Lock<Result<T, any Error>?>(nil)
-        let done = Lock<Bool>(false)
-        Task.detached {
-            let outcome: Result<T, any Error>
-            do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
-            result.withLock { $0 = outcome }
-            done.withLock { $0 = true }
-        }
-        while !done.withLock({ $0 }) { usleep(1000) }
-        return try result.withLock { $0! }.get()
     }
 }
