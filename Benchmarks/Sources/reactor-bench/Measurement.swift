@@ -8,7 +8,7 @@ struct Measurement: Codable, Sendable {
     var p99Microseconds: Double
     /// The server's CPU use over the run, in percent of one core.
     var serverCPUPercent: Double
-    /// The server's CPU time per echoed message (per 64 KiB for a stream).
+    /// The server's CPU time per echoed message.
     var serverMicrosecondsPerMessage: Double
     /// The load generator's CPU use: well under 100 means it was not the bottleneck.
     var clientCPUPercent: Double

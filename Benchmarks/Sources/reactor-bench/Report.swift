@@ -13,14 +13,19 @@ enum Report {
         var lines = ["\(scenario.title) (median of \(repetitions), \(length))"]
         let header = ["server", "msgs/s", "MB/s", "p50 µs", "p99 µs", "srv CPU%", "srv µs/msg", "load CPU%", "vs C", "vs NIO", "p50 vs C", "µs/msg vs C"]
         var cells = [header]
+        // A stream is compared by MB/s. It lasts a fraction of a second, too short for CPU
+        // times counted in 10 ms ticks, so its CPU columns stay empty.
+        let isStream = scenario.streamBytes != nil
+        let rate: KeyPath<Measurement, Double> = scenario.streamBytes == nil ? \.messagesPerSecond : \.megabytesPerSecond
         for (kind, m) in rows {
             cells.append([
-                kind.name, grouped(m.messagesPerSecond), format(m.megabytesPerSecond, 1),
-                format(m.p50Microseconds, 1), format(m.p99Microseconds, 1),
-                format(m.serverCPUPercent, 0), format(m.serverMicrosecondsPerMessage, 2), format(m.clientCPUPercent, 0),
-                ratio(m.messagesPerSecond, floorRow?.messagesPerSecond), ratio(m.messagesPerSecond, nioRow?.messagesPerSecond),
-                ratio(m.p50Microseconds, floorRow?.p50Microseconds),
-                ratio(m.serverMicrosecondsPerMessage, floorRow?.serverMicrosecondsPerMessage),
+                kind.name, isStream ? "-" : grouped(m.messagesPerSecond), format(m.megabytesPerSecond, 1),
+                isStream ? "-" : format(m.p50Microseconds, 1), isStream ? "-" : format(m.p99Microseconds, 1),
+                isStream ? "-" : format(m.serverCPUPercent, 0), isStream ? "-" : format(m.serverMicrosecondsPerMessage, 2),
+                isStream ? "-" : format(m.clientCPUPercent, 0),
+                ratio(m[keyPath: rate], floorRow?[keyPath: rate]), ratio(m[keyPath: rate], nioRow?[keyPath: rate]),
+                isStream ? "-" : ratio(m.p50Microseconds, floorRow?.p50Microseconds),
+                isStream ? "-" : ratio(m.serverMicrosecondsPerMessage, floorRow?.serverMicrosecondsPerMessage),
             ])
         }
         lines += render(cells)
