@@ -183,6 +183,15 @@ public final class Reactor: @unchecked Sendable {
         }
     }
 
+    /// Runs `operation` on this reactor's thread: at once when already there, else by hopping
+    /// there for its duration (correct, but slower than running in a task on the reactor).
+    /// Throws `ReactorShutDownError` once the reactor has shut down. For layers built on the
+    /// reactor whose methods may be called from anywhere, as the streams' are.
+    public func onLoop<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        if inLoopThread { return try await operation() }
+        return try await hop(UnsafeTransfer(operation))
+    }
+
     /// A number that tells one wait apart from every other on this reactor.
     func nextWaiterID() -> UInt64 {
         lastWaiterID &+= 1

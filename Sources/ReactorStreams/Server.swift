@@ -172,7 +172,7 @@ public final class Server: @unchecked Sendable {
     /// is closed (or the waiting task is cancelled).
     public func waitClosed() async {
         guard reactor.inLoopThread else {
-            await withTaskExecutorPreference(reactor) { await self.waitClosed() }
+            _ = try? await reactor.onLoop { await self.waitClosed() }
             return
         }
         if isDone { return }
@@ -183,7 +183,7 @@ public final class Server: @unchecked Sendable {
     /// the server, and the task throws `CancellationError`.
     public func serveForever() async throws {
         guard reactor.inLoopThread else {
-            return try await withTaskExecutorPreference(reactor) { try await self.serveForever() }
+            return try await reactor.onLoop { try await self.serveForever() }
         }
         if isClosed { return }
         if await closeWaiters.wait() == nil {

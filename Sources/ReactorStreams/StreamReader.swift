@@ -47,7 +47,7 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Up to `maxBytes` bytes: returns as soon as at least one byte is there; empty at EOF.
     public func read(_ maxBytes: Int) async throws -> [UInt8] {
-        guard reactor.inLoopThread else { return try await hop { try await self.read(maxBytes) } }
+        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.read(maxBytes) } }
         try throwStoredError()
         if maxBytes == 0 { return [] }
         guard maxBytes > 0 else {
@@ -70,7 +70,7 @@ public final class StreamReader: @unchecked Sendable {
     /// Exactly `count` bytes. At EOF first: `IncompleteReadError(partial:expected:)`, with the
     /// buffer cleared.
     public func readExactly(_ count: Int) async throws -> [UInt8] {
-        guard reactor.inLoopThread else { return try await hop { try await self.readExactly(count) } }
+        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readExactly(count) } }
         guard count >= 0 else {
             throw StreamError(.invalidArgument, "readExactly size can not be less than zero")
         }
@@ -89,7 +89,7 @@ public final class StreamReader: @unchecked Sendable {
     /// the limit: drops the data through the separator if it was found, else clears the
     /// buffer, and throws `LimitOverrunError`.
     public func readLine() async throws -> [UInt8] {
-        guard reactor.inLoopThread else { return try await hop { try await self.readLine() } }
+        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readLine() } }
         do {
             return try await readUntil(Self.newline)
         } catch let error as IncompleteReadError {
@@ -114,7 +114,7 @@ public final class StreamReader: @unchecked Sendable {
     /// The data through whichever separator ends first (asyncio 3.13's tuple of separators;
     /// of two that end at the same place, the shorter wins).
     public func readUntil(anyOf separators: [[UInt8]]) async throws -> [UInt8] {
-        guard reactor.inLoopThread else { return try await hop { try await self.readUntil(anyOf: separators) } }
+        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readUntil(anyOf: separators) } }
         let separators = separators.sorted { $0.count < $1.count }
         guard let shortest = separators.first?.count, shortest > 0 else {
             throw StreamError(.invalidArgument, "separator should be at least one byte")
@@ -193,10 +193,6 @@ public final class StreamReader: @unchecked Sendable {
 
     private func throwStoredError() throws {
         if let storedError { throw storedError }
-    }
-
-    private func hop<T>(_ operation: @escaping () async throws -> T) async throws -> T {
-        try await withTaskExecutorPreference(reactor) { try await operation() }
     }
 }
 

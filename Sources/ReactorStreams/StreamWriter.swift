@@ -125,7 +125,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
     /// are. Throws `StreamError(.connectionLost)` if the connection is lost or closed.
     public func drain() async throws {
-        guard reactor.inLoopThread else { return try await hop { try await self.drain() } }
+        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.drain() } }
         if let lostError { throw connectionLost(lostError) }
         if isClosed { throw StreamError(.connectionLost, "the stream is closed") }
         guard queuedBytes > highWaterMark else {
@@ -178,7 +178,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// Returns once the socket is closed (or the waiting task is cancelled).
     public func waitClosed() async {
         guard reactor.inLoopThread else {
-            _ = try? await hop { await self.waitClosed() }
+            _ = try? await reactor.onLoop { await self.waitClosed() }
             return
         }
         if isClosed { return }
@@ -269,9 +269,5 @@ public final class StreamWriter: @unchecked Sendable {
 
     private func connectionLost(_ error: any Error) -> StreamError {
         StreamError(.connectionLost, "connection lost: \(error)")
-    }
-
-    private func hop<T>(_ operation: @escaping () async throws -> T) async throws -> T {
-        try await withTaskExecutorPreference(reactor) { try await operation() }
     }
 }
