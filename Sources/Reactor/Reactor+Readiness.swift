@@ -27,6 +27,9 @@ extension Reactor {
                 self.cancelWait(fd: socket.fd, generation: socket.generation, interest: interest, id: id)
             }
         }
+        // Every operation runs on the loop thread, and so must its continuation: resuming
+        // anywhere else would race on the loop's state (see `hop`).
+        precondition(inLoopThread, "a wait on socket fd \(socket.fd) resumed off its reactor's thread")
         switch outcome {
         case .ready:
             // A job that ran between the wake-up and now may have closed the socket (and its

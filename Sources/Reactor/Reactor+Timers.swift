@@ -23,6 +23,7 @@ extension Reactor {
                 }
             }
         }
+        precondition(inLoopThread, "a sleep resumed off its reactor's thread")
         if outcome != .ready { throw CancellationError() }
     }
 

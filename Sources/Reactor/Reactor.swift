@@ -173,13 +173,18 @@ public final class Reactor: @unchecked Sendable {
     /// operation carrying them crosses to the hop in an `UnsafeTransfer`: the caller waits for
     /// the hop and touches none of them meanwhile (so: `hop(UnsafeTransfer { ... })`).
     func hop<T: Sendable>(_ operation: UnsafeTransfer<() async throws -> T>) async throws -> T {
-        // Being plain `nonisolated`, this function's entry already moved the task to the
-        // generic executor; the preference set here moves it on to the loop.
-        try await withTaskExecutorPreference(self) {
-            // The preference moves the task to the loop, unless the loop is gone (then the
-            // job went to the global executor).
-            guard inLoopThread else { throw ReactorShutDownError() }
-            return try await operation.value()
+        // A child task created with this reactor as its executor preference, not
+        // withTaskExecutorPreference around the running task: with the latter, a
+        // nonisolated(nonsending) operation that parked resumed on the global executor in
+        // release builds (Swift 6.3.1), off the loop thread. The child keeps cancellation
+        // structured; it costs one task, on this slow path only.
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask(executorPreference: self) {
+                // Unless the loop is gone (then the job went to the global executor).
+                guard self.inLoopThread else { throw ReactorShutDownError() }
+                return try await operation.value()
+            }
+            return try await group.next()!
         }
     }
 

@@ -43,6 +43,8 @@ final class ReactorLifecycleTests: XCTestCase {
     }
 
     func testTwoReactorsOnTwoThreadsExchangeData() async throws {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
         let before = openFileDescriptorCount()
         let server = try Reactor.start()
         let client = try Reactor.start()
@@ -74,6 +76,8 @@ final class ReactorLifecycleTests: XCTestCase {
     }
 
     func testATaskOnTheGlobalExecutorCanUseAReactorsSocket() async throws {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
         let before = openFileDescriptorCount()
         let reactor = try Reactor.start()
         // Everything here runs on the global executor; each call hops to the reactor.
@@ -82,6 +86,8 @@ final class ReactorLifecycleTests: XCTestCase {
         let (server, _) = try await reactor.sockAccept(listener)
         XCTAssertFalse(reactor.inLoopThread)
         let reader = Task.detached { try await reactor.sockRecv(server, maxBytes: 100) }
+        // Let the reader park first, so that its wait resumes through the hop.
+        while !(try await reactor.onLoop { reactor.isWaiting(server, .read) }) { await Task.yield() }
         try await reactor.sockSendall(client, Array("across threads".utf8))
         let received = try await reader.value
         XCTAssertEqual(String(decoding: received, as: UTF8.self), "across threads")
@@ -114,6 +120,8 @@ final class ReactorLifecycleTests: XCTestCase {
     }
 
     func testExecuteRunsOnTheLoopAndIsRefusedAfterShutdown() async throws {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
         let reactor = try Reactor.start()
         let ranOnLoop = await withCheckedContinuation { continuation in
             reactor.execute { continuation.resume(returning: reactor.inLoopThread) }
@@ -124,6 +132,8 @@ final class ReactorLifecycleTests: XCTestCase {
     }
 
     func testCallsAfterShutdownFailWithAClearError() async throws {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
         let reactor = try Reactor.start()
         await reactor.shutdown()
         do {
