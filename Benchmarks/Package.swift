@@ -14,6 +14,7 @@ let package = Package(
         .package(path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // The benchmark driver: starts each server, runs the load, prints the tables.
@@ -39,5 +40,16 @@ let package = Package(
         .executableTarget(name: "bench-c-echo"),
         // The load generator: C over raw epoll, not built on the code under test.
         .executableTarget(name: "bench-loadgen"),
+        // Micro-benchmarks with malloc counts (package-benchmark).
+        .executableTarget(
+            name: "ReactorMicro",
+            dependencies: [
+                .product(name: "Reactor", package: library),
+                .product(name: "ReactorStreams", package: library),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/ReactorMicro",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -1,0 +1,116 @@
+import Benchmark
+import Reactor
+import ReactorStreams
+
+/// Micro-benchmarks of the hot paths, with malloc counts: run `swift package benchmark` in
+/// Benchmarks/. Each benchmark runs its iterations in one task on a reactor started once, over
+/// a loopback TCP pair made in its setup.
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .instructions],
+        scalingFactor: .kilo,
+        maxDuration: .seconds(2),
+        maxIterations: 1_000)
+    Benchmark.setup = { try await Fixture.start() }
+
+    Benchmark("sockRecv + sockSendall round trip (64 B)") { benchmark in
+        let (a, b) = Fixture.shared.pair
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            let message = [UInt8](repeating: 7, count: 64)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 1)
+            defer { buffer.deallocate() }
+            for _ in iterations {
+                try await reactor.sockSendall(a, message)
+                _ = try await reactor.sockRecv(b, into: buffer)
+                try await reactor.sockSendall(b, UnsafeRawBufferPointer(buffer))
+                _ = try await reactor.sockRecv(a, into: buffer)
+            }
+        }
+    }
+
+    Benchmark("StreamReader.readLine (64 B lines)") { benchmark in
+        let (a, b) = Fixture.shared.pair
+        let reader = StreamReader(socket: b)
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            let line = [UInt8](repeating: 65, count: 63) + [10]
+            for _ in iterations {
+                try await reactor.sockSendall(a, line)
+                blackHole(try await reader.readLine())
+            }
+        }
+    }
+
+    Benchmark("StreamWriter.write + drain (64 B)") { benchmark in
+        let (a, b) = Fixture.shared.pair
+        let writer = StreamWriter(socket: a)
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            let message = [UInt8](repeating: 7, count: 64)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 1)
+            defer { buffer.deallocate() }
+            for _ in iterations {
+                try writer.write(message)
+                try await writer.drain()
+                _ = try await reactor.sockRecv(b, into: buffer)
+            }
+        }
+    }
+
+    Benchmark("suspend + resume through the reactor (Task.yield)") { benchmark in
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { _ in
+            for _ in iterations {
+                await Task.yield()
+            }
+        }
+    }
+
+    Benchmark("timer schedule + cancel (callLater)") { benchmark in
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            for _ in iterations {
+                let timer = reactor.callLater(.seconds(60)) {}
+                reactor.cancelTimer(timer)
+            }
+        }
+    }
+}
+
+/// One reactor on its own thread, and a connected loopback pair on it, made once before the
+/// benchmarks run.
+final class Fixture: Sendable {
+    private static let current = Lock<Fixture?>(nil)
+    static var shared: Fixture { current.withLock { $0! } }
+
+    let reactor: Reactor
+    let pair: (Socket, Socket)
+
+    private init(reactor: Reactor, pair: (Socket, Socket)) {
+        self.reactor = reactor
+        self.pair = pair
+    }
+
+    static func start() async throws {
+        let reactor = try Reactor.start()
+        let listener = try await reactor.listen(on: SocketAddress(ipAddress: "127.0.0.1", port: 0))
+        let client = try await reactor.connect(to: listener.localAddress())
+        let (server, _) = try await reactor.sockAccept(listener)
+        listener.close()
+        try client.setOption(.noDelay, 1)
+        try server.setOption(.noDelay, 1)
+        let fixture = Fixture(reactor: reactor, pair: (client, server))
+        current.withLock { $0 = fixture }
+    }
+
+    /// Runs `body` in one task on the reactor and waits for it.
+    func onReactor(_ body: @escaping @Sendable (Reactor) async throws -> Void) async {
+        let reactor = reactor
+        do {
+            try await Task(executorPreference: reactor) { try await body(reactor) }.value
+        } catch {
+            fatalError("benchmark failed: \(error)")
+        }
+    }
+}
