@@ -134,6 +134,12 @@ ssize_t cr_sendv(int fd, const struct iovec *iov, int count) {
     CR_RETRY(sendmsg(fd, &msg, MSG_NOSIGNAL));
 }
 
+int cr_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -errno;
+    return 0;
+}
+
 int cr_shutdown(int fd, int how) {
     return shutdown(fd, how) < 0 ? -errno : 0;
 }

@@ -158,11 +158,11 @@ extension Reactor {
     /// The reactor closes the fd when the returned `Socket` is closed or dropped.
     public func adopt(_ fd: Int32) async throws -> Socket {
         var type: Int32 = 0
-        let flags = fcntl(fd, F_GETFL)
-        if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || cr_getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 {
-            let error = SocketError(operation: "adopt", errno: Glibc.errno, detail: "fd \(fd)")
+        var result = cr_set_nonblocking(fd)
+        if result == 0 { result = cr_getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) }
+        if result < 0 {
             _ = cr_close(fd)
-            throw error
+            throw SocketError(operation: "adopt", errno: -result, detail: "fd \(fd)")
         }
         return try await registerOnLoop(fd, isStream: type == Int32(SOCK_STREAM.rawValue))
     }

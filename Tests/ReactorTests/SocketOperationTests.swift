@@ -274,6 +274,32 @@ final class SocketOperationTests: XCTestCase {
         }
     }
 
+    func testAdoptTakesOverAnFdMadeElsewhere() throws {
+        try runReactor { reactor in
+            // A blocking socketpair, made outside the reactor.
+            var fds: [Int32] = [0, 0]
+            XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
+            let left = try await reactor.adopt(fds[0])
+            let right = try await reactor.adopt(fds[1])
+            defer { left.close(); right.close() }
+            let reader = Task(executorPreference: reactor) { try await reactor.sockRecv(right, maxBytes: 100) }
+            try await waitUntil(reactor, "the read parks (the fd is non-blocking now)") { reactor.isWaiting(right, .read) }
+            try await reactor.sockSendall(left, Array("adopted".utf8))
+            let received = try await reader.value
+            XCTAssertEqual(String(decoding: received, as: UTF8.self), "adopted")
+            // A closed fd cannot be adopted.
+            let closed = dup(0)
+            Glibc.close(closed)
+            do {
+                _ = try await reactor.adopt(closed)
+                XCTFail("adopted a closed fd")
+            } catch let error as SocketError {
+                XCTAssertEqual(error.errno, EBADF)
+                XCTAssertEqual(error.operation, "adopt")
+            }
+        }
+    }
+
     func testAcceptBacksOffWhenOutOfDescriptorsAndRecovers() throws {
         let logs = LogCapture()
         try runReactor(configuration: Reactor.Configuration(logger: logs.logger)) { reactor in

@@ -56,6 +56,8 @@ ssize_t cr_send(int fd, const void *buf, size_t len);
 // sendmsg over an iovec with MSG_NOSIGNAL.
 ssize_t cr_sendv(int fd, const struct iovec *iov, int count);
 int cr_shutdown(int fd, int how);
+// Makes an fd non-blocking (fcntl is variadic, so it lives here).
+int cr_set_nonblocking(int fd);
 int cr_close(int fd);
 int cr_socket_error(int fd);
 int cr_setsockopt_int(int fd, int level, int name, int value);
