@@ -163,10 +163,10 @@ public final class Reactor: @unchecked Sendable {
         if inLoopThread { work() } else { enqueueFromOtherThread(.callback(work)) }
     }
 
-    /// Runs `operation` on the loop thread by giving the task this reactor as its executor
-    /// preference for the duration: the path of a call made off the loop thread (correct, but
-    /// slower than starting the task on the reactor). Throws `ReactorShutDownError` once the
-    /// reactor has shut down.
+    /// Runs `operation` on the loop thread, in a child task that has this reactor as its
+    /// executor preference: the path of a call made off the loop thread (correct, but slower
+    /// than starting the task on the reactor). Throws `ReactorShutDownError` once the reactor
+    /// has shut down.
     ///
     /// The operations are `nonisolated(nonsending)`, so that a task already on the reactor
     /// pays no executor switch per call; their arguments live in the caller's region, and the
