@@ -11,7 +11,9 @@ import Reactor
 /// by every later read, as asyncio's `set_exception` does.
 ///
 /// One task reads at a time: a second task that calls a read while the first waits for data
-/// gets `StreamError.readInProgress`. Reads hop to the socket's reactor when called elsewhere.
+/// gets `StreamError.readInProgress`. The reads are `nonisolated(nonsending)`: in a task on
+/// the socket's reactor they run where they are called, with no executor switch; called
+/// elsewhere, they hop to the reactor.
 public final class StreamReader: @unchecked Sendable {
     public static let defaultLimit = 64 * 1024
     static let initialReceiveSize = 4096
@@ -46,7 +48,7 @@ public final class StreamReader: @unchecked Sendable {
     // MARK: - Reads
 
     /// Up to `maxBytes` bytes: returns as soon as at least one byte is there; empty at EOF.
-    public func read(_ maxBytes: Int) async throws -> [UInt8] {
+    public nonisolated(nonsending) func read(_ maxBytes: Int) async throws -> [UInt8] {
         guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.read(maxBytes) } }
         try throwStoredError()
         if maxBytes == 0 { return [] }
@@ -58,7 +60,7 @@ public final class StreamReader: @unchecked Sendable {
     }
 
     /// Every byte until EOF.
-    public func read() async throws -> [UInt8] {
+    public nonisolated(nonsending) func read() async throws -> [UInt8] {
         var bytes: [UInt8] = []
         while true {
             let block = try await read(limit)
@@ -69,7 +71,7 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Exactly `count` bytes. At EOF first: `IncompleteReadError(partial:expected:)`, with the
     /// buffer cleared.
-    public func readExactly(_ count: Int) async throws -> [UInt8] {
+    public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
         guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readExactly(count) } }
         guard count >= 0 else {
             throw StreamError(.invalidArgument, "readExactly size can not be less than zero")
@@ -88,7 +90,7 @@ public final class StreamReader: @unchecked Sendable {
     /// A line, through its `\n`. At EOF, the partial line (empty when nothing is left). Over
     /// the limit: drops the data through the separator if it was found, else clears the
     /// buffer, and throws `LimitOverrunError`.
-    public func readLine() async throws -> [UInt8] {
+    public nonisolated(nonsending) func readLine() async throws -> [UInt8] {
         guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readLine() } }
         do {
             return try await readUntil(Self.newline)
@@ -107,19 +109,43 @@ public final class StreamReader: @unchecked Sendable {
     /// The data through `separator`. Over the limit: `LimitOverrunError`, the buffer as it
     /// was. At EOF without the separator: `IncompleteReadError(partial:expected: nil)`, the
     /// buffer cleared.
-    public func readUntil(_ separator: [UInt8]) async throws -> [UInt8] {
-        try await readUntil(anyOf: [separator])
+    public nonisolated(nonsending) func readUntil(_ separator: [UInt8]) async throws -> [UInt8] {
+        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readUntil(separator) } }
+        guard !separator.isEmpty else {
+            throw StreamError(.invalidArgument, "separator should be at least one byte")
+        }
+        return try await readThrough(shortest: separator.count, longest: separator.count) { buffer, offset in
+            buffer.firstIndex(of: separator, from: offset).map { (start: $0, end: $0 + separator.count) }
+        }
     }
 
     /// The data through whichever separator ends first (asyncio 3.13's tuple of separators;
     /// of two that end at the same place, the shorter wins).
-    public func readUntil(anyOf separators: [[UInt8]]) async throws -> [UInt8] {
+    public nonisolated(nonsending) func readUntil(anyOf separators: [[UInt8]]) async throws -> [UInt8] {
         guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readUntil(anyOf: separators) } }
         let separators = separators.sorted { $0.count < $1.count }
         guard let shortest = separators.first?.count, shortest > 0 else {
             throw StreamError(.invalidArgument, "separator should be at least one byte")
         }
-        let longest = separators.last!.count
+        return try await readThrough(shortest: shortest, longest: separators.last!.count) { buffer, offset in
+            var match: (start: Int, end: Int)?
+            for separator in separators {
+                if let start = buffer.firstIndex(of: separator, from: offset),
+                    match == nil || start + separator.count < match!.end
+                {
+                    match = (start, start + separator.count)
+                }
+            }
+            return match
+        }
+    }
+
+    /// `readUntil`'s loop: searches the unread bytes with `find` (where the first separator
+    /// at or after an offset starts and ends), filling the buffer until it finds one, hits
+    /// the limit, or meets EOF. Separators are `shortest` to `longest` bytes long.
+    private nonisolated(nonsending) func readThrough(
+        shortest: Int, longest: Int, find: (borrowing StreamBuffer, _ offset: Int) -> (start: Int, end: Int)?
+    ) async throws -> [UInt8] {
         try throwStoredError()
         // Bytes before `offset` were searched and hold no separator.
         var offset = 0
@@ -127,13 +153,7 @@ public final class StreamReader: @unchecked Sendable {
         while true {
             let buffered = buffer.count
             if buffered - offset >= shortest {
-                for separator in separators {
-                    if let start = buffer.firstIndex(of: separator, from: offset),
-                        match == nil || start + separator.count < match!.end
-                    {
-                        match = (start, start + separator.count)
-                    }
-                }
+                match = find(buffer, offset)
                 if match != nil { break }
                 // A separator may have begun in the last (longest - 1) bytes.
                 offset = max(0, buffered + 1 - longest)
@@ -159,7 +179,7 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Receives once into the buffer, waiting for data if there is none yet; sets `sawEOF` at
     /// EOF. A socket error is kept for later reads.
-    private func fill(_ operation: String) async throws {
+    private nonisolated(nonsending) func fill(_ operation: String) async throws {
         if let waiting = waitingOperation {
             throw StreamError(
                 .readInProgress,
@@ -214,7 +234,9 @@ extension StreamReader {
 
         public struct AsyncIterator: AsyncIteratorProtocol {
             let reader: StreamReader
-            public mutating func next() async throws -> String? {
+            public mutating func next() async throws -> String? { try await next(isolation: nil) }
+
+            public mutating func next(isolation actor: isolated (any Actor)?) async throws -> String? {
                 var line = try await reader.readLine()[...]
                 if line.isEmpty { return nil }
                 if line.last == UInt8(ascii: "\n") { line = line.dropLast() }
@@ -234,7 +256,9 @@ extension StreamReader {
         public struct AsyncIterator: AsyncIteratorProtocol {
             let reader: StreamReader
             let maxBytes: Int
-            public mutating func next() async throws -> [UInt8]? {
+            public mutating func next() async throws -> [UInt8]? { try await next(isolation: nil) }
+
+            public mutating func next(isolation actor: isolated (any Actor)?) async throws -> [UInt8]? {
                 let chunk = try await reader.read(maxBytes)
                 return chunk.isEmpty ? nil : chunk
             }

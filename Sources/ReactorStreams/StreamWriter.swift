@@ -12,7 +12,8 @@ import Reactor
 /// low-water mark; any number of tasks may wait in it.
 ///
 /// Its methods belong on the socket's reactor thread; `write` and `close` called elsewhere are
-/// handed to the loop, and the async methods hop there.
+/// handed to the loop, and the async methods (`nonisolated(nonsending)`, so no executor switch
+/// on the reactor) hop there.
 public final class StreamWriter: @unchecked Sendable {
     public static let defaultHighWaterMark = 64 * 1024
     public static let defaultLowWaterMark = 16 * 1024
@@ -124,7 +125,7 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
     /// are. Throws `StreamError(.connectionLost)` if the connection is lost or closed.
-    public func drain() async throws {
+    public nonisolated(nonsending) func drain() async throws {
         guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.drain() } }
         if let lostError { throw connectionLost(lostError) }
         if isClosed { throw StreamError(.connectionLost, "the stream is closed") }
@@ -176,7 +177,7 @@ public final class StreamWriter: @unchecked Sendable {
     }
 
     /// Returns once the socket is closed (or the waiting task is cancelled).
-    public func waitClosed() async {
+    public nonisolated(nonsending) func waitClosed() async {
         guard reactor.inLoopThread else {
             _ = try? await reactor.onLoop { await self.waitClosed() }
             return
