@@ -297,3 +297,20 @@ const char *cr_strerror(int err) {
 void *cr_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len) {
     return memmem(haystack, haystack_len, needle, needle_len);
 }
+
+// ---- the concurrency runtime's cancellation handlers -------------------------------------
+// What withTaskCancellationHandler wraps, for Reactor's withCancellationHandler (see
+// CancellationHandler.swift, which declares these two with @_silgen_name: Swift may not name a
+// runtime symbol itself). Not in the header: Swift calls them with its own convention, a
+// closure being a function pointer and a context.
+#define CR_SWIFTCALL __attribute__((swiftcall))
+extern CR_SWIFTCALL void *swift_task_addCancellationHandler(void *handler, void *context);
+extern CR_SWIFTCALL void swift_task_removeCancellationHandler(void *record);
+
+CR_SWIFTCALL void *cr_task_add_cancellation_handler(void *handler, void *context) {
+    return swift_task_addCancellationHandler(handler, context);
+}
+
+CR_SWIFTCALL void cr_task_remove_cancellation_handler(void *record) {
+    swift_task_removeCancellationHandler(record);
+}

@@ -13,18 +13,16 @@ extension Reactor {
             throw SocketError.busy(operation, fd: socket.fd, direction: interest == .read ? "read from" : "write to")
         }
         let id = nextWaiterID()
-        let outcome = await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
-                if Task.isCancelled {
-                    continuation.resume(returning: .cancelled)
-                } else {
-                    // Nothing ran since the check above: the slot is still this socket's.
-                    slot.pointee[waiter: interest] = Waiter(continuation: continuation, id: id)
-                }
-            }
-        } onCancel: {
+        let outcome = await withCancellationHandler {
             self.onLoopThread {
                 self.cancelWait(fd: socket.fd, generation: socket.generation, interest: interest, id: id)
+            }
+        } park: { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
+            if Task.isCancelled {
+                continuation.resume(returning: .cancelled)
+            } else {
+                // Nothing ran since the check above: the slot is still this socket's.
+                slot.pointee[waiter: interest] = Waiter(continuation: continuation, id: id)
             }
         }
         // Every operation runs on the loop thread, and so must its continuation: resuming

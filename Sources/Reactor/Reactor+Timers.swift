@@ -9,18 +9,16 @@ extension Reactor {
         guard inLoopThread else { return try await hop(UnsafeTransfer { try await self.sleep(for: duration) }) }
         let deadline = deadline(after: duration)
         let handle = timers.reserve()
-        let outcome = await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
-                if Task.isCancelled || !timers.schedule(handle, at: deadline, .resume(continuation)) {
-                    _ = timers.cancel(handle)
-                    continuation.resume(returning: .cancelled)
-                }
-            }
-        } onCancel: {
+        let outcome = await withCancellationHandler {
             self.onLoopThread {
                 if case .resume(let continuation) = self.timers.cancel(handle) {
                     continuation.resume(returning: .cancelled)
                 }
+            }
+        } park: { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
+            if Task.isCancelled || !timers.schedule(handle, at: deadline, .resume(continuation)) {
+                _ = timers.cancel(handle)
+                continuation.resume(returning: .cancelled)
             }
         }
         precondition(inLoopThread, "a sleep resumed off its reactor's thread")

@@ -124,6 +124,34 @@ final class CancellationTests: XCTestCase {
         }
     }
 
+    /// Each wait installs the task's cancellation handler and removes it on resuming: a task
+    /// that has waited many times is cancelled once, in its current wait, and a handler left
+    /// from an earlier wait (whose context is gone) would crash or resume the wrong waiter.
+    func testCancellingAfterManyCompletedWaitsResumesOnlyTheCurrentOne() throws {
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            let rounds = 200
+            // Ping-pong: the reader echoes each byte, so each of its receives waits for the next.
+            let reader = Task(executorPreference: reactor) { () -> Never in
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+                defer { buffer.deallocate() }
+                while true {
+                    guard try await reactor.sockRecv(server, into: buffer) == 1 else { fatalError("EOF") }
+                    try await reactor.sockSendall(server, UnsafeRawBufferPointer(buffer))
+                }
+            }
+            for round in 0..<rounds {
+                try await reactor.sockSendall(client, [UInt8(truncatingIfNeeded: round)])
+                let echoed = try await receive(reactor, client, count: 1)
+                XCTAssertEqual(echoed, [UInt8(truncatingIfNeeded: round)])
+            }
+            let elapsed = try await cancelWhenParked(reactor, reader, "the last recv is parked") { reactor.isWaiting(server, .read) }
+            XCTAssertLessThan(elapsed, .milliseconds(100))
+            XCTAssertFalse(reactor.isWaiting(server, .read), "the cancelled waiter was not removed")
+        }
+    }
+
     func testAnAlreadyCancelledTaskDoesNotPark() throws {
         try runReactor { reactor in
             let (client, server) = try await connectedPair(reactor)
