@@ -10,7 +10,9 @@
 //
 // Streaming mode (--stream-bytes B): one connection, B bytes of the pattern
 // (o*7 + 13) & 0xff sent as fast as possible while the echo is read back and
-// verified by offset.
+// verified by offset. Streams follow one another, each on a new connection,
+// until --duration has passed (by default just one); "messages" counts --size
+// chunks.
 //
 // Output: exactly one JSON line on stdout. Errors: {"error":...}, exit 2.
 #define _GNU_SOURCE
@@ -102,7 +104,7 @@ static double percentile_us(double p) {
 
 static const char *opt_host = "127.0.0.1";
 static long opt_port = -1, opt_conns = 1, opt_size = 64, opt_depth = 1;
-static double opt_duration = 5.0, opt_warmup = -1;
+static double opt_duration = -1, opt_warmup = -1;
 static long long opt_messages = 0, opt_stream = 0;
 
 static void usage(void) {
@@ -144,6 +146,7 @@ static void parse_args(int argc, char **argv) {
     }
     if (opt_port < 0) usage();
     if (opt_warmup < 0) opt_warmup = (opt_messages || opt_stream) ? 0.0 : 0.5;
+    if (opt_duration < 0) opt_duration = opt_stream ? 0.0 : 5.0; // a stream: just one
 }
 
 // ---------------------------------------------------------------- sockets
@@ -349,16 +352,13 @@ finished:;
 
 // ---------------------------------------------------------------- stream mode
 
-static int run_stream(void) {
-    uint64_t total = (uint64_t)opt_stream, sent = 0, rcvd = 0;
-    unsigned char *pat = malloc(STREAM_CHUNK + 256); // pattern is periodic in 256
-    if (!pat) fail("out of memory");
-    for (uint64_t j = 0; j < STREAM_CHUNK + 256; j++) pat[j] = (unsigned char)(j * 7 + 13);
-
+// Streams `total` bytes through one new connection and reads them back, verified.
+static void stream_once(const unsigned char *pat, uint64_t total) {
+    uint64_t sent = 0, rcvd = 0;
     int fd = connect_one();
     int want_out = 1;
     watch(fd, NULL, EPOLLIN | EPOLLOUT, EPOLL_CTL_ADD);
-    uint64_t t0 = now_ns(), cpu0 = cpu_ns(), last_rx = t0;
+    uint64_t last_rx = now_ns();
     struct epoll_event evs[1];
 
     while (rcvd < total) {
@@ -385,9 +385,22 @@ static int run_stream(void) {
         }
         if (now_ns() - last_rx >= IDLE_LIMIT_NS) fail("no data received for 10 s");
     }
+    close(fd); // also leaves the epoll set
+}
+
+static int run_stream(void) {
+    unsigned char *pat = malloc(STREAM_CHUNK + 256); // pattern is periodic in 256
+    if (!pat) fail("out of memory");
+    for (uint64_t j = 0; j < STREAM_CHUNK + 256; j++) pat[j] = (unsigned char)(j * 7 + 13);
+
+    uint64_t t0 = now_ns(), cpu0 = cpu_ns(), bytes = 0;
+    do {
+        stream_once(pat, (uint64_t)opt_stream);
+        bytes += (uint64_t)opt_stream;
+    } while ((double)(now_ns() - t0) / 1e9 < opt_duration);
     double secs = (double)(now_ns() - t0) / 1e9;
     double cpu_pct = secs > 0 ? (double)(cpu_ns() - cpu0) / 1e9 / secs * 100.0 : 0;
-    print_result(0, (long long)total, secs, cpu_pct, 0, 0);
+    print_result((long long)(bytes / (uint64_t)opt_size), (long long)bytes, secs, cpu_pct, 0, 0);
     return 0;
 }
 

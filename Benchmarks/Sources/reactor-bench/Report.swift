@@ -9,23 +9,21 @@ enum Report {
     static func table(_ scenario: Scenario, _ rows: [(ServerKind, Measurement)], repetitions: Int, duration: Double) -> String {
         let floorRow = rows.first { $0.0.name == floor }?.1
         let nioRow = rows.first { $0.0.name == nio }?.1
-        let length = scenario.streamBytes == nil ? "\(format(duration, 1)) s each" : "256 MiB each"
+        let isStream = scenario.streamBytes != nil
+        let length = isStream ? "streams for \(format(duration, 1)) s" : "\(format(duration, 1)) s each"
         var lines = ["\(scenario.title) (median of \(repetitions), \(length))"]
         let header = ["server", "msgs/s", "MB/s", "p50 µs", "p99 µs", "srv CPU%", "srv µs/msg", "load CPU%", "vs C", "vs NIO", "p50 vs C", "µs/msg vs C"]
         var cells = [header]
-        // A stream is compared by MB/s. It lasts a fraction of a second, too short for CPU
-        // times counted in 10 ms ticks, so its CPU columns stay empty.
-        let isStream = scenario.streamBytes != nil
-        let rate: KeyPath<Measurement, Double> = scenario.streamBytes == nil ? \.messagesPerSecond : \.megabytesPerSecond
+        // A stream is compared by MB/s, and has no per-message latency.
+        let rate: KeyPath<Measurement, Double> = isStream ? \.megabytesPerSecond : \.messagesPerSecond
         for (kind, m) in rows {
             cells.append([
-                kind.name, isStream ? "-" : grouped(m.messagesPerSecond), format(m.megabytesPerSecond, 1),
+                kind.name, grouped(m.messagesPerSecond), format(m.megabytesPerSecond, 1),
                 isStream ? "-" : format(m.p50Microseconds, 1), isStream ? "-" : format(m.p99Microseconds, 1),
-                isStream ? "-" : format(m.serverCPUPercent, 0), isStream ? "-" : format(m.serverMicrosecondsPerMessage, 2),
-                isStream ? "-" : format(m.clientCPUPercent, 0),
+                format(m.serverCPUPercent, 0), format(m.serverMicrosecondsPerMessage, 2), format(m.clientCPUPercent, 0),
                 ratio(m[keyPath: rate], floorRow?[keyPath: rate]), ratio(m[keyPath: rate], nioRow?[keyPath: rate]),
                 isStream ? "-" : ratio(m.p50Microseconds, floorRow?.p50Microseconds),
-                isStream ? "-" : ratio(m.serverMicrosecondsPerMessage, floorRow?.serverMicrosecondsPerMessage),
+                ratio(m.serverMicrosecondsPerMessage, floorRow?.serverMicrosecondsPerMessage),
             ])
         }
         lines += render(cells)
