@@ -91,8 +91,21 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// Queues `bytes` for sending, sending at once what the kernel takes. Never waits: call
     /// `drain()` to let the queue empty. Throws `StreamError` after `close()` or `writeEOF()`,
-    /// or once the connection was lost.
+    /// or once the connection was lost. Contiguous collections are sent from their own
+    /// storage; others are copied once.
     public func write<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws {
+        let written: Void? = try bytes.withContiguousStorageIfAvailable { try write(UnsafeRawBufferPointer($0)) }
+        if written == nil { try write(Array(bytes)) }
+    }
+
+    /// `write` of an array: the common case, without the generic one's dynamic dispatch.
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// `write` of bytes in memory, which may be reused once this returns (what the kernel does
+    /// not take at once is copied).
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard reactor.inLoopThread else {
             let copy = Array(bytes)
             reactor.execute { try? self.write(copy) }  // errors surface in drain()
@@ -105,11 +118,7 @@ public final class StreamWriter: @unchecked Sendable {
         var sent = 0
         if queue.isEmpty {
             do {
-                let attempt = try bytes.withContiguousStorageIfAvailable { storage in
-                    try reactor.trySend(socket, UnsafeRawBufferPointer(storage)) ?? 0
-                }
-                guard let attempt else { return try write(Array(bytes)) }
-                sent = attempt
+                sent = try reactor.trySend(socket, bytes) ?? 0
             } catch {
                 lose(error)
                 throw connectionLost(error)
@@ -117,7 +126,7 @@ public final class StreamWriter: @unchecked Sendable {
             if sent == bytes.count { return }
         }
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count - sent, alignment: 1)
-        chunk.copyBytes(from: bytes.dropFirst(sent))
+        chunk.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[sent...]))
         queue.append(chunk)
         queuedBytes += chunk.count
         startFlushing()
