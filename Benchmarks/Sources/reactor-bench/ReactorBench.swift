@@ -17,10 +17,10 @@ struct ReactorBench: ParsableCommand {
     @Flag(help: "One repetition of 1 s per scenario: a quick look, not figures to quote.")
     var quick = false
 
-    @Option(help: "Seconds of load per run (after a warm-up of a quarter of it, at most 0.5 s).")
+    @Option(help: "Seconds of load per run, after a warm-up of a quarter of it (at most 0.5 s). Default: 1.")
     var duration: Double?
 
-    @Option(help: "Repetitions of each run; the tables show medians.")
+    @Option(help: "Repetitions of each run; the tables show medians. Default: 5.")
     var repetitions: Int?
 
     @Option(help: "Comma-separated servers to run (default: all).")
@@ -48,9 +48,11 @@ struct ReactorBench: ParsableCommand {
             return try SyscallCount.run(servers: servers, messages: syscallMessages, toolbox: toolbox)
         }
         let scenarios = try selected(self.scenarios, from: Scenario.all, \.name, Scenario.named)
-        let duration = self.duration ?? (quick ? 1 : 2)
+        let duration = self.duration ?? 1
         let warmup = min(duration / 4, 0.5)
-        let repetitions = self.repetitions ?? (quick ? 1 : 3)
+        // Five short runs rather than three long ones: on a shared machine the noise comes in
+        // spikes, which a median of five shrugs off better.
+        let repetitions = self.repetitions ?? (quick ? 1 : 5)
         var results: [Scenario: [ServerKind: [Measurement]]] = [:]
         let total = scenarios.count * repetitions * servers.count
         var done = 0
