@@ -303,6 +303,9 @@ void *cr_memmem(const void *haystack, size_t haystack_len, const void *needle, s
 // CancellationHandler.swift, which declares these two with @_silgen_name: Swift may not name a
 // runtime symbol itself). Not in the header: Swift calls them with its own convention, a
 // closure being a function pointer and a context.
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "the cancellation-handler trampolines are written for Swift's convention on x86_64 and arm64"
+#endif
 #define CR_SWIFTCALL __attribute__((swiftcall))
 extern CR_SWIFTCALL void *swift_task_addCancellationHandler(void *handler, void *context);
 extern CR_SWIFTCALL void swift_task_removeCancellationHandler(void *record);

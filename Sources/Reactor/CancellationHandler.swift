@@ -1,4 +1,4 @@
-/// Parking with a cancellation handler, for the loop's waits (sockets, timers, wait queues).
+/// Parking with a cancellation handler, for the waits of every message: sockets and timers.
 ///
 /// `withTaskCancellationHandler` takes an `isolation` parameter and runs its operation as a
 /// closure, and `withUnsafeContinuation` hops to its `isolation` after resuming: in a task with
@@ -11,22 +11,29 @@
 /// trampolines in CReactor.c: a Swift declaration may not name a runtime symbol), and the
 /// continuation form that inherits its caller's executor.
 @_silgen_name("cr_task_add_cancellation_handler")
-private func addCancellationHandler(handler: () -> Void) -> UnsafeRawPointer
+private func addCancellationHandler(handler: () -> Void) -> UnsafeRawPointer?
 
 @_silgen_name("cr_task_remove_cancellation_handler")
 private func removeCancellationHandler(record: UnsafeRawPointer)
 
-/// Parks the current task in `park`, which must store the continuation or resume it, with
-/// `onCancel` installed as the task's cancellation handler until the task resumes.
-///
-/// As with `withTaskCancellationHandler`, `onCancel` runs at once when the task is already
-/// cancelled (before `park`, which checks `Task.isCancelled` for that reason), else on the
-/// thread that cancels the task, at most once.
-@inline(__always)
-nonisolated(nonsending) func withCancellationHandler<T>(
-    _ onCancel: @Sendable () -> Void, park: (UnsafeContinuation<T, Never>) -> Void
-) async -> T {
-    let record = addCancellationHandler(handler: onCancel)
-    defer { removeCancellationHandler(record: record) }
-    return await _unsafeInheritExecutor_withUnsafeContinuation(park)
+extension Reactor {
+    /// Parks the current task in `park`, which must store the continuation or resume it, with
+    /// `onCancel` installed as the task's cancellation handler until the task resumes.
+    ///
+    /// As with `withTaskCancellationHandler`, `onCancel` runs at once when the task is already
+    /// cancelled (before `park`, which checks `Task.isCancelled` for that reason; the runtime
+    /// then keeps no record), else on the thread that cancels the task, at most once.
+    ///
+    /// Not inlined, and not generic: the record comes from the task's stack allocator, so
+    /// nothing the compiler allocates there may be made between adding and removing it, and
+    /// `onCancel`'s context must live in this frame until the record is gone.
+    @inline(never)
+    nonisolated(nonsending) func parkCancellably(
+        onCancel: @Sendable () -> Void, park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
+    ) async -> WaitOutcome {
+        let record = addCancellationHandler(handler: onCancel)
+        let outcome = await _unsafeInheritExecutor_withUnsafeContinuation(park)
+        if let record { removeCancellationHandler(record: record) }
+        return outcome
+    }
 }

@@ -50,14 +50,14 @@ extension Reactor {
     /// closed, EBUSY when another task waits to read, CancellationError.
     public nonisolated(nonsending) func waitUntilReadable(_ socket: Socket) async throws {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.waitUntilReadable(socket) }) }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.hop(UnsafeTransfer { try await reactor.waitUntilReadable(socket) }) }
         try await reactor.waitUntilReady(socket, for: .read, "recv")
     }
 
     /// Waits until `socket` may take more bytes (or has failed). As `waitUntilReadable`.
     public nonisolated(nonsending) func waitUntilWritable(_ socket: Socket) async throws {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.waitUntilWritable(socket) }) }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.hop(UnsafeTransfer { try await reactor.waitUntilWritable(socket) }) }
         try await reactor.waitUntilReady(socket, for: .write, "send")
     }
 

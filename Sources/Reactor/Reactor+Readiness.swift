@@ -13,7 +13,7 @@ extension Reactor {
             throw SocketError.busy(operation, fd: socket.fd, direction: interest == .read ? "read from" : "write to")
         }
         let id = nextWaiterID()
-        let outcome = await withCancellationHandler {
+        let outcome = await parkCancellably {
             self.onLoopThread {
                 self.cancelWait(fd: socket.fd, generation: socket.generation, interest: interest, id: id)
             }

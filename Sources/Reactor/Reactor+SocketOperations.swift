@@ -12,7 +12,7 @@ extension Reactor {
     /// once would spin: it logs, backs off (10 ms doubling to 1 s) and tries again.
     public nonisolated(nonsending) func sockAccept(_ listener: Socket) async throws -> (Socket, SocketAddress) {
         let reactor = listener.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockAccept(listener) }) }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockAccept(listener) }) }
         await reactor.consumeBudget()
         var backoff = Duration.milliseconds(10)
         while true {
@@ -48,7 +48,7 @@ extension Reactor {
     /// The buffer must stay valid until the call returns.
     public nonisolated(nonsending) func sockRecv(_ socket: Socket, into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockRecv(socket, into: buffer) }) }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockRecv(socket, into: buffer) }) }
         await reactor.consumeBudget()
         while true {
             if let count = try reactor.tryRecv(socket, into: buffer) { return count }
@@ -70,7 +70,7 @@ extension Reactor {
     /// call returns. If cancelled, some prefix of the bytes may have been sent.
     public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: UnsafeRawBufferPointer) async throws {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockSendall(socket, bytes) }) }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockSendall(socket, bytes) }) }
         try await sendAll(socket, count: bytes.count) { sent in
             cr_send(socket.fd, bytes.baseAddress! + sent, bytes.count - sent)
         }
@@ -80,7 +80,7 @@ extension Reactor {
     /// slices) are sent from their own storage; others are copied once.
     public nonisolated(nonsending) func sockSendall<Bytes: Collection<UInt8>>(_ socket: Socket, _ bytes: Bytes) async throws {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockSendall(socket, bytes) }) }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockSendall(socket, bytes) }) }
         guard bytes.withContiguousStorageIfAvailable({ _ in true }) == true else {
             return try await sockSendall(socket, Array(bytes))
         }
@@ -111,7 +111,7 @@ extension Reactor {
     /// waits for the attempt already under way.
     public nonisolated(nonsending) func sockConnect(_ socket: Socket, to address: SocketAddress) async throws {
         let reactor = socket.reactor
-        guard reactor.inLoopThread else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockConnect(socket, to: address) }) }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.hop(UnsafeTransfer { try await reactor.sockConnect(socket, to: address) }) }
         guard let slot = reactor.sockets.slot(fd: socket.fd, generation: socket.generation) else {
             throw SocketError.closed("connect", fd: socket.fd)
         }

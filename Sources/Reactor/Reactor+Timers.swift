@@ -6,10 +6,10 @@ extension Reactor {
     /// Suspends the calling task for at least `duration` (asyncio.sleep).
     /// Throws `CancellationError` promptly if the task is cancelled, or the reactor shuts down.
     public nonisolated(nonsending) func sleep(for duration: Duration) async throws {
-        guard inLoopThread else { return try await hop(UnsafeTransfer { try await self.sleep(for: duration) }) }
+        guard runsInPlace(#isolation) else { return try await hop(UnsafeTransfer { try await self.sleep(for: duration) }) }
         let deadline = deadline(after: duration)
         let handle = timers.reserve()
-        let outcome = await withCancellationHandler {
+        let outcome = await parkCancellably {
             self.onLoopThread {
                 if case .resume(let continuation) = self.timers.cancel(handle) {
                     continuation.resume(returning: .cancelled)

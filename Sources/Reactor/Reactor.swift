@@ -82,6 +82,16 @@ public final class Reactor: @unchecked Sendable {
         cr_current_reactor() == Unmanaged.passUnretained(self).toOpaque()
     }
 
+    /// Whether a `nonisolated(nonsending)` operation called with `isolation` (its caller's
+    /// `#isolation`) runs where it is called: on this reactor's thread and in no actor. Else it
+    /// hops to the reactor. An actor's code can run on the loop thread (a task that prefers the
+    /// reactor runs its actors there), but a wait inside it resumes on the actor's executor,
+    /// which may be draining on another thread by then.
+    @inline(__always)
+    public func runsInPlace(_ isolation: (any Actor)?) -> Bool {
+        isolation == nil && inLoopThread
+    }
+
     // MARK: - Lifecycle
 
     /// Runs `body` on a new reactor whose loop runs on the calling thread, as asyncio.run does,

@@ -18,17 +18,19 @@ public final class WaitQueue<Value: Sendable>: @unchecked Sendable {
     /// Parks the calling task until `resumeAll`; nil if the task was cancelled, or the
     /// reactor shut down, before that.
     public nonisolated(nonsending) func wait() async -> Value? {
-        guard reactor.inLoopThread else { return try? await reactor.hop(UnsafeTransfer { await self.wait() }) ?? nil }
+        guard reactor.runsInPlace(#isolation) else { return try? await reactor.hop(UnsafeTransfer { await self.wait() }) ?? nil }
         lastID &+= 1
         let id = lastID
-        return await withCancellationHandler {
-            self.reactor.onLoopThread { self.remove(id: id)?.resume(returning: nil) }
-        } park: { (continuation: UnsafeContinuation<Value?, Never>) in
-            if Task.isCancelled {
-                continuation.resume(returning: nil)
-            } else {
-                waiters.append((id, continuation))
+        return await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Value?, Never>) in
+                if Task.isCancelled {
+                    continuation.resume(returning: nil)
+                } else {
+                    waiters.append((id, continuation))
+                }
             }
+        } onCancel: {
+            self.reactor.onLoopThread { self.remove(id: id)?.resume(returning: nil) }
         }
     }
 

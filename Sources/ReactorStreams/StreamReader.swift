@@ -49,7 +49,7 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Up to `maxBytes` bytes: returns as soon as at least one byte is there; empty at EOF.
     public nonisolated(nonsending) func read(_ maxBytes: Int) async throws -> [UInt8] {
-        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.read(maxBytes) } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.read(maxBytes) } }
         try throwStoredError()
         if maxBytes == 0 { return [] }
         guard maxBytes > 0 else {
@@ -72,7 +72,7 @@ public final class StreamReader: @unchecked Sendable {
     /// Exactly `count` bytes. At EOF first: `IncompleteReadError(partial:expected:)`, with the
     /// buffer cleared.
     public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
-        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readExactly(count) } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.readExactly(count) } }
         guard count >= 0 else {
             throw StreamError(.invalidArgument, "readExactly size can not be less than zero")
         }
@@ -91,7 +91,7 @@ public final class StreamReader: @unchecked Sendable {
     /// the limit: drops the data through the separator if it was found, else clears the
     /// buffer, and throws `LimitOverrunError`.
     public nonisolated(nonsending) func readLine() async throws -> [UInt8] {
-        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readLine() } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.readLine() } }
         do {
             return try await readUntil(Self.newline)
         } catch let error as IncompleteReadError {
@@ -110,7 +110,7 @@ public final class StreamReader: @unchecked Sendable {
     /// was. At EOF without the separator: `IncompleteReadError(partial:expected: nil)`, the
     /// buffer cleared.
     public nonisolated(nonsending) func readUntil(_ separator: [UInt8]) async throws -> [UInt8] {
-        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readUntil(separator) } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.readUntil(separator) } }
         guard !separator.isEmpty else {
             throw StreamError(.invalidArgument, "separator should be at least one byte")
         }
@@ -122,7 +122,7 @@ public final class StreamReader: @unchecked Sendable {
     /// The data through whichever separator ends first (asyncio 3.13's tuple of separators;
     /// of two that end at the same place, the shorter wins).
     public nonisolated(nonsending) func readUntil(anyOf separators: [[UInt8]]) async throws -> [UInt8] {
-        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.readUntil(anyOf: separators) } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.readUntil(anyOf: separators) } }
         let separators = separators.sorted { $0.count < $1.count }
         guard let shortest = separators.first?.count, shortest > 0 else {
             throw StreamError(.invalidArgument, "separator should be at least one byte")

@@ -100,6 +100,10 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// `write` of an array: the common case, without the generic one's dynamic dispatch.
     public func write(_ bytes: [UInt8]) throws {
+        guard reactor.inLoopThread else {
+            reactor.execute { try? self.write(bytes) }  // errors surface in drain()
+            return
+        }
         try bytes.withUnsafeBytes { try write($0) }
     }
 
@@ -135,7 +139,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
     /// are. Throws `StreamError(.connectionLost)` if the connection is lost or closed.
     public nonisolated(nonsending) func drain() async throws {
-        guard reactor.inLoopThread else { return try await reactor.onLoop { try await self.drain() } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.drain() } }
         if let lostError { throw connectionLost(lostError) }
         if isClosed { throw StreamError(.connectionLost, "the stream is closed") }
         guard queuedBytes > highWaterMark else {
@@ -187,7 +191,7 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// Returns once the socket is closed (or the waiting task is cancelled).
     public nonisolated(nonsending) func waitClosed() async {
-        guard reactor.inLoopThread else {
+        guard reactor.runsInPlace(#isolation) else {
             _ = try? await reactor.onLoop { await self.waitClosed() }
             return
         }

@@ -97,6 +97,39 @@ final class ReactorLifecycleTests: XCTestCase {
         XCTAssertEqual(openFileDescriptorCount(), before, "file descriptors leaked")
     }
 
+    /// An actor's method runs on the loop thread when its task prefers the reactor, but a wait
+    /// inside it resumes on the actor's executor: here the actor is busy on a pool thread when
+    /// the data comes, so a recv parked in place would resume there, off the loop. It must hop.
+    func testARecvInsideAnActorResumesOnTheLoopWhileTheActorIsBusyElsewhere() throws {
+        actor Mailbox {
+            func receive(_ reactor: Reactor, _ socket: Socket) async throws -> [UInt8] {
+                try await reactor.sockRecv(socket, maxBytes: 100)
+            }
+            /// Holds the actor on the calling (pool) thread until `gate` opens.
+            func hold(entered: Shared<Bool>, gate: DispatchSemaphore) {
+                entered.value = true
+                gate.wait()
+            }
+        }
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            let mailbox = Mailbox()
+            let receiver = Task(executorPreference: reactor) { try await mailbox.receive(reactor, server) }
+            try await waitUntil(reactor, "the recv is parked") { reactor.isWaiting(server, .read) }
+            let entered = Shared(false)
+            let gate = DispatchSemaphore(value: 0)
+            let holder = Task.detached { await mailbox.hold(entered: entered, gate: gate) }
+            try await waitUntil(reactor, "the actor is held on a pool thread") { entered.value }
+            try await reactor.sockSendall(client, Array("to the actor".utf8))
+            try await waitUntil(reactor, "the recv has woken") { !reactor.isWaiting(server, .read) }
+            gate.signal()
+            await holder.value
+            let received = try await receiver.value
+            XCTAssertEqual(String(decoding: received, as: UTF8.self), "to the actor")
+        }
+    }
+
     func testShutdownClosesSocketsAndResumesTheirWaiters() throws {
         let outcome = Shared("still waiting")
         let before = openFileDescriptorCount()
