@@ -4,8 +4,9 @@
 /// closure, and `withUnsafeContinuation` hops to its `isolation` after resuming: in a task with
 /// an executor preference each of those executor switches locks the task's status. Counted
 /// with uprobes on the reactor-sock echo server, they were 4 `swift_task_switch` per message;
-/// this makes it 1 (the return to the caller's executor after the wait), and the server's CPU
-/// per message went from 1.12-1.16x the C floor's to 1.06-1.10x in reactor-bench.
+/// this makes it 1 (the return to the caller's executor after the wait). In reactor-bench the
+/// server's CPU per message went from 1.12-1.16x the C floor's (two runs) to a median of 1.09x
+/// (five runs, 1.06-1.17x).
 ///
 /// So this calls the two runtime entry points `withTaskCancellationHandler` wraps (through
 /// trampolines in CReactor.c: a Swift declaration may not name a runtime symbol), and the
