@@ -299,7 +299,7 @@ void *cr_memmem(const void *haystack, size_t haystack_len, const void *needle, s
 }
 
 // ---- the concurrency runtime's cancellation handlers -------------------------------------
-// What withTaskCancellationHandler wraps, for Reactor's withCancellationHandler (see
+// What withTaskCancellationHandler wraps, for Reactor.parkCancellably (see
 // CancellationHandler.swift, which declares these two with @_silgen_name: Swift may not name a
 // runtime symbol itself). Not in the header: Swift calls them with its own convention, a
 // closure being a function pointer and a context.

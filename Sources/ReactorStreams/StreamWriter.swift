@@ -110,11 +110,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// `write` of bytes in memory, which may be reused once this returns (what the kernel does
     /// not take at once is copied).
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard reactor.inLoopThread else {
-            let copy = Array(bytes)
-            reactor.execute { try? self.write(copy) }  // errors surface in drain()
-            return
-        }
+        guard reactor.inLoopThread else { return try write(Array(bytes)) }  // hands the copy to the loop
         if closeRequested || isClosed { throw StreamError(.writerClosed, "write() called after close()") }
         if eofRequested { throw StreamError(.writerClosed, "write() called after writeEOF()") }
         if let lostError { throw connectionLost(lostError) }
