@@ -9,13 +9,22 @@ let package = Package(
         .library(name: "ReactorStreams", targets: ["ReactorStreams"]),
         .executable(name: "reactor-echo", targets: ["reactor-echo"]),
     ],
+    traits: [
+        .trait(
+            name: "PortableCancellation",
+            description: "Park tasks through the public withTaskCancellationHandler instead of the concurrency runtime's cancellation-handler entry points: slower, and relying on nothing private."
+        ),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
-        .target(name: "CReactor"),
+        .target(
+            name: "CReactor",
+            cSettings: [.define("CR_PORTABLE_CANCELLATION", .when(traits: ["PortableCancellation"]))]
+        ),
         .target(
             name: "Reactor",
             dependencies: [

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -35,10 +36,6 @@ int cr_epoll_create(void) {
 int cr_epoll_add(int epfd, int fd, uint32_t events, uint64_t data) {
     struct epoll_event ev = {.events = events, .data.u64 = data};
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
-int cr_epoll_del(int epfd, int fd) {
-    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
 }
 
 // epoll_pwait2 (Linux 5.11) takes a nanosecond timeout. Where it is missing (older kernels,
@@ -138,6 +135,31 @@ int cr_set_nonblocking(int fd) {
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -errno;
     return 0;
+}
+
+ssize_t cr_read(int fd, void *buf, size_t len) {
+    CR_RETRY(read(fd, buf, len));
+}
+
+ssize_t cr_write(int fd, const void *buf, size_t len) {
+    CR_RETRY(write(fd, buf, len));
+}
+
+ssize_t cr_writev(int fd, const struct iovec *iov, int count) {
+    CR_RETRY(writev(fd, iov, count));
+}
+
+int cr_pipe(int fds[2]) {
+    return pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0 ? -errno : 0;
+}
+
+int cr_ignore_sigpipe(void) {
+    struct sigaction current;
+    if (sigaction(SIGPIPE, NULL, &current) < 0) return -errno;
+    if (current.sa_handler != SIG_DFL) return 0;  // the process chose already: leave it
+    struct sigaction ignore = {.sa_handler = SIG_IGN};
+    sigemptyset(&ignore.sa_mask);
+    return sigaction(SIGPIPE, &ignore, NULL) < 0 ? -errno : 0;
 }
 
 int cr_shutdown(int fd, int how) {
@@ -299,10 +321,11 @@ void *cr_memmem(const void *haystack, size_t haystack_len, const void *needle, s
 }
 
 // ---- the concurrency runtime's cancellation handlers -------------------------------------
-// What withTaskCancellationHandler wraps, for Reactor.parkCancellably (see
-// CancellationHandler.swift, which declares these two with @_silgen_name: Swift may not name a
-// runtime symbol itself). Not in the header: Swift calls them with its own convention, a
-// closure being a function pointer and a context.
+// What withTaskCancellationHandler wraps, for Reactor.park's fast path (see Parking.swift,
+// which declares these two with @_silgen_name: Swift may not name a runtime symbol itself).
+// Not in the header: Swift calls them with its own convention, a closure being a function
+// pointer and a context. Left out with the PortableCancellation trait.
+#ifndef CR_PORTABLE_CANCELLATION
 #if !defined(__x86_64__) && !defined(__aarch64__)
 #error "the cancellation-handler trampolines are written for Swift's convention on x86_64 and arm64"
 #endif
@@ -317,3 +340,4 @@ CR_SWIFTCALL void *cr_task_add_cancellation_handler(void *handler, void *context
 CR_SWIFTCALL void cr_task_remove_cancellation_handler(void *record) {
     swift_task_removeCancellationHandler(record);
 }
+#endif

@@ -9,7 +9,7 @@ public func openConnection(
 ) async throws -> (StreamReader, StreamWriter) {
     let reactor = try reactor ?? currentReactor()
     var lastError: any Error = StreamError(.invalidArgument, "\(host) resolved to no address")
-    for address in try await SocketAddress.resolve(host: host, port: port) {
+    for address in try await SocketAddress.resolve(host: host, port: port, on: reactor.blockingPool) {
         do {
             let socket: Socket
             if let connectTimeout {
@@ -18,7 +18,7 @@ public func openConnection(
                 socket = try await reactor.connect(to: address)
             }
             try socket.setOption(.noDelay, 1)
-            return (StreamReader(socket: socket, limit: limit), StreamWriter(socket: socket, peerAddress: address))
+            return (StreamReader(socket, limit: limit), StreamWriter(socket, peerAddress: address))
         } catch is CancellationError {
             throw CancellationError()
         } catch {
@@ -35,5 +35,5 @@ public func openUnixConnection(
     let reactor = try reactor ?? currentReactor()
     let address = try SocketAddress(unixPath: path)
     let socket = try await reactor.connect(to: address)
-    return (StreamReader(socket: socket, limit: limit), StreamWriter(socket: socket, peerAddress: address))
+    return (StreamReader(socket, limit: limit), StreamWriter(socket, peerAddress: address))
 }

@@ -6,12 +6,13 @@ import Reactor
 public typealias ConnectionHandler = @Sendable (StreamReader, StreamWriter) async throws -> Void
 
 /// Starts a TCP server (asyncio's `start_server`): listens on every address `host` resolves
-/// to and runs `handler` for each connection, in a task of its own on `reactor` (by default
-/// the reactor the caller runs on), with TCP_NODELAY set. When the handler returns or throws,
-/// the connection is closed (a throw is logged first); the server and the other connections
-/// carry on. Port 0 picks a free port, shared by all of the host's addresses.
+/// to (nil: every interface, IPv4 `0.0.0.0` and IPv6 `::`, as asyncio's `host=None`) and runs
+/// `handler` for each connection, in a task of its own on `reactor` (by default the reactor
+/// the caller runs on), with TCP_NODELAY set. When the handler returns or throws, the
+/// connection is closed (a throw is logged first); the server and the other connections carry
+/// on. Port 0 picks a free port, shared by all of the host's addresses.
 public func startServer(
-    host: String, port: Int, backlog: Int32 = 511, reusePort: Bool = false,
+    host: String? = nil, port: Int, backlog: Int32 = 511, reusePort: Bool = false,
     limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil,
     handler: @escaping ConnectionHandler
 ) async throws -> Server {
@@ -19,11 +20,20 @@ public func startServer(
     var listeners: [Socket] = []
     do {
         var port = port
-        for address in try await SocketAddress.resolve(host: host, port: port) {
+        let addresses = if let host {
+            try await SocketAddress.resolve(host: host, port: port, on: reactor.blockingPool)
+        } else {
+            [try SocketAddress(ipAddress: "0.0.0.0", port: port), try SocketAddress(ipAddress: "::", port: port)]
+        }
+        for address in addresses {
             let bound = try SocketAddress(ipAddress: address.host!, port: port)
-            let listener = try await reactor.listen(on: bound, backlog: backlog, reusePort: reusePort)
-            listeners.append(listener)
-            port = try listener.localAddress().port!
+            do {
+                let listener = try await reactor.listen(on: bound, backlog: backlog, reusePort: reusePort)
+                listeners.append(listener)
+                port = try listener.localAddress().port!
+            } catch let error as SocketError where host == nil && address.family == .ipv6 && error.errno == EAFNOSUPPORT {
+                continue  // no IPv6 on this machine: every interface is the IPv4 ones
+            }
         }
     } catch {
         for listener in listeners { listener.close() }
@@ -47,7 +57,7 @@ public func startUnixServer(
 
 func currentReactor() throws -> Reactor {
     guard let reactor = Reactor.current else {
-        throw StreamError(.invalidArgument, "not on a reactor's thread: pass the reactor with `on:`")
+        throw ReactorError(.notOnReactor, "not on a reactor's thread: pass the reactor with `on:`")
     }
     return reactor
 }
@@ -66,8 +76,8 @@ public final class Server: @unchecked Sendable {
     @exclusivity(unchecked) private var isClosed = false
     @exclusivity(unchecked) private var runningAcceptLoops = 0
     @exclusivity(unchecked) private var connections: [ObjectIdentifier: StreamWriter] = [:]
-    private let closeWaiters: WaitQueue<Void>
-    private let doneWaiters: WaitQueue<Void>
+    private let closeWaiters: WaitQueue
+    private let doneWaiters: WaitQueue
 
     init(reactor: Reactor, listeners: [Socket], limit: Int, unixPath: String?, handler: @escaping ConnectionHandler) throws {
         self.reactor = reactor
@@ -115,8 +125,8 @@ public final class Server: @unchecked Sendable {
     }
 
     private func serve(_ socket: Socket, peer: SocketAddress) {
-        let reader = StreamReader(socket: socket, limit: limit)
-        let writer = StreamWriter(socket: socket, peerAddress: peer)
+        let reader = StreamReader(socket, limit: limit)
+        let writer = StreamWriter(socket, peerAddress: peer)
         let id = ObjectIdentifier(writer)
         connections[id] = writer
         Task(executorPreference: reactor) {
@@ -138,64 +148,58 @@ public final class Server: @unchecked Sendable {
     /// Stops accepting: the listeners close (and a Unix socket's file is removed). Connections
     /// already accepted carry on; see `closeClients()`, `abortClients()` and `waitClosed()`.
     public func close() {
-        guard reactor.inLoopThread else {
-            reactor.execute { self.close() }
-            return
-        }
+        reactor.onLoopThread(self) { $0.closeOnLoop() }
+    }
+
+    private func closeOnLoop() {
         guard !isClosed else { return }
         isClosed = true
         for listener in listeners { listener.close() }
         if let unixPath { unlink(unixPath) }
-        closeWaiters.resumeAll(())
+        closeWaiters.wakeAll()
         resumeDoneWaitersIfDone()
     }
 
     /// Closes every connection's writer (its queued bytes are flushed first).
     public func closeClients() {
-        guard reactor.inLoopThread else {
-            reactor.execute { self.closeClients() }
-            return
+        reactor.onLoopThread(self) { server in
+            for writer in server.connections.values { writer.close() }
         }
-        for writer in connections.values { writer.close() }
     }
 
     /// Closes every connection at once, dropping queued bytes.
     public func abortClients() {
-        guard reactor.inLoopThread else {
-            reactor.execute { self.abortClients() }
-            return
+        reactor.onLoopThread(self) { server in
+            for writer in server.connections.values { writer.abort() }
         }
-        for writer in connections.values { writer.abort() }
     }
 
     /// Returns once the server is closed and every handler has finished and its connection
     /// is closed (or the waiting task is cancelled).
-    public func waitClosed() async {
-        guard reactor.inLoopThread else {
-            _ = try? await reactor.onLoop { await self.waitClosed() }
-            return
+    public nonisolated(nonsending) func waitClosed() async {
+        _ = try? await reactor.onLoop(self) { server in
+            if !server.isDone { try await server.doneWaiters.wait() }
         }
-        if isDone { return }
-        _ = await doneWaiters.wait()
     }
 
     /// Waits until `close()` (asyncio's `serve_forever`). Cancelling the waiting task closes
     /// the server, and the task throws `CancellationError`.
-    public func serveForever() async throws {
-        guard reactor.inLoopThread else {
-            return try await reactor.onLoop { try await self.serveForever() }
-        }
-        if isClosed { return }
-        if await closeWaiters.wait() == nil {
-            close()
-            throw CancellationError()
+    public nonisolated(nonsending) func serveForever() async throws {
+        try await reactor.onLoop(self) { server in
+            if server.isClosed { return }
+            do {
+                try await server.closeWaiters.wait()
+            } catch {
+                server.closeOnLoop()
+                throw error
+            }
         }
     }
 
     private var isDone: Bool { isClosed && runningAcceptLoops == 0 && connections.isEmpty }
 
     private func resumeDoneWaitersIfDone() {
-        if isDone { doneWaiters.resumeAll(()) }
+        if isDone { doneWaiters.wakeAll() }
     }
 }
 

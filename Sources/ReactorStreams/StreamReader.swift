@@ -1,10 +1,11 @@
 import Glibc
 import Reactor
 
-/// Reads a socket as a stream of bytes, with asyncio's `StreamReader` semantics
-/// (CPython `Lib/asyncio/streams.py`): `read`, `readLine`, `readExactly`, `readUntil`, `atEOF`.
+/// Reads any byte stream a reactor watches (a socket, a pipe) with asyncio's `StreamReader`
+/// semantics (CPython `Lib/asyncio/streams.py`): `read`, `readLine`, `readExactly`,
+/// `readUntil`, `atEOF`.
 ///
-/// Bytes are read from the socket only when a read needs more than is buffered, at most
+/// Bytes are read from the handle only when a read needs more than is buffered, at most
 /// `limit` per recv, so the buffer stays within about 2 x `limit` (more only while a
 /// `readExactly(n)` with a larger n waits); what the reader has not taken stays in the
 /// kernel, whose TCP window pushes back on the peer. A socket error is kept and thrown again
@@ -12,16 +13,17 @@ import Reactor
 ///
 /// One task reads at a time: a second task that calls a read while the first waits for data
 /// gets `StreamError.readInProgress`. The reads are `nonisolated(nonsending)`: in a task on
-/// the socket's reactor they run where they are called, with no executor switch; called
-/// elsewhere, they hop to the reactor.
+/// the handle's reactor they run where they are called, with no executor switch; called
+/// elsewhere, they hop to the reactor (`Reactor.onLoop`).
 public final class StreamReader: @unchecked Sendable {
     public static let defaultLimit = 64 * 1024
     static let initialReceiveSize = 4096
 
-    public let socket: Socket
+    /// What the bytes are read from: a `Socket`, a pipe's read end, any readable handle.
+    public let handle: IOHandle
     /// The most a line (or a `readUntil` chunk) may hold before `LimitOverrunError`.
     public let limit: Int
-    private var reactor: Reactor { socket.reactor }
+    private var reactor: Reactor { handle.reactor }
 
     // Loop-thread state.
     @exclusivity(unchecked) private var buffer = StreamBuffer()
@@ -31,9 +33,9 @@ public final class StreamReader: @unchecked Sendable {
     /// How much one recv asks for: doubles while recvs come back full, up to `limit`.
     @exclusivity(unchecked) private var receiveSize: Int
 
-    public init(socket: Socket, limit: Int = StreamReader.defaultLimit) {
+    public init(_ handle: IOHandle, limit: Int = StreamReader.defaultLimit) {
         precondition(limit > 0, "a StreamReader's limit must be positive")
-        self.socket = socket
+        self.handle = handle
         self.limit = limit
         self.receiveSize = min(Self.initialReceiveSize, limit)
     }
@@ -49,7 +51,10 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Up to `maxBytes` bytes: returns as soon as at least one byte is there; empty at EOF.
     public nonisolated(nonsending) func read(_ maxBytes: Int) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.read(maxBytes) } }
+        try await reactor.onLoop((self, maxBytes)) { try await $0.0.readOnLoop($0.1) }
+    }
+
+    private nonisolated(nonsending) func readOnLoop(_ maxBytes: Int) async throws -> [UInt8] {
         try throwStoredError()
         if maxBytes == 0 { return [] }
         guard maxBytes > 0 else {
@@ -72,7 +77,10 @@ public final class StreamReader: @unchecked Sendable {
     /// Exactly `count` bytes. At EOF first: `IncompleteReadError(partial:expected:)`, with the
     /// buffer cleared.
     public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.readExactly(count) } }
+        try await reactor.onLoop((self, count)) { try await $0.0.readExactlyOnLoop($0.1) }
+    }
+
+    private nonisolated(nonsending) func readExactlyOnLoop(_ count: Int) async throws -> [UInt8] {
         guard count >= 0 else {
             throw StreamError(.invalidArgument, "readExactly size can not be less than zero")
         }
@@ -91,9 +99,12 @@ public final class StreamReader: @unchecked Sendable {
     /// the limit: drops the data through the separator if it was found, else clears the
     /// buffer, and throws `LimitOverrunError`.
     public nonisolated(nonsending) func readLine() async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.readLine() } }
+        try await reactor.onLoop(self) { try await $0.readLineOnLoop() }
+    }
+
+    private nonisolated(nonsending) func readLineOnLoop() async throws -> [UInt8] {
         do {
-            return try await readUntil(Self.newline)
+            return try await readUntilOnLoop(Self.newline)
         } catch let error as IncompleteReadError {
             return error.partial
         } catch let error as LimitOverrunError {
@@ -110,7 +121,10 @@ public final class StreamReader: @unchecked Sendable {
     /// was. At EOF without the separator: `IncompleteReadError(partial:expected: nil)`, the
     /// buffer cleared.
     public nonisolated(nonsending) func readUntil(_ separator: [UInt8]) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.readUntil(separator) } }
+        try await reactor.onLoop((self, separator)) { try await $0.0.readUntilOnLoop($0.1) }
+    }
+
+    private nonisolated(nonsending) func readUntilOnLoop(_ separator: [UInt8]) async throws -> [UInt8] {
         guard !separator.isEmpty else {
             throw StreamError(.invalidArgument, "separator should be at least one byte")
         }
@@ -122,7 +136,10 @@ public final class StreamReader: @unchecked Sendable {
     /// The data through whichever separator ends first (asyncio 3.13's tuple of separators;
     /// of two that end at the same place, the shorter wins).
     public nonisolated(nonsending) func readUntil(anyOf separators: [[UInt8]]) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.readUntil(anyOf: separators) } }
+        try await reactor.onLoop((self, separators)) { try await $0.0.readUntilOnLoop(anyOf: $0.1) }
+    }
+
+    private nonisolated(nonsending) func readUntilOnLoop(anyOf separators: [[UInt8]]) async throws -> [UInt8] {
         let separators = separators.sorted { $0.count < $1.count }
         guard let shortest = separators.first?.count, shortest > 0 else {
             throw StreamError(.invalidArgument, "separator should be at least one byte")
@@ -193,7 +210,7 @@ public final class StreamReader: @unchecked Sendable {
                 // may move meanwhile.
                 let space = buffer.freeSpace(atLeast: receiveSize)
                 let target = UnsafeMutableRawBufferPointer(rebasing: space.prefix(receiveSize))
-                if let count = try reactor.tryRecv(socket, into: target) {
+                if let count = try handle.tryRead(into: target) {
                     if count == 0 {
                         sawEOF = true
                     } else {
@@ -203,9 +220,11 @@ public final class StreamReader: @unchecked Sendable {
                     await reactor.consumeBudget()
                     return
                 }
-                try await reactor.waitUntilReadable(socket)
+                try await handle.waitUntilReadable()
             }
         } catch let error as SocketError {
+            // A failed syscall is kept, as asyncio's set_exception; the reactor's own
+            // conditions (cancellation, a busy direction) are not.
             storedError = error
             throw error
         }

@@ -2,18 +2,20 @@ import DequeModule
 import Glibc
 import Reactor
 
-/// Writes to a socket with asyncio's `StreamWriter` semantics: `write` never waits, `drain()`
+/// Writes to any byte stream a reactor watches (a socket, a pipe) with asyncio's
+/// `StreamWriter` semantics: `write` never waits, `drain()`
 /// applies back-pressure, `writeEOF()` half-closes, `close()` flushes then closes.
 ///
-/// `write` sends at once when nothing is queued, so most writes cost one send(2) and no copy.
-/// What the kernel does not take is copied to a queue, which a flush task sends with gathering
-/// sendmsg(2) calls as the socket becomes writable. `drain()` returns at once while the queue
+/// `write` sends at once when nothing is queued, so most writes cost one send(2) (write(2) on a
+/// pipe) and no copy. What the kernel does not take is copied to a queue, which a flush task
+/// sends with gathering sendmsg(2) (writev(2)) calls as the handle becomes writable. `drain()` returns at once while the queue
 /// is at or below the high-water mark, and otherwise waits until it is at or below the
 /// low-water mark; any number of tasks may wait in it.
 ///
-/// Its methods belong on the socket's reactor thread; `write` and `close` called elsewhere are
-/// handed to the loop, and the async methods (`nonisolated(nonsending)`, so no executor switch
-/// on the reactor) hop there.
+/// Its methods belong on the handle's reactor thread; `write`, `close` and `abort` called
+/// elsewhere are handed to the loop's next turn, and the async methods
+/// (`nonisolated(nonsending)`, so no executor switch on the reactor) hop there
+/// (`Reactor.onLoop`).
 public final class StreamWriter: @unchecked Sendable {
     public static let defaultHighWaterMark = 64 * 1024
     public static let defaultLowWaterMark = 16 * 1024
@@ -22,15 +24,16 @@ public final class StreamWriter: @unchecked Sendable {
     /// The most chunks one sendmsg gathers.
     static let maxGather = 64
 
-    public let socket: Socket
-    /// The peer's address, as asyncio's `get_extra_info("peername")`.
+    /// What the bytes are written to: a `Socket`, a pipe's write end, any writable handle.
+    public let handle: IOHandle
+    /// The peer's address, as asyncio's `get_extra_info("peername")` (nil but for sockets).
     public let peerAddress: SocketAddress?
-    /// The local address, as asyncio's `get_extra_info("sockname")`.
+    /// The local address, as asyncio's `get_extra_info("sockname")` (nil but for sockets).
     public let localAddress: SocketAddress?
     public let highWaterMark: Int
     public let lowWaterMark: Int
     public let closeTimeout: Duration
-    private var reactor: Reactor { socket.reactor }
+    private var reactor: Reactor { handle.reactor }
 
     // Loop-thread state.
     @exclusivity(unchecked) private var queue = Deque<UnsafeMutableRawBufferPointer>()
@@ -43,37 +46,34 @@ public final class StreamWriter: @unchecked Sendable {
     @exclusivity(unchecked) private var isClosed = false
     @exclusivity(unchecked) private var lostError: (any Error)?
     @exclusivity(unchecked) private var closeTimer: TimerHandle?
-    private let drainWaiters: WaitQueue<DrainOutcome>
-    private let closeWaiters: WaitQueue<Void>
-
-    private enum DrainOutcome: Sendable {
-        case drained
-        case failed(StreamError)
-    }
+    /// Tasks in `drain()`; woken when the queue drains, the connection is lost or closed.
+    private let drainWaiters: WaitQueue
+    private let closeWaiters: WaitQueue
 
     public init(
-        socket: Socket, peerAddress: SocketAddress? = nil,
+        _ handle: IOHandle, peerAddress: SocketAddress? = nil,
         highWaterMark: Int = StreamWriter.defaultHighWaterMark,
         lowWaterMark: Int = StreamWriter.defaultLowWaterMark,
         closeTimeout: Duration = StreamWriter.defaultCloseTimeout
     ) {
         precondition(0 <= lowWaterMark && lowWaterMark <= highWaterMark, "need 0 <= lowWaterMark <= highWaterMark")
-        self.socket = socket
-        self.peerAddress = peerAddress ?? (try? socket.peerAddress())
-        self.localAddress = try? socket.localAddress()
+        self.handle = handle
+        let socket = handle as? Socket
+        self.peerAddress = peerAddress ?? (try? socket?.peerAddress())
+        self.localAddress = try? socket?.localAddress()
         self.highWaterMark = highWaterMark
         self.lowWaterMark = lowWaterMark
         self.closeTimeout = closeTimeout
-        self.drainWaiters = WaitQueue(reactor: socket.reactor)
-        self.closeWaiters = WaitQueue(reactor: socket.reactor)
+        self.drainWaiters = WaitQueue(reactor: handle.reactor)
+        self.closeWaiters = WaitQueue(reactor: handle.reactor)
     }
 
     deinit {
         if !isClosed {
             if reactor.isDebugMode {
-                reactor.logger.warning("StreamWriter for socket fd \(socket.fileDescriptor) was dropped without close(); closing it")
+                reactor.logger.warning("StreamWriter for \(handle) was dropped without close(); closing it")
             }
-            socket.close()
+            handle.close()
         }
         for chunk in queue { chunk.deallocate() }
     }
@@ -101,8 +101,8 @@ public final class StreamWriter: @unchecked Sendable {
     /// `write` of an array: the common case, without the generic one's dynamic dispatch.
     public func write(_ bytes: [UInt8]) throws {
         guard reactor.inLoopThread else {
-            reactor.execute { try? self.write(bytes) }  // errors surface in drain()
-            return
+            // The next turn (`Reactor.onLoop`'s rule); its errors surface in drain().
+            return reactor.onLoopThread((self, bytes)) { try? $0.0.write($0.1) }
         }
         try bytes.withUnsafeBytes { try write($0) }
     }
@@ -118,7 +118,7 @@ public final class StreamWriter: @unchecked Sendable {
         var sent = 0
         if queue.isEmpty {
             do {
-                sent = try reactor.trySend(socket, bytes) ?? 0
+                sent = try handle.tryWrite(bytes) ?? 0
             } catch {
                 lose(error)
                 throw connectionLost(error)
@@ -135,37 +135,42 @@ public final class StreamWriter: @unchecked Sendable {
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
     /// are. Throws `StreamError(.connectionLost)` if the connection is lost or closed.
     public nonisolated(nonsending) func drain() async throws {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop { try await self.drain() } }
-        if let lostError { throw connectionLost(lostError) }
-        if isClosed { throw StreamError(.connectionLost, "the stream is closed") }
+        try await reactor.onLoop(self) { try await $0.drainOnLoop() }
+    }
+
+    private nonisolated(nonsending) func drainOnLoop() async throws {
+        try throwIfClosed()
         guard queuedBytes > highWaterMark else {
             await reactor.consumeBudget()
             return
         }
-        switch await drainWaiters.wait() {
-        case .drained: return
-        case .failed(let error): throw error
-        case nil: throw CancellationError()
-        }
+        try await drainWaiters.wait()
+        // Woken: drained, or lost, or closed.
+        try throwIfClosed()
+    }
+
+    private func throwIfClosed() throws {
+        if let lostError { throw connectionLost(lostError) }
+        if isClosed { throw StreamError(.connectionLost, "the stream is closed") }
     }
 
     /// Half-closes: once the queue is sent, shuts down the write side (the peer reads EOF);
     /// this side can still read.
     public func writeEOF() throws {
-        precondition(reactor.inLoopThread, "writeEOF must be called on the socket's reactor thread")
+        precondition(reactor.inLoopThread, "writeEOF must be called on the handle's reactor thread")
         if closeRequested || isClosed { throw StreamError(.writerClosed, "writeEOF() called after close()") }
         guard !eofRequested else { return }
         eofRequested = true
-        if queue.isEmpty { try socket.shutdown(.write) }
+        if queue.isEmpty { try shutdownWrite() }
     }
 
     /// Closes the stream: queued bytes are still sent (for at most `closeTimeout`, and not to
     /// a peer that is gone), then the socket is closed. Returns at once; `waitClosed()` waits.
     public func close() {
-        guard reactor.inLoopThread else {
-            reactor.execute { self.close() }
-            return
-        }
+        reactor.onLoopThread(self) { $0.closeOnLoop() }
+    }
+
+    private func closeOnLoop() {
         guard !closeRequested && !isClosed else { return }
         closeRequested = true
         if queue.isEmpty || lostError != nil {
@@ -177,22 +182,17 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// Closes at once, dropping whatever is queued.
     public func abort() {
-        guard reactor.inLoopThread else {
-            reactor.execute { self.abort() }
-            return
+        reactor.onLoopThread(self) { writer in
+            writer.closeRequested = true
+            writer.finishClose()
         }
-        closeRequested = true
-        finishClose()
     }
 
     /// Returns once the socket is closed (or the waiting task is cancelled).
     public nonisolated(nonsending) func waitClosed() async {
-        guard reactor.runsInPlace(#isolation) else {
-            _ = try? await reactor.onLoop { await self.waitClosed() }
-            return
+        _ = try? await reactor.onLoop(self) { writer in
+            if !writer.isClosed { try await writer.closeWaiters.wait() }
         }
-        if isClosed { return }
-        _ = await closeWaiters.wait()
     }
 
     // MARK: - Flushing
@@ -212,10 +212,10 @@ public final class StreamWriter: @unchecked Sendable {
                     consumeQueued(sent)
                     await reactor.consumeBudget()
                 } else {
-                    try await reactor.waitUntilWritable(socket)
+                    try await handle.waitUntilWritable()
                 }
             }
-            if eofRequested && !isClosed { try socket.shutdown(.write) }
+            if eofRequested && !isClosed { try shutdownWrite() }
         } catch {
             lose(error)
         }
@@ -230,7 +230,7 @@ public final class StreamWriter: @unchecked Sendable {
                 let skip = index == 0 ? sentOfFirst : 0
                 vectors[index] = iovec(iov_base: chunk.baseAddress! + skip, iov_len: chunk.count - skip)
             }
-            return try reactor.trySend(socket, vectors: UnsafeBufferPointer(vectors))
+            return try handle.tryWrite(vectors: UnsafeBufferPointer(vectors))
         }
     }
 
@@ -247,7 +247,7 @@ public final class StreamWriter: @unchecked Sendable {
             sentOfFirst = 0
             queue.removeFirst().deallocate()
         }
-        if queuedBytes <= lowWaterMark { drainWaiters.resumeAll(.drained) }
+        if queuedBytes <= lowWaterMark { drainWaiters.wakeAll() }
     }
 
     // MARK: - Losing and closing the connection
@@ -256,7 +256,7 @@ public final class StreamWriter: @unchecked Sendable {
     private func lose(_ error: any Error) {
         if lostError == nil { lostError = error }
         dropQueue()
-        drainWaiters.resumeAll(.failed(connectionLost(error)))
+        drainWaiters.wakeAll()
     }
 
     private func finishClose() {
@@ -265,9 +265,9 @@ public final class StreamWriter: @unchecked Sendable {
         if let closeTimer { reactor.cancelTimer(closeTimer) }
         closeTimer = nil
         dropQueue()
-        socket.close()
-        drainWaiters.resumeAll(.failed(StreamError(.connectionLost, "the stream was closed")))
-        closeWaiters.resumeAll(())
+        handle.close()
+        drainWaiters.wakeAll()
+        closeWaiters.wakeAll()
     }
 
     private func dropQueue() {
@@ -275,6 +275,16 @@ public final class StreamWriter: @unchecked Sendable {
         queue.removeAll()
         queuedBytes = 0
         sentOfFirst = 0
+    }
+
+    /// The end of writing: shutdown(SHUT_WR) on a socket, so the peer reads EOF and this side
+    /// can still read; a pipe's write end is closed instead (a pipe has one direction).
+    private func shutdownWrite() throws {
+        if let socket = handle as? Socket {
+            try socket.shutdown(.write)
+        } else {
+            finishClose()
+        }
     }
 
     private func connectionLost(_ error: any Error) -> StreamError {

@@ -40,7 +40,7 @@ struct ReactorEcho: ParsableCommand {
             case .sock: try await SockEchoServer.start(options, on: reactor)
             }
             say("reactor-echo (\(options.mode.rawValue)) listening on \(server.address)")
-            let signal = await SignalWaiting.waitForSignal([SIGINT, SIGTERM])
+            let signal = try await SignalWaiting.waitForSignal([SIGINT, SIGTERM])
             say("reactor-echo: signal \(signal), stopping")
             await server.stop(gracePeriod: .milliseconds(options.gracePeriod))
         }
@@ -100,7 +100,7 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
     let bufferSize: Int
     // Loop-thread state: the open connections, and who waits for there to be none.
     private var connections: [ObjectIdentifier: Socket] = [:]
-    private let idleWaiters: WaitQueue<Void>
+    private let idleWaiters: WaitQueue
 
     init(reactor: Reactor, listener: Socket, bufferSize: Int) throws {
         self.reactor = reactor
@@ -111,7 +111,7 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
     }
 
     static func start(_ options: ReactorEcho, on reactor: Reactor) async throws -> SockEchoServer {
-        let address = try await SocketAddress.resolve(host: options.host, port: options.port)[0]
+        let address = try await SocketAddress.resolve(host: options.host, port: options.port, on: reactor.blockingPool)[0]
         let listener = try await reactor.listen(on: address)
         let server = try SockEchoServer(reactor: reactor, listener: listener, bufferSize: options.bufferSize)
         Task(executorPreference: reactor) { await server.acceptLoop() }
@@ -126,7 +126,7 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
                 try? await self.echo(connection)
                 connection.close()
                 self.connections[ObjectIdentifier(connection)] = nil
-                if self.connections.isEmpty { self.idleWaiters.resumeAll(()) }
+                if self.connections.isEmpty { self.idleWaiters.wakeAll() }
             }
         }
     }
@@ -152,6 +152,6 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
 
     private func waitUntilIdle() async {
         if connections.isEmpty { return }
-        _ = await idleWaiters.wait()
+        try? await idleWaiters.wait()
     }
 }

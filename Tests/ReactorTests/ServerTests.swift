@@ -176,7 +176,7 @@ final class ServerTests: XCTestCase {
             do {
                 _ = try await openConnection(host: "127.0.0.1", port: address.port!, connectTimeout: .milliseconds(100))
                 XCTFail("connected past a full backlog")
-            } catch is TimeoutError {
+            } catch let error as ReactorError where error.code == .timedOut {
             }
         }
     }

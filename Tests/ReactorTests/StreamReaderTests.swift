@@ -21,12 +21,12 @@ final class StreamReaderTests: XCTestCase {
         /// Sends `text` only once the reader has parked waiting for more, so that it arrives
         /// as a chunk of its own.
         func sendWhenReaderWaits(_ text: String) async throws {
-            try await waitUntil(reactor, "the reader waits for data") { reactor.isWaiting(reader.socket, .read) }
+            try await waitUntil(reactor, "the reader waits for data") { reactor.isWaiting(reader.handle, .read) }
             try await send(text)
         }
 
         func close() {
-            reader.socket.close()
+            reader.handle.close()
             peer.close()
         }
     }
@@ -34,7 +34,7 @@ final class StreamReaderTests: XCTestCase {
     private func withReader(limit: Int = StreamReader.defaultLimit, _ body: @escaping @Sendable (Fixture) async throws -> Void) throws {
         try runReactor { reactor in
             let (client, server) = try await connectedPair(reactor)
-            let fixture = Fixture(reactor: reactor, reader: StreamReader(socket: server, limit: limit), peer: client)
+            let fixture = Fixture(reactor: reactor, reader: StreamReader(server, limit: limit), peer: client)
             defer { fixture.close() }
             try await body(fixture)
         }
@@ -234,7 +234,7 @@ final class StreamReaderTests: XCTestCase {
     func testASecondReaderWaitingAtOnceGetsAClearError() throws {
         try withReader { f in
             let first = Task(executorPreference: f.reactor) { try await f.reader.readLine() }
-            try await waitUntil(f.reactor, "the first reader waits") { f.reactor.isWaiting(f.reader.socket, .read) }
+            try await waitUntil(f.reactor, "the first reader waits") { f.reactor.isWaiting(f.reader.handle, .read) }
             do {
                 _ = try await f.reader.read(10)
                 XCTFail("a second concurrent read was allowed")

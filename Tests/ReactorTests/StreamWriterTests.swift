@@ -67,7 +67,7 @@ final class StreamWriterTests: XCTestCase {
             await assertThrows(StreamError.Kind.writerClosed) { try writer.write([1]) }
             await assertThrows(StreamError.Kind.connectionLost) { try await writer.drain() }
             await writer.waitClosed()
-            XCTAssertFalse(writer.socket.isOpen)
+            XCTAssertFalse(writer.handle.isOpen)
         }
     }
 
@@ -79,12 +79,12 @@ final class StreamWriterTests: XCTestCase {
             try writer.write(payload)
             XCTAssertGreaterThan(writer.bufferedCount, 0)
             writer.close()
-            XCTAssertTrue(writer.socket.isOpen, "close() dropped queued bytes instead of flushing them")
+            XCTAssertTrue(writer.handle.isOpen, "close() dropped queued bytes instead of flushing them")
             // The peer reads late; every byte arrives, then EOF.
             let received = try await receive(reactor, peer, count: payload.count + 1)
             XCTAssertTrue(received == payload)
             await writer.waitClosed()
-            XCTAssertFalse(writer.socket.isOpen)
+            XCTAssertFalse(writer.handle.isOpen)
         }
     }
 
@@ -97,7 +97,7 @@ final class StreamWriterTests: XCTestCase {
             writer.close()
             await writer.waitClosed()
             XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(100))
-            XCTAssertFalse(writer.socket.isOpen)
+            XCTAssertFalse(writer.handle.isOpen)
         }
     }
 
@@ -107,7 +107,7 @@ final class StreamWriterTests: XCTestCase {
             defer { peer.close() }
             try writer.write([UInt8](repeating: 3, count: 1 << 20))
             writer.abort()
-            XCTAssertFalse(writer.socket.isOpen)
+            XCTAssertFalse(writer.handle.isOpen)
             XCTAssertEqual(writer.bufferedCount, 0)
             await writer.waitClosed()
         }
@@ -117,7 +117,7 @@ final class StreamWriterTests: XCTestCase {
         try runReactor { reactor in
             let (writer, peer) = try await writerAndPeer(reactor)
             defer { writer.close(); peer.close() }
-            let reader = StreamReader(socket: writer.socket)
+            let reader = StreamReader(writer.handle)
             let payload = randomBytes(256 * 1024, seed: 51)
             try writer.write(payload)
             try writer.writeEOF()
@@ -138,13 +138,13 @@ final class StreamWriterTests: XCTestCase {
             defer { server.close() }
             let fd = client.fileDescriptor
             do {
-                let writer = StreamWriter(socket: client)
+                let writer = StreamWriter(client)
                 try writer.write(Array("bye".utf8))
             }
             // Only the dropped writer held the socket: it is closed, the peer sees EOF.
             let received = try await receive(reactor, server, count: 4)
             XCTAssertEqual(text(received), "bye")
-            XCTAssertTrue(logs.contains(.warning, "fd \(fd) was dropped without close()"))
+            XCTAssertTrue(logs.contains(.warning, "StreamWriter for Socket(fd: \(fd)) was dropped without close()"))
         }
     }
 }
@@ -155,5 +155,5 @@ final class StreamWriterTests: XCTestCase {
 private func writerAndPeer(_ reactor: Reactor, closeTimeout: Duration = .seconds(10)) async throws -> (StreamWriter, Socket) {
     let (client, server) = try await connectedPair(reactor)
     try client.setOption(.sendBufferSize, 4096)
-    return (StreamWriter(socket: client, closeTimeout: closeTimeout), server)
+    return (StreamWriter(client, closeTimeout: closeTimeout), server)
 }

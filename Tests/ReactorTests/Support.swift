@@ -87,8 +87,8 @@ func waitUntil(
 
 extension Reactor {
     /// True while a task is parked on `socket` in direction `interest` (test hook).
-    func isWaiting(_ socket: Socket, _ interest: Interest) -> Bool {
-        sockets.slot(fd: socket.fd, generation: socket.generation)?.pointee[waiter: interest] != nil
+    func isWaiting(_ handle: IOHandle, _ interest: Interest) -> Bool {
+        sources.source(fd: handle.fd, generation: handle.generation)?.pointee[waiter: interest] != nil
     }
 }
 

@@ -55,8 +55,9 @@ final class TimerTests: XCTestCase {
                     try await reactor.sockRecv(server, maxBytes: 10)
                 }
                 XCTFail("recv returned without data")
-            } catch let error as TimeoutError {
-                XCTAssertEqual(error.timeout, .milliseconds(50))
+            } catch let error as ReactorError {
+                XCTAssertEqual(error.code, .timedOut)
+                XCTAssertTrue(error.message.contains("0.05 seconds"), error.message)
             }
             XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(50))
             XCTAssertFalse(reactor.isWaiting(server, .read), "the timed-out recv left its waiter behind")

@@ -34,7 +34,6 @@ typedef struct {
 // ---- epoll and eventfd -------------------------------------------------------------------
 int cr_epoll_create(void);
 int cr_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
-int cr_epoll_del(int epfd, int fd);
 // Waits at most timeout_ns nanoseconds (-1: forever, 0: poll) and fills out[0..<n].
 int cr_epoll_wait(int epfd, cr_event *out, int max, int64_t timeout_ns);
 
@@ -55,6 +54,15 @@ ssize_t cr_recv(int fd, void *buf, size_t len);
 ssize_t cr_send(int fd, const void *buf, size_t len);
 // sendmsg over an iovec with MSG_NOSIGNAL.
 ssize_t cr_sendv(int fd, const struct iovec *iov, int count);
+// read, write and writev, for fds that are not sockets (pipes, eventfd, signalfd, pidfd).
+ssize_t cr_read(int fd, void *buf, size_t len);
+ssize_t cr_write(int fd, const void *buf, size_t len);
+ssize_t cr_writev(int fd, const struct iovec *iov, int count);
+// A non-blocking, close-on-exec pipe: fds[0] reads, fds[1] writes.
+int cr_pipe(int fds[2]);
+// Ignores SIGPIPE unless the process set a disposition of its own: write(2) to a pipe whose
+// reader is gone raises it, and has no MSG_NOSIGNAL (asyncio's Python ignores it at start-up).
+int cr_ignore_sigpipe(void);
 int cr_shutdown(int fd, int how);
 // Makes an fd non-blocking (fcntl is variadic, so it lives here).
 int cr_set_nonblocking(int fd);

@@ -14,16 +14,16 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     var length: socklen_t
 
     /// An IPv4 or IPv6 address from its numeric form, such as `"127.0.0.1"` or `"::1"`.
-    /// Throws a `SocketError` with `EINVAL` for anything else.
+    /// Throws `ReactorError` (`.invalidArgument`) for anything else, or a port out of range.
     public init(ipAddress: String, port: Int) throws {
         guard (0...Int(UInt16.max)).contains(port) else {
-            throw SocketError(operation: "make address", errno: EINVAL, detail: "port \(port)")
+            throw ReactorError(.invalidArgument, "port \(port) is not in 0...65535")
         }
         storage = sockaddr_storage()
         length = 0
-        _ = try check(
-            cr_make_inet_address(ipAddress, UInt16(port), &storage, &length),
-            "make address")
+        guard cr_make_inet_address(ipAddress, UInt16(port), &storage, &length) >= 0 else {
+            throw ReactorError(.invalidArgument, "'\(ipAddress)' is not a numeric IPv4 or IPv6 address")
+        }
     }
 
     /// A Unix-domain socket address. Throws `ENAMETOOLONG` for a path the kernel cannot hold.

@@ -3,30 +3,22 @@ enum Interest {
     case read, write
 }
 
-/// How a parked task was woken.
-enum WaitOutcome {
-    case ready, cancelled, closed
-}
-
-/// A task parked on a socket, and the number that tells its wait apart from later ones.
-struct Waiter {
-    let continuation: UnsafeContinuation<WaitOutcome, Never>
-    let id: UInt64
-}
-
-/// The reactor's state for one registered socket (ARCHITECTURE.md, decision 3).
+/// The reactor's state for one registered file descriptor: a socket, a pipe, an eventfd, any
+/// fd epoll can watch (the design article, "Register once, edge-triggered").
 ///
 /// Readiness is remembered: an edge that arrives while nobody waits sets the flag, and a
 /// waiter parks only after a syscall said EAGAIN (or a short transfer showed the kernel
-/// buffer empty or full). At most one reader and one writer wait.
+/// buffer empty or full). At most one reader and one writer wait: a direction is a waiter
+/// list that holds one, kept inline.
 ///
 /// The "closed" flags are sticky, as Tokio's READ_CLOSED is: once the peer's FIN (RDHUP) or a
 /// hang-up or error (HUP, ERR) was seen, no more edges will come, so a short read must not
 /// clear that readiness: the next recv returns 0 or the error at once.
-struct SocketSlot {
+struct IOSource {
     /// 0 while no socket holds this slot; otherwise the registration's generation.
     var generation: UInt32 = 0
-    /// SOCK_STREAM: a short read means the kernel buffer is empty (not so for datagrams).
+    /// A byte stream (a stream socket, a pipe): a short read means the kernel buffer is
+    /// empty. Not so for datagrams, whose reads are as long as the datagram.
     var isStream = true
     var readable = false
     var writable = false
@@ -88,21 +80,21 @@ struct SocketSlot {
     }
 }
 
-/// Slots indexed by file descriptor, each stamped with a registration generation.
+/// I/O sources indexed by file descriptor, each stamped with a registration generation.
 ///
-/// The generation travels in epoll_data beside the fd, and in every `Socket` handle, so an
+/// The generation travels in epoll_data beside the fd, and in every `IOHandle`, so an
 /// event or a handle that outlived its registration (the fd number was closed and reused) is
 /// recognised and ignored. The table lives in one contiguous allocation that grows to the
 /// highest fd seen; it is touched only on the reactor's thread.
-struct SocketTable {
-    private var slots: UnsafeMutablePointer<SocketSlot>
+struct IOSourceTable {
+    private var slots: UnsafeMutablePointer<IOSource>
     private var capacity: Int
     private var lastGeneration: UInt32 = 0
 
     init() {
         capacity = 64
         slots = .allocate(capacity: capacity)
-        slots.initialize(repeating: SocketSlot(), count: capacity)
+        slots.initialize(repeating: IOSource(), count: capacity)
     }
 
     func deallocate() {
@@ -119,14 +111,14 @@ struct SocketTable {
         if Int(fd) >= capacity { grow(toHold: Int(fd)) }
         let stranded = (slots[Int(fd)].reader, slots[Int(fd)].writer)
         lastGeneration = lastGeneration == .max ? 1 : lastGeneration + 1
-        slots[Int(fd)] = SocketSlot(generation: lastGeneration, isStream: isStream, readable: true, writable: true)
+        slots[Int(fd)] = IOSource(generation: lastGeneration, isStream: isStream, readable: true, writable: true)
         return (lastGeneration, stranded)
     }
 
     /// The slot of a live registration, or nil when that registration was closed.
     /// The pointer is valid until the next `register` (which may move the table).
     @inline(__always)
-    func slot(fd: Int32, generation: UInt32) -> UnsafeMutablePointer<SocketSlot>? {
+    func source(fd: Int32, generation: UInt32) -> UnsafeMutablePointer<IOSource>? {
         guard fd >= 0, Int(fd) < capacity, slots[Int(fd)].generation == generation else {
             return nil
         }
@@ -135,9 +127,9 @@ struct SocketTable {
 
     /// Frees a registration's slot and returns its waiters, who must be told.
     mutating func unregister(fd: Int32, generation: UInt32) -> (reader: Waiter?, writer: Waiter?)? {
-        guard let slot = slot(fd: fd, generation: generation) else { return nil }
+        guard let slot = source(fd: fd, generation: generation) else { return nil }
         let waiters = (slot.pointee.reader, slot.pointee.writer)
-        slot.pointee = SocketSlot()
+        slot.pointee = IOSource()
         return waiters
     }
 
@@ -151,9 +143,9 @@ struct SocketTable {
     private mutating func grow(toHold fd: Int) {
         var newCapacity = capacity
         while newCapacity <= fd { newCapacity *= 2 }
-        let newSlots = UnsafeMutablePointer<SocketSlot>.allocate(capacity: newCapacity)
+        let newSlots = UnsafeMutablePointer<IOSource>.allocate(capacity: newCapacity)
         newSlots.moveInitialize(from: slots, count: capacity)
-        (newSlots + capacity).initialize(repeating: SocketSlot(), count: newCapacity - capacity)
+        (newSlots + capacity).initialize(repeating: IOSource(), count: newCapacity - capacity)
         slots.deallocate()
         slots = newSlots
         capacity = newCapacity

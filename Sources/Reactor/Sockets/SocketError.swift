@@ -29,14 +29,7 @@ public struct SocketError: Error, Equatable, CustomStringConvertible {
 
     /// The error an operation gets when its socket was closed, before or while it waited.
     static func closed(_ operation: String, fd: Int32) -> SocketError {
-        SocketError(operation: operation, errno: EBADF, detail: "socket fd \(fd) is closed")
-    }
-
-    /// The error a second task gets when it tries to wait where another task already waits.
-    static func busy(_ operation: String, fd: Int32, direction: String) -> SocketError {
-        SocketError(
-            operation: operation, errno: EBUSY,
-            detail: "another task is already waiting to \(direction) socket fd \(fd)")
+        SocketError(operation: operation, errno: EBADF, detail: "fd \(fd) is closed")
     }
 }
 
@@ -47,11 +40,4 @@ func check<T: BinaryInteger>(_ result: T, _ operation: @autoclosure () -> String
         throw SocketError(operation: operation(), errno: -Int32(truncatingIfNeeded: result))
     }
     return result
-}
-
-/// Thrown by `Reactor.withTimeout` when the deadline passes before the operation finishes.
-public struct TimeoutError: Error, Equatable, CustomStringConvertible {
-    public let timeout: Duration
-    public init(timeout: Duration) { self.timeout = timeout }
-    public var description: String { "operation timed out after \(timeout)" }
 }

@@ -39,13 +39,13 @@ extension Reactor {
         }
     }
 
-    /// Records an edge on a socket and wakes whoever waits for it. RDHUP (the peer's FIN)
+    /// Records an edge on an I/O source and wakes whoever waits for it. RDHUP (the peer's FIN)
     /// closes the read side for good; HUP and ERR both sides: their next syscall reports what
     /// happened.
     private func dispatchReadiness(_ event: cr_event) {
         let fd = Int32(truncatingIfNeeded: event.data)
         let generation = UInt32(truncatingIfNeeded: event.data >> 32)
-        guard let slot = sockets.slot(fd: fd, generation: generation) else { return }  // stale
+        guard let slot = sources.source(fd: fd, generation: generation) else { return }  // stale
         let failed = event.events & (CR_EPOLLHUP | CR_EPOLLERR) != 0
         let readClosed = failed || event.events & CR_EPOLLRDHUP != 0
         if readClosed || event.events & CR_EPOLLIN != 0 {
@@ -66,6 +66,9 @@ extension Reactor {
             }
         }
     }
+
+    /// How many rounds of closing and running the shutdown makes before it gives up.
+    static let shutdownRounds = 1000
 
     private func runReadyWork() {
         var remaining = readyQueue.count
@@ -93,23 +96,36 @@ extension Reactor {
         }
     }
 
-    /// After the loop: close every socket (their waiters resume with an error), cancel the
+    /// After the loop: close every handle (their waiters resume with an error), cancel the
     /// sleepers, drop the callbacks, and let the woken tasks run to the end. Repeated while
     /// those tasks open or wait on more, up to a bound; then the inbox closes for good and
     /// anything that arrives later runs on the global executor.
+    ///
+    /// Tasks that still make work after the bound (a loop that re-arms a timer or reopens a
+    /// socket on every error) cannot be quiesced: that is reported loudly, as SwiftNIO does,
+    /// and stops a debug-mode reactor, rather than ending silently.
     private func shutDownLoop() {
-        for _ in 0..<1000 {
-            for (fd, generation) in sockets.openRegistrations {
+        var quiesced = false
+        for _ in 0..<Self.shutdownRounds {
+            for (fd, generation) in sources.openRegistrations {
                 closeRegistration(fd: fd, generation: generation)
             }
             for action in timers.removeAll() {
                 if case .resume(let continuation) = action { continuation.resume(returning: .cancelled) }
             }
             drainInbox()
-            if readyQueue.isEmpty { break }
+            if readyQueue.isEmpty {
+                quiesced = true
+                break
+            }
             while let work = readyQueue.popFirst() { run(work) }
         }
-        for (fd, generation) in sockets.openRegistrations {
+        if !quiesced {
+            logger.error(
+                "the reactor could not quiesce: its tasks still made work after \(Self.shutdownRounds) rounds of shutting down; that work now runs on the global executor")
+            if isDebugMode { assertionFailure("the reactor could not quiesce") }
+        }
+        for (fd, generation) in sources.openRegistrations {
             closeRegistration(fd: fd, generation: generation)
         }
         // From here on nothing runs on the loop: work that still arrives goes to the global

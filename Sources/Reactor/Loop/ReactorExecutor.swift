@@ -2,6 +2,7 @@
 ///
 /// Unchecked: a callback that crosses threads comes from `execute(_:)`, which takes only
 /// `@Sendable` closures; the others (`callLater`) are made and run on the loop thread.
+@usableFromInline
 enum ReadyWork: @unchecked Sendable {
     case job(UnownedJob)
     case callback(() -> Void)
@@ -13,7 +14,7 @@ struct Inbox {
     var closed = false
 }
 
-/// The reactor is the executor of its tasks (ARCHITECTURE.md, decision 1).
+/// The reactor is the executor of its tasks (the design article, "The reactor is the executor").
 ///
 /// A job enqueued on the loop thread (every continuation the loop resumes, every task it
 /// starts) goes on the local ready queue: no lock, no syscall. A job from another thread goes
@@ -46,7 +47,7 @@ extension Reactor: TaskExecutor, SerialExecutor {
 
     /// Hands work to the loop from another thread. Once the reactor has shut down, jobs go to
     /// the global executor (so their tasks still finish) and callbacks are dropped.
-    @discardableResult
+    @usableFromInline @discardableResult
     func enqueueFromOtherThread(_ work: ReadyWork) -> Bool {
         let accepted = inbox.withLock { inbox in
             if inbox.closed { return false }

@@ -6,23 +6,30 @@ extension Reactor {
     /// Suspends the calling task for at least `duration` (asyncio.sleep).
     /// Throws `CancellationError` promptly if the task is cancelled, or the reactor shuts down.
     public nonisolated(nonsending) func sleep(for duration: Duration) async throws {
-        guard runsInPlace(#isolation) else { return try await hop(UnsafeTransfer { try await self.sleep(for: duration) }) }
-        let deadline = deadline(after: duration)
-        let handle = timers.reserve()
-        let outcome = await parkCancellably {
-            self.onLoopThread {
-                if case .resume(let continuation) = self.timers.cancel(handle) {
+        try await onLoop((self, duration)) { arguments in
+            try await arguments.0.sleepOnLoop(for: arguments.1)
+        }
+    }
+
+    private nonisolated(nonsending) func sleepOnLoop(for duration: Duration) async throws {
+        do {
+            let deadline = deadline(after: duration)
+            let handle = timers.reserve()
+            let outcome = await park {
+                self.onLoopThread((self, handle)) { reactor, handle in
+                    if case .resume(let continuation) = reactor.timers.cancel(handle) {
+                        continuation.resume(returning: .cancelled)
+                    }
+                }
+            } park: { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
+                if Task.isCancelled || !timers.schedule(handle, at: deadline, .resume(continuation)) {
+                    _ = timers.cancel(handle)
                     continuation.resume(returning: .cancelled)
                 }
             }
-        } park: { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
-            if Task.isCancelled || !timers.schedule(handle, at: deadline, .resume(continuation)) {
-                _ = timers.cancel(handle)
-                continuation.resume(returning: .cancelled)
-            }
+            precondition(inLoopThread, "a sleep resumed off its reactor's thread")
+            if outcome != .ready { throw CancellationError() }
         }
-        precondition(inLoopThread, "a sleep resumed off its reactor's thread")
-        if outcome != .ready { throw CancellationError() }
     }
 
     /// Now plus `duration` on the monotonic clock, saturating.
@@ -35,18 +42,19 @@ extension Reactor {
     /// the loop thread, as asyncio's call_later is; from elsewhere use `execute` first.
     @discardableResult
     public func callLater(_ delay: Duration, _ callback: @escaping () -> Void) -> TimerHandle {
-        precondition(inLoopThread, "callLater must be called on the reactor's loop thread")
+        assertOnLoop("callLater")
         return timers.schedule(at: deadline(after: delay), .callback(callback))
     }
 
     /// Cancels a timer from `callLater`. Returns false if it already fired or was cancelled.
     @discardableResult
     public func cancelTimer(_ handle: TimerHandle) -> Bool {
-        precondition(inLoopThread, "cancelTimer must be called on the reactor's loop thread")
+        assertOnLoop("cancelTimer")
         return timers.cancel(handle) != nil
     }
 
-    /// Runs `operation` and returns its result, or cancels it and throws `TimeoutError` once
+    /// Runs `operation` and returns its result, or cancels it and throws `ReactorError`
+    /// (`.timedOut`) once
     /// `timeout` has passed (asyncio.wait_for). The operation runs as a child task on this
     /// reactor; like wait_for, this returns only after a cancelled operation has finished.
     public func withTimeout<T: Sendable>(
@@ -56,7 +64,7 @@ extension Reactor {
             group.addTask(executorPreference: self) { try await operation() }
             group.addTask(executorPreference: self) {
                 try await self.sleep(for: timeout)
-                throw TimeoutError(timeout: timeout)
+                throw ReactorError.timedOut(after: timeout)
             }
             defer { group.cancelAll() }
             return try await group.next()!

@@ -13,7 +13,8 @@ import Synchronization
 ///
 /// State marked `@exclusivity(unchecked)` is touched only on the loop thread; other threads
 /// reach the loop through `execute(_:)` or by enqueuing a job, both of which go through the
-/// locked inbox.
+/// locked inbox. Which calls run in place, which hop to the loop and which are refused is one
+/// rule, in `Crossing.swift`.
 public final class Reactor: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Where the reactor reports problems (accept back-off, slow jobs).
@@ -21,10 +22,17 @@ public final class Reactor: @unchecked Sendable {
         /// When set, any job that holds the loop longer than this is logged, as asyncio's debug
         /// mode does. Defaults to 100 ms when the environment has `REACTOR_DEBUG=1`.
         public var slowJobThreshold: Duration?
+        /// Where `runBlocking` and name resolution run their blocking calls.
+        public var blockingPool: BlockingPool
 
-        public init(logger: Logger = Logger(label: "swift-reactor"), slowJobThreshold: Duration? = Configuration.defaultSlowJobThreshold) {
+        public init(
+            logger: Logger = Logger(label: "swift-reactor"),
+            slowJobThreshold: Duration? = Configuration.defaultSlowJobThreshold,
+            blockingPool: BlockingPool = .shared
+        ) {
             self.logger = logger
             self.slowJobThreshold = slowJobThreshold
+            self.blockingPool = blockingPool
         }
 
         public static var defaultSlowJobThreshold: Duration? {
@@ -37,12 +45,13 @@ public final class Reactor: @unchecked Sendable {
     static let operationBudget = 16
 
     public let logger: Logger
+    public let blockingPool: BlockingPool
     let slowJobThresholdNanoseconds: Int64?
     let poller: Poller
 
     // Loop-thread state.
     @exclusivity(unchecked) var readyQueue = Deque<ReadyWork>()
-    @exclusivity(unchecked) var sockets = SocketTable()
+    @exclusivity(unchecked) var sources = IOSourceTable()
     @exclusivity(unchecked) var timers = TimerHeap()
     @exclusivity(unchecked) var budget = 0
     @exclusivity(unchecked) var lastWaiterID: UInt64 = 0
@@ -59,12 +68,16 @@ public final class Reactor: @unchecked Sendable {
 
     public init(configuration: Configuration = Configuration()) throws {
         logger = configuration.logger
+        blockingPool = configuration.blockingPool
         slowJobThresholdNanoseconds = configuration.slowJobThreshold.map(\.nanoseconds)
         poller = try Poller()
     }
 
+    /// The operations that hopped onto the loop, each reported once in debug mode.
+    let reportedHops = Lock(Set<String>())
+
     deinit {
-        sockets.deallocate()
+        sources.deallocate()
     }
 
     /// True when the configuration asked for debug checks (a slow-job threshold): layers
@@ -74,22 +87,6 @@ public final class Reactor: @unchecked Sendable {
     /// The reactor whose loop runs on the current thread, or nil.
     public static var current: Reactor? {
         cr_current_reactor().map { Unmanaged<Reactor>.fromOpaque($0).takeUnretainedValue() }
-    }
-
-    /// True on this reactor's loop thread, while the loop runs.
-    @inline(__always)
-    public var inLoopThread: Bool {
-        cr_current_reactor() == Unmanaged.passUnretained(self).toOpaque()
-    }
-
-    /// Whether a `nonisolated(nonsending)` operation called with `isolation` (its caller's
-    /// `#isolation`) runs where it is called: on this reactor's thread and in no actor. Else it
-    /// hops to the reactor. An actor's code can run on the loop thread (a task that prefers the
-    /// reactor runs its actors there), but a wait inside it resumes on the actor's executor,
-    /// which may be draining on another thread by then.
-    @inline(__always)
-    public func runsInPlace(_ isolation: (any Actor)?) -> Bool {
-        isolation == nil && inLoopThread
     }
 
     // MARK: - Lifecycle
@@ -116,11 +113,11 @@ public final class Reactor: @unchecked Sendable {
                 result = .failure(error)
             }
             outcome.withLock { $0 = result }
-            reactor.onLoopThread { reactor.stopRequested = true }
+            reactor.onLoopThread(reactor) { $0.stopRequested = true }
         }
         reactor.runLoop()
         // No outcome: the loop was shut down (`shutdown()`) before the body finished.
-        return try outcome.withLock { $0 ?? .failure(ReactorShutDownError()) }.get()
+        return try outcome.withLock { $0 ?? .failure(ReactorError.shutDown("Reactor.run")) }.get()
     }
 
     /// Starts a reactor whose loop runs on a thread of its own, until `shutdown()`.
@@ -155,76 +152,11 @@ public final class Reactor: @unchecked Sendable {
         cr_set_current_reactor(Unmanaged.passUnretained(self).toOpaque())
     }
 
-    // MARK: - Running work on the loop
-
-    /// Runs `work` on the loop thread, in a later turn (asyncio's `call_soon_threadsafe`).
-    /// Returns false, without running it, when the reactor has already shut down.
-    @discardableResult
-    public func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
-        if inLoopThread {
-            readyQueue.append(.callback(work))
-            return true
-        }
-        return enqueueFromOtherThread(.callback(work))
-    }
-
-    /// Runs `work` now when on the loop thread, else in a later turn of the loop.
-    func onLoopThread(_ work: @escaping @Sendable () -> Void) {
-        if inLoopThread { work() } else { enqueueFromOtherThread(.callback(work)) }
-    }
-
-    /// Runs `operation` on the loop thread, in a child task that has this reactor as its
-    /// executor preference: the path of a call made off the loop thread (correct, but slower
-    /// than starting the task on the reactor). Throws `ReactorShutDownError` once the reactor
-    /// has shut down.
-    ///
-    /// The operations are `nonisolated(nonsending)`, so that a task already on the reactor
-    /// pays no executor switch per call; their arguments live in the caller's region, and the
-    /// operation carrying them crosses to the hop in an `UnsafeTransfer`: the caller waits for
-    /// the hop and touches none of them meanwhile (so: `hop(UnsafeTransfer { ... })`).
-    func hop<T: Sendable>(_ operation: UnsafeTransfer<() async throws -> T>) async throws -> T {
-        // A child task created with this reactor as its executor preference, not
-        // withTaskExecutorPreference around the running task: with the latter, a
-        // nonisolated(nonsending) operation that parked resumed on the global executor in
-        // release builds (Swift 6.3.1), off the loop thread. The child keeps cancellation
-        // structured; it costs one task, on this slow path only.
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask(executorPreference: self) {
-                // Unless the loop is gone (then the job went to the global executor).
-                guard self.inLoopThread else { throw ReactorShutDownError() }
-                return try await operation.value()
-            }
-            return try await group.next()!
-        }
-    }
-
-    /// Runs `operation` on this reactor's thread: at once when already there, else by hopping
-    /// there for its duration (correct, but slower than running in a task on the reactor).
-    /// Throws `ReactorShutDownError` once the reactor has shut down. For layers built on the
-    /// reactor whose methods may be called from anywhere, as the streams' are.
-    public func onLoop<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        if inLoopThread { return try await operation() }
-        return try await hop(UnsafeTransfer(operation))
-    }
-
     /// A number that tells one wait apart from every other on this reactor.
     func nextWaiterID() -> UInt64 {
         lastWaiterID &+= 1
         return lastWaiterID
     }
-}
-
-/// Carries a value that is not Sendable to code that runs while its owner waits for it and
-/// touches it no more meanwhile (SwiftNIO's UnsafeTransfer).
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-}
-
-/// The reactor shut down before the operation could run on it.
-public struct ReactorShutDownError: Error, CustomStringConvertible {
-    public init() {}
-    public var description: String { "the reactor has shut down" }
 }
 
 extension Duration {

@@ -1,0 +1,138 @@
+import CReactor
+import Glibc
+import Synchronization
+
+/// A non-blocking file descriptor registered with one reactor: a socket (`Socket`), a pipe
+/// end, an eventfd, a signalfd, a pidfd, anything epoll can watch.
+///
+/// The readiness and the waiters live in the reactor (`IOSource`); this handle names the
+/// registration by fd and generation, so a handle used after `close()` gets EBADF even when
+/// the fd number was reused. Dropping the last reference closes the fd.
+///
+/// The non-blocking primitives are the handle's, in the manner of Tokio's `try_read` and
+/// `readable()`: `tryRead` / `tryWrite` make one syscall (recv / send for a socket, read /
+/// write for anything else) and answer `nil` on EAGAIN; `waitUntilReadable` /
+/// `waitUntilWritable` park until an edge. They keep the readiness up to date (the design
+/// article, "Register once, edge-triggered"): EAGAIN or a short transfer clears it, so the
+/// next `try*` answers `nil` without a syscall until an edge arrives. The `try*` calls belong
+/// to the loop thread; the waits cross to it (see `Reactor.onLoop`).
+public class IOHandle: @unchecked Sendable, CustomStringConvertible {
+    /// The reactor this handle is registered with; its operations run on that reactor's loop.
+    public let reactor: Reactor
+    /// The file descriptor, for calls this type does not wrap. Do not close it yourself.
+    public let fileDescriptor: Int32
+    let generation: UInt32
+    /// recv / send / sendmsg for a socket (send with MSG_NOSIGNAL), read / write / writev
+    /// for the rest.
+    let isSocket: Bool
+    /// Set by `close()`: a handle dropped without it is reported in debug mode.
+    private let closeCalled = Atomic<Bool>(false)
+
+    var fd: Int32 { fileDescriptor }
+
+    init(reactor: Reactor, fd: Int32, generation: UInt32, isSocket: Bool) {
+        self.reactor = reactor
+        self.fileDescriptor = fd
+        self.generation = generation
+        self.isSocket = isSocket
+    }
+
+    deinit {
+        if reactor.isDebugMode && !closeCalled.load(ordering: .relaxed) {
+            reactor.logger.warning("\(description) was dropped without close(); closing it")
+        }
+        reactor.close(fd: fileDescriptor, generation: generation)
+    }
+
+    public var description: String { "\(isSocket ? "Socket" : "IOHandle")(fd: \(fileDescriptor))" }
+
+    /// Closes the fd: tasks waiting on it resume with a `SocketError` (EBADF). Closing twice is
+    /// harmless. Called off the loop thread, the close happens in the loop's next turn.
+    public final func close() {
+        closeCalled.store(true, ordering: .relaxed)
+        reactor.close(fd: fileDescriptor, generation: generation)
+    }
+
+    /// True until `close()` (answered exactly on the loop thread; elsewhere, by the loop).
+    public final var isOpen: Bool {
+        (try? reactor.runOnLoopThread("isOpen") { [self] in
+            reactor.sources.source(fd: fd, generation: generation) != nil
+        }) ?? false
+    }
+
+    // MARK: - Non-blocking primitives (loop thread)
+
+    /// One read (recv(2) for a socket, read(2) otherwise): the byte count (0 at EOF), or nil
+    /// when no data is there yet.
+    public final func tryRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        reactor.assertOnLoop("tryRead")
+        return try reactor.attempt(self, .read, requested: buffer.count, isSocket ? "recv" : "read") {
+            isSocket ? cr_recv(fd, buffer.baseAddress, buffer.count) : cr_read(fd, buffer.baseAddress, buffer.count)
+        }
+    }
+
+    /// One write (send(2) for a socket, write(2) otherwise): how many bytes the kernel took,
+    /// or nil when it took none (EAGAIN).
+    public final func tryWrite(_ bytes: UnsafeRawBufferPointer) throws -> Int? {
+        reactor.assertOnLoop("tryWrite")
+        return try reactor.attempt(self, .write, requested: bytes.count, isSocket ? "send" : "write") {
+            isSocket ? cr_send(fd, bytes.baseAddress, bytes.count) : cr_write(fd, bytes.baseAddress, bytes.count)
+        }
+    }
+
+    /// One gathering write over `vectors` (sendmsg(2) for a socket, writev(2) otherwise): how
+    /// many bytes the kernel took, or nil when it took none (EAGAIN).
+    public final func tryWrite(vectors: UnsafeBufferPointer<iovec>) throws -> Int? {
+        reactor.assertOnLoop("tryWrite(vectors:)")
+        let requested = vectors.reduce(0) { $0 + $1.iov_len }
+        return try reactor.attempt(self, .write, requested: requested, isSocket ? "sendmsg" : "writev") {
+            let count = Int32(vectors.count)
+            return isSocket ? cr_sendv(fd, vectors.baseAddress, count) : cr_writev(fd, vectors.baseAddress, count)
+        }
+    }
+
+    /// Waits until the fd may have data (or EOF, or an error) to read. Returns at once when
+    /// its readiness is remembered. Throws `SocketError` (EBADF) when the handle is or gets
+    /// closed, `ReactorError` (`.busy`) when another task already waits to read, and
+    /// `CancellationError`.
+    public final nonisolated(nonsending) func waitUntilReadable() async throws {
+        try await reactor.onLoop(self) { handle in
+            try await handle.reactor.waitUntilReady(handle, for: .read, handle.isSocket ? "recv" : "read")
+        }
+    }
+
+    /// Waits until the fd may take more bytes (or has failed). As `waitUntilReadable`.
+    public final nonisolated(nonsending) func waitUntilWritable() async throws {
+        try await reactor.onLoop(self) { handle in
+            try await handle.reactor.waitUntilReady(handle, for: .write, handle.isSocket ? "send" : "write")
+        }
+    }
+}
+
+extension Reactor {
+    /// One attempt at a syscall in one direction, with the readiness bookkeeping every
+    /// transfer shares (mio's `do_io`): nothing is tried while the direction is known not
+    /// ready; EAGAIN clears its readiness; so does a short transfer of a byte stream (the
+    /// kernel buffer is then empty, or full), but not a read of 0 (EOF) nor one of a
+    /// datagram. `syscall` returns a count or -errno. Loop thread only.
+    @inline(__always)
+    func attempt(
+        _ handle: IOHandle, _ interest: Interest, requested: Int, _ operation: @autoclosure () -> String,
+        _ syscall: () -> Int
+    ) throws -> Int? {
+        guard let source = sources.source(fd: handle.fd, generation: handle.generation) else {
+            throw SocketError.closed(operation(), fd: handle.fd)
+        }
+        guard source.pointee.isReady(interest) else { return nil }
+        let count = syscall()
+        if count >= 0 {
+            if count < requested && (interest == .write || (count > 0 && source.pointee.isStream)) {
+                source.pointee.clearReady(interest)
+            }
+            return count
+        }
+        guard count == -Int(EAGAIN) else { throw SocketError(operation: operation(), errno: Int32(-count)) }
+        source.pointee.clearReadyAfterEAGAIN(interest)
+        return nil
+    }
+}

@@ -1,0 +1,67 @@
+extension Reactor {
+    /// Parks the calling task (on the loop thread) until `handle` becomes ready for
+    /// `interest`; returns at once when that readiness is remembered.
+    ///
+    /// Throws `SocketError` (EBADF) when the handle is or gets closed, `ReactorError`
+    /// (`.busy`) when another task already waits in that direction, and `CancellationError`
+    /// when the task is cancelled; in that case the waiter is removed and the handle stays
+    /// usable.
+    nonisolated(nonsending) func waitUntilReady(_ handle: IOHandle, for interest: Interest, _ operation: String) async throws {
+        guard let source = sources.source(fd: handle.fd, generation: handle.generation) else {
+            throw SocketError.closed(operation, fd: handle.fd)
+        }
+        if source.pointee.isReady(interest) { return }
+        if source.pointee[waiter: interest] != nil {
+            let direction = interest == .read ? "read from" : "write to"
+            throw ReactorError(.busy, "\(operation): another task is already waiting to \(direction) \(handle)")
+        }
+        let id = nextWaiterID()
+        let outcome = await park {
+            self.onLoopThread((self, handle.fd, handle.generation)) { reactor, fd, generation in
+                reactor.cancelWait(fd: fd, generation: generation, interest: interest, id: id)
+            }
+        } park: { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
+            if Task.isCancelled {
+                continuation.resume(returning: .cancelled)
+            } else {
+                // Nothing ran since the check above: the source is still this handle's.
+                source.pointee[waiter: interest] = Waiter(continuation: continuation, id: id)
+            }
+        }
+        // Every operation runs on the loop thread, and so must its continuation: resuming
+        // anywhere else would race on the loop's state (see `hop`).
+        precondition(inLoopThread, "a wait on \(handle) resumed off its reactor's thread")
+        switch outcome {
+        case .ready:
+            // A job that ran between the wake-up and now may have closed the handle (and its
+            // fd number may be someone else's by now).
+            guard sources.source(fd: handle.fd, generation: handle.generation) != nil else {
+                throw SocketError.closed(operation, fd: handle.fd)
+            }
+        case .cancelled: throw CancellationError()
+        case .closed: throw SocketError.closed(operation, fd: handle.fd)
+        }
+    }
+
+    /// Resumes a parked waiter with `.cancelled`, if it is still the one that was cancelled.
+    private func cancelWait(fd: Int32, generation: UInt32, interest: Interest, id: UInt64) {
+        guard let source = sources.source(fd: fd, generation: generation),
+            let waiter = source.pointee[waiter: interest], waiter.id == id
+        else { return }
+        source.pointee[waiter: interest] = nil
+        waiter.continuation.resume(returning: .cancelled)
+    }
+
+    /// Counts one completed operation against the running job's budget, and yields the loop
+    /// once the budget is spent, so a handle that never says EAGAIN cannot starve the others.
+    /// Protocols that loop over `tryRead` / `tryWrite` call it once per operation, as the
+    /// `sock*` operations do. Loop thread only.
+    @inline(__always)
+    public nonisolated(nonsending) func consumeBudget() async {
+        if budget > 0 {
+            budget -= 1
+        } else {
+            await Task.yield()
+        }
+    }
+}

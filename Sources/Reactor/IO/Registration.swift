@@ -1,0 +1,103 @@
+import CReactor
+import Glibc
+
+/// Registering file descriptors with a reactor, and closing them: once each, for both
+/// directions (the design article, "Register once, edge-triggered").
+extension Reactor {
+    /// Takes ownership of an open fd of any kind epoll can watch (a socket, a pipe or FIFO,
+    /// an eventfd, a signalfd, a pidfd, a timerfd): makes it non-blocking and registers it.
+    /// A socket comes back as a `Socket`. The reactor closes the fd when the handle is
+    /// closed or dropped, and also when adopting fails (EPERM for a regular file, which epoll
+    /// cannot watch).
+    public func adopt(_ fd: Int32) async throws -> IOHandle {
+        var type: Int32 = 0
+        var result = cr_set_nonblocking(fd)
+        if result == 0 { result = cr_getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) }
+        let isSocket = result == 0
+        if result == -ENOTSOCK {
+            result = 0
+        }
+        if result < 0 {
+            _ = cr_close(fd)
+            throw SocketError(operation: "adopt", errno: -result, detail: "fd \(fd)")
+        }
+        if !isSocket { ignoreSIGPIPE() }
+        return try await registerOnLoop(fd, isSocket: isSocket, isStream: !isSocket || type == Int32(SOCK_STREAM.rawValue))
+    }
+
+    /// Takes ownership of an open socket fd, as `adopt` does; throws ENOTSOCK (and closes
+    /// the fd) for anything else.
+    public func adoptSocket(_ fd: Int32) async throws -> Socket {
+        let handle = try await adopt(fd)
+        guard let socket = handle as? Socket else {
+            handle.close()
+            throw SocketError(operation: "adopt", errno: ENOTSOCK, detail: "fd \(fd)")
+        }
+        return socket
+    }
+
+    /// A new pipe (pipe2 with O_NONBLOCK | O_CLOEXEC): bytes written to `write` come out of
+    /// `read`. Streams read and write it as they do a socket. SIGPIPE is ignored from then on
+    /// unless the process chose a disposition of its own: a write to a pipe whose reader is
+    /// gone fails with EPIPE instead of killing the process, as in asyncio.
+    public func makePipe() async throws -> (read: IOHandle, write: IOHandle) {
+        var fds: [Int32] = [-1, -1]
+        _ = try check(cr_pipe(&fds), "pipe2")
+        ignoreSIGPIPE()
+        let read: IOHandle
+        do {
+            read = try await registerOnLoop(fds[0], isSocket: false, isStream: true)
+        } catch {
+            _ = cr_close(fds[1])
+            throw error
+        }
+        return (read, try await registerOnLoop(fds[1], isSocket: false, isStream: true))
+    }
+
+    private func ignoreSIGPIPE() {
+        _ = Self.sigpipeIgnored
+    }
+
+    /// Set once per process, the first time a pipe or other non-socket is registered.
+    private static let sigpipeIgnored: Bool = cr_ignore_sigpipe() == 0
+
+    /// Registers a non-blocking fd, hopping to the loop thread first if needed; closes the fd
+    /// if registration fails.
+    func registerOnLoop(_ fd: Int32, isSocket: Bool = true, isStream: Bool = true) async throws -> IOHandle {
+        try await onLoop((self, fd, isSocket, isStream), operation: "register") { arguments in
+            let (reactor, fd, isSocket, isStream) = arguments
+            return try reactor.register(fd, isSocket: isSocket, isStream: isStream)
+        }
+    }
+
+    /// Registers a non-blocking fd on the loop thread, once for both directions.
+    func register(_ fd: Int32, isSocket: Bool = true, isStream: Bool = true) throws -> IOHandle {
+        let (generation, stranded) = sources.register(fd: fd, isStream: isStream)
+        stranded.reader?.continuation.resume(returning: .closed)
+        stranded.writer?.continuation.resume(returning: .closed)
+        do {
+            try poller.register(fd: fd, generation: generation)
+        } catch {
+            _ = sources.unregister(fd: fd, generation: generation)
+            _ = cr_close(fd)
+            throw error
+        }
+        if isSocket { return Socket(reactor: self, fd: fd, generation: generation) }
+        return IOHandle(reactor: self, fd: fd, generation: generation, isSocket: false)
+    }
+
+    /// Closes a registration from any thread (on the loop thread at once, else next turn).
+    func close(fd: Int32, generation: UInt32) {
+        onLoopThread((self, fd, generation)) { reactor, fd, generation in
+            reactor.closeRegistration(fd: fd, generation: generation)
+        }
+    }
+
+    /// Closes the fd of a live registration and resumes its waiters with `.closed`.
+    func closeRegistration(fd: Int32, generation: UInt32) {
+        guard let waiters = sources.unregister(fd: fd, generation: generation) else { return }
+        _ = cr_close(fd)
+        waiters.reader?.continuation.resume(returning: .closed)
+        waiters.writer?.continuation.resume(returning: .closed)
+    }
+}

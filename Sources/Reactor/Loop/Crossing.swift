@@ -1,0 +1,160 @@
+import CReactor
+import Glibc
+
+/// The one rule for crossing onto the loop (the design article, "The crossing rule").
+///
+/// - **In place**: a call made on this reactor's loop thread, outside any actor, runs where
+///   it is called. That is the fast path every per-message operation is built for.
+/// - **Hop**: an async call made anywhere else (another thread, the global executor, an
+///   actor, even an actor that happens to run on the loop thread) runs on the loop in a child
+///   task that prefers the reactor, and the caller resumes where it was. Correct, but slower;
+///   debug mode reports each operation that hopped, once.
+/// - **Next turn**: a synchronous call that returns nothing (`close()`, `write`) made off the
+///   loop thread is handed to the loop and runs in its next turn.
+/// - **Refused**: once the reactor has shut down, hops throw `ReactorError` (`.shutDown`); a
+///   handle passed to another reactor's operation throws `.wrongReactor`; the loop-only
+///   primitives (`tryRead`, `tryWrite`, timers' `callLater`) stop the process with a clear
+///   message when called off the loop thread, as a data race would otherwise follow.
+extension Reactor {
+    /// True on this reactor's loop thread, while the loop runs.
+    @inline(__always)
+    public var inLoopThread: Bool {
+        cr_current_reactor() == Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    /// Whether a `nonisolated(nonsending)` operation called with `isolation` (its caller's
+    /// `#isolation`) runs where it is called: on this reactor's thread and in no actor. An
+    /// actor's code can run on the loop thread (a task that prefers the reactor runs its actors
+    /// there), but a wait inside it resumes on the actor's executor, which may be draining on
+    /// another thread by then.
+    @inline(__always)
+    public func runsInPlace(_ isolation: (any Actor)?) -> Bool {
+        isolation == nil && inLoopThread
+    }
+
+    /// Runs `body(arguments)` on this reactor's loop: in place when the caller is already
+    /// there (see `runsInPlace`), else by hopping there for its duration. Throws
+    /// `ReactorError` (`.shutDown`) once the reactor has shut down. Every async operation of
+    /// the reactor and of the layers built on it crosses here; `operation` names it in debug
+    /// reports.
+    ///
+    /// `body` should capture nothing, taking all it needs (the reactor too) as `arguments`: a
+    /// closure that captures nothing is a plain function, so the call in place allocates
+    /// nothing, and the hop can carry it.
+    @inlinable @inline(__always)
+    public nonisolated(nonsending) func onLoop<Arguments, T: Sendable>(
+        _ arguments: Arguments, operation: String = #function,
+        _ body: nonisolated(nonsending) @escaping (Arguments) async throws -> T
+    ) async throws -> T {
+        if runsInPlace(#isolation) { return try await body(arguments) }
+        return try await hop(operation, UnsafeTransfer((arguments, body)))
+    }
+
+    /// The slow path of `onLoop`: runs `body` in a child task that has this reactor as its
+    /// executor preference. Not `withTaskExecutorPreference` around the running task: with
+    /// that, a `nonisolated(nonsending)` operation that parked resumed on the global executor
+    /// in release builds (Swift 6.3.1), off the loop thread. The child keeps cancellation
+    /// structured; it costs one task, on this slow path only.
+    ///
+    /// The arguments live in the caller's region and cross in an `UnsafeTransfer`: the caller
+    /// waits for the hop and touches none of them meanwhile.
+    @usableFromInline
+    func hop<Arguments, T: Sendable>(
+        _ operation: String,
+        _ call: UnsafeTransfer<(Arguments, nonisolated(nonsending) (Arguments) async throws -> T)>
+    ) async throws -> T {
+        if isDebugMode { reportHop(operation) }
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask(executorPreference: self) {
+                // Unless the loop is gone (then the job went to the global executor).
+                guard self.inLoopThread else { throw ReactorError.shutDown(operation) }
+                let (arguments, body) = call.value
+                return try await body(arguments)
+            }
+            return try await group.next()!
+        }
+    }
+
+    private func reportHop(_ operation: String) {
+        let first = reportedHops.withLock { $0.insert(operation).inserted }
+        if first {
+            logger.warning(
+                "\(operation) was called off the reactor's loop thread (or inside an actor) and hopped to it: start the task on the reactor (Task(executorPreference: reactor)) to avoid the hop")
+        }
+    }
+
+    /// Runs `work(value)` on the loop thread: at once when already there, else in the loop's
+    /// next turn. Once the reactor has shut down it does not run at all. `work` should capture
+    /// nothing (pass what it needs as `value`), so the call in place allocates nothing.
+    @inlinable @inline(__always)
+    public func onLoopThread<T: Sendable>(_ value: T, _ work: @escaping @Sendable (T) -> Void) {
+        if inLoopThread {
+            work(value)
+        } else {
+            enqueueFromOtherThread(.callback { work(value) })
+        }
+    }
+
+    /// Runs a short synchronous `body` on the loop thread and returns its result: in place
+    /// when already there; from a thread that runs no reactor, by handing it to the loop and
+    /// blocking until it ran. Refused (`ReactorError`) from another reactor's loop thread,
+    /// whose loop must not block on this one, and once this reactor has shut down.
+    ///
+    /// For the synchronous methods of a handle (options, addresses, shutdown), which must not
+    /// race the handle's `close()` on the loop.
+    func runOnLoopThread<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
+        if inLoopThread { return try body() }
+        if cr_current_reactor() != nil {
+            throw ReactorError(.wrongReactor, "\(operation) was called on another reactor's loop thread: use its async form or hop first")
+        }
+        let done = Lock<Result<T, any Error>?>(nil)
+        let finished = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        sem_init(finished, 0, 0)
+        defer {
+            sem_destroy(finished)
+            finished.deallocate()
+        }
+        let semaphore = UnsafeTransfer(finished)
+        let accepted = execute {
+            let result = Result { try body() }
+            done.withLock { $0 = result }
+            sem_post(semaphore.value)
+        }
+        guard accepted else { throw ReactorError.shutDown(operation) }
+        while sem_wait(finished) != 0 {}
+        return try done.withLock { $0! }.get()
+    }
+
+    /// Stops the process when called off the loop thread: for the loop-only primitives.
+    @inline(__always)
+    func assertOnLoop(_ operation: @autoclosure () -> String) {
+        precondition(inLoopThread, "\(operation()) must be called on the reactor's loop thread")
+    }
+
+    /// Throws `ReactorError` (`.wrongReactor`) unless `handle` belongs to this reactor.
+    @inline(__always)
+    func checkOwns(_ handle: IOHandle, _ operation: @autoclosure () -> String) throws {
+        guard handle.reactor === self else {
+            throw ReactorError(.wrongReactor, "\(operation()) was called on a reactor that \(handle) does not belong to")
+        }
+    }
+
+    /// Runs `work` on the loop thread, in a later turn (asyncio's `call_soon_threadsafe`).
+    /// Returns false, without running it, when the reactor has already shut down.
+    @discardableResult
+    public func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
+        if inLoopThread {
+            readyQueue.append(.callback(work))
+            return true
+        }
+        return enqueueFromOtherThread(.callback(work))
+    }
+}
+
+/// Carries a value that is not Sendable to code that runs while its owner waits for it and
+/// touches it no more meanwhile (SwiftNIO's UnsafeTransfer).
+@usableFromInline
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    @usableFromInline let value: Value
+    @usableFromInline init(_ value: Value) { self.value = value }
+}

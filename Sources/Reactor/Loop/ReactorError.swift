@@ -1,0 +1,42 @@
+/// A condition of the reactor's own: not a failed syscall (those are `SocketError`, with their
+/// errno), but a call the reactor refused or could not finish.
+///
+/// Compare by `code`: `catch let error as ReactorError where error.code == .timedOut`.
+public struct ReactorError: Error, Equatable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        /// The reactor shut down before the operation could run on it, or while it waited.
+        case shutDown
+        /// The call needs a reactor and none was given, nor is one running on this thread.
+        case notOnReactor
+        /// The handle belongs to another reactor than the one the operation was called on.
+        case wrongReactor
+        /// `withTimeout`'s deadline passed before the operation finished.
+        case timedOut
+        /// Another task already waits in this direction on this handle: at most one reader
+        /// and one writer may wait.
+        case busy
+        /// An argument out of range, such as a port above 65535.
+        case invalidArgument
+        /// The blocking pool's queue is full.
+        case poolFull
+    }
+
+    public let code: Code
+    /// What happened, for people: the operation and what it was applied to.
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    static func shutDown(_ operation: String) -> ReactorError {
+        ReactorError(.shutDown, "\(operation): the reactor has shut down")
+    }
+
+    static func timedOut(after timeout: Duration) -> ReactorError {
+        ReactorError(.timedOut, "operation timed out after \(timeout)")
+    }
+}

@@ -1,0 +1,173 @@
+import CReactor
+import Glibc
+
+/// asyncio's `loop.sock_*` operations. Each one takes a socket of this reactor (another
+/// reactor's socket is refused with `ReactorError` `.wrongReactor`), crosses onto the loop
+/// (`onLoop`), tries its syscall first and parks only on EAGAIN (the design article, "Try the
+/// syscall first").
+extension Reactor {
+    /// Accepts one connection (`loop.sock_accept`). The listener stays readable until accept4
+    /// says EAGAIN, so a burst of connections costs one wake-up.
+    ///
+    /// When the process or system is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
+    /// ENOMEM), the pending connection stays queued and no new edge would come, so retrying at
+    /// once would spin: it logs, backs off (10 ms doubling to 1 s) and tries again.
+    public nonisolated(nonsending) func sockAccept(_ listener: Socket) async throws -> (Socket, SocketAddress) {
+        try checkOwns(listener, "sockAccept")
+        return try await onLoop((self, listener)) { arguments in
+            let (reactor, listener) = arguments
+            return try await reactor.accept(listener)
+        }
+    }
+
+    private nonisolated(nonsending) func accept(_ listener: Socket) async throws -> (Socket, SocketAddress) {
+        do {
+            await consumeBudget()
+            var backoff = Duration.milliseconds(10)
+            while true {
+                try await waitUntilReady(listener, for: .read, "accept")
+                var storage = sockaddr_storage()
+                var length = socklen_t(0)
+                let fd = cr_accept(listener.fd, &storage, &length)
+                if fd >= 0 {
+                    return (try register(fd) as! Socket, SocketAddress(storage: storage, length: length))
+                }
+                switch -fd {
+                case EAGAIN:
+                    sources.source(fd: listener.fd, generation: listener.generation)?.pointee.clearReadyAfterEAGAIN(.read)
+                case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
+                    ENETUNREACH:
+                    continue  // that connection failed (accept(2) lists these); the next may be fine
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    let error = SocketError(operation: "accept", errno: -fd)
+                    if backoff == .milliseconds(10) {
+                        logger.warning("\(error); pausing accepts on fd \(listener.fd)")
+                    } else {
+                        logger.debug("\(error); still pausing accepts for \(backoff)")
+                    }
+                    try await sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(1))
+                default:
+                    throw SocketError(operation: "accept", errno: -fd)
+                }
+            }
+        }
+    }
+
+    /// Receives into caller memory (`loop.sock_recv_into`): returns the byte count, 0 at EOF.
+    /// The buffer must stay valid until the call returns.
+    public nonisolated(nonsending) func sockRecv(_ socket: Socket, into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        try checkOwns(socket, "sockRecv")
+        return try await onLoop((self, socket, buffer)) { arguments in
+            let (reactor, socket, buffer) = arguments
+            await reactor.consumeBudget()
+            while true {
+                if let count = try socket.tryRead(into: buffer) { return count }
+                try await reactor.waitUntilReady(socket, for: .read, "recv")
+            }
+        }
+    }
+
+    /// Receives at most `maxBytes` (`loop.sock_recv`); empty at EOF. Allocates the result;
+    /// `sockRecv(_:into:)` is the allocation-free form.
+    public nonisolated(nonsending) func sockRecv(_ socket: Socket, maxBytes: Int) async throws -> [UInt8] {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(maxBytes, 1), alignment: 1)
+        defer { buffer.deallocate() }
+        let count = try await sockRecv(socket, into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(maxBytes)))
+        return Array(buffer.prefix(count))
+    }
+
+    /// Sends every byte (`loop.sock_sendall`), returning once all are in the kernel. Sends at
+    /// once; only the unsent rest waits for writability. The memory must stay valid until the
+    /// call returns. If cancelled, some prefix of the bytes may have been sent.
+    public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: UnsafeRawBufferPointer) async throws {
+        try checkOwns(socket, "sockSendall")
+        try await onLoop((self, socket, bytes)) { arguments in
+            let (reactor, socket, bytes) = arguments
+            try await reactor.sendAll(socket, count: bytes.count) { sent in
+                try socket.tryWrite(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
+            }
+        }
+    }
+
+    /// Sends every byte of `bytes` (`loop.sock_sendall`), from the array's own storage.
+    public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: [UInt8]) async throws {
+        try checkOwns(socket, "sockSendall")
+        try await onLoop((self, socket, bytes)) { arguments in
+            let (reactor, socket, bytes) = arguments
+            try await reactor.sendAll(socket, count: bytes.count) { sent in
+                try bytes.withUnsafeBytes { try socket.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
+            }
+        }
+    }
+
+    /// Sends every byte of `bytes` (`loop.sock_sendall`): arrays from their own storage,
+    /// other collections copied once into one.
+    public nonisolated(nonsending) func sockSendall<Bytes: Collection<UInt8>>(_ socket: Socket, _ bytes: Bytes) async throws {
+        try await sockSendall(socket, bytes as? [UInt8] ?? Array(bytes))
+    }
+
+    /// The sendall loop, on the loop thread: `write(sent)` makes one attempt at the bytes
+    /// from offset `sent` on.
+    private nonisolated(nonsending) func sendAll(_ socket: Socket, count total: Int, _ write: (_ sent: Int) throws -> Int?) async throws {
+        do {
+            await consumeBudget()
+            var sent = 0
+            while sent < total {
+                if let count = try write(sent) {
+                    sent += count
+                } else {
+                    try await waitUntilReady(socket, for: .write, "send")
+                }
+            }
+        }
+    }
+
+    /// Connects (`loop.sock_connect`): EINPROGRESS, then wait for writability and read
+    /// SO_ERROR. A connect that was cancelled may be started again on the same socket: it
+    /// waits for the attempt already under way. A Unix-domain listener whose backlog is full
+    /// says EAGAIN: that is waited out too, retrying with a back-off (1 ms doubling to 64 ms).
+    public nonisolated(nonsending) func sockConnect(_ socket: Socket, to address: SocketAddress) async throws {
+        try checkOwns(socket, "sockConnect")
+        try await onLoop((self, socket, address)) { arguments in
+            let (reactor, socket, address) = arguments
+            try await reactor.connect(socket, to: address)
+        }
+    }
+
+    private nonisolated(nonsending) func connect(_ socket: Socket, to address: SocketAddress) async throws {
+        do {
+            guard let source = sources.source(fd: socket.fd, generation: socket.generation) else {
+                throw SocketError.closed("connect", fd: socket.fd)
+            }
+            // An unconnected socket polls as writable and hung up; what epoll said of it before
+            // this attempt says nothing of the connection (and epoll re-polls the socket when it
+            // delivers, so nothing older arrives later).
+            source.pointee.resetReadiness()
+            var backoff = Duration.milliseconds(1)
+            while true {
+                let result = address.withSockAddr { cr_connect(socket.fd, $0, $1) }
+                switch -result {
+                case 0, EISCONN:
+                    return
+                case EINPROGRESS, EALREADY:
+                    // Wait for this attempt's edge.
+                    sources.source(fd: socket.fd, generation: socket.generation)?.pointee.clearReadyAfterEAGAIN(.write)
+                    try await waitUntilReady(socket, for: .write, "connect")
+                    let error = cr_socket_error(socket.fd)
+                    if error != 0 {
+                        throw SocketError(operation: "connect", errno: error < 0 ? -error : error, detail: "to \(address)")
+                    }
+                    // Loop: connect again returns 0 or EISCONN once established, EALREADY if the
+                    // wake-up was early.
+                case EAGAIN where address.family == .unix:
+                    // No attempt is under way and no edge will come when the backlog frees.
+                    try await sleep(for: backoff)
+                    backoff = min(backoff * 2, .milliseconds(64))
+                default:
+                    throw SocketError(operation: "connect", errno: -result, detail: "to \(address)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import CReactor
+import Glibc
+
+/// A non-blocking socket registered with one reactor: an `IOHandle` whose reads and writes
+/// are recv(2) and send(2) (with MSG_NOSIGNAL: a peer that went away never raises SIGPIPE),
+/// with the socket calls on top.
+///
+/// The synchronous methods (options, addresses, shutdown) run on the loop thread, so they
+/// never race `close()`: called from a thread that runs no reactor, they wait for the loop to
+/// run them; from another reactor's loop thread they are refused (see `Reactor.onLoop`).
+public final class Socket: IOHandle, @unchecked Sendable {
+    public enum ShutdownDirection: Sendable {
+        case read, write, both
+    }
+
+    init(reactor: Reactor, fd: Int32, generation: UInt32) {
+        super.init(reactor: reactor, fd: fd, generation: generation, isSocket: true)
+    }
+
+    /// shutdown(2): `.write` sends FIN after the queued bytes; the peer reads EOF.
+    public func shutdown(_ direction: ShutdownDirection) throws {
+        let how: Int32 = switch direction {
+        case .read: Int32(SHUT_RD)
+        case .write: Int32(SHUT_WR)
+        case .both: Int32(SHUT_RDWR)
+        }
+        try onOpenSocket("shutdown") { _ = try check(cr_shutdown($0, how), "shutdown") }
+    }
+
+    public func setOption(_ option: SocketOption, _ value: Int32) throws {
+        try onOpenSocket("setsockopt") { _ = try check(cr_setsockopt_int($0, option.level, option.name, value), "setsockopt") }
+    }
+
+    public func option(_ option: SocketOption) throws -> Int32 {
+        try onOpenSocket("getsockopt") { fd in
+            var value: Int32 = 0
+            _ = try check(cr_getsockopt_int(fd, option.level, option.name, &value), "getsockopt")
+            return value
+        }
+    }
+
+    public func localAddress() throws -> SocketAddress {
+        try onOpenSocket("getsockname") { fd in
+            var storage = sockaddr_storage()
+            var length = socklen_t(0)
+            _ = try check(cr_getsockname(fd, &storage, &length), "getsockname")
+            return SocketAddress(storage: storage, length: length)
+        }
+    }
+
+    public func peerAddress() throws -> SocketAddress {
+        try onOpenSocket("getpeername") { fd in
+            var storage = sockaddr_storage()
+            var length = socklen_t(0)
+            _ = try check(cr_getpeername(fd, &storage, &length), "getpeername")
+            return SocketAddress(storage: storage, length: length)
+        }
+    }
+
+    /// Runs `call` with the fd on the loop thread while the socket is open (EBADF once closed).
+    private func onOpenSocket<T: Sendable>(_ operation: String, _ call: @escaping @Sendable (Int32) throws -> T) throws -> T {
+        try reactor.runOnLoopThread(operation) { [reactor, fd, generation] in
+            guard reactor.sources.source(fd: fd, generation: generation) != nil else {
+                throw SocketError.closed(operation, fd: fd)
+            }
+            return try call(fd)
+        }
+    }
+}
+
+/// A socket option with an integer value.
+public struct SocketOption: Sendable {
+    public let level: Int32
+    public let name: Int32
+
+    public init(level: Int32, name: Int32) {
+        self.level = level
+        self.name = name
+    }
+
+    public static let noDelay = SocketOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY)
+    public static let reuseAddress = SocketOption(level: SOL_SOCKET, name: SO_REUSEADDR)
+    public static let reusePort = SocketOption(level: SOL_SOCKET, name: SO_REUSEPORT)
+    public static let keepAlive = SocketOption(level: SOL_SOCKET, name: SO_KEEPALIVE)
+    public static let receiveBufferSize = SocketOption(level: SOL_SOCKET, name: SO_RCVBUF)
+    public static let sendBufferSize = SocketOption(level: SOL_SOCKET, name: SO_SNDBUF)
+}
+
+// MARK: - Opening and closing sockets on a reactor
+
+extension Reactor {
+    /// A new, unconnected TCP (or Unix stream) socket for `family`, registered with this
+    /// reactor; connect it with `sockConnect`.
+    public func makeSocket(family: SocketAddress.Family) async throws -> Socket {
+        let domain = switch family {
+        case .ipv4: AF_INET
+        case .ipv6: AF_INET6
+        case .unix: AF_UNIX
+        }
+        return try await registerSocket(check(cr_socket(domain, Int32(SOCK_STREAM.rawValue)), "socket"))
+    }
+
+    /// A listening socket bound to `address` (port 0 picks a free port: see `localAddress()`).
+    public func listen(
+        on address: SocketAddress, backlog: Int32 = 511, reuseAddress: Bool = true, reusePort: Bool = false
+    ) async throws -> Socket {
+        let fd = try check(cr_socket(address.domain, Int32(SOCK_STREAM.rawValue)), "socket")
+        do {
+            if address.family == .ipv6 {
+                // As asyncio's create_server: an IPv6 listener takes IPv6 only, so that one on
+                // "::" and one on "0.0.0.0" can share a port.
+                _ = try check(cr_setsockopt_int(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1), "setsockopt(IPV6_V6ONLY)")
+            }
+            if address.family != .unix {
+                if reuseAddress { _ = try check(cr_setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1), "setsockopt(SO_REUSEADDR)") }
+                if reusePort { _ = try check(cr_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1), "setsockopt(SO_REUSEPORT)") }
+            }
+            _ = try address.withSockAddr { try check(cr_bind(fd, $0, $1), "bind to \(address)") }
+            _ = try check(cr_listen(fd, backlog), "listen")
+        } catch {
+            _ = cr_close(fd)
+            throw error
+        }
+        return try await registerSocket(fd)
+    }
+
+    /// A socket connected to `address` (makeSocket + sockConnect; closed again on failure).
+    public func connect(to address: SocketAddress) async throws -> Socket {
+        let socket = try await makeSocket(family: address.family)
+        do {
+            try await sockConnect(socket, to: address)
+        } catch {
+            socket.close()
+            throw error
+        }
+        return socket
+    }
+
+    private func registerSocket(_ fd: Int32) async throws -> Socket {
+        try await registerOnLoop(fd, isSocket: true, isStream: true) as! Socket
+    }
+}
