@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import XCTest
 
+import CReactor
 @testable import Reactor
 @testable import ReactorStreams
 
@@ -178,6 +179,59 @@ final class ServerTests: XCTestCase {
                 XCTFail("connected past a full backlog")
             } catch let error as ReactorError where error.code == .timedOut {
             }
+        }
+    }
+
+    func testAServerWithoutAHostListensOnEveryInterface() throws {
+        try runReactor { reactor in
+            let server = try await startServer(port: 0, handler: Self.echoHandler)
+            XCTAssertTrue(server.addresses.contains { $0.host == "0.0.0.0" }, "\(server.addresses)")
+            let port = try XCTUnwrap(server.port)
+            XCTAssertTrue(server.addresses.allSatisfy { $0.port == port }, "the addresses got different ports")
+            var hosts = ["127.0.0.1"]
+            if server.addresses.contains(where: { $0.host == "::" }) { hosts.append("::1") }
+            for host in hosts {
+                let (reader, writer) = try await openConnection(host: host, port: port)
+                try writer.write(Array("via \(host)\n".utf8))
+                let line = try await reader.readLine()
+                XCTAssertEqual(text(line), "via \(host)\n")
+                writer.close()
+            }
+            server.close()
+            await server.waitClosed()
+        }
+    }
+
+    func testAUnixConnectToAFullBacklogWaitsForRoom() throws {
+        try runReactor { reactor in
+            let path = "/tmp/swift-reactor-backlog-\(getpid()).sock"
+            unlink(path)
+            defer { unlink(path) }
+            let address = try SocketAddress(unixPath: path)
+            let listener = try await reactor.listen(on: address, backlog: 1)
+            defer { listener.close() }
+            // Fill the backlog: connects that nobody accepts.
+            var queued: [Socket] = []
+            defer { for socket in queued { socket.close() } }
+            var waiting: Task<Socket, any Error>?
+            while waiting == nil {
+                let socket = try await reactor.makeSocket(family: .unix)
+                let result = address.withSockAddr { cr_connect(socket.fileDescriptor, $0, $1) }
+                if result == 0 {
+                    queued.append(socket)
+                } else {
+                    XCTAssertEqual(-result, EAGAIN)
+                    socket.close()
+                    waiting = Task(executorPreference: reactor) { try await reactor.connect(to: address) }
+                }
+                XCTAssertLessThan(queued.count, 64, "the backlog never filled")
+            }
+            // Make room: the waiting connect goes through.
+            let (accepted, _) = try await reactor.sockAccept(listener)
+            accepted.close()
+            let connecting = waiting!
+            let connected = try await reactor.withTimeout(.seconds(10)) { try await connecting.value }
+            connected.close()
         }
     }
 

@@ -140,7 +140,7 @@ func echo(_ reactor: Reactor, _ socket: Socket, chunkSize: Int = 65536) async th
 
 /// Log messages captured from a reactor's logger.
 final class LogCapture: Sendable {
-    private let messages = Lock<[(Logger.Level, String)]>([])
+    let messages = Lock<[(Logger.Level, String)]>([])
 
     var logger: Logger {
         Logger(label: "test") { _ in CapturingHandler(capture: self) }

@@ -118,7 +118,13 @@ extension Reactor {
                 quiesced = true
                 break
             }
-            while let work = readyQueue.popFirst() { run(work) }
+            // Only what was ready when the round began: a task that re-arms itself at once
+            // (yields forever) must not hold the shutdown in one round.
+            var remaining = readyQueue.count
+            while remaining > 0, let work = readyQueue.popFirst() {
+                remaining -= 1
+                run(work)
+            }
         }
         if !quiesced {
             logger.error(

@@ -1,0 +1,94 @@
+import Glibc
+import XCTest
+
+@testable import Reactor
+
+/// The blocking pool: jobs in parallel off the loop, which keeps serving meanwhile; a queued
+/// job cancelled is removed; a full queue refuses.
+final class BlockingPoolTests: XCTestCase {
+    func testAThousandOneMillisecondJobsRunFourAtATimeWhileTheReactorKeepsEchoing() throws {
+        let pool = BlockingPool(threadCount: 4)
+        let running = Lock((now: 0, most: 0))
+        try runReactor(configuration: Reactor.Configuration(blockingPool: pool)) { reactor in
+            let start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<1000 {
+                    group.addTask(executorPreference: reactor) {
+                        try await reactor.runBlocking {
+                            running.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+                            usleep(1000)
+                            running.withLock { $0.now -= 1 }
+                        }
+                        XCTAssertTrue(reactor.inLoopThread, "runBlocking resumed its caller off the loop")
+                    }
+                }
+                try await group.waitForAll()
+            }
+            XCTAssertEqual(running.withLock { $0.most }, 4, "the jobs did not run four at a time")
+            // Generous: one thread would need at least a second.
+            XCTAssertLessThan(ContinuousClock.now - start, .seconds(1))
+        }
+    }
+
+    func testTheLoopServesWhileEveryPoolThreadIsBlocked() throws {
+        let pool = BlockingPool(threadCount: 2)
+        let gate = Lock(false)
+        try runReactor(configuration: Reactor.Configuration(blockingPool: pool)) { reactor in
+            let blocked = (0..<2).map { _ in
+                Task(executorPreference: reactor) {
+                    try await reactor.runBlocking { while !gate.withLock({ $0 }) { usleep(1000) } }
+                }
+            }
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close() }
+            let echoing = Task(executorPreference: reactor) { try await echo(reactor, server) }
+            // If an echo waited behind a job, this would never finish (the jobs wait for it).
+            for round in 0..<100 {
+                let message = randomBytes(64, seed: UInt64(round))
+                try await reactor.sockSendall(client, message)
+                let echoed = try await receive(reactor, client, count: 64)
+                XCTAssertEqual(echoed, message)
+            }
+            gate.withLock { $0 = true }
+            for task in blocked { try await task.value }
+            try client.shutdown(.write)
+            try await echoing.value
+        }
+    }
+
+    func testAQueuedJobCancelledIsRemovedUnrunAndAFullQueueRefuses() throws {
+        let pool = BlockingPool(threadCount: 1, queueLimit: 2)
+        let gate = Lock(false)
+        let ran = Shared(false)
+        let entered = Shared(false)
+        try runReactor(configuration: Reactor.Configuration(blockingPool: pool)) { reactor in
+            let blocker = Task(executorPreference: reactor) {
+                try await reactor.runBlocking {
+                    entered.value = true
+                    while !gate.withLock({ $0 }) { usleep(1000) }
+                }
+            }
+            try await waitUntil(reactor, "the blocker runs") { entered.value }
+            let queued = Task(executorPreference: reactor) { try await reactor.runBlocking { ran.value = true } }
+            try await waitUntil(reactor, "the job is queued") { pool.queuedCount == 1 }
+            let second = Task(executorPreference: reactor) { try await reactor.runBlocking {} }
+            try await waitUntil(reactor, "the second job is queued") { pool.queuedCount == 2 }
+            do {
+                try await reactor.runBlocking {}
+                XCTFail("a full queue took a job")
+            } catch let error as ReactorError {
+                XCTAssertEqual(error.code, .poolFull)
+            }
+            queued.cancel()
+            do {
+                try await queued.value
+                XCTFail("a cancelled queued job returned normally")
+            } catch is CancellationError {}
+            XCTAssertEqual(pool.queuedCount, 1)
+            gate.withLock { $0 = true }
+            try await blocker.value
+            try await second.value
+            XCTAssertFalse(ran.value, "a cancelled job ran")
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Glibc
+import XCTest
+
+@testable import Reactor
+@testable import ReactorStreams
+
+/// The crossing rule: what runs in place, what hops, what is refused.
+final class CrossingTests: XCTestCase {
+    func testAnOperationOnAnotherReactorsSocketIsAClearError() async throws {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
+        let first = try Reactor.start()
+        let second = try Reactor.start()
+        let (listener, _) = try await loopbackListener(first)
+        do {
+            _ = try await second.sockAccept(listener)
+            XCTFail("a reactor accepted on another reactor's socket")
+        } catch let error as ReactorError {
+            XCTAssertEqual(error.code, .wrongReactor)
+            XCTAssertTrue(error.message.contains("sockAccept"), error.message)
+        }
+        listener.close()
+        await first.shutdown()
+        await second.shutdown()
+    }
+
+    func testAHopIsReportedOnceInDebugMode() throws {
+        let logs = LogCapture()
+        let configuration = Reactor.Configuration(logger: logs.logger, slowJobThreshold: .seconds(1))
+        try runReactor(configuration: configuration) { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            try await Task.detached {
+                for _ in 0..<3 { try await reactor.sockSendall(client, [1, 2, 3]) }
+            }.value
+            let received = try await receive(reactor, server, count: 9)
+            XCTAssertEqual(received.count, 9)
+            XCTAssertTrue(logs.contains(.warning, "sockSendall"))
+            XCTAssertTrue(logs.contains(.warning, "hopped"))
+            let reports = logs.count { $0.contains("hopped") }
+            XCTAssertEqual(reports, 1, "a hop was reported more than once")
+        }
+    }
+
+    func testSynchronousSocketCallsOffTheLoopRunOnItAndSeeAClose() async throws {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
+        let reactor = try Reactor.start()
+        let (listener, address) = try await loopbackListener(reactor)
+        XCTAssertFalse(reactor.inLoopThread)
+        XCTAssertEqual(try listener.localAddress(), address)
+        XCTAssertEqual(try listener.option(.reuseAddress), 1)
+        XCTAssertTrue(listener.isOpen)
+        listener.close()
+        XCTAssertFalse(listener.isOpen)
+        XCTAssertThrowsError(try listener.localAddress()) { error in
+            XCTAssertEqual((error as? SocketError)?.errno, EBADF)
+        }
+        await reactor.shutdown()
+        XCTAssertThrowsError(try listener.localAddress()) { error in
+            XCTAssertEqual((error as? ReactorError)?.code, .shutDown)
+        }
+    }
+
+    func testAShutdownThatCannotQuiesceSaysSo() async throws {
+        let logs = LogCapture()
+        let reactor = try Reactor.start(configuration: Reactor.Configuration(logger: logs.logger, slowJobThreshold: nil))
+        let stop = Shared(false)
+        let started = Shared(false)
+        // A task that never waits on anything the shutdown can close: it only yields.
+        let spinner = Task(executorPreference: reactor) {
+            started.value = true
+            while !stop.value { await Task.yield() }
+        }
+        while !started.value { await Task.yield() }
+        await reactor.shutdown()
+        XCTAssertTrue(logs.contains(.error, "could not quiesce"))
+        stop.value = true
+        await spinner.value
+    }
+}
+
+extension LogCapture {
+    /// How many captured messages satisfy `predicate`.
+    func count(_ predicate: (String) -> Bool) -> Int {
+        messages.withLock { $0.filter { predicate($0.1) }.count }
+    }
+}

@@ -1,0 +1,100 @@
+import XCTest
+
+@testable import Reactor
+
+/// The waiter primitive: FIFO wake-ups, O(1) removal of a cancelled waiter, and a wake-up
+/// that meets a cancellation passed on rather than lost.
+final class WaitQueueTests: XCTestCase {
+    func testWakeOneWakesInArrivalOrderAndWakeAllWakesTheRest() throws {
+        try runReactor { reactor in
+            let queue = WaitQueue(reactor: reactor)
+            let order = Shared<[Int]>([])
+            var tasks: [Task<Void, any Error>] = []
+            for index in 0..<5 {
+                tasks.append(Task(executorPreference: reactor) {
+                    try await queue.wait()
+                    order.value.append(index)
+                })
+                try await waitUntil(reactor, "waiter \(index) parks") { queue.count == index + 1 }
+            }
+            XCTAssertTrue(queue.wakeOne())
+            XCTAssertTrue(queue.wakeOne())
+            try await tasks[0].value
+            try await tasks[1].value
+            XCTAssertEqual(order.value, [0, 1])
+            queue.wakeAll()
+            for task in tasks { try await task.value }
+            XCTAssertEqual(order.value, [0, 1, 2, 3, 4])
+            XCTAssertFalse(queue.wakeOne(), "woke a waiter that was not there")
+        }
+    }
+
+    func testACancelledWaiterLeavesAtOnceAndTheOthersKeepTheirPlaces() throws {
+        try runReactor { reactor in
+            let queue = WaitQueue(reactor: reactor)
+            let woken = Shared<[Int]>([])
+            var tasks: [Task<Void, any Error>] = []
+            for index in 0..<3 {
+                tasks.append(Task(executorPreference: reactor) {
+                    try await queue.wait()
+                    woken.value.append(index)
+                })
+                try await waitUntil(reactor, "waiter \(index) parks") { queue.count == index + 1 }
+            }
+            tasks[1].cancel()
+            do {
+                try await tasks[1].value
+                XCTFail("a cancelled waiter returned normally")
+            } catch is CancellationError {}
+            XCTAssertEqual(queue.count, 2)
+            queue.wakeOne()
+            queue.wakeOne()
+            try await tasks[0].value
+            try await tasks[2].value
+            XCTAssertEqual(woken.value, [0, 2])
+        }
+    }
+
+    func testAWaiterWokenAndCancelledAtOnceHandsTheWakeUpToTheNext() throws {
+        try runReactor { reactor in
+            let queue = WaitQueue(reactor: reactor)
+            let first = Task(executorPreference: reactor) { try await queue.wait() }
+            try await waitUntil(reactor, "the first waiter parks") { queue.count == 1 }
+            let second = Task(executorPreference: reactor) { try await queue.wait() }
+            try await waitUntil(reactor, "the second waiter parks") { queue.count == 2 }
+            // In one stretch of the loop: the first is woken, then cancelled before it runs.
+            queue.wakeOne()
+            first.cancel()
+            do {
+                try await first.value
+                XCTFail("a woken-and-cancelled waiter returned normally")
+            } catch is CancellationError {}
+            // The wake-up was not lost: the second waiter got it.
+            try await reactor.withTimeout(.seconds(10)) { try await second.value }
+            XCTAssertEqual(queue.count, 0)
+        }
+    }
+
+    func testAnAlreadyCancelledTaskDoesNotPark() throws {
+        try runReactor { reactor in
+            let queue = WaitQueue(reactor: reactor)
+            let task = Task(executorPreference: reactor) {
+                withUnsafeCurrentTask { $0?.cancel() }
+                try await queue.wait()
+            }
+            do {
+                try await task.value
+                XCTFail("an already-cancelled task waited")
+            } catch is CancellationError {}
+            XCTAssertEqual(queue.count, 0)
+        }
+    }
+
+    func testTheListReusesItsEntriesAndRemovesFromAnywhere() {
+        var list = WaiterList()
+        // Tickets for entries that are not linked never remove anything.
+        XCTAssertNil(list.remove(list.nextTicket(id: 99)))
+        XCTAssertTrue(list.isEmpty)
+        XCTAssertNil(list.popFirst())
+    }
+}
