@@ -3,7 +3,8 @@ import Foundation
 
 /// Runs every server against every scenario, side by side in one run, and prints a table per
 /// scenario. Servers run pinned to CPU 0 and the load generator to CPU 1; the servers take
-/// turns within each repetition, so drift in the machine hits them alike; medians are shown.
+/// turns within each repetition, so drift in the machine hits them alike; medians are shown,
+/// with their spread and the ratios to the C floor within each repetition.
 @main
 struct ReactorBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +21,7 @@ struct ReactorBench: ParsableCommand {
     @Option(help: "Seconds of load per run, after a warm-up of a quarter of it (at most 0.5 s). Default: 1.")
     var duration: Double?
 
-    @Option(help: "Repetitions of each run; the tables show medians. Default: 5.")
+    @Option(help: "Repetitions of each run; the tables show medians and spreads. Default: 5.")
     var repetitions: Int?
 
     @Option(help: "Comma-separated servers to run (default: all).")
@@ -57,7 +58,8 @@ struct ReactorBench: ParsableCommand {
         let total = scenarios.count * repetitions * servers.count
         var done = 0
         let started = Date()
-        print("reactor-bench: \(servers.count) servers × \(scenarios.count) scenarios × \(repetitions) repetitions; servers on CPU 0, load on CPU 1\n")
+        print("reactor-bench: \(servers.count) servers × \(scenarios.count) scenarios × \(repetitions) repetitions; servers on CPU 0, load on CPU 1")
+        print(Report.legend + "\n")
         for scenario in scenarios {
             for repetition in 0..<repetitions {
                 // Rotate the order each repetition so no server always runs first.
@@ -74,7 +76,7 @@ struct ReactorBench: ParsableCommand {
                 }
             }
             progress(nil)
-            let rows = servers.map { ($0, Measurement.median(results[scenario]![$0]!)) }
+            let rows = servers.map { ($0, results[scenario]![$0]!) }
             print(Report.table(scenario, rows, repetitions: repetitions, duration: duration) + "\n")
         }
         print("reactor-bench: done in \(Int(Date().timeIntervalSince(started))) s")
@@ -105,6 +107,13 @@ struct ReactorBench: ParsableCommand {
             let scenario: String
             let server: String
             let median: Measurement
+            let min: Measurement
+            let max: Measurement
+            /// The rate (msgs/s; MB/s for a stream) and the server's µs/msg over c-floor's,
+            /// within each repetition.
+            let rateVsFloor: Spread?
+            let microsecondsPerMessageVsFloor: Spread?
+            /// In repetition order.
             let runs: [Measurement]
         }
         struct Document: Codable {
@@ -114,8 +123,15 @@ struct ReactorBench: ParsableCommand {
             let rows: [Row]
         }
         let rows = Scenario.all.flatMap { scenario in
-            ServerKind.all.compactMap { server in
-                results[scenario]?[server].map { Row(scenario: scenario.name, server: server.name, median: Measurement.median($0), runs: $0) }
+            let floorRuns = results[scenario]?[ServerKind.named(Report.floor)!]
+            return ServerKind.all.compactMap { server in
+                results[scenario]?[server].map { runs in
+                    Row(scenario: scenario.name, server: server.name, median: Measurement.summary(runs, \.median),
+                        min: Measurement.summary(runs, \.min), max: Measurement.summary(runs, \.max),
+                        rateVsFloor: Spread.ratios(runs, to: floorRuns, scenario.rate),
+                        microsecondsPerMessageVsFloor: Spread.ratios(runs, to: floorRuns, \.serverMicrosecondsPerMessage),
+                        runs: runs)
+                }
             }
         }
         let encoder = JSONEncoder()
