@@ -39,6 +39,20 @@ struct ReactorBench: ParsableCommand {
     @Option(help: "Messages to echo for --syscalls.")
     var syscallMessages = 200_000
 
+    @Flag(help: "Count user-space instructions per echoed message for each server (valgrind's callgrind), instead of timing.")
+    var instructions = false
+
+    @Option(help: "Messages the shorter of --instructions' two runs echoes.")
+    var instructionBaseMessages = 4_000
+
+    @Option(help: "Messages the longer of --instructions' two runs echoes beyond the shorter's.")
+    var instructionMessages = 40_000
+
+    func validate() throws {
+        if syscalls && instructions { throw ValidationError("--syscalls and --instructions are separate runs; choose one") }
+        if instructionBaseMessages < 1 || instructionMessages < 1 { throw ValidationError("--instruction-*-messages must be positive") }
+    }
+
     func run() throws {
         let toolbox = Toolbox()
         let servers = try selected(servers, from: ServerKind.all, \.name, ServerKind.named)
@@ -47,6 +61,9 @@ struct ReactorBench: ParsableCommand {
         }
         if syscalls {
             return try SyscallCount.run(servers: servers, messages: syscallMessages, toolbox: toolbox)
+        }
+        if instructions {
+            return try InstructionCount.run(servers: servers, base: instructionBaseMessages, extra: instructionMessages, toolbox: toolbox)
         }
         let scenarios = try selected(self.scenarios, from: Scenario.all, \.name, Scenario.named)
         let duration = self.duration ?? 1

@@ -25,7 +25,12 @@ struct Toolbox {
 
     init() {
         directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        taskset = ["/usr/bin/taskset", "/bin/taskset"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        taskset = Toolbox.system("taskset")
+    }
+
+    /// A tool of the system's (taskset, strace, valgrind, strip), or nil where it is missing.
+    static func system(_ name: String) -> String? {
+        ["/usr/bin", "/bin", "/usr/local/bin"].map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     func path(of executable: String) throws -> String {
@@ -49,9 +54,11 @@ final class ServerProcess {
     let process = Process()
     let port: Int
 
-    init(_ kind: ServerKind, toolbox: Toolbox, cpu: Int?, wrapper: [String] = []) throws {
+    /// `executable` replaces the kind's own (a stripped copy, say); `startup` is how many
+    /// seconds it may take to say where it listens.
+    init(_ kind: ServerKind, toolbox: Toolbox, cpu: Int?, wrapper: [String] = [], executable: String? = nil, startup: Double = 10) throws {
         self.kind = kind
-        let command = toolbox.pinned(cpu, wrapper + [try toolbox.path(of: kind.executable)] + kind.arguments + ["--port", "0"])
+        let command = toolbox.pinned(cpu, wrapper + [try executable ?? toolbox.path(of: kind.executable)] + kind.arguments + ["--port", "0"])
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         let output = Pipe()
@@ -60,7 +67,10 @@ final class ServerProcess {
         try process.run()
         // The first line says where it listens: "... listening on 127.0.0.1:PORT".
         var banner = ""
-        while !banner.contains("\n") {
+        let deadline = Date().addingTimeInterval(startup)
+        var ready = pollfd(fd: output.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        while !banner.contains("\n") && Date() < deadline {
+            if poll(&ready, 1, 100) <= 0 { continue }
             let data = output.fileHandleForReading.availableData
             if data.isEmpty { break }
             banner += String(decoding: data, as: UTF8.self)
@@ -69,7 +79,8 @@ final class ServerProcess {
             let port = Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         else {
             process.terminate()
-            throw BenchError("\(kind.name) did not say where it listens (it printed: \(banner))")
+            process.waitUntilExit()
+            throw BenchError("\(kind.name) did not say where it listens within \(Int(startup)) s (it printed: \(banner))")
         }
         self.port = port
     }
@@ -92,18 +103,22 @@ final class ServerProcess {
     }
 
     /// SIGTERM to the server itself (under strace, strace then writes its summary and exits
-    /// with it), a moment to exit, then SIGKILL.
-    func stop() {
-        guard process.isRunning else { return }
+    /// with it; valgrind writes its tool's output as the server exits), `seconds` to exit,
+    /// then SIGKILL. Returns false if it had to be killed.
+    @discardableResult
+    func stop(within seconds: Double = 3) -> Bool {
+        guard process.isRunning else { return true }
         let server = serverPID
         kill(server, SIGTERM)
-        let deadline = Date().addingTimeInterval(3)
+        let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
+        let exited = !process.isRunning
+        if !exited {
             kill(server, SIGKILL)
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()
+        return exited
     }
 }
 
