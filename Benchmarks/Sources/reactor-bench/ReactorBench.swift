@@ -48,19 +48,33 @@ struct ReactorBench: ParsableCommand {
     @Option(help: "Messages the longer of --instructions' two runs echoes beyond the shorter's.")
     var instructionMessages = 40_000
 
+    @Flag(help: "Measure each server's memory per idle connection (VmRSS), instead of timing.")
+    var memory = false
+
+    @Option(help: "Connections that --memory opens and holds.")
+    var idleConnections = 10_000
+
     func validate() throws {
-        if syscalls && instructions { throw ValidationError("--syscalls and --instructions are separate runs; choose one") }
+        if [syscalls, instructions, memory].filter({ $0 }).count > 1 {
+            throw ValidationError("--syscalls, --instructions and --memory are separate runs; choose one")
+        }
+        if idleConnections < 1 { throw ValidationError("--idle-connections must be positive") }
         if instructionBaseMessages < 1 || instructionMessages < 1 { throw ValidationError("--instruction-*-messages must be positive") }
     }
 
     func run() throws {
         let toolbox = Toolbox()
+        // Raised before any server or load generator starts, so that they inherit it.
+        let fileLimit = FileLimit.raise(to: max(20_000, idleConnections + 1_000))
         let servers = try selected(servers, from: ServerKind.all, \.name, ServerKind.named)
         if toolbox.taskset == nil {
             FileHandle.standardError.write(Data("warning: taskset not found; servers and load run unpinned\n".utf8))
         }
         if syscalls {
             return try SyscallCount.run(servers: servers, messages: syscallMessages, toolbox: toolbox)
+        }
+        if memory {
+            return try IdleMemory.run(servers: servers, connections: idleConnections, fileLimit: fileLimit, toolbox: toolbox)
         }
         if instructions {
             return try InstructionCount.run(servers: servers, base: instructionBaseMessages, extra: instructionMessages, toolbox: toolbox)

@@ -66,21 +66,14 @@ final class ServerProcess {
         process.standardError = FileHandle.nullDevice
         try process.run()
         // The first line says where it listens: "... listening on 127.0.0.1:PORT".
-        var banner = ""
-        let deadline = Date().addingTimeInterval(startup)
-        var ready = pollfd(fd: output.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
-        while !banner.contains("\n") && Date() < deadline {
-            if poll(&ready, 1, 100) <= 0 { continue }
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            banner += String(decoding: data, as: UTF8.self)
-        }
-        guard let line = banner.split(separator: "\n").first, let colon = line.lastIndex(of: ":"),
+        let banner = LineReader(output.fileHandleForReading)
+        let line = banner.next(within: startup)
+        guard let line, let colon = line.lastIndex(of: ":"),
             let port = Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         else {
             process.terminate()
             process.waitUntilExit()
-            throw BenchError("\(kind.name) did not say where it listens within \(Int(startup)) s (it printed: \(banner))")
+            throw BenchError("\(kind.name) did not say where it listens within \(Int(startup)) s (it printed: \(line ?? banner.pending))")
         }
         self.port = port
     }
@@ -94,6 +87,15 @@ final class ServerProcess {
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The server's resident memory (VmRSS), in bytes.
+    var residentBytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(serverPID)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap({ Int($0) })
+        else { return nil }
+        return kilobytes * 1024
     }
 
     /// The server itself, not a taskset or strace in front of it (they exec or fork it).
