@@ -28,9 +28,12 @@ struct Toolbox {
         taskset = Toolbox.system("taskset")
     }
 
-    /// A tool of the system's (taskset, strace, valgrind, strip), or nil where it is missing.
+    /// A tool of the system's (taskset, strace, valgrind, strip) on the PATH, or nil where it
+    /// is missing.
     static func system(_ name: String) -> String? {
-        ["/usr/bin", "/bin", "/usr/local/bin"].map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return (path.split(separator: ":") + ["/usr/bin", "/bin"]).map { "\($0)/\(name)" }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     func path(of executable: String) throws -> String {
