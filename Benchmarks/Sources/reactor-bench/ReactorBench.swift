@@ -67,17 +67,18 @@ struct ReactorBench: ParsableCommand {
         // Raised before any server or load generator starts, so that they inherit it.
         let fileLimit = FileLimit.raise(to: max(20_000, idleConnections + 1_000))
         let servers = try selected(servers, from: ServerKind.all, \.name, ServerKind.named)
-        if toolbox.taskset == nil {
-            FileHandle.standardError.write(Data("warning: taskset not found; servers and load run unpinned\n".utf8))
-        }
-        if syscalls {
-            return try SyscallCount.run(servers: servers, messages: syscallMessages, toolbox: toolbox)
-        }
+        // Neither memory nor instructions depend on which CPU runs what: these run unpinned.
         if memory {
             return try IdleMemory.run(servers: servers, connections: idleConnections, fileLimit: fileLimit, toolbox: toolbox)
         }
         if instructions {
             return try InstructionCount.run(servers: servers, base: instructionBaseMessages, extra: instructionMessages, toolbox: toolbox)
+        }
+        if toolbox.taskset == nil {
+            FileHandle.standardError.write(Data("warning: taskset not found; servers and load run unpinned\n".utf8))
+        }
+        if syscalls {
+            return try SyscallCount.run(servers: servers, messages: syscallMessages, toolbox: toolbox)
         }
         let scenarios = try selected(self.scenarios, from: Scenario.all, \.name, Scenario.named)
         let duration = self.duration ?? 1
