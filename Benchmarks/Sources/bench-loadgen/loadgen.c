@@ -14,7 +14,14 @@
 // until --duration has passed (by default just one); "messages" counts --size
 // chunks.
 //
-// Output: exactly one JSON line on stdout. Errors: {"error":...}, exit 2.
+// Idle mode (--idle N): N connections, opened in batches that each echo one --size
+// message per connection (verified) before the next batch opens, so that the
+// server's listen backlog never overflows. Then it prints {"holding":N,...} and
+// holds them, idle, until a byte or EOF arrives on stdin; checks that the server
+// closed none of them, closes them all and prints {"closed":N,...}. reactor-bench
+// reads the server's memory in between.
+//
+// Output: exactly one JSON line on stdout (idle mode: two). Errors: {"error":...}, exit 2.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +46,7 @@
 #define MAX_IOV 64
 #define STREAM_CHUNK (256 * 1024)
 #define IDLE_LIMIT_NS (10ull * 1000000000ull)
+#define IDLE_BATCH 256
 
 // ---------------------------------------------------------------- utilities
 
@@ -105,11 +113,12 @@ static double percentile_us(double p) {
 static const char *opt_host = "127.0.0.1";
 static long opt_port = -1, opt_conns = 1, opt_size = 64, opt_depth = 1;
 static double opt_duration = -1, opt_warmup = -1;
-static long long opt_messages = 0, opt_stream = 0;
+static long long opt_messages = 0, opt_stream = 0, opt_idle = 0;
 
 static void usage(void) {
     fprintf(stderr, "usage: bench-loadgen --port N [--host H] [--connections N] [--size B] [--depth D]\n"
-                    "       [--duration S | --messages M] [--warmup S] [--stream-bytes B]\n");
+                    "       [--duration S | --messages M] [--warmup S] [--stream-bytes B]\n"
+                    "       bench-loadgen --port N --idle N [--size B]\n");
     exit(1);
 }
 
@@ -142,6 +151,7 @@ static void parse_args(int argc, char **argv) {
         else if (!strcmp(k, "--messages")) opt_messages = parse_int(v, 1, INT64_MAX);
         else if (!strcmp(k, "--warmup")) opt_warmup = parse_double(v);
         else if (!strcmp(k, "--stream-bytes")) opt_stream = parse_int(v, 1, INT64_MAX);
+        else if (!strcmp(k, "--idle")) opt_idle = parse_int(v, 1, 1000000);
         else usage();
     }
     if (opt_port < 0) usage();
@@ -404,6 +414,79 @@ static int run_stream(void) {
     return 0;
 }
 
+// ---------------------------------------------------------------- idle mode
+
+// Connection i sends the ramp slice starting at (i*31) & 0xff.
+static const unsigned char *idle_message(const unsigned char *pattern, long long i) {
+    return pattern + ((i * 31) & 0xff);
+}
+
+// Opens connections [first, first+count), sends one message on each, verifies every echo.
+static void idle_batch(int *fds, long long first, long long count, const unsigned char *pattern, size_t *got) {
+    for (long long i = first; i < first + count; i++) {
+        fds[i] = connect_one();
+        got[i - first] = 0;
+        ssize_t n = send(fds[i], idle_message(pattern, i), (size_t)opt_size, MSG_NOSIGNAL);
+        if (n != opt_size) fail("send on connection %lld: %s", i, n < 0 ? strerror(errno) : "short");
+        watch(fds[i], (void *)(intptr_t)i, EPOLLIN, EPOLL_CTL_ADD);
+    }
+    long long left = count;
+    uint64_t last_rx = now_ns();
+    struct epoll_event evs[MAX_EVENTS];
+    while (left > 0) {
+        int n = epoll_wait(ep, evs, MAX_EVENTS, 1000);
+        if (n < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
+        for (int e = 0; e < n; e++) {
+            long long i = (long long)(intptr_t)evs[e].data.ptr;
+            size_t *have = &got[i - first];
+            if (evs[e].events & EPOLLERR) check_socket_error(fds[i]);
+            size_t r = recv_checked(fds[i], rbuf, sizeof rbuf);
+            if (!r) continue;
+            last_rx = now_ns();
+            if (*have + r > (size_t)opt_size) fail("received more bytes than sent on connection %lld", i);
+            const char *want = (const char *)idle_message(pattern, i) + *have;
+            if (memcmp(rbuf, want, r)) {
+                char where[64];
+                snprintf(where, sizeof where, "connection %lld", i);
+                mismatch(where, *have, rbuf, want, r);
+            }
+            if ((*have += r) == (size_t)opt_size) {
+                watch(fds[i], NULL, 0, EPOLL_CTL_DEL);
+                left--;
+            }
+        }
+        if (now_ns() - last_rx >= IDLE_LIMIT_NS) fail("no data received for 10 s");
+    }
+}
+
+static int run_idle(void) {
+    long long total = opt_idle;
+    int *fds = calloc((size_t)total, sizeof *fds);
+    size_t *got = calloc(IDLE_BATCH, sizeof *got);
+    unsigned char *pattern = malloc((size_t)opt_size + 256);
+    if (!fds || !got || !pattern) fail("out of memory");
+    for (long j = 0; j < opt_size + 256; j++) pattern[j] = (unsigned char)j;
+    for (long long first = 0; first < total; first += IDLE_BATCH)
+        idle_batch(fds, first, total - first < IDLE_BATCH ? total - first : IDLE_BATCH, pattern, got);
+    printf("{\"holding\":%lld,\"errors\":0}\n", total);
+    fflush(stdout);
+
+    char byte;
+    while (read(0, &byte, 1) < 0 && errno == EINTR) {}
+    // A connection the server closed, or wrote to, while it was idle would be readable now.
+    for (long long i = 0; i < total; i++) {
+        char c;
+        ssize_t n = recv(fds[i], &c, 1, MSG_DONTWAIT);
+        if (n == 0) fail("the server closed idle connection %lld", i);
+        if (n > 0) fail("the server sent unasked bytes on idle connection %lld", i);
+        if (errno != EAGAIN && errno != EWOULDBLOCK) fail("idle connection %lld: %s", i, strerror(errno));
+    }
+    for (long long i = 0; i < total; i++) close(fds[i]);
+    printf("{\"closed\":%lld,\"errors\":0}\n", total);
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     parse_args(argc, argv);
     signal(SIGPIPE, SIG_IGN);
@@ -412,5 +495,5 @@ int main(int argc, char **argv) {
     if (inet_pton(AF_INET, opt_host, &server.sin_addr) != 1) fail("bad --host %s", opt_host);
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) fail("epoll_create1: %s", strerror(errno));
-    return opt_stream ? run_stream() : run_echo();
+    return opt_idle ? run_idle() : opt_stream ? run_stream() : run_echo();
 }

@@ -1,12 +1,18 @@
 import ArgumentParser
+import Dispatch
 import NIOCore
 import NIOPosix
 
 /// SwiftNIO echo servers for the comparison, written as NIO's own examples write them, on one
 /// event loop: `handler` echoes in a ChannelInboundHandler (NIOEchoServer); `async` wraps each
 /// connection in a NIOAsyncChannel and echoes in a task (NIOTCPEchoServer).
+///
+/// The main is synchronous and waits for a task that runs the server: an async main parks the
+/// main thread in dispatch_main, whose sigsuspend valgrind 3.19 cannot run (it writes into the
+/// read-only mask it is given), and `reactor-bench --instructions` runs these under valgrind.
+/// The server's own threads are the same either way.
 @main
-struct NIOEcho: AsyncParsableCommand {
+struct NIOEcho: ParsableCommand {
     enum Mode: String, ExpressibleByArgument {
         case handler, async
     }
@@ -17,12 +23,23 @@ struct NIOEcho: AsyncParsableCommand {
     @Option(help: "The port to listen on (0 picks one, printed at start).") var port = 0
     @Option(help: "handler: ChannelInboundHandler; async: NIOAsyncChannel.") var mode = Mode.handler
 
-    func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        switch mode {
-        case .handler: try await runHandler(group)
-        case .async: try await runAsync(group)
+    func run() throws {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Outcome()
+        Task {
+            do {
+                let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+                switch mode {
+                case .handler: try await runHandler(group)
+                case .async: try await runAsync(group)
+                }
+            } catch {
+                outcome.error = error
+            }
+            done.signal()
         }
+        done.wait()
+        if let error = outcome.error { throw error }
     }
 
     private func runHandler(_ group: MultiThreadedEventLoopGroup) async throws {
@@ -68,6 +85,11 @@ struct NIOEcho: AsyncParsableCommand {
         print("nio-echo (\(mode.rawValue)) listening on \(host):\(address?.port ?? port)")
         fflush(nil)
     }
+}
+
+/// How the server's task ended, for the main thread (which reads it after the task signalled).
+private final class Outcome: @unchecked Sendable {
+    var error: Error?
 }
 
 /// NIOEchoServer's handler: write back what is read, flush when the read burst ends.

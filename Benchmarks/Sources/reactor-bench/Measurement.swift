@@ -54,16 +54,13 @@ struct Measurement: Codable, Sendable {
         return report
     }
 
-    /// The median of each figure over repetitions.
-    static func median(_ runs: [Measurement]) -> Measurement {
-        func mid(_ key: KeyPath<Measurement, Double>) -> Double {
-            let sorted = runs.map { $0[keyPath: key] }.sorted()
-            return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
-        }
+    /// Each figure's median, min or max over repetitions, as `pick` says.
+    static func summary(_ runs: [Measurement], _ pick: KeyPath<Spread, Double>) -> Measurement {
+        func figure(_ value: (Measurement) -> Double) -> Double { Spread(runs.map(value))?[keyPath: pick] ?? 0 }
         return Measurement(
-            messagesPerSecond: mid(\.messagesPerSecond), megabytesPerSecond: mid(\.megabytesPerSecond),
-            p50Microseconds: mid(\.p50Microseconds), p99Microseconds: mid(\.p99Microseconds),
-            serverCPUPercent: mid(\.serverCPUPercent), serverMicrosecondsPerMessage: mid(\.serverMicrosecondsPerMessage),
-            clientCPUPercent: mid(\.clientCPUPercent), messages: runs.map(\.messages).sorted()[runs.count / 2])
+            messagesPerSecond: figure(\.messagesPerSecond), megabytesPerSecond: figure(\.megabytesPerSecond),
+            p50Microseconds: figure(\.p50Microseconds), p99Microseconds: figure(\.p99Microseconds),
+            serverCPUPercent: figure(\.serverCPUPercent), serverMicrosecondsPerMessage: figure(\.serverMicrosecondsPerMessage),
+            clientCPUPercent: figure(\.clientCPUPercent), messages: Int(figure { Double($0.messages) }))
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 
 /// Runs every server against every scenario, side by side in one run, and prints a table per
 /// scenario. Servers run pinned to CPU 0 and the load generator to CPU 1; the servers take
-/// turns within each repetition, so drift in the machine hits them alike; medians are shown.
+/// turns within each repetition, so drift in the machine hits them alike; medians are shown,
+/// with their spread and the ratios to the C floor within each repetition.
 @main
 struct ReactorBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +21,7 @@ struct ReactorBench: ParsableCommand {
     @Option(help: "Seconds of load per run, after a warm-up of a quarter of it (at most 0.5 s). Default: 1.")
     var duration: Double?
 
-    @Option(help: "Repetitions of each run; the tables show medians. Default: 5.")
+    @Option(help: "Repetitions of each run; the tables show medians and spreads. Default: 5.")
     var repetitions: Int?
 
     @Option(help: "Comma-separated servers to run (default: all).")
@@ -38,9 +39,41 @@ struct ReactorBench: ParsableCommand {
     @Option(help: "Messages to echo for --syscalls.")
     var syscallMessages = 200_000
 
+    @Flag(help: "Count user-space instructions per echoed message for each server (valgrind's callgrind), instead of timing.")
+    var instructions = false
+
+    @Option(help: "Messages the shorter of --instructions' two runs echoes.")
+    var instructionBaseMessages = 4_000
+
+    @Option(help: "Messages the longer of --instructions' two runs echoes beyond the shorter's.")
+    var instructionMessages = 40_000
+
+    @Flag(help: "Measure each server's memory per idle connection (VmRSS), instead of timing.")
+    var memory = false
+
+    @Option(help: "Connections that --memory opens and holds.")
+    var idleConnections = 10_000
+
+    func validate() throws {
+        if [syscalls, instructions, memory].filter({ $0 }).count > 1 {
+            throw ValidationError("--syscalls, --instructions and --memory are separate runs; choose one")
+        }
+        if idleConnections < 1 { throw ValidationError("--idle-connections must be positive") }
+        if instructionBaseMessages < 1 || instructionMessages < 1 { throw ValidationError("--instruction-*-messages must be positive") }
+    }
+
     func run() throws {
         let toolbox = Toolbox()
+        // Raised before any server or load generator starts, so that they inherit it.
+        let fileLimit = FileLimit.raise(to: max(20_000, idleConnections + 1_000))
         let servers = try selected(servers, from: ServerKind.all, \.name, ServerKind.named)
+        // Neither memory nor instructions depend on which CPU runs what: these run unpinned.
+        if memory {
+            return try IdleMemory.run(servers: servers, connections: idleConnections, fileLimit: fileLimit, toolbox: toolbox)
+        }
+        if instructions {
+            return try InstructionCount.run(servers: servers, base: instructionBaseMessages, extra: instructionMessages, toolbox: toolbox)
+        }
         if toolbox.taskset == nil {
             FileHandle.standardError.write(Data("warning: taskset not found; servers and load run unpinned\n".utf8))
         }
@@ -57,7 +90,8 @@ struct ReactorBench: ParsableCommand {
         let total = scenarios.count * repetitions * servers.count
         var done = 0
         let started = Date()
-        print("reactor-bench: \(servers.count) servers × \(scenarios.count) scenarios × \(repetitions) repetitions; servers on CPU 0, load on CPU 1\n")
+        print("reactor-bench: \(servers.count) servers × \(scenarios.count) scenarios × \(repetitions) repetitions; servers on CPU 0, load on CPU 1")
+        print(Report.legend + "\n")
         for scenario in scenarios {
             for repetition in 0..<repetitions {
                 // Rotate the order each repetition so no server always runs first.
@@ -74,7 +108,7 @@ struct ReactorBench: ParsableCommand {
                 }
             }
             progress(nil)
-            let rows = servers.map { ($0, Measurement.median(results[scenario]![$0]!)) }
+            let rows = servers.map { ($0, results[scenario]![$0]!) }
             print(Report.table(scenario, rows, repetitions: repetitions, duration: duration) + "\n")
         }
         print("reactor-bench: done in \(Int(Date().timeIntervalSince(started))) s")
@@ -105,6 +139,13 @@ struct ReactorBench: ParsableCommand {
             let scenario: String
             let server: String
             let median: Measurement
+            let min: Measurement
+            let max: Measurement
+            /// The rate (msgs/s; MB/s for a stream) and the server's µs/msg over c-floor's,
+            /// within each repetition.
+            let rateVsFloor: Spread?
+            let microsecondsPerMessageVsFloor: Spread?
+            /// In repetition order.
             let runs: [Measurement]
         }
         struct Document: Codable {
@@ -114,8 +155,15 @@ struct ReactorBench: ParsableCommand {
             let rows: [Row]
         }
         let rows = Scenario.all.flatMap { scenario in
-            ServerKind.all.compactMap { server in
-                results[scenario]?[server].map { Row(scenario: scenario.name, server: server.name, median: Measurement.median($0), runs: $0) }
+            let floorRuns = results[scenario]?[ServerKind.named(Report.floor)!]
+            return ServerKind.all.compactMap { server in
+                results[scenario]?[server].map { runs in
+                    Row(scenario: scenario.name, server: server.name, median: Measurement.summary(runs, \.median),
+                        min: Measurement.summary(runs, \.min), max: Measurement.summary(runs, \.max),
+                        rateVsFloor: Spread.ratios(runs, to: floorRuns, scenario.rate),
+                        microsecondsPerMessageVsFloor: Spread.ratios(runs, to: floorRuns, \.serverMicrosecondsPerMessage),
+                        runs: runs)
+                }
             }
         }
         let encoder = JSONEncoder()

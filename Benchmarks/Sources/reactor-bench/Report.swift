@@ -1,33 +1,58 @@
 import Foundation
 
 /// The tables: one per scenario, a row per server, with ratios to the C floor and to SwiftNIO
-/// (its handler echo) from the same run.
+/// (its handler echo) from the same run. Figures are medians over repetitions, each with its
+/// spread; the ratios are taken within each repetition, then summarised.
 enum Report {
     static let floor = "c-floor"
     static let nio = "nio-handler"
 
-    static func table(_ scenario: Scenario, _ rows: [(ServerKind, Measurement)], repetitions: Int, duration: Double) -> String {
-        let floorRow = rows.first { $0.0.name == floor }?.1
-        let nioRow = rows.first { $0.0.name == nio }?.1
+    static let legend = """
+        Medians over repetitions; spread: (max - min) / median; srv µs/msg: the server's CPU time per message;
+        vs C, µs/msg vs C: the ratio to c-floor within each repetition, median (min-max); vs NIO: likewise, median.
+        """
+
+    /// `rows` hold each server's runs in repetition order.
+    static func table(_ scenario: Scenario, _ rows: [(ServerKind, [Measurement])], repetitions: Int, duration: Double) -> String {
+        let floorRuns = rows.first { $0.0.name == floor }?.1
+        let nioRuns = rows.first { $0.0.name == nio }?.1
         let isStream = scenario.streamBytes != nil
-        let length = isStream ? "streams for \(format(duration, 1)) s" : "\(format(duration, 1)) s each"
-        var lines = ["\(scenario.title) (median of \(repetitions), \(length))"]
-        let header = ["server", "msgs/s", "MB/s", "p50 µs", "p99 µs", "srv CPU%", "srv µs/msg", "load CPU%", "vs C", "vs NIO", "p50 vs C", "µs/msg vs C"]
+        let length = isStream ? "streams for \(format(duration, 1)) s each" : "\(format(duration, 1)) s each"
+        var lines = ["\(scenario.title) (\(repetitions) repetitions, \(length))"]
+        // A stream is compared by MB/s, and has no per-message latency; the other rate follows
+        // from the one shown and the message size (--json has both).
+        let rate = scenario.rate
+        let header = ["server", isStream ? "MB/s" : "msgs/s", "spread", "p50 µs", "p99 µs", "srv µs/msg", "spread",
+                      "load CPU%", "vs C", "µs/msg vs C", "vs NIO"]
         var cells = [header]
-        // A stream is compared by MB/s, and has no per-message latency.
-        let rate: KeyPath<Measurement, Double> = isStream ? \.megabytesPerSecond : \.messagesPerSecond
-        for (kind, m) in rows {
+        for (kind, runs) in rows {
+            let m = Measurement.summary(runs, \.median)
+            let rates = Spread(runs.map { $0[keyPath: rate] })
+            let cpu = Spread(runs.map(\.serverMicrosecondsPerMessage))
             cells.append([
-                kind.name, grouped(m.messagesPerSecond), format(m.megabytesPerSecond, 1),
+                kind.name, isStream ? format(m.megabytesPerSecond, 1) : grouped(m.messagesPerSecond), spread(rates, of: runs.count),
                 isStream ? "-" : format(m.p50Microseconds, 1), isStream ? "-" : format(m.p99Microseconds, 1),
-                format(m.serverCPUPercent, 0), format(m.serverMicrosecondsPerMessage, 2), format(m.clientCPUPercent, 0),
-                ratio(m[keyPath: rate], floorRow?[keyPath: rate]), ratio(m[keyPath: rate], nioRow?[keyPath: rate]),
-                isStream ? "-" : ratio(m.p50Microseconds, floorRow?.p50Microseconds),
-                ratio(m.serverMicrosecondsPerMessage, floorRow?.serverMicrosecondsPerMessage),
+                format(m.serverMicrosecondsPerMessage, 2), spread(cpu, of: runs.count), format(m.clientCPUPercent, 0),
+                ratios(Spread.ratios(runs, to: floorRuns, rate), of: runs.count),
+                ratios(Spread.ratios(runs, to: floorRuns, \.serverMicrosecondsPerMessage), of: runs.count),
+                Spread.ratios(runs, to: nioRuns, rate).map { times($0.median) } ?? "-",
             ])
         }
         lines += render(cells)
         return lines.joined(separator: "\n")
+    }
+
+    /// "4.2%"; "-" for a single repetition.
+    static func spread(_ values: Spread?, of runs: Int) -> String {
+        guard let values, runs > 1 else { return "-" }
+        return format(values.relative * 100, 1) + "%"
+    }
+
+    /// "0.94x (0.90-0.97)": the median ratio and its range over repetitions; "0.94x" for one.
+    static func ratios(_ values: Spread?, of runs: Int) -> String {
+        guard let values else { return "-" }
+        let median = times(values.median)
+        return runs > 1 ? "\(median) (\(format(values.min, 2))-\(format(values.max, 2)))" : median
     }
 
     /// Aligns a table: the first row is the header, the first column is left-aligned.
@@ -47,7 +72,11 @@ enum Report {
 
     static func ratio(_ value: Double, _ base: Double?) -> String {
         guard let base, base > 0 else { return "-" }
-        return format(value / base, 2) + "x"
+        return times(value / base)
+    }
+
+    static func times(_ ratio: Double) -> String {
+        format(ratio, 2) + "x"
     }
 
     static func format(_ value: Double, _ digits: Int) -> String {

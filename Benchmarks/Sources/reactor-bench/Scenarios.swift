@@ -20,6 +20,9 @@ struct Scenario: Sendable, Hashable {
 
     static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
 
+    /// The figure servers are compared by: a stream's MB/s, or messages per second.
+    var rate: KeyPath<Measurement, Double> { streamBytes != nil ? \.megabytesPerSecond : \.messagesPerSecond }
+
     /// bench-loadgen's arguments for this scenario.
     func loadArguments(port: Int, duration: Double, warmup: Double) -> [String] {
         var arguments = ["--port", "\(port)", "--connections", "\(connections)", "--size", "\(messageSize)", "--depth", "\(depth)"]

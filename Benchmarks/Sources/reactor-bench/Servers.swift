@@ -25,7 +25,15 @@ struct Toolbox {
 
     init() {
         directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        taskset = ["/usr/bin/taskset", "/bin/taskset"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        taskset = Toolbox.system("taskset")
+    }
+
+    /// A tool of the system's (taskset, strace, valgrind, strip) on the PATH, or nil where it
+    /// is missing.
+    static func system(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return (path.split(separator: ":") + ["/usr/bin", "/bin"]).map { "\($0)/\(name)" }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     func path(of executable: String) throws -> String {
@@ -49,9 +57,11 @@ final class ServerProcess {
     let process = Process()
     let port: Int
 
-    init(_ kind: ServerKind, toolbox: Toolbox, cpu: Int?, wrapper: [String] = []) throws {
+    /// `executable` replaces the kind's own (a stripped copy, say); `startup` is how many
+    /// seconds it may take to say where it listens.
+    init(_ kind: ServerKind, toolbox: Toolbox, cpu: Int?, wrapper: [String] = [], executable: String? = nil, startup: Double = 10) throws {
         self.kind = kind
-        let command = toolbox.pinned(cpu, wrapper + [try toolbox.path(of: kind.executable)] + kind.arguments + ["--port", "0"])
+        let command = toolbox.pinned(cpu, wrapper + [try executable ?? toolbox.path(of: kind.executable)] + kind.arguments + ["--port", "0"])
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         let output = Pipe()
@@ -59,17 +69,14 @@ final class ServerProcess {
         process.standardError = FileHandle.nullDevice
         try process.run()
         // The first line says where it listens: "... listening on 127.0.0.1:PORT".
-        var banner = ""
-        while !banner.contains("\n") {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            banner += String(decoding: data, as: UTF8.self)
-        }
-        guard let line = banner.split(separator: "\n").first, let colon = line.lastIndex(of: ":"),
+        let banner = LineReader(output.fileHandleForReading)
+        let line = banner.next(within: startup)
+        guard let line, let colon = line.lastIndex(of: ":"),
             let port = Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         else {
             process.terminate()
-            throw BenchError("\(kind.name) did not say where it listens (it printed: \(banner))")
+            process.waitUntilExit()
+            throw BenchError("\(kind.name) did not say where it listens within \(Int(startup)) s (it printed: \(line ?? banner.pending))")
         }
         self.port = port
     }
@@ -85,6 +92,15 @@ final class ServerProcess {
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// The server's resident memory (VmRSS), in bytes.
+    var residentBytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(serverPID)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap({ Int($0) })
+        else { return nil }
+        return kilobytes * 1024
+    }
+
     /// The server itself, not a taskset or strace in front of it (they exec or fork it).
     private var serverPID: Int32 {
         let children = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)) ?? ""
@@ -92,18 +108,22 @@ final class ServerProcess {
     }
 
     /// SIGTERM to the server itself (under strace, strace then writes its summary and exits
-    /// with it), a moment to exit, then SIGKILL.
-    func stop() {
-        guard process.isRunning else { return }
+    /// with it; valgrind writes its tool's output as the server exits), `seconds` to exit,
+    /// then SIGKILL. Returns false if it had to be killed.
+    @discardableResult
+    func stop(within seconds: Double = 3) -> Bool {
+        guard process.isRunning else { return true }
         let server = serverPID
         kill(server, SIGTERM)
-        let deadline = Date().addingTimeInterval(3)
+        let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
+        let exited = !process.isRunning
+        if !exited {
             kill(server, SIGKILL)
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()
+        return exited
     }
 }
 

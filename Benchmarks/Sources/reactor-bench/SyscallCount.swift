@@ -9,7 +9,7 @@ enum SyscallCount {
                       "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "futex"]
 
     static func run(servers: [ServerKind], messages: Int, toolbox: Toolbox) throws {
-        guard let strace = ["/usr/bin/strace", "/bin/strace"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard let strace = Toolbox.system("strace") else {
             throw BenchError("--syscalls needs strace (apt-get install strace)")
         }
         print("Syscalls per echoed message: \(messages) messages, 64 connections × 64 B (strace -f -c)\n")
