@@ -51,10 +51,7 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Up to `maxBytes` bytes: returns as soon as at least one byte is there; empty at EOF.
     public nonisolated(nonsending) func read(_ maxBytes: Int) async throws -> [UInt8] {
-        try await reactor.onLoop((self, maxBytes)) { try await $0.0.readOnLoop($0.1) }
-    }
-
-    private nonisolated(nonsending) func readOnLoop(_ maxBytes: Int) async throws -> [UInt8] {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, maxBytes)) { try await $0.0.read($0.1) } }
         try throwStoredError()
         if maxBytes == 0 { return [] }
         guard maxBytes > 0 else {
@@ -77,10 +74,7 @@ public final class StreamReader: @unchecked Sendable {
     /// Exactly `count` bytes. At EOF first: `IncompleteReadError(partial:expected:)`, with the
     /// buffer cleared.
     public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
-        try await reactor.onLoop((self, count)) { try await $0.0.readExactlyOnLoop($0.1) }
-    }
-
-    private nonisolated(nonsending) func readExactlyOnLoop(_ count: Int) async throws -> [UInt8] {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, count)) { try await $0.0.readExactly($0.1) } }
         guard count >= 0 else {
             throw StreamError(.invalidArgument, "readExactly size can not be less than zero")
         }
@@ -99,12 +93,9 @@ public final class StreamReader: @unchecked Sendable {
     /// the limit: drops the data through the separator if it was found, else clears the
     /// buffer, and throws `LimitOverrunError`.
     public nonisolated(nonsending) func readLine() async throws -> [UInt8] {
-        try await reactor.onLoop(self) { try await $0.readLineOnLoop() }
-    }
-
-    private nonisolated(nonsending) func readLineOnLoop() async throws -> [UInt8] {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self) { try await $0.readLine() } }
         do {
-            return try await readUntilOnLoop(Self.newline)
+            return try await readUntil(Self.newline)
         } catch let error as IncompleteReadError {
             return error.partial
         } catch let error as LimitOverrunError {
@@ -121,10 +112,7 @@ public final class StreamReader: @unchecked Sendable {
     /// was. At EOF without the separator: `IncompleteReadError(partial:expected: nil)`, the
     /// buffer cleared.
     public nonisolated(nonsending) func readUntil(_ separator: [UInt8]) async throws -> [UInt8] {
-        try await reactor.onLoop((self, separator)) { try await $0.0.readUntilOnLoop($0.1) }
-    }
-
-    private nonisolated(nonsending) func readUntilOnLoop(_ separator: [UInt8]) async throws -> [UInt8] {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, separator)) { try await $0.0.readUntil($0.1) } }
         guard !separator.isEmpty else {
             throw StreamError(.invalidArgument, "separator should be at least one byte")
         }
@@ -136,10 +124,7 @@ public final class StreamReader: @unchecked Sendable {
     /// The data through whichever separator ends first (asyncio 3.13's tuple of separators;
     /// of two that end at the same place, the shorter wins).
     public nonisolated(nonsending) func readUntil(anyOf separators: [[UInt8]]) async throws -> [UInt8] {
-        try await reactor.onLoop((self, separators)) { try await $0.0.readUntilOnLoop(anyOf: $0.1) }
-    }
-
-    private nonisolated(nonsending) func readUntilOnLoop(anyOf separators: [[UInt8]]) async throws -> [UInt8] {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, separators)) { try await $0.0.readUntil(anyOf: $0.1) } }
         let separators = separators.sorted { $0.count < $1.count }
         guard let shortest = separators.first?.count, shortest > 0 else {
             throw StreamError(.invalidArgument, "separator should be at least one byte")

@@ -135,10 +135,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
     /// are. Throws `StreamError(.connectionLost)` if the connection is lost or closed.
     public nonisolated(nonsending) func drain() async throws {
-        try await reactor.onLoop(self) { try await $0.drainOnLoop() }
-    }
-
-    private nonisolated(nonsending) func drainOnLoop() async throws {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self) { try await $0.drain() } }
         try throwIfClosed()
         guard queuedBytes > highWaterMark else {
             await reactor.consumeBudget()

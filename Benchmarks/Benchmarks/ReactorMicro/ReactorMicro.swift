@@ -98,8 +98,8 @@ final class Fixture: Sendable {
     private init(reactor: Reactor, pair: (Socket, Socket)) {
         self.reactor = reactor
         self.pair = pair
-        writer = StreamWriter(socket: pair.0)
-        reader = StreamReader(socket: pair.1)
+        writer = StreamWriter(pair.0)
+        reader = StreamReader(pair.1)
     }
 
     static func start() async throws {

@@ -96,16 +96,14 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// closed, `ReactorError` (`.busy`) when another task already waits to read, and
     /// `CancellationError`.
     public final nonisolated(nonsending) func waitUntilReadable() async throws {
-        try await reactor.onLoop(self) { handle in
-            try await handle.reactor.waitUntilReady(handle, for: .read, handle.isSocket ? "recv" : "read")
-        }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self) { try await $0.waitUntilReadable() } }
+        try await reactor.waitUntilReady(self, for: .read, isSocket ? "recv" : "read")
     }
 
     /// Waits until the fd may take more bytes (or has failed). As `waitUntilReadable`.
     public final nonisolated(nonsending) func waitUntilWritable() async throws {
-        try await reactor.onLoop(self) { handle in
-            try await handle.reactor.waitUntilReady(handle, for: .write, handle.isSocket ? "send" : "write")
-        }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self) { try await $0.waitUntilWritable() } }
+        try await reactor.waitUntilReady(self, for: .write, isSocket ? "send" : "write")
     }
 }
 

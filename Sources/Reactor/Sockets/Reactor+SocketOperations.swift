@@ -58,13 +58,11 @@ extension Reactor {
     /// The buffer must stay valid until the call returns.
     public nonisolated(nonsending) func sockRecv(_ socket: Socket, into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         try checkOwns(socket, "sockRecv")
-        return try await onLoop((self, socket, buffer)) { arguments in
-            let (reactor, socket, buffer) = arguments
-            await reactor.consumeBudget()
-            while true {
-                if let count = try socket.tryRead(into: buffer) { return count }
-                try await reactor.waitUntilReady(socket, for: .read, "recv")
-            }
+        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, buffer)) { try await $0.0.sockRecv($0.1, into: $0.2) } }
+        await consumeBudget()
+        while true {
+            if let count = try socket.tryRead(into: buffer) { return count }
+            try await waitUntilReady(socket, for: .read, "recv")
         }
     }
 
@@ -82,22 +80,18 @@ extension Reactor {
     /// call returns. If cancelled, some prefix of the bytes may have been sent.
     public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: UnsafeRawBufferPointer) async throws {
         try checkOwns(socket, "sockSendall")
-        try await onLoop((self, socket, bytes)) { arguments in
-            let (reactor, socket, bytes) = arguments
-            try await reactor.sendAll(socket, count: bytes.count) { sent in
-                try socket.tryWrite(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
-            }
+        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, bytes)) { try await $0.0.sockSendall($0.1, $0.2) } }
+        try await sendAll(socket, count: bytes.count) { sent in
+            try socket.tryWrite(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
         }
     }
 
     /// Sends every byte of `bytes` (`loop.sock_sendall`), from the array's own storage.
     public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: [UInt8]) async throws {
         try checkOwns(socket, "sockSendall")
-        try await onLoop((self, socket, bytes)) { arguments in
-            let (reactor, socket, bytes) = arguments
-            try await reactor.sendAll(socket, count: bytes.count) { sent in
-                try bytes.withUnsafeBytes { try socket.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
-            }
+        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, bytes)) { try await $0.0.sockSendall($0.1, $0.2) } }
+        try await sendAll(socket, count: bytes.count) { sent in
+            try bytes.withUnsafeBytes { try socket.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
         }
     }
 
