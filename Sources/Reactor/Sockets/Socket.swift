@@ -40,19 +40,21 @@ public final class Socket: IOHandle, @unchecked Sendable {
     }
 
     public func localAddress() throws -> SocketAddress {
-        try onOpenSocket("getsockname") { fd in
-            var storage = sockaddr_storage()
-            var length = socklen_t(0)
-            _ = try check(cr_getsockname(fd, &storage, &length), "getsockname")
-            return SocketAddress(storage: storage, length: length)
-        }
+        try address("getsockname", cr_getsockname)
     }
 
     public func peerAddress() throws -> SocketAddress {
-        try onOpenSocket("getpeername") { fd in
+        try address("getpeername", cr_getpeername)
+    }
+
+    private func address(
+        _ operation: String,
+        _ call: @escaping @Sendable (Int32, UnsafeMutablePointer<sockaddr_storage>, UnsafeMutablePointer<socklen_t>) -> Int32
+    ) throws -> SocketAddress {
+        try onOpenSocket(operation) { fd in
             var storage = sockaddr_storage()
             var length = socklen_t(0)
-            _ = try check(cr_getpeername(fd, &storage, &length), "getpeername")
+            _ = try check(call(fd, &storage, &length), operation)
             return SocketAddress(storage: storage, length: length)
         }
     }

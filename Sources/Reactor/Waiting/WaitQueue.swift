@@ -22,7 +22,8 @@ public final class WaitQueue: @unchecked Sendable {
     public var count: Int { waiters.count }
 
     /// Parks the calling task until it is woken. Throws `CancellationError` if its task is
-    /// cancelled first, and `ReactorError` (`.shutDown`) if the reactor shuts down first.
+    /// cancelled first, and `ReactorError` (`.shutDown`) when called after the reactor shut down
+    /// (a task still parked when the loop stops is not resumed: wake it before shutting down).
     public nonisolated(nonsending) func wait() async throws {
         try await reactor.onLoop(self) { queue in try await queue.waitOnLoop() }
     }
