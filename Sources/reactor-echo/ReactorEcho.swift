@@ -92,14 +92,17 @@ struct StreamsEchoServer: EchoServer {
     }
 }
 
-/// Echo on the sock-level calls: one task per connection, one buffer per connection.
+/// Echo on the sock-level calls: one task per connection, and a receive buffer only while a
+/// connection has bytes to echo.
 final class SockEchoServer: EchoServer, @unchecked Sendable {
     let reactor: Reactor
     let listener: Socket
     let address: SocketAddress
     let bufferSize: Int
-    // Loop-thread state: the open connections, and who waits for there to be none.
+    // Loop-thread state: the open connections, who waits for there to be none, and the
+    // receive buffers no connection holds.
     private var connections: [ObjectIdentifier: Socket] = [:]
+    @exclusivity(unchecked) private var freeBuffers: [UnsafeMutableRawBufferPointer] = []
     private let idleWaiters: WaitQueue
 
     init(reactor: Reactor, listener: Socket, bufferSize: Int) throws {
@@ -131,10 +134,14 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
         }
     }
 
+    /// Waits until the peer sends, then echoes with a receive buffer taken from the free
+    /// list and given back before the next wait: an idle peer holds no buffer, and a busy
+    /// one allocates none in the steady state.
     private func echo(_ connection: Socket) async throws {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 1)
-        defer { buffer.deallocate() }
         while true {
+            try await connection.waitUntilReadable()
+            let buffer = freeBuffers.popLast() ?? .allocate(byteCount: bufferSize, alignment: 1)
+            defer { freeBuffers.append(buffer) }
             let count = try await reactor.sockRecv(connection, into: buffer)
             if count == 0 { return }
             try await reactor.sockSendall(connection, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
