@@ -89,6 +89,16 @@ final class BlockingPoolTests: XCTestCase {
             try await blocker.value
             try await second.value
             XCTAssertFalse(ran.value, "a cancelled job ran")
+            // A task cancelled before it asks never queues its job.
+            let early = Task(executorPreference: reactor) {
+                withUnsafeCurrentTask { $0?.cancel() }
+                try await reactor.runBlocking { ran.value = true }
+            }
+            do {
+                try await early.value
+                XCTFail("an already-cancelled task ran a blocking job")
+            } catch is CancellationError {}
+            XCTAssertFalse(ran.value, "an already-cancelled task's job ran")
         }
     }
 }

@@ -55,7 +55,11 @@ public final class BlockingPool: @unchecked Sendable {
                     id: id,
                     run: { continuation.resume(with: Result { try work() }) },
                     cancel: { continuation.resume(throwing: CancellationError()) })
-                if let refusal = submit(job) { continuation.resume(throwing: refusal) }
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())  // its handler found nothing queued
+                } else if let refusal = submit(job) {
+                    continuation.resume(throwing: refusal)
+                }
             }
         } onCancel: {
             withLock { () -> Job? in
