@@ -8,9 +8,9 @@ import Reactor
 ///
 /// `write` sends at once when nothing is queued, so most writes cost one send(2) (write(2) on a
 /// pipe) and no copy. What the kernel does not take is copied to a queue, which a flush task
-/// sends with gathering sendmsg(2) (writev(2)) calls as the handle becomes writable. `drain()` returns at once while the queue
-/// is at or below the high-water mark, and otherwise waits until it is at or below the
-/// low-water mark; any number of tasks may wait in it.
+/// sends with gathering sendmsg(2) (writev(2)) calls as the handle becomes writable.
+/// `drain()` returns at once while the queue is at or below the high-water mark, and otherwise
+/// waits until it is at or below the low-water mark; any number of tasks may wait in it.
 ///
 /// Its methods belong on the handle's reactor thread; `write`, `close` and `abort` called
 /// elsewhere are handed to the loop's next turn, and the async methods

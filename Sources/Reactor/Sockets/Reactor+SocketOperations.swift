@@ -21,35 +21,33 @@ extension Reactor {
     }
 
     private nonisolated(nonsending) func accept(_ listener: Socket) async throws -> (Socket, SocketAddress) {
-        do {
-            await consumeBudget()
-            var backoff = Duration.milliseconds(10)
-            while true {
-                try await waitUntilReady(listener, for: .read, "accept")
-                var storage = sockaddr_storage()
-                var length = socklen_t(0)
-                let fd = cr_accept(listener.fd, &storage, &length)
-                if fd >= 0 {
-                    return (try register(fd) as! Socket, SocketAddress(storage: storage, length: length))
+        await consumeBudget()
+        var backoff = Duration.milliseconds(10)
+        while true {
+            try await waitUntilReady(listener, for: .read, "accept")
+            var storage = sockaddr_storage()
+            var length = socklen_t(0)
+            let fd = cr_accept(listener.fd, &storage, &length)
+            if fd >= 0 {
+                return (try register(fd) as! Socket, SocketAddress(storage: storage, length: length))
+            }
+            switch -fd {
+            case EAGAIN:
+                sources.source(fd: listener.fd, generation: listener.generation)?.pointee.clearReadyAfterEAGAIN(.read)
+            case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
+                ENETUNREACH:
+                continue  // that connection failed (accept(2) lists these); the next may be fine
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                let error = SocketError(operation: "accept", errno: -fd)
+                if backoff == .milliseconds(10) {
+                    logger.warning("\(error); pausing accepts on fd \(listener.fd)")
+                } else {
+                    logger.debug("\(error); still pausing accepts for \(backoff)")
                 }
-                switch -fd {
-                case EAGAIN:
-                    sources.source(fd: listener.fd, generation: listener.generation)?.pointee.clearReadyAfterEAGAIN(.read)
-                case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
-                    ENETUNREACH:
-                    continue  // that connection failed (accept(2) lists these); the next may be fine
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    let error = SocketError(operation: "accept", errno: -fd)
-                    if backoff == .milliseconds(10) {
-                        logger.warning("\(error); pausing accepts on fd \(listener.fd)")
-                    } else {
-                        logger.debug("\(error); still pausing accepts for \(backoff)")
-                    }
-                    try await sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(1))
-                default:
-                    throw SocketError(operation: "accept", errno: -fd)
-                }
+                try await sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(1))
+            default:
+                throw SocketError(operation: "accept", errno: -fd)
             }
         }
     }
@@ -104,15 +102,13 @@ extension Reactor {
     /// The sendall loop, on the loop thread: `write(sent)` makes one attempt at the bytes
     /// from offset `sent` on.
     private nonisolated(nonsending) func sendAll(_ socket: Socket, count total: Int, _ write: (_ sent: Int) throws -> Int?) async throws {
-        do {
-            await consumeBudget()
-            var sent = 0
-            while sent < total {
-                if let count = try write(sent) {
-                    sent += count
-                } else {
-                    try await waitUntilReady(socket, for: .write, "send")
-                }
+        await consumeBudget()
+        var sent = 0
+        while sent < total {
+            if let count = try write(sent) {
+                sent += count
+            } else {
+                try await waitUntilReady(socket, for: .write, "send")
             }
         }
     }
@@ -130,37 +126,35 @@ extension Reactor {
     }
 
     private nonisolated(nonsending) func connect(_ socket: Socket, to address: SocketAddress) async throws {
-        do {
-            guard let source = sources.source(fd: socket.fd, generation: socket.generation) else {
-                throw SocketError.closed("connect", fd: socket.fd)
-            }
-            // An unconnected socket polls as writable and hung up; what epoll said of it before
-            // this attempt says nothing of the connection (and epoll re-polls the socket when it
-            // delivers, so nothing older arrives later).
-            source.pointee.resetReadiness()
-            var backoff = Duration.milliseconds(1)
-            while true {
-                let result = address.withSockAddr { cr_connect(socket.fd, $0, $1) }
-                switch -result {
-                case 0, EISCONN:
-                    return
-                case EINPROGRESS, EALREADY:
-                    // Wait for this attempt's edge.
-                    sources.source(fd: socket.fd, generation: socket.generation)?.pointee.clearReadyAfterEAGAIN(.write)
-                    try await waitUntilReady(socket, for: .write, "connect")
-                    let error = cr_socket_error(socket.fd)
-                    if error != 0 {
-                        throw SocketError(operation: "connect", errno: error < 0 ? -error : error, detail: "to \(address)")
-                    }
-                    // Loop: connect again returns 0 or EISCONN once established, EALREADY if the
-                    // wake-up was early.
-                case EAGAIN where address.family == .unix:
-                    // No attempt is under way and no edge will come when the backlog frees.
-                    try await sleep(for: backoff)
-                    backoff = min(backoff * 2, .milliseconds(64))
-                default:
-                    throw SocketError(operation: "connect", errno: -result, detail: "to \(address)")
+        guard let source = sources.source(fd: socket.fd, generation: socket.generation) else {
+            throw SocketError.closed("connect", fd: socket.fd)
+        }
+        // An unconnected socket polls as writable and hung up; what epoll said of it before
+        // this attempt says nothing of the connection (and epoll re-polls the socket when it
+        // delivers, so nothing older arrives later).
+        source.pointee.resetReadiness()
+        var backoff = Duration.milliseconds(1)
+        while true {
+            let result = address.withSockAddr { cr_connect(socket.fd, $0, $1) }
+            switch -result {
+            case 0, EISCONN:
+                return
+            case EINPROGRESS, EALREADY:
+                // Wait for this attempt's edge.
+                sources.source(fd: socket.fd, generation: socket.generation)?.pointee.clearReadyAfterEAGAIN(.write)
+                try await waitUntilReady(socket, for: .write, "connect")
+                let error = cr_socket_error(socket.fd)
+                if error != 0 {
+                    throw SocketError(operation: "connect", errno: error < 0 ? -error : error, detail: "to \(address)")
                 }
+                // Loop: connect again returns 0 or EISCONN once established, EALREADY if the
+                // wake-up was early.
+            case EAGAIN where address.family == .unix:
+                // No attempt is under way and no edge will come when the backlog frees.
+                try await sleep(for: backoff)
+                backoff = min(backoff * 2, .milliseconds(64))
+            default:
+                throw SocketError(operation: "connect", errno: -result, detail: "to \(address)")
             }
         }
     }

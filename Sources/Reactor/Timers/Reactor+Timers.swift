@@ -12,24 +12,22 @@ extension Reactor {
     }
 
     private nonisolated(nonsending) func sleepOnLoop(for duration: Duration) async throws {
-        do {
-            let deadline = deadline(after: duration)
-            let handle = timers.reserve()
-            let outcome = await park {
-                self.onLoopThread((self, handle)) { reactor, handle in
-                    if case .resume(let continuation) = reactor.timers.cancel(handle) {
-                        continuation.resume(returning: .cancelled)
-                    }
-                }
-            } park: { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
-                if Task.isCancelled || !timers.schedule(handle, at: deadline, .resume(continuation)) {
-                    _ = timers.cancel(handle)
+        let deadline = deadline(after: duration)
+        let handle = timers.reserve()
+        let outcome = await park {
+            self.onLoopThread((self, handle)) { reactor, handle in
+                if case .resume(let continuation) = reactor.timers.cancel(handle) {
                     continuation.resume(returning: .cancelled)
                 }
             }
-            precondition(inLoopThread, "a sleep resumed off its reactor's thread")
-            if outcome != .ready { throw CancellationError() }
+        } park: { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
+            if Task.isCancelled || !timers.schedule(handle, at: deadline, .resume(continuation)) {
+                _ = timers.cancel(handle)
+                continuation.resume(returning: .cancelled)
+            }
         }
+        precondition(inLoopThread, "a sleep resumed off its reactor's thread")
+        if outcome != .ready { throw CancellationError() }
     }
 
     /// Now plus `duration` on the monotonic clock, saturating.

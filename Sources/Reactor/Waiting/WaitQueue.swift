@@ -29,31 +29,29 @@ public final class WaitQueue: @unchecked Sendable {
     }
 
     private nonisolated(nonsending) func waitOnLoop() async throws {
-        do {
-            let ticket = waiters.nextTicket(id: reactor.nextWaiterID())
-            let outcome = await reactor.park {
-                self.reactor.onLoopThread(self) { queue in
-                    if let waiter = queue.waiters.remove(ticket) {
-                        waiter.continuation.resume(returning: .cancelled)
-                    }
-                }
-            } park: { continuation in
-                if Task.isCancelled {
-                    continuation.resume(returning: .cancelled)
-                } else {
-                    let appended = waiters.append(Waiter(continuation: continuation, id: ticket.id))
-                    assert(appended == ticket, "a waiter was added between nextTicket and append")
+        let ticket = waiters.nextTicket(id: reactor.nextWaiterID())
+        let outcome = await reactor.park {
+            self.reactor.onLoopThread(self) { queue in
+                if let waiter = queue.waiters.remove(ticket) {
+                    waiter.continuation.resume(returning: .cancelled)
                 }
             }
-            switch outcome {
-            case .ready:
-                if Task.isCancelled {
-                    waiters.wakeFirst()
-                    throw CancellationError()
-                }
-            case .cancelled: throw CancellationError()
-            case .closed: throw ReactorError.shutDown("wait")
+        } park: { continuation in
+            if Task.isCancelled {
+                continuation.resume(returning: .cancelled)
+            } else {
+                let appended = waiters.append(Waiter(continuation: continuation, id: ticket.id))
+                assert(appended == ticket, "a waiter was added between nextTicket and append")
             }
+        }
+        switch outcome {
+        case .ready:
+            if Task.isCancelled {
+                waiters.wakeFirst()
+                throw CancellationError()
+            }
+        case .cancelled: throw CancellationError()
+        case .closed: throw ReactorError.shutDown("wait")
         }
     }
 
