@@ -127,20 +127,28 @@ public final class Server: @unchecked Sendable {
     private func serve(_ socket: Socket, peer: SocketAddress) {
         let reader = StreamReader(socket, limit: limit)
         let writer = StreamWriter(socket, peerAddress: peer)
-        let id = ObjectIdentifier(writer)
-        connections[id] = writer
+        connections[ObjectIdentifier(writer)] = writer
+        // The task's first frame stays on its stack for as long as the connection lives, under
+        // every frame of the handler's waits, so it holds little: a failure is reported in a
+        // synchronous function of its own.
         Task(executorPreference: reactor) {
             do {
                 try await self.handler(reader, writer)
             } catch {
-                let level: Logger.Level = writer.isClosing ? .debug : .error
-                self.reactor.logger.log(level: level, "connection handler for \(peer) threw: \(error)")
+                self.handlerThrew(error, writer)
             }
             writer.close()
             await writer.waitClosed()
-            self.connections[id] = nil
+            self.connections[ObjectIdentifier(writer)] = nil
             self.resumeDoneWaitersIfDone()
         }
+    }
+
+    @inline(never)
+    private func handlerThrew(_ error: any Error, _ writer: StreamWriter) {
+        let level: Logger.Level = writer.isClosing ? .debug : .error
+        let peer = writer.peerAddress.map(\.description) ?? "?"
+        reactor.logger.log(level: level, "connection handler for \(peer) threw: \(error)")
     }
 
     // MARK: - Stopping

@@ -28,8 +28,9 @@ public final class StreamWriter: @unchecked Sendable {
     public let handle: IOHandle
     /// The peer's address, as asyncio's `get_extra_info("peername")` (nil but for sockets).
     public let peerAddress: SocketAddress?
-    /// The local address, as asyncio's `get_extra_info("sockname")` (nil but for sockets).
-    public let localAddress: SocketAddress?
+    /// The local address, as asyncio's `get_extra_info("sockname")`: nil but for an open
+    /// socket (asked of the kernel each time, so a connection does not carry it).
+    public var localAddress: SocketAddress? { try? (handle as? Socket)?.localAddress() }
     public let highWaterMark: Int
     public let lowWaterMark: Int
     public let closeTimeout: Duration
@@ -58,9 +59,7 @@ public final class StreamWriter: @unchecked Sendable {
     ) {
         precondition(0 <= lowWaterMark && lowWaterMark <= highWaterMark, "need 0 <= lowWaterMark <= highWaterMark")
         self.handle = handle
-        let socket = handle as? Socket
-        self.peerAddress = peerAddress ?? (try? socket?.peerAddress())
-        self.localAddress = try? socket?.localAddress()
+        self.peerAddress = peerAddress ?? (try? (handle as? Socket)?.peerAddress())
         self.highWaterMark = highWaterMark
         self.lowWaterMark = lowWaterMark
         self.closeTimeout = closeTimeout

@@ -315,3 +315,65 @@ func assertThrows(
         XCTFail("expected StreamError(\(kind)), got \(error)", file: file, line: line)
     }
 }
+
+/// The receive scratch: readers of one reactor receive into the same memory, and keep only
+/// what they leave buffered.
+final class StreamReaderScratchTests: XCTestCase {
+    func testReadersOfOneReactorKeepTheirOwnPartialLinesAcrossWaits() throws {
+        try runReactor { reactor in
+            var pairs: [(reader: StreamReader, peer: Socket)] = []
+            for _ in 0..<3 {
+                let (client, server) = try await connectedPair(reactor)
+                pairs.append((StreamReader(server), client))
+            }
+            defer { for pair in pairs { pair.reader.handle.close(); pair.peer.close() } }
+            let lines = pairs.map { pair in Task(executorPreference: reactor) { try await pair.reader.readLine() } }
+            // Each reader receives the first half of its line (into the shared scratch, then
+            // into its own memory as it waits), then the others do, then the second halves.
+            for (index, pair) in pairs.enumerated() {
+                try await waitUntil(reactor, "reader \(index) waits") { reactor.isWaiting(pair.reader.handle, .read) }
+                try await reactor.sockSendall(pair.peer, Array("line \(index) fir".utf8))
+                try await waitUntil(reactor, "reader \(index) holds its first half") { pair.reader.bufferedCount > 0 }
+                try await waitUntil(reactor, "reader \(index) waits again") { reactor.isWaiting(pair.reader.handle, .read) }
+                XCTAssertTrue(pair.reader.holdsMemory)
+            }
+            for (index, pair) in pairs.enumerated().reversed() {
+                try await reactor.sockSendall(pair.peer, Array("st half\nline \(index) second".utf8))
+            }
+            for (index, line) in lines.enumerated() {
+                let value = try await line.value
+                XCTAssertEqual(text(value), "line \(index) first half\n")
+            }
+            // The rest of each stream stays with its own reader.
+            for (index, pair) in pairs.enumerated() {
+                try pair.peer.shutdown(.write)
+                let rest = try await pair.reader.read()
+                XCTAssertEqual(text(rest), "line \(index) second")
+                XCTAssertFalse(pair.reader.holdsMemory)
+            }
+        }
+    }
+
+    func testAReaderHoldsNoMemoryOnceItsReadsTookEverything() throws {
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            let reader = StreamReader(server)
+            defer { server.close(); client.close() }
+            XCTAssertFalse(reader.holdsMemory)
+            try await reactor.sockSendall(client, Array("one\ntwo\n".utf8))
+            let one = try await reader.readLine()
+            XCTAssertEqual(text(one), "one\n")
+            XCTAssertTrue(reader.holdsMemory, "two\\n stays buffered, so it moved out of the scratch")
+            let two = try await reader.readLine()
+            XCTAssertEqual(text(two), "two\n")
+            XCTAssertFalse(reader.holdsMemory)
+            // 1 MiB through readExactly: grows its own memory, and gives it up when read.
+            let bytes = randomBytes(1 << 20, seed: 7)
+            let sending = Task(executorPreference: reactor) { try await reactor.sockSendall(client, bytes) }
+            let received = try await reader.readExactly(bytes.count)
+            try await sending.value
+            XCTAssertEqual(received, bytes)
+            XCTAssertFalse(reader.holdsMemory)
+        }
+    }
+}

@@ -44,7 +44,7 @@ extension XCTestCase {
         file: StaticString = #filePath, line: UInt = #line,
         _ body: @escaping @Sendable (Reactor) async throws -> T
     ) throws -> T {
-        let watchdog = Watchdog(seconds: 60, name)
+        let watchdog = Watchdog(seconds: Int(timeout.components.seconds) + 40, name)
         defer { watchdog.cancel() }
         let before = openFileDescriptorCount()
         let result = try Reactor.run(configuration: configuration) { reactor in

@@ -1,5 +1,5 @@
 /// The direction a task waits in.
-enum Interest {
+package enum Interest {
     case read, write
 }
 

@@ -6,9 +6,14 @@ extension Reactor {
     /// (`.busy`) when another task already waits in that direction, and `CancellationError`
     /// when the task is cancelled; in that case the waiter is removed and the handle stays
     /// usable.
-    nonisolated(nonsending) func waitUntilReady(_ handle: IOHandle, for interest: Interest, _ operation: String) async throws {
+    ///
+    /// The layers above call it from code already on the loop thread (`IOHandle`'s waits are
+    /// its public, crossing form): a parked task keeps every frame of its call chain, and one
+    /// frame fewer keeps a connection's whole chain within the task's first slab.
+    @inline(__always)
+    package nonisolated(nonsending) func waitUntilReady(_ handle: IOHandle, for interest: Interest, _ operation: StaticString) async throws {
         guard let source = sources.source(fd: handle.fd, generation: handle.generation) else {
-            throw SocketError.closed(operation, fd: handle.fd)
+            throw SocketError.closed("\(operation)", fd: handle.fd)
         }
         if source.pointee.isReady(interest) { return }
         if source.pointee[waiter: interest] != nil {
@@ -36,10 +41,10 @@ extension Reactor {
             // A job that ran between the wake-up and now may have closed the handle (and its
             // fd number may be someone else's by now).
             guard sources.source(fd: handle.fd, generation: handle.generation) != nil else {
-                throw SocketError.closed(operation, fd: handle.fd)
+                throw SocketError.closed("\(operation)", fd: handle.fd)
             }
         case .cancelled: throw CancellationError()
-        case .closed: throw SocketError.closed(operation, fd: handle.fd)
+        case .closed: throw SocketError.closed("\(operation)", fd: handle.fd)
         }
     }
 

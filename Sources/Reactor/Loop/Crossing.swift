@@ -41,9 +41,13 @@ extension Reactor {
     /// `body` should capture nothing, taking all it needs (the reactor too) as `arguments`: a
     /// closure that captures nothing is a plain function, so the call in place allocates
     /// nothing, and the hop can carry it.
-    @inlinable @inline(__always)
+    ///
+    /// Specialised but not inlined: inlined, its hop would take room in the frame of every
+    /// operation that calls it at its guard, and that frame stays on the stack of every task
+    /// parked in the operation (the design article, "Memory per connection").
+    @inlinable @inline(never)
     public nonisolated(nonsending) func onLoop<Arguments, T: Sendable>(
-        _ arguments: Arguments, operation: String = #function,
+        _ arguments: Arguments, operation: StaticString = #function,
         _ body: nonisolated(nonsending) @escaping (Arguments) async throws -> T
     ) async throws -> T {
         if runsInPlace(#isolation) { return try await body(arguments) }
@@ -60,14 +64,14 @@ extension Reactor {
     /// waits for the hop and touches none of them meanwhile.
     @usableFromInline
     func hop<Arguments, T: Sendable>(
-        _ operation: String,
+        _ operation: StaticString,
         _ call: UnsafeTransfer<(Arguments, nonisolated(nonsending) (Arguments) async throws -> T)>
     ) async throws -> T {
         if isDebugMode { reportHop(operation) }
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask(executorPreference: self) {
                 // Unless the loop is gone (then the job went to the global executor).
-                guard self.inLoopThread else { throw ReactorError.shutDown(operation) }
+                guard self.inLoopThread else { throw ReactorError.shutDown("\(operation)") }
                 let (arguments, body) = call.value
                 return try await body(arguments)
             }
@@ -75,8 +79,8 @@ extension Reactor {
         }
     }
 
-    private func reportHop(_ operation: String) {
-        let first = reportedHops.withLock { $0.insert(operation).inserted }
+    private func reportHop(_ operation: StaticString) {
+        let first = reportedHops.withLock { $0.insert("\(operation)").inserted }
         if first {
             logger.warning(
                 "\(operation) was called off the reactor's loop thread (or inside an actor) and hopped to it: start the task on the reactor (Task(executorPreference: reactor)) to avoid the hop")

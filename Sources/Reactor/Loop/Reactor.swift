@@ -58,6 +58,7 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var stopRequested = false
     @exclusivity(unchecked) var drainedInbox: [ReadyWork] = []
     @exclusivity(unchecked) var shutdownWaiters: [UnsafeContinuation<Void, Never>] = []
+    @exclusivity(unchecked) var receiveScratchMemory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     // Cross-thread state.
     let inbox = Lock(Inbox())
@@ -78,6 +79,7 @@ public final class Reactor: @unchecked Sendable {
 
     deinit {
         sources.deallocate()
+        receiveScratchMemory.deallocate()
     }
 
     /// True when the configuration asked for debug checks (a slow-job threshold): layers

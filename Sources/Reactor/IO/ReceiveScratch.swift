@@ -1,0 +1,17 @@
+extension Reactor {
+    /// Memory to receive into on the loop thread, shared by everything on this loop, of at
+    /// least `minimum` bytes: a reader that has nothing buffered receives here and keeps only
+    /// what it does not hand out at once, so an idle connection holds no receive buffer and a
+    /// busy one allocates none (libuv's shared read buffer does the same).
+    ///
+    /// Valid until the caller next suspends, or next asks for it: whatever is left in it must be
+    /// copied out before either.
+    package func receiveScratch(atLeast minimum: Int) -> UnsafeMutableRawBufferPointer {
+        assert(inLoopThread, "receiveScratch is for the loop thread")
+        if receiveScratchMemory.count < minimum {
+            receiveScratchMemory.deallocate()
+            receiveScratchMemory = .allocate(byteCount: minimum, alignment: 16)
+        }
+        return receiveScratchMemory
+    }
+}
