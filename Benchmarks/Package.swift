@@ -47,6 +47,8 @@ let package = Package(
                 .product(name: "Reactor", package: library),
                 .product(name: "ReactorStreams", package: library),
                 .product(name: "Benchmark", package: "benchmark"),
+                // The blocking pool's peer: NIOThreadPool.
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/ReactorMicro",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -101,4 +101,22 @@ final class BlockingPoolTests: XCTestCase {
             XCTAssertFalse(ran.value, "an already-cancelled task's job ran")
         }
     }
+
+    func testAJobsResultAndErrorReachItsCallerOnTheLoopThread() throws {
+        struct JobFailed: Error, Equatable { let code: Int }
+        try runReactor { reactor in
+            let caller = pthread_self()
+            let (value, thread) = try await reactor.runBlocking { (42, pthread_self()) }
+            XCTAssertEqual(value, 42)
+            XCTAssertEqual(pthread_equal(thread, caller), 0, "the job ran on the loop thread")
+            XCTAssertTrue(reactor.inLoopThread)
+            do {
+                _ = try await reactor.runBlocking { () throws -> Int in throw JobFailed(code: 7) }
+                XCTFail("the job's error was lost")
+            } catch let error as JobFailed {
+                XCTAssertEqual(error, JobFailed(code: 7))
+            }
+            XCTAssertTrue(reactor.inLoopThread)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Benchmark
+import NIOPosix
 import Reactor
 import ReactorStreams
 
@@ -71,6 +72,37 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // An empty job through a pool of threads and back, awaited by a task on the reactor: the
+    // blocking pool (asyncio's run_in_executor), SwiftNIO's NIOThreadPool, and a detached task
+    // on Swift's global executor.
+    Benchmark("blocking-pool-round-trip") { benchmark in
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            for _ in iterations {
+                try await reactor.runBlocking {}
+            }
+        }
+    }
+
+    Benchmark("NIOThreadPool.runIfActive-round-trip") { benchmark in
+        let iterations = benchmark.scaledIterations
+        let pool = Fixture.shared.nioThreadPool
+        await Fixture.shared.onReactor { _ in
+            for _ in iterations {
+                try await pool.runIfActive {}
+            }
+        }
+    }
+
+    Benchmark("Task.detached-round-trip") { benchmark in
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { _ in
+            for _ in iterations {
+                await Task.detached {}.value
+            }
+        }
+    }
+
     Benchmark("timer-schedule+cancel") { benchmark in
         let iterations = benchmark.scaledIterations
         await Fixture.shared.onReactor { reactor in
@@ -94,12 +126,15 @@ final class Fixture: Sendable {
     /// that is dropped closes its socket.
     let writer: StreamWriter
     let reader: StreamReader
+    /// As many threads as the blocking pool has.
+    let nioThreadPool = NIOThreadPool(numberOfThreads: BlockingPool.shared.threadCount)
 
     private init(reactor: Reactor, pair: (Socket, Socket)) {
         self.reactor = reactor
         self.pair = pair
         writer = StreamWriter(pair.0)
         reader = StreamReader(pair.1)
+        nioThreadPool.start()
     }
 
     static func start() async throws {

@@ -1,6 +1,7 @@
 import CReactor
 import DequeModule
 import Glibc
+import Synchronization
 
 /// A bounded pool of threads for blocking calls (asyncio's `run_in_executor(None, f)` and
 /// `asyncio.to_thread(f)`): name resolution, file I/O, a C library that blocks. The reactors
@@ -18,18 +19,40 @@ public final class BlockingPool: @unchecked Sendable {
     public let threadCount: Int
     public let queueLimit: Int
 
-    private struct Job {
-        let id: UInt64
-        let run: () -> Void
-        /// Resumes the caller with `CancellationError`, when the job is removed unrun.
-        let cancel: () -> Void
+    /// A queued call: one allocation, which also carries the result back.
+    private protocol Job: AnyObject {
+        var id: UInt64 { get }
+        /// The caller's continuation; the pool resumes it once, from whichever thread.
+        var continuation: UnsafeContinuation<WaitOutcome, Never> { get }
+        /// Runs the work on a pool thread, keeps its result, and resumes the caller.
+        func run()
     }
 
+    private final class TypedJob<T>: Job, @unchecked Sendable {
+        let id: UInt64
+        let continuation: UnsafeContinuation<WaitOutcome, Never>
+        let work: @Sendable () throws -> T
+        /// Written by the pool thread before it resumes the caller, read by the caller after.
+        var result: Result<T, any Error>?
+
+        init(id: UInt64, continuation: UnsafeContinuation<WaitOutcome, Never>, work: @escaping @Sendable () throws -> T) {
+            self.id = id
+            self.continuation = continuation
+            self.work = work
+        }
+
+        func run() {
+            result = Result { try work() }
+            continuation.resume(returning: .ready)
+        }
+    }
+
+    private let lastID = Atomic<UInt64>(0)
+
     // Guarded by `mutex`.
-    private var queue = Deque<Job>()
+    private var queue = Deque<any Job>()
     private var startedThreads = 0
     private var idleThreads = 0
-    private var lastID: UInt64 = 0
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let jobArrived = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -45,47 +68,48 @@ public final class BlockingPool: @unchecked Sendable {
     /// executor (a task on a reactor, on that reactor's loop thread), which never waits for
     /// the job meanwhile.
     public nonisolated(nonsending) func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        let id = withLock {
-            lastID &+= 1
-            return lastID
-        }
-        return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, any Error>) in
-                let job = Job(
-                    id: id,
-                    run: { continuation.resume(with: Result { try work() }) },
-                    cancel: { continuation.resume(throwing: CancellationError()) })
-                if Task.isCancelled {
-                    continuation.resume(throwing: CancellationError())  // its handler found nothing queued
-                } else if let refusal = submit(job) {
-                    continuation.resume(throwing: refusal)
-                }
+        let id = lastID.add(1, ordering: .relaxed).newValue
+        var job: TypedJob<T>?
+        var refusal: ReactorError?
+        let outcome = await Reactor.park {
+            // Removed unrun: its caller leaves with CancellationError. A job that runs already
+            // is not in the queue, and resumes its caller when done.
+            let removed = self.withLock { () -> (any Job)? in
+                guard let index = self.queue.firstIndex(where: { $0.id == id }) else { return nil }
+                return self.queue.remove(at: index)
             }
-        } onCancel: {
-            withLock { () -> Job? in
-                guard let index = queue.firstIndex(where: { $0.id == id }) else { return nil }
-                return queue.remove(at: index)
-            }?.cancel()
+            removed?.continuation.resume(returning: .cancelled)
+        } park: { continuation in
+            if Task.isCancelled {
+                continuation.resume(returning: .cancelled)  // its handler found nothing queued
+                return
+            }
+            let queued = TypedJob(id: id, continuation: continuation, work: work)
+            job = queued
+            refusal = submit(queued)
+            if refusal != nil { continuation.resume(returning: .ready) }
         }
+        if let refusal { throw refusal }
+        guard outcome == .ready, let result = job?.result else { throw CancellationError() }
+        return try result.get()
     }
 
     /// How many jobs wait for a thread.
     public var queuedCount: Int { withLock { queue.count } }
 
     /// Queues `job` (or refuses it) and starts a thread if none is idle.
-    private func submit(_ job: Job) -> ReactorError? {
-        enum Admission { case queued, queuedWithNewThread, refused }
+    private func submit(_ job: any Job) -> ReactorError? {
+        enum Admission { case queued, queuedForIdleThread, queuedWithNewThread, refused }
         let admission: Admission = withLock {
             guard queue.count < queueLimit else { return .refused }
             queue.append(job)
-            if idleThreads > 0 {
-                pthread_cond_signal(jobArrived)
-                return .queued
-            }
+            if idleThreads > 0 { return .queuedForIdleThread }
             guard startedThreads < threadCount else { return .queued }
             startedThreads += 1
             return .queuedWithNewThread
         }
+        // Signalled after the unlock, so the thread it wakes does not wait again for the mutex.
+        if admission == .queuedForIdleThread { pthread_cond_signal(jobArrived) }
         if admission == .refused {
             return ReactorError(.poolFull, "the blocking pool's queue is full (\(queueLimit) jobs)")
         }
@@ -101,7 +125,7 @@ public final class BlockingPool: @unchecked Sendable {
     /// A pool thread: runs jobs as they come, for the life of the pool.
     private func work() {
         while true {
-            let job: Job = withLock {
+            let job: any Job = withLock {
                 while queue.isEmpty {
                     idleThreads += 1
                     pthread_cond_wait(jobArrived, mutex)

@@ -21,7 +21,7 @@ extension Reactor {
             throw ReactorError(.busy, "\(operation): another task is already waiting to \(direction) \(handle)")
         }
         let id = nextWaiterID()
-        let outcome = await park {
+        let outcome = await Self.park {
             self.onLoopThread((self, handle.fd, handle.generation)) { reactor, fd, generation in
                 reactor.cancelWait(fd: fd, generation: generation, interest: interest, id: id)
             }

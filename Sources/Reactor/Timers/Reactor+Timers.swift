@@ -14,7 +14,7 @@ extension Reactor {
     private nonisolated(nonsending) func sleepOnLoop(for duration: Duration) async throws {
         let deadline = deadline(after: duration)
         let handle = timers.reserve()
-        let outcome = await park {
+        let outcome = await Self.park {
             self.onLoopThread((self, handle)) { reactor, handle in
                 if case .resume(let continuation) = reactor.timers.cancel(handle) {
                     continuation.resume(returning: .cancelled)

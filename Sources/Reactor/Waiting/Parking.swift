@@ -1,5 +1,5 @@
 /// Parking a task on the loop with a cancellation handler: the one way every wait of the
-/// reactor suspends (handle directions, timers, `WaitQueue`).
+/// reactor suspends (handle directions, timers, `WaitQueue`, the blocking pool's callers).
 ///
 /// Two implementations, one switch (the package trait `PortableCancellation`; the design
 /// article, "Fast cancellation"):
@@ -21,7 +21,7 @@ extension Reactor {
     /// `onCancel` runs at once when the task is already cancelled (before `park`, which
     /// checks `Task.isCancelled` for that reason), else on the thread that cancels the task,
     /// at most once.
-    nonisolated(nonsending) func park(
+    nonisolated(nonsending) static func park(
         onCancel: @Sendable () -> Void, park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
     ) async -> WaitOutcome {
         await withTaskCancellationHandler {
@@ -42,7 +42,7 @@ extension Reactor {
     /// nothing the compiler allocates there may be made between adding and removing it, and
     /// `onCancel`'s context must live in this frame until the record is gone.
     @inline(never)
-    nonisolated(nonsending) func park(
+    nonisolated(nonsending) static func park(
         onCancel: @Sendable () -> Void, park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
     ) async -> WaitOutcome {
         let record = addCancellationHandler(handler: onCancel)

@@ -30,7 +30,7 @@ public final class WaitQueue: @unchecked Sendable {
 
     private nonisolated(nonsending) func waitOnLoop() async throws {
         let ticket = waiters.nextTicket(id: reactor.nextWaiterID())
-        let outcome = await reactor.park {
+        let outcome = await Reactor.park {
             self.reactor.onLoopThread(self) { queue in
                 if let waiter = queue.waiters.remove(ticket) {
                     waiter.continuation.resume(returning: .cancelled)
