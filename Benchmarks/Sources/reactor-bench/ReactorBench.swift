@@ -18,10 +18,10 @@ struct ReactorBench: ParsableCommand {
     @Flag(help: "One repetition of 1 s per scenario: a quick look, not figures to quote.")
     var quick = false
 
-    @Option(help: "Seconds of load per run, after a warm-up of a quarter of it (at most 0.5 s). Default: 1.")
+    @Option(help: "Seconds of load per run, after a warm-up of a quarter of it (at most 0.5 s). Default: 0.25 (1 with --quick).")
     var duration: Double?
 
-    @Option(help: "Repetitions of each run; the tables show medians and spreads. Default: 5.")
+    @Option(help: "Repetitions of each run; the tables show medians and spreads. Default: 25 (1 with --quick).")
     var repetitions: Int?
 
     @Option(help: "Comma-separated servers to run (default: all).")
@@ -81,11 +81,12 @@ struct ReactorBench: ParsableCommand {
             return try SyscallCount.run(servers: servers, messages: syscallMessages, toolbox: toolbox)
         }
         let scenarios = try selected(self.scenarios, from: Scenario.all, \.name, Scenario.named)
-        let duration = self.duration ?? 1
+        let duration = self.duration ?? (quick ? 1 : 0.25)
         let warmup = min(duration / 4, 0.5)
-        // Five short runs rather than three long ones: on a shared machine the noise comes in
-        // spikes, which a median of five shrugs off better.
-        let repetitions = self.repetitions ?? (quick ? 1 : 5)
+        // Many short runs rather than a few long ones: the servers take turns within a second
+        // or so, which the machine's slower swings move together, and the median of many
+        // per-repetition ratios shrugs off its spikes (the README has the measurements).
+        let repetitions = self.repetitions ?? (quick ? 1 : 25)
         var results: [Scenario: [ServerKind: [Measurement]]] = [:]
         let total = scenarios.count * repetitions * servers.count
         var done = 0
@@ -93,16 +94,19 @@ struct ReactorBench: ParsableCommand {
         print("reactor-bench: \(servers.count) servers × \(scenarios.count) scenarios × \(repetitions) repetitions; servers on CPU 0, load on CPU 1")
         print(Report.legend + "\n")
         for scenario in scenarios {
+            // Every server runs for the whole scenario (an idle one sleeps in epoll_wait), so a
+            // repetition measures them all within a second or two: the machine's slow swings
+            // then move a repetition's figures together, and its ratios keep still.
+            let processes = try servers.map { try ServerProcess($0, toolbox: toolbox, cpu: 0) }
+            defer { for process in processes { _ = process.stop() } }
             for repetition in 0..<repetitions {
                 // Rotate the order each repetition so no server always runs first.
-                let order = servers.indices.map { servers[($0 + repetition) % servers.count] }
-                for server in order {
+                for index in servers.indices.map({ ($0 + repetition) % servers.count }) {
+                    let server = servers[index]
                     let elapsed = Date().timeIntervalSince(started)
                     let left = done == 0 ? "" : " ~\(Int(elapsed / Double(done) * Double(total - done)))s left"
                     progress("[\(done + 1)/\(total)] \(scenario.name) · \(server.name) · repetition \(repetition + 1)/\(repetitions)\(left)")
-                    let process = try ServerProcess(server, toolbox: toolbox, cpu: 0)
-                    defer { process.stop() }
-                    let measurement = try Measurement.run(scenario, against: process, toolbox: toolbox, cpu: 1, duration: duration, warmup: warmup)
+                    let measurement = try Measurement.run(scenario, against: processes[index], toolbox: toolbox, cpu: 1, duration: duration, warmup: warmup)
                     results[scenario, default: [:]][server, default: []].append(measurement)
                     done += 1
                 }

@@ -17,7 +17,8 @@ enum Report {
         let floorRuns = rows.first { $0.0.name == floor }?.1
         let nioRuns = rows.first { $0.0.name == nio }?.1
         let isStream = scenario.streamBytes != nil
-        let length = isStream ? "streams for \(format(duration, 1)) s each" : "\(format(duration, 1)) s each"
+        let seconds = duration == duration.rounded() ? "\(Int(duration))" : "\(duration)"
+        let length = isStream ? "streams for \(seconds) s each" : "\(seconds) s each"
         var lines = ["\(scenario.title) (\(repetitions) repetitions, \(length))"]
         // A stream is compared by MB/s, and has no per-message latency; the other rate follows
         // from the one shown and the message size (--json has both).
