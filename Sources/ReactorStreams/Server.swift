@@ -184,16 +184,16 @@ public final class Server: @unchecked Sendable {
 
     /// Returns once the server is closed and every handler has finished and its connection
     /// is closed (or the waiting task is cancelled).
-    public nonisolated(nonsending) func waitClosed() async {
-        _ = try? await reactor.onLoop(self) { server in
+    public nonisolated(nonsending) func waitClosed(file: StaticString = #fileID, line: UInt = #line) async {
+        _ = try? await reactor.onLoop(self, file: file, line: line) { server in
             if !server.isDone { try await server.doneWaiters.wait() }
         }
     }
 
     /// Waits until `close()` (asyncio's `serve_forever`). Cancelling the waiting task closes
     /// the server, and the task throws `CancellationError`.
-    public nonisolated(nonsending) func serveForever() async throws {
-        try await reactor.onLoop(self) { server in
+    public nonisolated(nonsending) func serveForever(file: StaticString = #fileID, line: UInt = #line) async throws {
+        try await reactor.onLoop(self, file: file, line: line) { server in
             if server.isClosed { return }
             do {
                 try await server.closeWaiters.wait()

@@ -53,8 +53,8 @@ public final class StreamReader: @unchecked Sendable {
     // MARK: - Reads
 
     /// Up to `maxBytes` bytes: returns as soon as at least one byte is there; empty at EOF.
-    public nonisolated(nonsending) func read(_ maxBytes: Int) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, maxBytes)) { try await $0.0.read($0.1) } }
+    public nonisolated(nonsending) func read(_ maxBytes: Int, file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, maxBytes), file: file, line: line) { try await $0.0.read($0.1) } }
         defer { buffer.settle() }
         try throwStoredError()
         if maxBytes == 0 { return [] }
@@ -66,10 +66,10 @@ public final class StreamReader: @unchecked Sendable {
     }
 
     /// Every byte until EOF.
-    public nonisolated(nonsending) func read() async throws -> [UInt8] {
+    public nonisolated(nonsending) func read(file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
         var bytes: [UInt8] = []
         while true {
-            let block = try await read(limit)
+            let block = try await read(limit, file: file, line: line)
             if block.isEmpty { return bytes }
             bytes += block
         }
@@ -77,8 +77,8 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Exactly `count` bytes. At EOF first: `IncompleteReadError(partial:expected:)`, with the
     /// buffer cleared.
-    public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, count)) { try await $0.0.readExactly($0.1) } }
+    public nonisolated(nonsending) func readExactly(_ count: Int, file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, count), file: file, line: line) { try await $0.0.readExactly($0.1) } }
         defer { buffer.settle() }
         guard count >= 0 else {
             throw StreamError(.invalidArgument, "readExactly size can not be less than zero")
@@ -97,8 +97,8 @@ public final class StreamReader: @unchecked Sendable {
     /// A line, through its `\n`. At EOF, the partial line (empty when nothing is left). Over
     /// the limit: drops the data through the separator if it was found, else clears the
     /// buffer, and throws `LimitOverrunError`.
-    public nonisolated(nonsending) func readLine() async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self) { try await $0.readLine() } }
+    public nonisolated(nonsending) func readLine(file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.readLine() } }
         defer { buffer.settle() }
         do {
             return try await readUntil(Self.newline)
@@ -117,8 +117,8 @@ public final class StreamReader: @unchecked Sendable {
     /// The data through `separator`. Over the limit: `LimitOverrunError`, the buffer as it
     /// was. At EOF without the separator: `IncompleteReadError(partial:expected: nil)`, the
     /// buffer cleared.
-    public nonisolated(nonsending) func readUntil(_ separator: [UInt8]) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, separator)) { try await $0.0.readUntil($0.1) } }
+    public nonisolated(nonsending) func readUntil(_ separator: [UInt8], file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, separator), file: file, line: line) { try await $0.0.readUntil($0.1) } }
         defer { buffer.settle() }
         guard !separator.isEmpty else {
             throw StreamError(.invalidArgument, "separator should be at least one byte")
@@ -130,8 +130,8 @@ public final class StreamReader: @unchecked Sendable {
 
     /// The data through whichever separator ends first (asyncio 3.13's tuple of separators;
     /// of two that end at the same place, the shorter wins).
-    public nonisolated(nonsending) func readUntil(anyOf separators: [[UInt8]]) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, separators)) { try await $0.0.readUntil(anyOf: $0.1) } }
+    public nonisolated(nonsending) func readUntil(anyOf separators: [[UInt8]], file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, separators), file: file, line: line) { try await $0.0.readUntil(anyOf: $0.1) } }
         defer { buffer.settle() }
         let separators = separators.sorted { $0.count < $1.count }
         guard let shortest = separators.first?.count, shortest > 0 else {

@@ -133,8 +133,8 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
     /// are. Throws `StreamError(.connectionLost)` if the connection is lost or closed.
-    public nonisolated(nonsending) func drain() async throws {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self) { try await $0.drain() } }
+    public nonisolated(nonsending) func drain(file: StaticString = #fileID, line: UInt = #line) async throws {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.drain() } }
         try throwIfClosed()
         guard queuedBytes > highWaterMark else {
             await reactor.consumeBudget()
@@ -185,8 +185,8 @@ public final class StreamWriter: @unchecked Sendable {
     }
 
     /// Returns once the socket is closed (or the waiting task is cancelled).
-    public nonisolated(nonsending) func waitClosed() async {
-        _ = try? await reactor.onLoop(self) { writer in
+    public nonisolated(nonsending) func waitClosed(file: StaticString = #fileID, line: UInt = #line) async {
+        _ = try? await reactor.onLoop(self, file: file, line: line) { writer in
             if !writer.isClosed { try await writer.closeWaiters.wait() }
         }
     }

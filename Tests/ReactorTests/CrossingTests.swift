@@ -24,21 +24,27 @@ final class CrossingTests: XCTestCase {
         await second.shutdown()
     }
 
-    func testAHopIsReportedOnceInDebugMode() throws {
+    func testAHopIsReportedOncePerCallSiteInDebugMode() throws {
         let logs = LogCapture()
         let configuration = Reactor.Configuration(logger: logs.logger, slowJobThreshold: .seconds(1))
         try runReactor(configuration: configuration) { reactor in
             let (client, server) = try await connectedPair(reactor)
             defer { client.close(); server.close() }
+            // One call site three times, then another.
+            let firstLine = #line + 2
             try await Task.detached {
                 for _ in 0..<3 { try await reactor.sockSendall(client, [1, 2, 3]) }
             }.value
-            let received = try await receive(reactor, server, count: 9)
-            XCTAssertEqual(received.count, 9)
-            XCTAssertTrue(logs.contains(.warning, "sockSendall"))
-            XCTAssertTrue(logs.contains(.warning, "hopped"))
+            let secondLine = #line + 1
+            try await Task.detached { try await reactor.sockSendall(client, [4, 5, 6]) }.value
+            let received = try await receive(reactor, server, count: 12)
+            XCTAssertEqual(received, [1, 2, 3, 1, 2, 3, 1, 2, 3, 4, 5, 6])
             let reports = logs.count { $0.contains("hopped") }
-            XCTAssertEqual(reports, 1, "a hop was reported more than once")
+            XCTAssertEqual(reports, 2, "not one report per call site")
+            for line in [firstLine, secondLine] {
+                XCTAssertTrue(logs.contains(.warning, "sockSendall"))
+                XCTAssertTrue(logs.contains(.warning, "ReactorTests/CrossingTests.swift:\(line)"), "no report for line \(line)")
+            }
         }
     }
 

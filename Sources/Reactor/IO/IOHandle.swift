@@ -95,14 +95,14 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// its readiness is remembered. Throws `SocketError` (EBADF) when the handle is or gets
     /// closed, `ReactorError` (`.busy`) when another task already waits to read, and
     /// `CancellationError`.
-    public final nonisolated(nonsending) func waitUntilReadable() async throws {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self) { try await $0.waitUntilReadable() } }
+    public final nonisolated(nonsending) func waitUntilReadable(file: StaticString = #fileID, line: UInt = #line) async throws {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.waitUntilReadable() } }
         try await reactor.waitUntilReady(self, for: .read, isSocket ? "recv" : "read")
     }
 
     /// Waits until the fd may take more bytes (or has failed). As `waitUntilReadable`.
-    public final nonisolated(nonsending) func waitUntilWritable() async throws {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self) { try await $0.waitUntilWritable() } }
+    public final nonisolated(nonsending) func waitUntilWritable(file: StaticString = #fileID, line: UInt = #line) async throws {
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.waitUntilWritable() } }
         try await reactor.waitUntilReady(self, for: .write, isSocket ? "send" : "write")
     }
 }

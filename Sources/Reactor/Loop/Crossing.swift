@@ -8,7 +8,7 @@ import Glibc
 /// - **Hop**: an async call made anywhere else (another thread, the global executor, an
 ///   actor, even an actor that happens to run on the loop thread) runs on the loop in a child
 ///   task that prefers the reactor, and the caller resumes where it was. Correct, but slower;
-///   debug mode reports each operation that hopped, once.
+///   debug mode reports each call site whose operation hopped, once.
 /// - **Next turn**: a synchronous call that returns nothing (`close()`, `write`) made off the
 ///   loop thread is handed to the loop and runs in its next turn.
 /// - **Refused**: once the reactor has shut down, hops throw `ReactorError` (`.shutDown`); a
@@ -35,8 +35,9 @@ extension Reactor {
     /// Runs `body(arguments)` on this reactor's loop: in place when the caller is already
     /// there (see `runsInPlace`), else by hopping there for its duration. Throws
     /// `ReactorError` (`.shutDown`) once the reactor has shut down. Every async operation of
-    /// the reactor and of the layers built on it crosses here; `operation` names it in debug
-    /// reports.
+    /// the reactor and of the layers built on it crosses here. Debug mode reports a hop once
+    /// per call site: `operation` names it, and `file` and `line` say where it was called (a
+    /// public operation takes them from its own caller, as defaults, and passes them on).
     ///
     /// `body` should capture nothing, taking all it needs (the reactor too) as `arguments`: a
     /// closure that captures nothing is a plain function, so the call in place allocates
@@ -47,11 +48,11 @@ extension Reactor {
     /// parked in the operation (the design article, "Memory per connection").
     @inlinable @inline(never)
     public nonisolated(nonsending) func onLoop<Arguments, T: Sendable>(
-        _ arguments: Arguments, operation: StaticString = #function,
+        _ arguments: Arguments, operation: StaticString = #function, file: StaticString = #fileID, line: UInt = #line,
         _ body: nonisolated(nonsending) @escaping (Arguments) async throws -> T
     ) async throws -> T {
         if runsInPlace(#isolation) { return try await body(arguments) }
-        return try await hop(operation, UnsafeTransfer((arguments, body)))
+        return try await hop(operation, at: file, line, UnsafeTransfer((arguments, body)))
     }
 
     /// The slow path of `onLoop`: runs `body` in a child task that has this reactor as its
@@ -64,10 +65,10 @@ extension Reactor {
     /// waits for the hop and touches none of them meanwhile.
     @usableFromInline
     func hop<Arguments, T: Sendable>(
-        _ operation: StaticString,
+        _ operation: StaticString, at file: StaticString, _ line: UInt,
         _ call: UnsafeTransfer<(Arguments, nonisolated(nonsending) (Arguments) async throws -> T)>
     ) async throws -> T {
-        if isDebugMode { reportHop(operation) }
+        if isDebugMode { reportHop(operation, at: file, line) }
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask(executorPreference: self) {
                 // Unless the loop is gone (then the job went to the global executor).
@@ -79,11 +80,12 @@ extension Reactor {
         }
     }
 
-    private func reportHop(_ operation: StaticString) {
-        let first = reportedHops.withLock { $0.insert("\(operation)").inserted }
+    private func reportHop(_ operation: StaticString, at file: StaticString, _ line: UInt) {
+        let site = "\(file):\(line)"
+        let first = reportedHops.withLock { $0.insert(site).inserted }
         if first {
             logger.warning(
-                "\(operation) was called off the reactor's loop thread (or inside an actor) and hopped to it: start the task on the reactor (Task(executorPreference: reactor)) to avoid the hop")
+                "\(operation) was called off the reactor's loop thread (or inside an actor) at \(site) and hopped to it: start the task on the reactor (Task(executorPreference: reactor)) to avoid the hop")
         }
     }
 

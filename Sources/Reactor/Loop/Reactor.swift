@@ -74,7 +74,7 @@ public final class Reactor: @unchecked Sendable {
         poller = try Poller()
     }
 
-    /// The operations that hopped onto the loop, each reported once in debug mode.
+    /// The call sites whose operations hopped onto the loop, each reported once in debug mode.
     let reportedHops = Lock(Set<String>())
 
     deinit {

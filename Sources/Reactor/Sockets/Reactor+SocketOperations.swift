@@ -12,9 +12,9 @@ extension Reactor {
     /// When the process or system is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
     /// ENOMEM), the pending connection stays queued and no new edge would come, so retrying at
     /// once would spin: it logs, backs off (10 ms doubling to 1 s) and tries again.
-    public nonisolated(nonsending) func sockAccept(_ listener: Socket) async throws -> (Socket, SocketAddress) {
+    public nonisolated(nonsending) func sockAccept(_ listener: Socket, file: StaticString = #fileID, line: UInt = #line) async throws -> (Socket, SocketAddress) {
         try checkOwns(listener, "sockAccept")
-        return try await onLoop((self, listener)) { arguments in
+        return try await onLoop((self, listener), file: file, line: line) { arguments in
             let (reactor, listener) = arguments
             return try await reactor.accept(listener)
         }
@@ -54,9 +54,9 @@ extension Reactor {
 
     /// Receives into caller memory (`loop.sock_recv_into`): returns the byte count, 0 at EOF.
     /// The buffer must stay valid until the call returns.
-    public nonisolated(nonsending) func sockRecv(_ socket: Socket, into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+    public nonisolated(nonsending) func sockRecv(_ socket: Socket, into buffer: UnsafeMutableRawBufferPointer, file: StaticString = #fileID, line: UInt = #line) async throws -> Int {
         try checkOwns(socket, "sockRecv")
-        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, buffer)) { try await $0.0.sockRecv($0.1, into: $0.2) } }
+        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, buffer), file: file, line: line) { try await $0.0.sockRecv($0.1, into: $0.2) } }
         await consumeBudget()
         while true {
             if let count = try socket.tryRead(into: buffer) { return count }
@@ -66,28 +66,28 @@ extension Reactor {
 
     /// Receives at most `maxBytes` (`loop.sock_recv`); empty at EOF. Allocates the result;
     /// `sockRecv(_:into:)` is the allocation-free form.
-    public nonisolated(nonsending) func sockRecv(_ socket: Socket, maxBytes: Int) async throws -> [UInt8] {
+    public nonisolated(nonsending) func sockRecv(_ socket: Socket, maxBytes: Int, file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(maxBytes, 1), alignment: 1)
         defer { buffer.deallocate() }
-        let count = try await sockRecv(socket, into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(maxBytes)))
+        let count = try await sockRecv(socket, into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(maxBytes)), file: file, line: line)
         return Array(buffer.prefix(count))
     }
 
     /// Sends every byte (`loop.sock_sendall`), returning once all are in the kernel. Sends at
     /// once; only the unsent rest waits for writability. The memory must stay valid until the
     /// call returns. If cancelled, some prefix of the bytes may have been sent.
-    public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: UnsafeRawBufferPointer) async throws {
+    public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: UnsafeRawBufferPointer, file: StaticString = #fileID, line: UInt = #line) async throws {
         try checkOwns(socket, "sockSendall")
-        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, bytes)) { try await $0.0.sockSendall($0.1, $0.2) } }
+        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, bytes), file: file, line: line) { try await $0.0.sockSendall($0.1, $0.2) } }
         try await sendAll(socket, count: bytes.count) { sent in
             try socket.tryWrite(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
         }
     }
 
     /// Sends every byte of `bytes` (`loop.sock_sendall`), from the array's own storage.
-    public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: [UInt8]) async throws {
+    public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: [UInt8], file: StaticString = #fileID, line: UInt = #line) async throws {
         try checkOwns(socket, "sockSendall")
-        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, bytes)) { try await $0.0.sockSendall($0.1, $0.2) } }
+        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, bytes), file: file, line: line) { try await $0.0.sockSendall($0.1, $0.2) } }
         try await sendAll(socket, count: bytes.count) { sent in
             try bytes.withUnsafeBytes { try socket.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
         }
@@ -95,8 +95,8 @@ extension Reactor {
 
     /// Sends every byte of `bytes` (`loop.sock_sendall`): arrays from their own storage,
     /// other collections copied once into one.
-    public nonisolated(nonsending) func sockSendall<Bytes: Collection<UInt8>>(_ socket: Socket, _ bytes: Bytes) async throws {
-        try await sockSendall(socket, bytes as? [UInt8] ?? Array(bytes))
+    public nonisolated(nonsending) func sockSendall<Bytes: Collection<UInt8>>(_ socket: Socket, _ bytes: Bytes, file: StaticString = #fileID, line: UInt = #line) async throws {
+        try await sockSendall(socket, bytes as? [UInt8] ?? Array(bytes), file: file, line: line)
     }
 
     /// The sendall loop, on the loop thread: `write(sent)` makes one attempt at the bytes
@@ -117,9 +117,9 @@ extension Reactor {
     /// SO_ERROR. A connect that was cancelled may be started again on the same socket: it
     /// waits for the attempt already under way. A Unix-domain listener whose backlog is full
     /// says EAGAIN: that is waited out too, retrying with a back-off (1 ms doubling to 64 ms).
-    public nonisolated(nonsending) func sockConnect(_ socket: Socket, to address: SocketAddress) async throws {
+    public nonisolated(nonsending) func sockConnect(_ socket: Socket, to address: SocketAddress, file: StaticString = #fileID, line: UInt = #line) async throws {
         try checkOwns(socket, "sockConnect")
-        try await onLoop((self, socket, address)) { arguments in
+        try await onLoop((self, socket, address), file: file, line: line) { arguments in
             let (reactor, socket, address) = arguments
             try await reactor.connect(socket, to: address)
         }

@@ -5,8 +5,8 @@ import CReactor
 extension Reactor {
     /// Suspends the calling task for at least `duration` (asyncio.sleep).
     /// Throws `CancellationError` promptly if the task is cancelled, or the reactor shuts down.
-    public nonisolated(nonsending) func sleep(for duration: Duration) async throws {
-        try await onLoop((self, duration)) { arguments in
+    public nonisolated(nonsending) func sleep(for duration: Duration, file: StaticString = #fileID, line: UInt = #line) async throws {
+        try await onLoop((self, duration), file: file, line: line) { arguments in
             try await arguments.0.sleepOnLoop(for: arguments.1)
         }
     }

@@ -24,8 +24,8 @@ public final class WaitQueue: @unchecked Sendable {
     /// Parks the calling task until it is woken. Throws `CancellationError` if its task is
     /// cancelled first, and `ReactorError` (`.shutDown`) when called after the reactor shut down
     /// (a task still parked when the loop stops is not resumed: wake it before shutting down).
-    public nonisolated(nonsending) func wait() async throws {
-        try await reactor.onLoop(self) { queue in try await queue.waitOnLoop() }
+    public nonisolated(nonsending) func wait(file: StaticString = #fileID, line: UInt = #line) async throws {
+        try await reactor.onLoop(self, file: file, line: line) { queue in try await queue.waitOnLoop() }
     }
 
     private nonisolated(nonsending) func waitOnLoop() async throws {
