@@ -5,7 +5,7 @@ import Reactor
 /// turn, each for at most `connectTimeout`; TCP_NODELAY is set.
 public func openConnection(
     host: String, port: Int, connectTimeout: Duration? = nil,
-    limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil
+    limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line
 ) async throws -> (StreamReader, StreamWriter) {
     let reactor = try reactor ?? currentReactor()
     var lastError: any Error = StreamError(.invalidArgument, "\(host) resolved to no address")
@@ -13,9 +13,9 @@ public func openConnection(
         do {
             let socket: Socket
             if let connectTimeout {
-                socket = try await reactor.withTimeout(connectTimeout) { try await reactor.connect(to: address) }
+                socket = try await reactor.withTimeout(connectTimeout) { try await reactor.connect(to: address, file: file, line: line) }
             } else {
-                socket = try await reactor.connect(to: address)
+                socket = try await reactor.connect(to: address, file: file, line: line)
             }
             try socket.setOption(.noDelay, 1)
             return (StreamReader(socket, limit: limit), StreamWriter(socket, peerAddress: address))
@@ -30,10 +30,10 @@ public func openConnection(
 
 /// Connects to the Unix-domain stream socket at `path` (asyncio's `open_unix_connection`).
 public func openUnixConnection(
-    path: String, limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil
+    path: String, limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line
 ) async throws -> (StreamReader, StreamWriter) {
     let reactor = try reactor ?? currentReactor()
     let address = try SocketAddress(unixPath: path)
-    let socket = try await reactor.connect(to: address)
+    let socket = try await reactor.connect(to: address, file: file, line: line)
     return (StreamReader(socket, limit: limit), StreamWriter(socket, peerAddress: address))
 }

@@ -13,7 +13,7 @@ public typealias ConnectionHandler = @Sendable (StreamReader, StreamWriter) asyn
 /// on. Port 0 picks a free port, shared by all of the host's addresses.
 public func startServer(
     host: String? = nil, port: Int, backlog: Int32 = 511, reusePort: Bool = false,
-    limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil,
+    limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line,
     handler: @escaping ConnectionHandler
 ) async throws -> Server {
     let reactor = try reactor ?? currentReactor()
@@ -28,7 +28,7 @@ public func startServer(
         for address in addresses {
             let bound = try SocketAddress(ipAddress: address.host!, port: port)
             do {
-                let listener = try await reactor.listen(on: bound, backlog: backlog, reusePort: reusePort)
+                let listener = try await reactor.listen(on: bound, backlog: backlog, reusePort: reusePort, file: file, line: line)
                 listeners.append(listener)
                 port = try listener.localAddress().port!
             } catch let error as SocketError where host == nil && address.family == .ipv6 && error.errno == EAFNOSUPPORT {
@@ -46,12 +46,12 @@ public func startServer(
 /// socket file left at `path` is removed first, and the file is removed again on `close()`.
 public func startUnixServer(
     path: String, backlog: Int32 = 511, limit: Int = StreamReader.defaultLimit,
-    on reactor: Reactor? = nil, handler: @escaping ConnectionHandler
+    on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line, handler: @escaping ConnectionHandler
 ) async throws -> Server {
     let reactor = try reactor ?? currentReactor()
     var status = stat()
     if stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
-    let listener = try await reactor.listen(on: SocketAddress(unixPath: path), backlog: backlog)
+    let listener = try await reactor.listen(on: SocketAddress(unixPath: path), backlog: backlog, file: file, line: line)
     return try Server(reactor: reactor, listeners: [listener], limit: limit, unixPath: path, handler: handler)
 }
 

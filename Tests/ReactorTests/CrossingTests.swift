@@ -39,10 +39,15 @@ final class CrossingTests: XCTestCase {
             try await Task.detached { try await reactor.sockSendall(client, [4, 5, 6]) }.value
             let received = try await receive(reactor, server, count: 12)
             XCTAssertEqual(received, [1, 2, 3, 1, 2, 3, 1, 2, 3, 4, 5, 6])
+            // A setup call is reported at its caller's line too.
+            let listenLine = #line + 1
+            let listener = try await Task.detached { try await reactor.listen(on: SocketAddress(ipAddress: "127.0.0.1", port: 0)) }.value
+            listener.close()
             let reports = logs.count { $0.contains("hopped") }
-            XCTAssertEqual(reports, 2, "not one report per call site")
-            for line in [firstLine, secondLine] {
-                XCTAssertTrue(logs.contains(.warning, "sockSendall"))
+            XCTAssertEqual(reports, 3, "not one report per call site")
+            XCTAssertTrue(logs.contains(.warning, "sockSendall"))
+            XCTAssertTrue(logs.contains(.warning, "listen"))
+            for line in [firstLine, secondLine, listenLine] {
                 XCTAssertTrue(logs.contains(.warning, "ReactorTests/CrossingTests.swift:\(line)"), "no report for line \(line)")
             }
         }

@@ -9,7 +9,7 @@ extension Reactor {
     /// A socket comes back as a `Socket`. The reactor closes the fd when the handle is
     /// closed or dropped, and also when adopting fails (EPERM for a regular file, which epoll
     /// cannot watch).
-    public func adopt(_ fd: Int32) async throws -> IOHandle {
+    public func adopt(_ fd: Int32, file: StaticString = #fileID, line: UInt = #line) async throws -> IOHandle {
         var type: Int32 = 0
         var result = cr_set_nonblocking(fd)
         if result == 0 { result = cr_getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) }
@@ -22,13 +22,14 @@ extension Reactor {
             throw SocketError(operation: "adopt", errno: -result, detail: "fd \(fd)")
         }
         if !isSocket { ignoreSIGPIPE() }
-        return try await registerOnLoop(fd, isSocket: isSocket, isStream: !isSocket || type == Int32(SOCK_STREAM.rawValue))
+        return try await registerOnLoop(
+            fd, isSocket: isSocket, isStream: !isSocket || type == Int32(SOCK_STREAM.rawValue), operation: "adopt", file: file, line: line)
     }
 
     /// Takes ownership of an open socket fd, as `adopt` does; throws ENOTSOCK (and closes
     /// the fd) for anything else.
-    public func adoptSocket(_ fd: Int32) async throws -> Socket {
-        let handle = try await adopt(fd)
+    public func adoptSocket(_ fd: Int32, file: StaticString = #fileID, line: UInt = #line) async throws -> Socket {
+        let handle = try await adopt(fd, file: file, line: line)
         guard let socket = handle as? Socket else {
             handle.close()
             throw SocketError(operation: "adopt", errno: ENOTSOCK, detail: "fd \(fd)")
@@ -40,18 +41,18 @@ extension Reactor {
     /// `read`. Streams read and write it as they do a socket. SIGPIPE is ignored from then on
     /// unless the process chose a disposition of its own: a write to a pipe whose reader is
     /// gone fails with EPIPE instead of killing the process, as in asyncio.
-    public func makePipe() async throws -> (read: IOHandle, write: IOHandle) {
+    public func makePipe(file: StaticString = #fileID, line: UInt = #line) async throws -> (read: IOHandle, write: IOHandle) {
         var fds: [Int32] = [-1, -1]
         _ = try check(cr_pipe(&fds), "pipe2")
         ignoreSIGPIPE()
         let read: IOHandle
         do {
-            read = try await registerOnLoop(fds[0], isSocket: false, isStream: true)
+            read = try await registerOnLoop(fds[0], isSocket: false, isStream: true, operation: "makePipe", file: file, line: line)
         } catch {
             _ = cr_close(fds[1])
             throw error
         }
-        return (read, try await registerOnLoop(fds[1], isSocket: false, isStream: true))
+        return (read, try await registerOnLoop(fds[1], isSocket: false, isStream: true, operation: "makePipe", file: file, line: line))
     }
 
     private func ignoreSIGPIPE() {
@@ -62,9 +63,12 @@ extension Reactor {
     private static let sigpipeIgnored: Bool = cr_ignore_sigpipe() == 0
 
     /// Registers a non-blocking fd, hopping to the loop thread first if needed; closes the fd
-    /// if registration fails.
-    func registerOnLoop(_ fd: Int32, isSocket: Bool = true, isStream: Bool = true) async throws -> IOHandle {
-        try await onLoop((self, fd, isSocket, isStream), operation: "register") { arguments in
+    /// if registration fails. `operation`, `file` and `line` name the public call, for debug
+    /// mode's report of a hop.
+    func registerOnLoop(
+        _ fd: Int32, isSocket: Bool, isStream: Bool, operation: StaticString, file: StaticString, line: UInt
+    ) async throws -> IOHandle {
+        try await onLoop((self, fd, isSocket, isStream), operation: operation, file: file, line: line) { arguments in
             let (reactor, fd, isSocket, isStream) = arguments
             return try reactor.register(fd, isSocket: isSocket, isStream: isStream)
         }

@@ -93,18 +93,19 @@ public struct SocketOption: Sendable {
 extension Reactor {
     /// A new, unconnected TCP (or Unix stream) socket for `family`, registered with this
     /// reactor; connect it with `sockConnect`.
-    public func makeSocket(family: SocketAddress.Family) async throws -> Socket {
+    public func makeSocket(family: SocketAddress.Family, file: StaticString = #fileID, line: UInt = #line) async throws -> Socket {
         let domain = switch family {
         case .ipv4: AF_INET
         case .ipv6: AF_INET6
         case .unix: AF_UNIX
         }
-        return try await registerSocket(check(cr_socket(domain, Int32(SOCK_STREAM.rawValue)), "socket"))
+        return try await registerSocket(check(cr_socket(domain, Int32(SOCK_STREAM.rawValue)), "socket"), operation: "makeSocket", file: file, line: line)
     }
 
     /// A listening socket bound to `address` (port 0 picks a free port: see `localAddress()`).
     public func listen(
-        on address: SocketAddress, backlog: Int32 = 511, reuseAddress: Bool = true, reusePort: Bool = false
+        on address: SocketAddress, backlog: Int32 = 511, reuseAddress: Bool = true, reusePort: Bool = false,
+        file: StaticString = #fileID, line: UInt = #line
     ) async throws -> Socket {
         let fd = try check(cr_socket(address.domain, Int32(SOCK_STREAM.rawValue)), "socket")
         do {
@@ -123,14 +124,14 @@ extension Reactor {
             _ = cr_close(fd)
             throw error
         }
-        return try await registerSocket(fd)
+        return try await registerSocket(fd, operation: "listen", file: file, line: line)
     }
 
     /// A socket connected to `address` (makeSocket + sockConnect; closed again on failure).
-    public func connect(to address: SocketAddress) async throws -> Socket {
-        let socket = try await makeSocket(family: address.family)
+    public func connect(to address: SocketAddress, file: StaticString = #fileID, line: UInt = #line) async throws -> Socket {
+        let socket = try await makeSocket(family: address.family, file: file, line: line)
         do {
-            try await sockConnect(socket, to: address)
+            try await sockConnect(socket, to: address, file: file, line: line)
         } catch {
             socket.close()
             throw error
@@ -138,7 +139,7 @@ extension Reactor {
         return socket
     }
 
-    private func registerSocket(_ fd: Int32) async throws -> Socket {
-        try await registerOnLoop(fd, isSocket: true, isStream: true) as! Socket
+    private func registerSocket(_ fd: Int32, operation: StaticString, file: StaticString, line: UInt) async throws -> Socket {
+        try await registerOnLoop(fd, isSocket: true, isStream: true, operation: operation, file: file, line: line) as! Socket
     }
 }
