@@ -221,8 +221,7 @@ public final class StreamReader: @unchecked Sendable {
                 }
                 // No scratch is held across the wait, and no memory when nothing is buffered.
                 buffer.settle()
-                // On the loop already (every read checks it first).
-                try await reactor.waitUntilReady(handle, for: .read, "read")
+                try await handle.waitUntilReadableOnLoop()
             }
         } catch let error as SocketError {
             // A failed syscall is kept, as asyncio's set_exception; the reactor's own

@@ -1,5 +1,5 @@
 /// The direction a task waits in.
-package enum Interest {
+enum Interest {
     case read, write
 }
 

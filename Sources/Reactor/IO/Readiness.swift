@@ -7,11 +7,10 @@ extension Reactor {
     /// when the task is cancelled; in that case the waiter is removed and the handle stays
     /// usable.
     ///
-    /// The layers above call it from code already on the loop thread (`IOHandle`'s waits are
-    /// its public, crossing form): a parked task keeps every frame of its call chain, and one
-    /// frame fewer keeps a connection's whole chain within the task's first slab.
+    /// Inlined into the handle's waits: a parked task keeps every frame of its call chain, and
+    /// one frame fewer keeps a connection's whole chain within the task's first slab.
     @inline(__always)
-    package nonisolated(nonsending) func waitUntilReady(_ handle: IOHandle, for interest: Interest, _ operation: StaticString) async throws {
+    nonisolated(nonsending) func waitUntilReady(_ handle: IOHandle, for interest: Interest, _ operation: StaticString) async throws {
         guard let source = sources.source(fd: handle.fd, generation: handle.generation) else {
             throw SocketError.closed("\(operation)", fd: handle.fd)
         }
