@@ -101,7 +101,8 @@ public final class StreamWriter: @unchecked Sendable {
     public func write(_ bytes: [UInt8]) throws {
         guard reactor.inLoopThread else {
             // The next turn (`Reactor.onLoop`'s rule); its errors surface in drain().
-            return reactor.onLoopThread((self, bytes)) { try? $0.0.write($0.1) }
+            reactor.onLoopThread((self, bytes)) { try? $0.0.write($0.1) }
+            return
         }
         try bytes.withUnsafeBytes { try write($0) }
     }

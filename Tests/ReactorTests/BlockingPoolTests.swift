@@ -8,7 +8,7 @@ import XCTest
 final class BlockingPoolTests: XCTestCase {
     func testAThousandOneMillisecondJobsRunFourAtATimeWhileTheReactorKeepsEchoing() throws {
         let pool = BlockingPool(threadCount: 4)
-        let running = Lock((now: 0, most: 0))
+        let running = LockedValue((now: 0, most: 0))
         try runReactor(configuration: Reactor.Configuration(blockingPool: pool)) { reactor in
             let start = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -32,7 +32,7 @@ final class BlockingPoolTests: XCTestCase {
 
     func testTheLoopServesWhileEveryPoolThreadIsBlocked() throws {
         let pool = BlockingPool(threadCount: 2)
-        let gate = Lock(false)
+        let gate = LockedValue(false)
         try runReactor(configuration: Reactor.Configuration(blockingPool: pool)) { reactor in
             let blocked = (0..<2).map { _ in
                 Task(executorPreference: reactor) {
@@ -58,7 +58,7 @@ final class BlockingPoolTests: XCTestCase {
 
     func testAQueuedJobCancelledIsRemovedUnrunAndAFullQueueRefuses() throws {
         let pool = BlockingPool(threadCount: 1, queueLimit: 2)
-        let gate = Lock(false)
+        let gate = LockedValue(false)
         let ran = Shared(false)
         let entered = Shared(false)
         try runReactor(configuration: Reactor.Configuration(blockingPool: pool)) { reactor in

@@ -140,7 +140,7 @@ func echo(_ reactor: Reactor, _ socket: Socket, chunkSize: Int = 65536) async th
 
 /// Log messages captured from a reactor's logger.
 final class LogCapture: Sendable {
-    let messages = Lock<[(Logger.Level, String)]>([])
+    let messages = LockedValue<[(Logger.Level, String)]>([])
 
     var logger: Logger {
         Logger(label: "test") { _ in CapturingHandler(capture: self) }
@@ -170,8 +170,8 @@ final class LogCapture: Sendable {
 
 /// A value shared between tasks of a test.
 final class Shared<Value: Sendable>: Sendable {
-    private let mutex: Lock<Value>
-    init(_ value: Value) { mutex = Lock(value) }
+    private let mutex: LockedValue<Value>
+    init(_ value: Value) { mutex = LockedValue(value) }
     var value: Value {
         get { mutex.withLock { $0 } }
         set { mutex.withLock { $0 = newValue } }

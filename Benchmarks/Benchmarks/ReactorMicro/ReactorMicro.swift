@@ -2,6 +2,7 @@ import Benchmark
 import NIOPosix
 import Reactor
 import ReactorStreams
+import Synchronization
 
 /// Micro-benchmarks of the hot paths, with malloc counts: run `swift package benchmark` in
 /// Benchmarks/. Names have no spaces: the thresholds files are named after them. Each benchmark runs its iterations in one task on a reactor started once, over
@@ -117,7 +118,7 @@ let benchmarks: @Sendable () -> Void = {
 /// One reactor on its own thread, and a connected loopback pair on it, made once before the
 /// benchmarks run.
 final class Fixture: Sendable {
-    private static let current = Lock<Fixture?>(nil)
+    private static let current = Mutex<Fixture?>(nil)
     static var shared: Fixture { current.withLock { $0! } }
 
     let reactor: Reactor

@@ -90,15 +90,16 @@ extension Reactor {
     }
 
     /// Runs `work(value)` on the loop thread: at once when already there, else in the loop's
-    /// next turn. Once the reactor has shut down it does not run at all. `work` should capture
-    /// nothing (pass what it needs as `value`), so the call in place allocates nothing.
-    @inlinable @inline(__always)
-    public func onLoopThread<T: Sendable>(_ value: T, _ work: @escaping @Sendable (T) -> Void) {
+    /// next turn. Once the reactor has shut down it does not run at all, and this returns
+    /// false. `work` should capture nothing (pass what it needs as `value`), so the call in
+    /// place allocates nothing.
+    @inlinable @inline(__always) @discardableResult
+    public func onLoopThread<T: Sendable>(_ value: T, _ work: @escaping @Sendable (T) -> Void) -> Bool {
         if inLoopThread {
             work(value)
-        } else {
-            enqueueFromOtherThread(.callback { work(value) })
+            return true
         }
+        return enqueueFromOtherThread(.callback { work(value) })
     }
 
     /// Runs a short synchronous `body` on the loop thread and returns its result: in place
@@ -113,7 +114,7 @@ extension Reactor {
         if cr_current_reactor() != nil {
             throw ReactorError(.wrongReactor, "\(operation) was called on another reactor's loop thread: use its async form or hop first")
         }
-        let done = Lock<Result<T, any Error>?>(nil)
+        let done = LockedValue<Result<T, any Error>?>(nil)
         let finished = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
         sem_init(finished, 0, 0)
         defer {

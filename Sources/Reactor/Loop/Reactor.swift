@@ -58,10 +58,12 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var stopRequested = false
     @exclusivity(unchecked) var drainedInbox: [ReadyWork] = []
     @exclusivity(unchecked) var shutdownWaiters: [UnsafeContinuation<Void, Never>] = []
+    /// The first of the `WaitQueue`s that have waiters, linked through the queues themselves.
+    @exclusivity(unchecked) unowned(unsafe) var firstWaitingQueue: WaitQueue?
     @exclusivity(unchecked) var receiveScratchMemory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     // Cross-thread state.
-    let inbox = Lock(Inbox())
+    let inbox = LockedValue(Inbox())
     /// Set by other threads after they add to the inbox; the loop reads it every turn.
     let remoteWorkPending = Atomic<Bool>(false)
     /// True while the loop is about to block, or blocked, in epoll_wait.
@@ -75,7 +77,7 @@ public final class Reactor: @unchecked Sendable {
     }
 
     /// The call sites whose operations hopped onto the loop, each reported once in debug mode.
-    let reportedHops = Lock(Set<String>())
+    let reportedHops = LockedValue(Set<String>())
 
     deinit {
         sources.deallocate()
@@ -105,7 +107,7 @@ public final class Reactor: @unchecked Sendable {
         _ body: @escaping @Sendable (Reactor) async throws -> Result
     ) throws -> Result {
         let reactor = try Reactor(configuration: configuration)
-        let outcome = Lock<Swift.Result<Result, any Error>?>(nil)
+        let outcome = LockedValue<Swift.Result<Result, any Error>?>(nil)
         reactor.bindToCurrentThread()
         Task(executorPreference: reactor) {
             let result: Swift.Result<Result, any Error>

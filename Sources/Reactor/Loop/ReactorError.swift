@@ -15,8 +15,12 @@ public struct ReactorError: Error, Equatable, CustomStringConvertible {
         /// Another task already waits in this direction on this handle: at most one reader
         /// and one writer may wait.
         case busy
-        /// An argument out of range, such as a port above 65535.
+        /// An argument out of range, such as a port above 65535 or a negative semaphore value.
         case invalidArgument
+        /// A call that the state of what it was made on does not allow, as asyncio's
+        /// `RuntimeError` and `InvalidStateError`: releasing a lock nobody holds, setting a
+        /// future's result twice.
+        case invalidState
         /// The blocking pool's queue is full.
         case poolFull
     }
@@ -34,6 +38,14 @@ public struct ReactorError: Error, Equatable, CustomStringConvertible {
 
     static func shutDown(_ operation: String) -> ReactorError {
         ReactorError(.shutDown, "\(operation): the reactor has shut down")
+    }
+
+    static func invalidState(_ message: String) -> ReactorError {
+        ReactorError(.invalidState, message)
+    }
+
+    static func invalidArgument(_ message: String) -> ReactorError {
+        ReactorError(.invalidArgument, message)
     }
 
     static func timedOut(after timeout: Duration) -> ReactorError {

@@ -97,7 +97,7 @@ extension Reactor {
     }
 
     /// After the loop: close every handle (their waiters resume with an error), cancel the
-    /// sleepers, drop the callbacks, and let the woken tasks run to the end. Repeated while
+    /// sleepers, wake the tasks parked in wait queues (with an error), drop the callbacks, and let the woken tasks run to the end. Repeated while
     /// those tasks open or wait on more, up to a bound; then the inbox closes for good and
     /// anything that arrives later runs on the global executor.
     ///
@@ -113,6 +113,7 @@ extension Reactor {
             for action in timers.removeAll() {
                 if case .resume(let continuation) = action { continuation.resume(returning: .cancelled) }
             }
+            wakeWaitQueues()
             drainInbox()
             if readyQueue.isEmpty {
                 quiesced = true

@@ -82,14 +82,6 @@ struct WaiterList {
         return unlink(ticket.index)
     }
 
-    /// Wakes the first waiter with `.ready`; false when there was none.
-    @discardableResult
-    mutating func wakeFirst() -> Bool {
-        guard let waiter = popFirst() else { return false }
-        waiter.continuation.resume(returning: .ready)
-        return true
-    }
-
     /// Wakes every waiter with `outcome`, in order.
     mutating func wakeAll(_ outcome: WaitOutcome = .ready) {
         while let waiter = popFirst() { waiter.continuation.resume(returning: outcome) }

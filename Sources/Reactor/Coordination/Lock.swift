@@ -1,0 +1,99 @@
+import Synchronization
+
+/// asyncio's `Lock`: mutual exclusion between tasks, on one reactor (CPython's `locks.py`).
+///
+/// ```swift
+/// let lock = Lock()                       // on the reactor's loop thread, or Lock(reactor:)
+/// try await lock.withLock { balance += amount }
+/// ```
+///
+/// Fair: tasks take the lock in the order they asked for it. `release()` hands the lock to the
+/// longest-waiting task, so one that calls `acquire()` meanwhile waits its turn. A task
+/// cancelled while it waits does not take the lock, and one cancelled after the lock was
+/// handed to it, before it could run, hands it on: the lock is never stranded.
+///
+/// On its reactor's loop thread it takes no lock and allocates nothing unless it must wait;
+/// from anywhere else it is still correct (the thread rule: the article "Coordination").
+public final class Lock: @unchecked Sendable {
+    public let reactor: Reactor
+    let waiters: WaitQueue
+    private let held = Atomic<Bool>(false)
+
+    /// A lock on `reactor`, by default the one whose loop runs on this thread.
+    public init(reactor: Reactor? = nil) {
+        self.reactor = Reactor.owner(reactor, of: "Lock()")
+        waiters = WaitQueue(reactor: self.reactor)
+    }
+
+    /// True while a task holds the lock.
+    public var locked: Bool { held.load(ordering: .relaxed) }
+
+    /// Waits until the lock is free and the calling task's turn has come, then takes it. Throws
+    /// `CancellationError` if the task is cancelled first (without the lock), and
+    /// ``ReactorError`` (`.shutDown`) when the reactor shuts down.
+    public nonisolated(nonsending) func acquire(file: StaticString = #fileID, line: UInt = #line) async throws {
+        guard reactor.runsInPlace(#isolation) else {
+            return try await reactor.onLoop(self, file: file, line: line) { lock in try await lock.acquire() }
+        }
+        // Free means nobody waits either: a release hands the lock to a waiter instead.
+        if !locked {
+            held.store(true, ordering: .relaxed)
+            return
+        }
+        try await waitForHandOff(cancellable: true)
+    }
+
+    /// Takes the lock back for a `Condition`, which must hold it again before it returns, even
+    /// when its task was cancelled. On the loop thread.
+    nonisolated(nonsending) func reacquire() async throws {
+        if !locked {
+            held.store(true, ordering: .relaxed)
+            return
+        }
+        try await waitForHandOff(cancellable: false)
+    }
+
+    private nonisolated(nonsending) func waitForHandOff(cancellable: Bool) async throws {
+        switch await waiters.park(cancellable: cancellable) {
+        case .ready:
+            // The lock is ours now; a task cancelled meanwhile does not keep it.
+            if cancellable && Task.isCancelled {
+                handOff()
+                throw CancellationError()
+            }
+        case .cancelled: throw CancellationError()
+        case .closed: throw ReactorError.shutDown("Lock.acquire")
+        }
+    }
+
+    /// Releases the lock: the longest-waiting task gets it, or it becomes free. Throws
+    /// ``ReactorError`` (`.invalidState`) when the lock is not locked, as asyncio raises
+    /// `RuntimeError`. Any task may release it, as in asyncio, not only the one that took it.
+    public func release() throws {
+        guard locked else { throw ReactorError.invalidState("Lock.release: the lock is not locked") }
+        reactor.onLoopThread(self) { lock in lock.handOff() }
+    }
+
+    /// Runs `body` holding the lock (asyncio's `async with lock:`), and releases it however
+    /// `body` ends: returning, throwing, or cancelled.
+    public nonisolated(nonsending) func withLock<T>(
+        file: StaticString = #fileID, line: UInt = #line, _ body: nonisolated(nonsending) () async throws -> T
+    ) async throws -> T {
+        try await acquire(file: file, line: line)
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            try? release()
+            throw error
+        }
+        try release()
+        return result
+    }
+
+    /// Gives the lock to the first waiter, or frees it (loop thread).
+    func handOff() {
+        guard locked else { return reactor.reportLateMisuse(.invalidState("Lock.release: the lock is not locked")) }
+        if !waiters.wakeOne() { held.store(false, ordering: .relaxed) }
+    }
+}

@@ -1,0 +1,218 @@
+import DequeModule
+import Synchronization
+
+/// asyncio's `Queue`: a first-in, first-out queue between tasks, on one reactor, bounded by
+/// `maxSize` (0: unbounded, as in asyncio). ``LifoQueue`` and ``PriorityQueue`` change only
+/// which item `get()` takes.
+///
+/// ```swift
+/// let jobs = Queue<Job>(maxSize: 64)
+/// Task(executorPreference: reactor) { for try await job in jobs { try await run(job); try jobs.taskDone() } }
+/// try await jobs.put(job)          // waits while the queue is full
+/// try await jobs.join()            // until every job put was marked done
+/// jobs.shutdown()                  // the consumer's loop ends once the queue is empty
+/// ```
+///
+/// Written over `putNowait` and `getNowait`, as CPython's `queues.py` is: a task that waits in
+/// `put` or `get` is woken when that may succeed and tries again, in turn. A waiter woken and
+/// cancelled before it could run passes its wake-up on. On the queue's reactor's loop thread
+/// nothing takes a lock, and nothing allocates once the storage has grown to `maxSize`; from
+/// elsewhere it is still correct (the thread rule: the article "Coordination"), so one
+/// reactor can feed another.
+public class Queue<Element: Sendable>: @unchecked Sendable {
+    public let reactor: Reactor
+    /// The most items the queue holds; 0 means no bound.
+    public let maxSize: Int
+    /// The items, in the order the kind of queue keeps them (loop thread).
+    @exclusivity(unchecked) var items = Deque<Element>()
+    let getters: WaitQueue
+    let putters: WaitQueue
+    let joiners: WaitQueue
+    private let itemCount = Atomic<Int>(0)
+    private let unfinished = Atomic<Int>(0)
+    private let isShutDown = Atomic<Bool>(false)
+
+    /// A queue of at most `maxSize` items (0: unbounded) on `reactor`, by default the one whose
+    /// loop runs on this thread.
+    public init(maxSize: Int = 0, reactor: Reactor? = nil) {
+        self.reactor = Reactor.owner(reactor, of: "\(Self.self)()")
+        self.maxSize = Swift.max(0, maxSize)
+        getters = WaitQueue(reactor: self.reactor)
+        putters = WaitQueue(reactor: self.reactor)
+        joiners = WaitQueue(reactor: self.reactor)
+    }
+
+    // The kind of queue: where an item goes in and which comes out (loop thread).
+    func insert(_ item: Element) { items.append(item) }
+    func removeNext() -> Element { items.removeFirst() }
+
+    /// How many items are queued.
+    public final var count: Int { itemCount.load(ordering: .relaxed) }
+    public final var isEmpty: Bool { count == 0 }
+    /// True when `put` would wait; never for an unbounded queue.
+    public final var isFull: Bool { maxSize > 0 && count >= maxSize }
+    /// Items put and not yet marked done with `taskDone()`.
+    public final var unfinishedTasks: Int { unfinished.load(ordering: .relaxed) }
+
+    /// Adds `item`, waiting while the queue is full. Throws ``QueueShutDown`` once the queue is
+    /// shut down, `CancellationError` if the task is cancelled first (the item is not added),
+    /// and ``ReactorError`` (`.shutDown`) when the reactor shuts down.
+    public final nonisolated(nonsending) func put(_ item: Element, file: StaticString = #fileID, line: UInt = #line) async throws {
+        guard reactor.runsInPlace(#isolation) else {
+            return try await reactor.onLoop((self, item), file: file, line: line) { queue, item in try await queue.put(item) }
+        }
+        while isFull {
+            if isShutDown.load(ordering: .relaxed) { throw QueueShutDown() }
+            try await waitInTurn(putters, while: { $0.isFull }, "Queue.put")
+        }
+        try putOnLoop(item)
+    }
+
+    /// Removes and returns the next item, waiting while the queue is empty. Throws
+    /// ``QueueShutDown`` once the queue is shut down and empty, `CancellationError` if the
+    /// task is cancelled first (no item is taken), and ``ReactorError`` (`.shutDown`) when the
+    /// reactor shuts down.
+    public final nonisolated(nonsending) func get(file: StaticString = #fileID, line: UInt = #line) async throws -> Element {
+        guard reactor.runsInPlace(#isolation) else {
+            return try await reactor.onLoop(self, file: file, line: line) { queue in try await queue.get() }
+        }
+        while isEmpty {
+            if isShutDown.load(ordering: .relaxed) { throw QueueShutDown() }
+            try await waitInTurn(getters, while: { $0.isEmpty }, "Queue.get")
+        }
+        return getOnLoop()
+    }
+
+    /// Adds `item` if there is room. Throws ``QueueFull`` when there is none and
+    /// ``QueueShutDown`` once the queue is shut down. From another reactor's loop thread it is
+    /// refused (``ReactorError``, `.wrongReactor`): use `put`.
+    public final func putNowait(_ item: Element) throws {
+        if reactor.inLoopThread { return try putOnLoop(item) }
+        try reactor.runOnLoopThread("Queue.putNowait") { try self.putOnLoop(item) }
+    }
+
+    /// Removes and returns the next item if there is one. Throws ``QueueEmpty`` when there is
+    /// none (``QueueShutDown`` once the queue is also shut down). From another reactor's loop
+    /// thread it is refused (``ReactorError``, `.wrongReactor`): use `get`.
+    public final func getNowait() throws -> Element {
+        if reactor.inLoopThread { return try getNowaitOnLoop() }
+        return try reactor.runOnLoopThread("Queue.getNowait") { try self.getNowaitOnLoop() }
+    }
+
+    /// Marks one item that `get` returned as processed (asyncio's `task_done()`); `join()`
+    /// returns once every item put is. Throws ``ReactorError`` (`.invalidState`) when called
+    /// more times than items were put.
+    public final func taskDone() throws {
+        guard unfinishedTasks > 0 else { throw tooManyTaskDones }
+        reactor.onLoopThread(self) { queue in queue.finishTask() }
+    }
+
+    /// Waits until every item put has been marked done with `taskDone()`: at once if none is
+    /// pending. Throws `CancellationError` if the task is cancelled first, and ``ReactorError``
+    /// (`.shutDown`) when the reactor shuts down.
+    public final nonisolated(nonsending) func join(file: StaticString = #fileID, line: UInt = #line) async throws {
+        guard reactor.runsInPlace(#isolation) else {
+            return try await reactor.onLoop(self, file: file, line: line) { queue in try await queue.join() }
+        }
+        if unfinishedTasks == 0 { return }
+        switch await joiners.park() {
+        case .ready: if Task.isCancelled { throw CancellationError() }
+        case .cancelled: throw CancellationError()
+        case .closed: throw ReactorError.shutDown("Queue.join")
+        }
+    }
+
+    /// Shuts the queue down (Python 3.13): `put` throws ``QueueShutDown`` from now on, and so
+    /// does `get` once the queue is empty; the tasks waiting in either wake to find out.
+    /// `immediate` also drops the queued items, marking them done, so `join()` returns.
+    public final func shutdown(immediate: Bool = false) {
+        isShutDown.store(true, ordering: .relaxed)
+        reactor.onLoopThread((self, immediate)) { queue, immediate in queue.shutDownOnLoop(immediate: immediate) }
+    }
+
+    // MARK: - On the loop thread
+
+    private func putOnLoop(_ item: Element) throws {
+        if isShutDown.load(ordering: .relaxed) { throw QueueShutDown() }
+        if isFull { throw QueueFull() }
+        insert(item)
+        itemCount.store(items.count, ordering: .relaxed)
+        unfinished.store(unfinishedTasks + 1, ordering: .relaxed)
+        getters.wakeOne()
+    }
+
+    private func getNowaitOnLoop() throws -> Element {
+        if isEmpty { throw isShutDown.load(ordering: .relaxed) ? QueueShutDown() as any Error : QueueEmpty() }
+        return getOnLoop()
+    }
+
+    private func getOnLoop() -> Element {
+        let item = removeNext()
+        itemCount.store(items.count, ordering: .relaxed)
+        putters.wakeOne()
+        return item
+    }
+
+    /// Parks in `waiters` until woken; a waiter woken and cancelled before it ran passes the
+    /// wake-up on unless `stillBlocked` says the next one could not use it either.
+    private nonisolated(nonsending) func waitInTurn(
+        _ waiters: WaitQueue, while stillBlocked: (Queue) -> Bool, _ operation: StaticString
+    ) async throws {
+        switch await waiters.park() {
+        case .ready:
+            if Task.isCancelled {
+                if !stillBlocked(self) { waiters.wakeOne() }
+                throw CancellationError()
+            }
+        case .cancelled: throw CancellationError()
+        case .closed: throw ReactorError.shutDown("\(operation)")
+        }
+    }
+
+    private func finishTask() {
+        let left = unfinishedTasks - 1
+        guard left >= 0 else { return reactor.reportLateMisuse(tooManyTaskDones) }
+        unfinished.store(left, ordering: .relaxed)
+        if left == 0 { joiners.wakeAll() }
+    }
+
+    private func shutDownOnLoop(immediate: Bool) {
+        if immediate {
+            let dropped = items.count
+            items.removeAll()
+            itemCount.store(0, ordering: .relaxed)
+            unfinished.store(Swift.max(0, unfinishedTasks - dropped), ordering: .relaxed)
+            if unfinishedTasks == 0 { joiners.wakeAll() }
+        }
+        getters.wakeAll()
+        putters.wakeAll()
+    }
+
+    private var tooManyTaskDones: ReactorError {
+        .invalidState("Queue.taskDone: called more times than items were put")
+    }
+}
+
+extension Queue: AsyncSequence {
+    /// Takes items with `get()` until the queue is shut down and empty, which ends the
+    /// sequence; other errors (cancellation) are thrown.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let queue: Queue
+
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Element? {
+            do {
+                return try await queue.get()
+            } catch is QueueShutDown {
+                return nil
+            }
+        }
+
+        public mutating func next() async throws -> Element? {
+            try await next(isolation: nil)
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(queue: self)
+    }
+}

@@ -1,0 +1,102 @@
+import Synchronization
+
+/// asyncio's `Semaphore`: a count of permits that tasks take and give back, on one reactor.
+///
+/// ```swift
+/// let connections = try Semaphore(value: 100)     // at most 100 at once
+/// try await connections.withPermit { try await fetch(url) }
+/// ```
+///
+/// Fair, and without asyncio's old starvation (bpo-45997): `release()` hands its permit to the
+/// longest-waiting task, so a task that calls `acquire()` meanwhile cannot take it first. A
+/// task cancelled after the permit was handed to it, before it could run, hands it on.
+///
+/// On its reactor's loop thread it takes no lock and allocates nothing unless it must wait;
+/// from anywhere else it is still correct (the thread rule: the article "Coordination").
+public class Semaphore: @unchecked Sendable {
+    public let reactor: Reactor
+    let waiters: WaitQueue
+    /// Free permits. While tasks wait there are none: a release hands its permit over.
+    private let permits: Atomic<Int>
+    /// The most permits `release()` may make free (`BoundedSemaphore`), or nil.
+    private let bound: Int?
+
+    /// A semaphore with `value` permits on `reactor`, by default the one whose loop runs on
+    /// this thread. Throws ``ReactorError`` (`.invalidArgument`) for a negative value.
+    public convenience init(value: Int = 1, reactor: Reactor? = nil) throws {
+        try self.init(value: value, bound: nil, reactor: reactor, name: "Semaphore")
+    }
+
+    init(value: Int, bound: Int?, reactor: Reactor?, name: String) throws {
+        guard value >= 0 else { throw ReactorError.invalidArgument("\(name)(value: \(value)): the value must be 0 or more") }
+        self.reactor = Reactor.owner(reactor, of: "\(name)()")
+        waiters = WaitQueue(reactor: self.reactor)
+        permits = Atomic(value)
+        self.bound = bound
+    }
+
+    /// How many permits are free.
+    public final var value: Int { permits.load(ordering: .relaxed) }
+
+    /// True when `acquire()` would wait.
+    public final var locked: Bool { value == 0 }
+
+    /// Takes a permit, waiting for one (in turn) when none is free. Throws `CancellationError`
+    /// if the task is cancelled first (without a permit), and ``ReactorError`` (`.shutDown`)
+    /// when the reactor shuts down.
+    public final nonisolated(nonsending) func acquire(file: StaticString = #fileID, line: UInt = #line) async throws {
+        guard reactor.runsInPlace(#isolation) else {
+            return try await reactor.onLoop(self, file: file, line: line) { semaphore in try await semaphore.acquire() }
+        }
+        let free = value
+        if free > 0 {
+            permits.store(free - 1, ordering: .relaxed)
+            return
+        }
+        switch await waiters.park() {
+        case .ready:
+            if Task.isCancelled {
+                handOff()
+                throw CancellationError()
+            }
+        case .cancelled: throw CancellationError()
+        case .closed: throw ReactorError.shutDown("Semaphore.acquire")
+        }
+    }
+
+    /// Gives a permit back: to the longest-waiting task, or to the count. A
+    /// `BoundedSemaphore` throws ``ReactorError`` (`.invalidState`) when that would make more
+    /// permits free than it started with.
+    public final func release() throws {
+        if let bound, value >= bound { throw overRelease }
+        reactor.onLoopThread(self) { semaphore in semaphore.handOff() }
+    }
+
+    /// Runs `body` holding a permit (asyncio's `async with semaphore:`), and gives it back
+    /// however `body` ends: returning, throwing, or cancelled.
+    public final nonisolated(nonsending) func withPermit<T>(
+        file: StaticString = #fileID, line: UInt = #line, _ body: nonisolated(nonsending) () async throws -> T
+    ) async throws -> T {
+        try await acquire(file: file, line: line)
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            try? release()
+            throw error
+        }
+        try release()
+        return result
+    }
+
+    private final func handOff() {
+        if waiters.wakeOne() { return }
+        let free = value
+        if let bound, free >= bound { return reactor.reportLateMisuse(overRelease) }
+        permits.store(free + 1, ordering: .relaxed)
+    }
+
+    private final var overRelease: ReactorError {
+        .invalidState("BoundedSemaphore.release: released more times than acquired (its value is \(bound ?? 0))")
+    }
+}

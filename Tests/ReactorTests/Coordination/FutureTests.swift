@@ -1,0 +1,112 @@
+import Foundation
+import XCTest
+
+@testable import Reactor
+
+/// asyncio's Future rules (test_futures.py): one result, any number of awaiters, done
+/// callbacks, cancellation of the future and of an awaiter.
+final class FutureTests: XCTestCase {
+    func testEveryAwaiterGetsTheResultAndASecondSetIsAnError() throws {
+        try runReactor { reactor in
+            let future = Future<Int>()
+            assertThrowsReactorError(.invalidState) { try future.result() }
+            let awaiters = (0..<3).map { _ in reactor.spawn { try await future.value() } }
+            try await waitUntil(reactor, "the awaiters park") { future.waiters.count == 3 }
+            try future.setResult(42)
+            XCTAssertTrue(future.isDone)
+            for awaiter in awaiters {
+                let value = try await awaiter.value
+                XCTAssertEqual(value, 42)
+            }
+            XCTAssertEqual(try future.result(), 42)
+            let again = try await future.value()
+            XCTAssertEqual(again, 42)
+            assertThrowsReactorError(.invalidState) { try future.setResult(43) }
+            assertThrowsReactorError(.invalidState) { try future.setError(TestFailure("late")) }
+            XCTAssertFalse(future.cancel())
+        }
+    }
+
+    func testAnErrorReachesEveryAwaiter() throws {
+        try runReactor { reactor in
+            let future = Future<Int>()
+            let awaiter = reactor.spawn { try await future.value() }
+            try await waitUntil(reactor, "the awaiter parks") { future.waiters.count == 1 }
+            try future.setError(TestFailure("boom"))
+            await assertThrows(TestFailure.self, awaiter)
+            XCTAssertThrowsError(try future.result()) { XCTAssertTrue($0 is TestFailure) }
+        }
+    }
+
+    func testCancellingTheFutureWakesItsAwaitersWithCancellation() throws {
+        try runReactor { reactor in
+            let future = Future<Int>()
+            let awaiter = reactor.spawn { try await future.value() }
+            try await waitUntil(reactor, "the awaiter parks") { future.waiters.count == 1 }
+            XCTAssertTrue(future.cancel())
+            XCTAssertTrue(future.isCancelled)
+            await assertThrows(CancellationError.self, awaiter)
+            assertThrowsReactorError(.invalidState) { try future.setResult(1) }
+        }
+    }
+
+    func testACancelledAwaiterLeavesTheFutureAsItWas() throws {
+        try runReactor { reactor in
+            let future = Future<Int>()
+            let cancelled = reactor.spawn { try await future.value() }
+            let kept = reactor.spawn { try await future.value() }
+            try await waitUntil(reactor, "both park") { future.waiters.count == 2 }
+            cancelled.cancel()
+            await assertThrows(CancellationError.self, cancelled)
+            XCTAssertFalse(future.isDone)
+            XCTAssertFalse(future.isCancelled)
+            try future.setResult(5)
+            let value = try await kept.value
+            XCTAssertEqual(value, 5)
+        }
+    }
+
+    func testDoneCallbacksRunOnTheLoopInALaterTurnAndCanBeRemoved() throws {
+        try runReactor { reactor in
+            let future = Future<String>()
+            let calls = Shared<[String]>([])
+            let allRan = Event()
+            future.addDoneCallback { future in
+                XCTAssertTrue(reactor.inLoopThread)
+                calls.value.append("first: \((try? future.result()) ?? "?")")
+            }
+            let removed = future.addDoneCallback { _ in calls.value.append("removed") }
+            future.removeDoneCallback(removed)
+            future.addDoneCallback { _ in calls.value.append("second") }
+            try future.setResult("done")
+            XCTAssertEqual(calls.value, [], "a callback ran inside setResult")
+            // Added once done: scheduled at once.
+            future.addDoneCallback { _ in
+                calls.value.append("late")
+                allRan.set()
+            }
+            try await allRan.wait()
+            XCTAssertEqual(calls.value, ["first: done", "second", "late"])
+        }
+    }
+
+    func testAResultSetOnAnotherThreadWakesTheAwaiterAndOnlyOneSetWins() throws {
+        try runReactor { reactor in
+            let future = Future<Int>()
+            let awaiter = reactor.spawn { try await future.value() }
+            try await waitUntil(reactor, "the awaiter parks") { future.waiters.count == 1 }
+            let wins = Shared(0)
+            let threads = (0..<4).map { index in
+                Thread {
+                    if (try? future.setResult(index)) != nil { wins.value += 1 }
+                }
+            }
+            for thread in threads { thread.start() }
+            let value = try await awaiter.value
+            XCTAssertTrue((0..<4).contains(value))
+            try await waitUntil(reactor, "every thread tried") { threads.allSatisfy(\.isFinished) }
+            XCTAssertEqual(wins.value, 1)
+            XCTAssertEqual(try future.result(), value)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import XCTest
+
+@testable import Reactor
+
+/// asyncio's Lock rules (CPython's test_locks.py LockTests): mutual exclusion, FIFO hand-off,
+/// cancellation that neither takes nor strands the lock, and misuse as a clear error.
+final class LockTests: XCTestCase {
+    func testAcquireAndReleaseAndReleasingAFreeLockIsAnError() throws {
+        try runReactor { reactor in
+            let lock = Lock()
+            XCTAssertTrue(lock.reactor === reactor)
+            XCTAssertFalse(lock.locked)
+            try await lock.acquire()
+            XCTAssertTrue(lock.locked)
+            try lock.release()
+            XCTAssertFalse(lock.locked)
+            assertThrowsReactorError(.invalidState) { try lock.release() }
+        }
+    }
+
+    func testWaitersTakeTheLockInTheOrderTheyAskedAndANewcomerWaitsItsTurn() throws {
+        try runReactor { reactor in
+            let lock = Lock()
+            let order = Shared<[Int]>([])
+            try await lock.acquire()
+            var tasks: [Task<Void, any Error>] = []
+            for index in 0..<5 {
+                tasks.append(reactor.spawn {
+                    try await lock.acquire()
+                    order.value.append(index)
+                    try lock.release()
+                })
+                try await waitUntil(reactor, "task \(index) waits") { lock.waiters.count == index + 1 }
+            }
+            try lock.release()
+            // Handed to the first waiter: still locked for anyone who asks now.
+            XCTAssertTrue(lock.locked)
+            try await lock.acquire()
+            XCTAssertEqual(order.value, [0, 1, 2, 3, 4])
+            try lock.release()
+            for task in tasks { try await task.value }
+            XCTAssertFalse(lock.locked)
+        }
+    }
+
+    func testACancelledWaiterLeavesWithoutTheLock() throws {
+        try runReactor { reactor in
+            let lock = Lock()
+            try await lock.acquire()
+            let first = reactor.spawn { try await lock.acquire() }
+            try await waitUntil(reactor, "the first waits") { lock.waiters.count == 1 }
+            let second = reactor.spawn {
+                try await lock.acquire()
+                try lock.release()
+            }
+            try await waitUntil(reactor, "the second waits") { lock.waiters.count == 2 }
+            first.cancel()
+            await assertThrows(CancellationError.self, first)
+            XCTAssertEqual(lock.waiters.count, 1)
+            try lock.release()
+            try await second.value
+            XCTAssertFalse(lock.locked)
+        }
+    }
+
+    func testAWaiterCancelledAsTheLockIsHandedToItPassesItOn() throws {
+        try runReactor { reactor in
+            let lock = Lock()
+            try await lock.acquire()
+            let first = reactor.spawn { try await lock.acquire() }
+            try await waitUntil(reactor, "the first waits") { lock.waiters.count == 1 }
+            let second = reactor.spawn {
+                try await lock.acquire()
+                try lock.release()
+            }
+            try await waitUntil(reactor, "the second waits") { lock.waiters.count == 2 }
+            // In one stretch of the loop: the lock goes to the first, which is then cancelled
+            // before it runs.
+            try lock.release()
+            first.cancel()
+            await assertThrows(CancellationError.self, first)
+            try await second.value
+            XCTAssertFalse(lock.locked, "the lock was stranded")
+        }
+    }
+
+    func testWithLockReleasesWhenTheBodyThrowsOrIsCancelled() throws {
+        try runReactor { reactor in
+            let lock = Lock()
+            do {
+                try await lock.withLock { throw TestFailure("inside") }
+                XCTFail("withLock swallowed the error")
+            } catch is TestFailure {}
+            XCTAssertFalse(lock.locked)
+
+            let entered = Event()
+            let never = Event()
+            let task = reactor.spawn {
+                try await lock.withLock {
+                    entered.set()
+                    try await never.wait()
+                }
+            }
+            try await entered.wait()
+            XCTAssertTrue(lock.locked)
+            task.cancel()
+            await assertThrows(CancellationError.self, task)
+            XCTAssertFalse(lock.locked)
+            let answer = try await lock.withLock { 42 }
+            XCTAssertEqual(answer, 42)
+        }
+    }
+
+    func testAnAlreadyCancelledTaskDoesNotWaitForTheLock() throws {
+        try runReactor { reactor in
+            let lock = Lock()
+            try await lock.acquire()
+            let task = reactor.spawn {
+                withUnsafeCurrentTask { $0?.cancel() }
+                try await lock.acquire()
+            }
+            await assertThrows(CancellationError.self, task)
+            XCTAssertEqual(lock.waiters.count, 0)
+            try lock.release()
+        }
+    }
+
+    func testAWaiterResumesWithAnErrorWhenTheReactorShutsDown() async throws {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
+        let reactor = try Reactor.start()
+        let lock = Lock(reactor: reactor)
+        let outcome = Shared<String>("still waiting")
+        try await lock.acquire()
+        let waiter = reactor.spawn {
+            do {
+                try await lock.acquire()
+                outcome.value = "took the lock"
+            } catch let error as ReactorError {
+                outcome.value = "\(error.code)"
+            }
+        }
+        try await reactor.spawn { try await waitUntil(reactor, "the waiter waits") { lock.waiters.count == 1 } }.value
+        await reactor.shutdown()
+        _ = try await waiter.value
+        XCTAssertEqual(outcome.value, "shutDown")
+    }
+}
