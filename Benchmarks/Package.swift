@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
     ],
     targets: [
         // The benchmark driver: starts each server, runs the load, prints the tables.
@@ -24,7 +25,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // The processes it drives, built beside it.
                 .product(name: "reactor-echo", package: library),
-                "nio-echo", "bench-c-echo", "bench-loadgen",
+                "nio-echo", "bench-c-echo", "bench-loadgen", "coordination-bench",
+            ]
+        ),
+        // The coordination primitives' workloads (reactor-bench --coordination), with Swift's
+        // AsyncStream and swift-async-algorithms' AsyncChannel beside ours.
+        .executableTarget(
+            name: "coordination-bench",
+            dependencies: [
+                .product(name: "Reactor", package: library),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ]
         ),
         // SwiftNIO echo servers: a ChannelInboundHandler, and NIOAsyncChannel.
@@ -47,8 +57,9 @@ let package = Package(
                 .product(name: "Reactor", package: library),
                 .product(name: "ReactorStreams", package: library),
                 .product(name: "Benchmark", package: "benchmark"),
-                // The blocking pool's peer: NIOThreadPool.
+                // The blocking pool's peer: NIOThreadPool. The queue's: AsyncChannel.
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ],
             path: "Benchmarks/ReactorMicro",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

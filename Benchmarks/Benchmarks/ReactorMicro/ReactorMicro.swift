@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import Benchmark
 import NIOPosix
 import Reactor
@@ -101,6 +102,83 @@ let benchmarks: @Sendable () -> Void = {
             for _ in iterations {
                 await Task.detached {}.value
             }
+        }
+    }
+
+    // The coordination primitives on the reactor's thread: uncontended, and one item passed
+    // between two tasks and back through two one-slot channels per iteration (ours, Swift's
+    // AsyncStream, swift-async-algorithms' AsyncChannel; tasks on the reactor alike).
+    Benchmark("Lock.acquire+release") { benchmark in
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            let lock = Lock(reactor: reactor)
+            for _ in iterations {
+                try await lock.acquire()
+                try lock.release()
+            }
+        }
+    }
+
+    Benchmark("Semaphore.acquire+release") { benchmark in
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            let semaphore = try Semaphore(value: 1, reactor: reactor)
+            for _ in iterations {
+                try await semaphore.acquire()
+                try semaphore.release()
+            }
+        }
+    }
+
+    Benchmark("Queue-ping-pong") { benchmark in
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            let ping = Queue<Int>(maxSize: 1, reactor: reactor)
+            let pong = Queue<Int>(maxSize: 1, reactor: reactor)
+            let echo = Task(executorPreference: reactor) {
+                for _ in iterations { try await pong.put(try await ping.get()) }
+            }
+            for round in iterations {
+                try await ping.put(round)
+                blackHole(try await pong.get())
+            }
+            try await echo.value
+        }
+    }
+
+    Benchmark("AsyncStream-ping-pong") { benchmark in
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            let (ping, pingIn) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingOldest(1))
+            let (pong, pongIn) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingOldest(1))
+            let echo = Task(executorPreference: reactor) {
+                for await item in ping { pongIn.yield(item) }
+            }
+            var replies = pong.makeAsyncIterator()
+            for round in iterations {
+                pingIn.yield(round)
+                blackHole(await replies.next())
+            }
+            pingIn.finish()
+            await echo.value
+        }
+    }
+
+    Benchmark("AsyncChannel-ping-pong") { benchmark in
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            let ping = AsyncChannel<Int>()
+            let pong = AsyncChannel<Int>()
+            let echo = Task(executorPreference: reactor) {
+                for await item in ping { await pong.send(item) }
+            }
+            var replies = pong.makeAsyncIterator()
+            for round in iterations {
+                await ping.send(round)
+                blackHole(await replies.next())
+            }
+            ping.finish()
+            await echo.value
         }
     }
 

@@ -54,9 +54,12 @@ struct ReactorBench: ParsableCommand {
     @Option(help: "Connections that --memory opens and holds.")
     var idleConnections = 10_000
 
+    @Flag(help: "Time the coordination primitives (Queue, Lock) against AsyncStream, AsyncChannel, an actor and asyncio, instead of the servers.")
+    var coordination = false
+
     func validate() throws {
-        if [syscalls, instructions, memory].filter({ $0 }).count > 1 {
-            throw ValidationError("--syscalls, --instructions and --memory are separate runs; choose one")
+        if [syscalls, instructions, memory, coordination].filter({ $0 }).count > 1 {
+            throw ValidationError("--syscalls, --instructions, --memory and --coordination are separate runs; choose one")
         }
         if idleConnections < 1 { throw ValidationError("--idle-connections must be positive") }
         if instructionBaseMessages < 1 || instructionMessages < 1 { throw ValidationError("--instruction-*-messages must be positive") }
@@ -64,6 +67,10 @@ struct ReactorBench: ParsableCommand {
 
     func run() throws {
         let toolbox = Toolbox()
+        if coordination {
+            // Each run is about as long as a server's; a default of 15 repetitions takes a minute.
+            return try CoordinationRuns.run(toolbox: toolbox, repetitions: repetitions ?? (quick ? 1 : 15), duration: duration ?? (quick ? 1 : 0.25))
+        }
         // Raised before any server or load generator starts, so that they inherit it.
         let fileLimit = FileLimit.raise(to: max(20_000, idleConnections + 1_000))
         let servers = try selected(servers, from: ServerKind.all, \.name, ServerKind.named)

@@ -1,4 +1,8 @@
 /// asyncio's `LifoQueue`: a ``Queue`` whose `get()` takes the item put last.
 public final class LifoQueue<Element: Sendable>: Queue<Element>, @unchecked Sendable {
-    override func removeNext() -> Element { items.removeLast() }
+    /// A queue of at most `maxSize` items (0: unbounded) on `reactor`, by default the one whose
+    /// loop runs on this thread.
+    public init(maxSize: Int = 0, reactor: Reactor? = nil) {
+        super.init(maxSize: maxSize, reactor: reactor, discipline: .lastIn)
+    }
 }

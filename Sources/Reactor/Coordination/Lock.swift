@@ -16,8 +16,8 @@ import Synchronization
 /// from anywhere else it is still correct (the thread rule: the article "Coordination").
 public final class Lock: @unchecked Sendable {
     public let reactor: Reactor
-    let waiters: WaitQueue
-    private let held = Atomic<Bool>(false)
+    @usableFromInline let waiters: WaitQueue
+    @usableFromInline let held = Atomic<Bool>(false)
 
     /// A lock on `reactor`, by default the one whose loop runs on this thread.
     public init(reactor: Reactor? = nil) {
@@ -26,11 +26,12 @@ public final class Lock: @unchecked Sendable {
     }
 
     /// True while a task holds the lock.
-    public var locked: Bool { held.load(ordering: .relaxed) }
+    @inlinable public var locked: Bool { held.load(ordering: .relaxed) }
 
     /// Waits until the lock is free and the calling task's turn has come, then takes it. Throws
     /// `CancellationError` if the task is cancelled first (without the lock), and
     /// ``ReactorError`` (`.shutDown`) when the reactor shuts down.
+    @inlinable
     public nonisolated(nonsending) func acquire(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else {
             return try await reactor.onLoop(self, file: file, line: line) { lock in try await lock.acquire() }
@@ -53,7 +54,8 @@ public final class Lock: @unchecked Sendable {
         try await waitForHandOff(cancellable: false)
     }
 
-    private nonisolated(nonsending) func waitForHandOff(cancellable: Bool) async throws {
+    @usableFromInline
+    nonisolated(nonsending) func waitForHandOff(cancellable: Bool) async throws {
         switch await waiters.park(cancellable: cancellable) {
         case .ready:
             // The lock is ours now; a task cancelled meanwhile does not keep it.
@@ -69,6 +71,7 @@ public final class Lock: @unchecked Sendable {
     /// Releases the lock: the longest-waiting task gets it, or it becomes free. Throws
     /// ``ReactorError`` (`.invalidState`) when the lock is not locked, as asyncio raises
     /// `RuntimeError`. Any task may release it, as in asyncio, not only the one that took it.
+    @inlinable
     public func release() throws {
         guard locked else { throw ReactorError.invalidState("Lock.release: the lock is not locked") }
         reactor.onLoopThread(self) { lock in lock.handOff() }
@@ -76,6 +79,7 @@ public final class Lock: @unchecked Sendable {
 
     /// Runs `body` holding the lock (asyncio's `async with lock:`), and releases it however
     /// `body` ends: returning, throwing, or cancelled.
+    @inlinable
     public nonisolated(nonsending) func withLock<T>(
         file: StaticString = #fileID, line: UInt = #line, _ body: nonisolated(nonsending) () async throws -> T
     ) async throws -> T {
@@ -92,6 +96,7 @@ public final class Lock: @unchecked Sendable {
     }
 
     /// Gives the lock to the first waiter, or frees it (loop thread).
+    @usableFromInline
     func handOff() {
         guard locked else { return reactor.reportLateMisuse(.invalidState("Lock.release: the lock is not locked")) }
         if !waiters.wakeOne() { held.store(false, ordering: .relaxed) }

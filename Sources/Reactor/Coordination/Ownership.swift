@@ -25,6 +25,7 @@ extension Reactor {
 
     /// Reports a misuse that the loop found after the call that made it had returned (a call
     /// made off the loop thread runs in a later turn, where it can no longer throw).
+    @usableFromInline
     func reportLateMisuse(_ error: ReactorError) {
         logger.error("\(error.message) (called off the reactor's loop thread, so not thrown)")
     }

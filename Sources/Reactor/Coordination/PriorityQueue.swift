@@ -1,3 +1,5 @@
+import DequeModule
+
 /// asyncio's `PriorityQueue`: a ``Queue`` whose `get()` takes the smallest item, by `<` for a
 /// `Comparable` element or by the order given (for instance on a priority key).
 ///
@@ -7,42 +9,12 @@
 ///
 /// A binary heap, as Python's `heapq`: items that compare equal come out in no set order.
 public final class PriorityQueue<Element: Sendable>: Queue<Element>, @unchecked Sendable {
-    private let areInIncreasingOrder: @Sendable (Element, Element) -> Bool
-
     /// A queue of at most `maxSize` items (0: unbounded) that takes the smallest first by
     /// `areInIncreasingOrder`, on `reactor`, by default the one whose loop runs on this thread.
     public init(
         maxSize: Int = 0, reactor: Reactor? = nil, by areInIncreasingOrder: @escaping @Sendable (Element, Element) -> Bool
     ) {
-        self.areInIncreasingOrder = areInIncreasingOrder
-        super.init(maxSize: maxSize, reactor: reactor)
-    }
-
-    override func insert(_ item: Element) {
-        items.append(item)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard areInIncreasingOrder(items[child], items[parent]) else { break }
-            items.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    override func removeNext() -> Element {
-        items.swapAt(0, items.count - 1)
-        let smallest = items.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1
-            guard left < items.count else { break }
-            let right = left + 1
-            let child = right < items.count && areInIncreasingOrder(items[right], items[left]) ? right : left
-            guard areInIncreasingOrder(items[child], items[parent]) else { break }
-            items.swapAt(child, parent)
-            parent = child
-        }
-        return smallest
+        super.init(maxSize: maxSize, reactor: reactor, discipline: .smallest(areInIncreasingOrder))
     }
 }
 
@@ -51,5 +23,37 @@ extension PriorityQueue where Element: Comparable {
     /// `reactor`, by default the one whose loop runs on this thread.
     public convenience init(maxSize: Int = 0, reactor: Reactor? = nil) {
         self.init(maxSize: maxSize, reactor: reactor, by: { $0 < $1 })
+    }
+}
+
+/// The binary heap a ``PriorityQueue`` keeps its items in, smallest first.
+extension Deque {
+    @inlinable
+    mutating func heapInsert(_ item: Element, by areInIncreasingOrder: (Element, Element) -> Bool) {
+        append(item)
+        var child = count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard areInIncreasingOrder(self[child], self[parent]) else { break }
+            swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    @inlinable
+    mutating func heapRemoveFirst(by areInIncreasingOrder: (Element, Element) -> Bool) -> Element {
+        swapAt(0, count - 1)
+        let smallest = removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            guard left < count else { break }
+            let right = left + 1
+            let child = right < count && areInIncreasingOrder(self[right], self[left]) ? right : left
+            guard areInIncreasingOrder(self[child], self[parent]) else { break }
+            swapAt(child, parent)
+            parent = child
+        }
+        return smallest
     }
 }

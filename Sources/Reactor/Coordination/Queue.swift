@@ -19,51 +19,65 @@ import Synchronization
 /// nothing takes a lock, and nothing allocates once the storage has grown to `maxSize`; from
 /// elsewhere it is still correct (the thread rule: the article "Coordination"), so one
 /// reactor can feed another.
+///
+/// The operations are inlinable, so they are specialised for the element type where they are
+/// called: unspecialised, each would look up its storage's generic type at run time.
 public class Queue<Element: Sendable>: @unchecked Sendable {
+    /// Which item `get()` takes.
+    @usableFromInline
+    enum Discipline {
+        case firstIn
+        case lastIn
+        case smallest(@Sendable (Element, Element) -> Bool)
+    }
+
     public let reactor: Reactor
     /// The most items the queue holds; 0 means no bound.
     public let maxSize: Int
-    /// The items, in the order the kind of queue keeps them (loop thread).
-    @exclusivity(unchecked) var items = Deque<Element>()
-    let getters: WaitQueue
-    let putters: WaitQueue
-    let joiners: WaitQueue
-    private let itemCount = Atomic<Int>(0)
-    private let unfinished = Atomic<Int>(0)
-    private let isShutDown = Atomic<Bool>(false)
+    @usableFromInline let discipline: Discipline
+    /// The items, in the order the discipline keeps them (loop thread).
+    @usableFromInline @exclusivity(unchecked) final var items = Deque<Element>()
+    @usableFromInline let getters: WaitQueue
+    @usableFromInline let putters: WaitQueue
+    @usableFromInline let joiners: WaitQueue
+    @usableFromInline let itemCount = Atomic<Int>(0)
+    @usableFromInline let unfinished = Atomic<Int>(0)
+    @usableFromInline let isShutDown = Atomic<Bool>(false)
 
     /// A queue of at most `maxSize` items (0: unbounded) on `reactor`, by default the one whose
     /// loop runs on this thread.
-    public init(maxSize: Int = 0, reactor: Reactor? = nil) {
+    public convenience init(maxSize: Int = 0, reactor: Reactor? = nil) {
+        self.init(maxSize: maxSize, reactor: reactor, discipline: .firstIn)
+    }
+
+    init(maxSize: Int, reactor: Reactor?, discipline: Discipline) {
         self.reactor = Reactor.owner(reactor, of: "\(Self.self)()")
         self.maxSize = Swift.max(0, maxSize)
+        self.discipline = discipline
         getters = WaitQueue(reactor: self.reactor)
         putters = WaitQueue(reactor: self.reactor)
         joiners = WaitQueue(reactor: self.reactor)
     }
 
-    // The kind of queue: where an item goes in and which comes out (loop thread).
-    func insert(_ item: Element) { items.append(item) }
-    func removeNext() -> Element { items.removeFirst() }
-
     /// How many items are queued.
-    public final var count: Int { itemCount.load(ordering: .relaxed) }
-    public final var isEmpty: Bool { count == 0 }
+    @inlinable public final var count: Int { itemCount.load(ordering: .relaxed) }
+    @inlinable public final var isEmpty: Bool { count == 0 }
     /// True when `put` would wait; never for an unbounded queue.
-    public final var isFull: Bool { maxSize > 0 && count >= maxSize }
+    @inlinable public final var isFull: Bool { maxSize > 0 && count >= maxSize }
     /// Items put and not yet marked done with `taskDone()`.
-    public final var unfinishedTasks: Int { unfinished.load(ordering: .relaxed) }
+    @inlinable public final var unfinishedTasks: Int { unfinished.load(ordering: .relaxed) }
 
     /// Adds `item`, waiting while the queue is full. Throws ``QueueShutDown`` once the queue is
     /// shut down, `CancellationError` if the task is cancelled first (the item is not added),
     /// and ``ReactorError`` (`.shutDown`) when the reactor shuts down.
+    @inlinable
     public final nonisolated(nonsending) func put(_ item: Element, file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else {
             return try await reactor.onLoop((self, item), file: file, line: line) { queue, item in try await queue.put(item) }
         }
         while isFull {
             if isShutDown.load(ordering: .relaxed) { throw QueueShutDown() }
-            try await waitInTurn(putters, while: { $0.isFull }, "Queue.put")
+            try await waitInTurn(putters, "Queue.put")
         }
         try putOnLoop(item)
     }
@@ -72,13 +86,14 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     /// ``QueueShutDown`` once the queue is shut down and empty, `CancellationError` if the
     /// task is cancelled first (no item is taken), and ``ReactorError`` (`.shutDown`) when the
     /// reactor shuts down.
+    @inlinable
     public final nonisolated(nonsending) func get(file: StaticString = #fileID, line: UInt = #line) async throws -> Element {
         guard reactor.runsInPlace(#isolation) else {
             return try await reactor.onLoop(self, file: file, line: line) { queue in try await queue.get() }
         }
         while isEmpty {
             if isShutDown.load(ordering: .relaxed) { throw QueueShutDown() }
-            try await waitInTurn(getters, while: { $0.isEmpty }, "Queue.get")
+            try await waitInTurn(getters, "Queue.get")
         }
         return getOnLoop()
     }
@@ -86,6 +101,7 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     /// Adds `item` if there is room. Throws ``QueueFull`` when there is none and
     /// ``QueueShutDown`` once the queue is shut down. From another reactor's loop thread it is
     /// refused (``ReactorError``, `.wrongReactor`): use `put`.
+    @inlinable
     public final func putNowait(_ item: Element) throws {
         if reactor.inLoopThread { return try putOnLoop(item) }
         try reactor.runOnLoopThread("Queue.putNowait") { try self.putOnLoop(item) }
@@ -94,6 +110,7 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     /// Removes and returns the next item if there is one. Throws ``QueueEmpty`` when there is
     /// none (``QueueShutDown`` once the queue is also shut down). From another reactor's loop
     /// thread it is refused (``ReactorError``, `.wrongReactor`): use `get`.
+    @inlinable
     public final func getNowait() throws -> Element {
         if reactor.inLoopThread { return try getNowaitOnLoop() }
         return try reactor.runOnLoopThread("Queue.getNowait") { try self.getNowaitOnLoop() }
@@ -102,8 +119,9 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     /// Marks one item that `get` returned as processed (asyncio's `task_done()`); `join()`
     /// returns once every item put is. Throws ``ReactorError`` (`.invalidState`) when called
     /// more times than items were put.
+    @inlinable
     public final func taskDone() throws {
-        guard unfinishedTasks > 0 else { throw tooManyTaskDones }
+        guard unfinishedTasks > 0 else { throw ReactorError.invalidState(Self.tooManyTaskDones) }
         reactor.onLoopThread(self) { queue in queue.finishTask() }
     }
 
@@ -132,36 +150,47 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
 
     // MARK: - On the loop thread
 
-    private func putOnLoop(_ item: Element) throws {
+    @inlinable
+    final func putOnLoop(_ item: Element) throws {
         if isShutDown.load(ordering: .relaxed) { throw QueueShutDown() }
         if isFull { throw QueueFull() }
-        insert(item)
+        switch discipline {
+        case .firstIn, .lastIn: items.append(item)
+        case .smallest(let areInIncreasingOrder): items.heapInsert(item, by: areInIncreasingOrder)
+        }
         itemCount.store(items.count, ordering: .relaxed)
         unfinished.store(unfinishedTasks + 1, ordering: .relaxed)
         getters.wakeOne()
     }
 
-    private func getNowaitOnLoop() throws -> Element {
+    @inlinable
+    final func getNowaitOnLoop() throws -> Element {
         if isEmpty { throw isShutDown.load(ordering: .relaxed) ? QueueShutDown() as any Error : QueueEmpty() }
         return getOnLoop()
     }
 
-    private func getOnLoop() -> Element {
-        let item = removeNext()
+    @inlinable
+    final func getOnLoop() -> Element {
+        let item: Element
+        switch discipline {
+        case .firstIn: item = items.removeFirst()
+        case .lastIn: item = items.removeLast()
+        case .smallest(let areInIncreasingOrder): item = items.heapRemoveFirst(by: areInIncreasingOrder)
+        }
         itemCount.store(items.count, ordering: .relaxed)
         putters.wakeOne()
         return item
     }
 
-    /// Parks in `waiters` until woken; a waiter woken and cancelled before it ran passes the
-    /// wake-up on unless `stillBlocked` says the next one could not use it either.
-    private nonisolated(nonsending) func waitInTurn(
-        _ waiters: WaitQueue, while stillBlocked: (Queue) -> Bool, _ operation: StaticString
-    ) async throws {
+    /// Parks in `waiters` until woken. A waiter woken and cancelled before it ran passes the
+    /// wake-up on to the next, unless the state that made it wait is back.
+    @inlinable
+    final nonisolated(nonsending) func waitInTurn(_ waiters: WaitQueue, _ operation: StaticString) async throws {
         switch await waiters.park() {
         case .ready:
             if Task.isCancelled {
-                if !stillBlocked(self) { waiters.wakeOne() }
+                let stillBlocked = waiters === putters ? isFull : isEmpty
+                if !stillBlocked { waiters.wakeOne() }
                 throw CancellationError()
             }
         case .cancelled: throw CancellationError()
@@ -169,14 +198,15 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
         }
     }
 
-    private func finishTask() {
+    @usableFromInline
+    final func finishTask() {
         let left = unfinishedTasks - 1
-        guard left >= 0 else { return reactor.reportLateMisuse(tooManyTaskDones) }
+        guard left >= 0 else { return reactor.reportLateMisuse(.invalidState(Self.tooManyTaskDones)) }
         unfinished.store(left, ordering: .relaxed)
         if left == 0 { joiners.wakeAll() }
     }
 
-    private func shutDownOnLoop(immediate: Bool) {
+    private final func shutDownOnLoop(immediate: Bool) {
         if immediate {
             let dropped = items.count
             items.removeAll()
@@ -188,17 +218,19 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
         putters.wakeAll()
     }
 
-    private var tooManyTaskDones: ReactorError {
-        .invalidState("Queue.taskDone: called more times than items were put")
-    }
+    @usableFromInline static var tooManyTaskDones: String { "Queue.taskDone: called more times than items were put" }
 }
 
 extension Queue: AsyncSequence {
     /// Takes items with `get()` until the queue is shut down and empty, which ends the
     /// sequence; other errors (cancellation) are thrown.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let queue: Queue
+        @usableFromInline let queue: Queue
 
+        @inlinable
+        init(queue: Queue) { self.queue = queue }
+
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Element? {
             do {
                 return try await queue.get()
@@ -207,11 +239,13 @@ extension Queue: AsyncSequence {
             }
         }
 
+        @inlinable
         public mutating func next() async throws -> Element? {
             try await next(isolation: nil)
         }
     }
 
+    @inlinable
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(queue: self)
     }

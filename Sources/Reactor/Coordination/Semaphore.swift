@@ -15,11 +15,11 @@ import Synchronization
 /// from anywhere else it is still correct (the thread rule: the article "Coordination").
 public class Semaphore: @unchecked Sendable {
     public let reactor: Reactor
-    let waiters: WaitQueue
+    @usableFromInline let waiters: WaitQueue
     /// Free permits. While tasks wait there are none: a release hands its permit over.
-    private let permits: Atomic<Int>
+    @usableFromInline let permits: Atomic<Int>
     /// The most permits `release()` may make free (`BoundedSemaphore`), or nil.
-    private let bound: Int?
+    @usableFromInline let bound: Int?
 
     /// A semaphore with `value` permits on `reactor`, by default the one whose loop runs on
     /// this thread. Throws ``ReactorError`` (`.invalidArgument`) for a negative value.
@@ -36,14 +36,15 @@ public class Semaphore: @unchecked Sendable {
     }
 
     /// How many permits are free.
-    public final var value: Int { permits.load(ordering: .relaxed) }
+    @inlinable public final var value: Int { permits.load(ordering: .relaxed) }
 
     /// True when `acquire()` would wait.
-    public final var locked: Bool { value == 0 }
+    @inlinable public final var locked: Bool { value == 0 }
 
     /// Takes a permit, waiting for one (in turn) when none is free. Throws `CancellationError`
     /// if the task is cancelled first (without a permit), and ``ReactorError`` (`.shutDown`)
     /// when the reactor shuts down.
+    @inlinable
     public final nonisolated(nonsending) func acquire(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else {
             return try await reactor.onLoop(self, file: file, line: line) { semaphore in try await semaphore.acquire() }
@@ -53,6 +54,12 @@ public class Semaphore: @unchecked Sendable {
             permits.store(free - 1, ordering: .relaxed)
             return
         }
+        try await waitForHandOff()
+    }
+
+    /// Parks until a release hands this task its permit (loop thread).
+    @usableFromInline
+    final nonisolated(nonsending) func waitForHandOff() async throws {
         switch await waiters.park() {
         case .ready:
             if Task.isCancelled {
@@ -67,6 +74,7 @@ public class Semaphore: @unchecked Sendable {
     /// Gives a permit back: to the longest-waiting task, or to the count. A
     /// `BoundedSemaphore` throws ``ReactorError`` (`.invalidState`) when that would make more
     /// permits free than it started with.
+    @inlinable
     public final func release() throws {
         if let bound, value >= bound { throw overRelease }
         reactor.onLoopThread(self) { semaphore in semaphore.handOff() }
@@ -74,6 +82,7 @@ public class Semaphore: @unchecked Sendable {
 
     /// Runs `body` holding a permit (asyncio's `async with semaphore:`), and gives it back
     /// however `body` ends: returning, throwing, or cancelled.
+    @inlinable
     public final nonisolated(nonsending) func withPermit<T>(
         file: StaticString = #fileID, line: UInt = #line, _ body: nonisolated(nonsending) () async throws -> T
     ) async throws -> T {
@@ -89,14 +98,16 @@ public class Semaphore: @unchecked Sendable {
         return result
     }
 
-    private final func handOff() {
+    @usableFromInline
+    final func handOff() {
         if waiters.wakeOne() { return }
         let free = value
         if let bound, free >= bound { return reactor.reportLateMisuse(overRelease) }
         permits.store(free + 1, ordering: .relaxed)
     }
 
-    private final var overRelease: ReactorError {
+    @usableFromInline
+    final var overRelease: ReactorError {
         .invalidState("BoundedSemaphore.release: released more times than acquired (its value is \(bound ?? 0))")
     }
 }

@@ -54,6 +54,7 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var sources = IOSourceTable()
     @exclusivity(unchecked) var timers = TimerHeap()
     @exclusivity(unchecked) var budget = 0
+    @exclusivity(unchecked) var jobsSincePoll = 0
     @exclusivity(unchecked) var lastWaiterID: UInt64 = 0
     @exclusivity(unchecked) var stopRequested = false
     @exclusivity(unchecked) var drainedInbox: [ReadyWork] = []

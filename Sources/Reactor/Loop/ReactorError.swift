@@ -36,10 +36,12 @@ public struct ReactorError: Error, Equatable, CustomStringConvertible {
 
     public var description: String { message }
 
+    @usableFromInline
     static func shutDown(_ operation: String) -> ReactorError {
         ReactorError(.shutDown, "\(operation): the reactor has shut down")
     }
 
+    @usableFromInline
     static func invalidState(_ message: String) -> ReactorError {
         ReactorError(.invalidState, message)
     }

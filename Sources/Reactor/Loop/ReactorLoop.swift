@@ -4,7 +4,8 @@ extension Reactor {
     /// The loop. Each turn: wait for I/O (not at all when work is ready), wake the tasks whose
     /// sockets became ready, fire due timers, take work from other threads, then run the jobs
     /// that were ready when the turn began. Jobs made ready meanwhile wait for the next turn,
-    /// so I/O and timers are looked at between any two rounds of work.
+    /// so timers and other threads' work are looked at between any two rounds of work, and
+    /// I/O after at most `jobsBetweenPolls` jobs.
     func runLoop() {
         while !stopRequested {
             pollForIO()
@@ -15,9 +16,15 @@ extension Reactor {
         shutDownLoop()
     }
 
+    /// How many jobs may run between two looks at I/O while work is ready (Tokio's
+    /// `event_interval` is 61): tasks that wake each other, through a queue or a lock, need
+    /// not pay an `epoll_wait` for each hand-off, and a socket still waits a bounded time.
+    static let jobsBetweenPolls = 64
+
     private func pollForIO() {
         var timeout: Int64 = -1
         if !readyQueue.isEmpty {
+            if jobsSincePoll < Self.jobsBetweenPolls { return }
             timeout = 0
         } else if let deadline = timers.nextDeadline {
             timeout = max(0, deadline - cr_monotonic_ns())
@@ -27,6 +34,7 @@ extension Reactor {
             sleeping.store(true, ordering: .sequentiallyConsistent)
             if remoteWorkPending.load(ordering: .sequentiallyConsistent) { timeout = 0 }
         }
+        jobsSincePoll = 0
         let count = poller.wait(timeoutNanoseconds: timeout)
         if timeout != 0 { sleeping.store(false, ordering: .sequentiallyConsistent) }
         for index in 0..<count {
@@ -72,6 +80,7 @@ extension Reactor {
 
     private func runReadyWork() {
         var remaining = readyQueue.count
+        jobsSincePoll += remaining
         while remaining > 0, let work = readyQueue.popFirst() {
             remaining -= 1
             budget = Self.operationBudget

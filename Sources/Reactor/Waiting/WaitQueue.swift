@@ -50,6 +50,7 @@ public final class WaitQueue: @unchecked Sendable {
     /// `cancellable` wait resumes with `.cancelled` when its task is cancelled, or at once if
     /// it already is; any other ignores cancellation (to take a lock back, as a `Condition`
     /// must before it returns).
+    @usableFromInline
     nonisolated(nonsending) func park(cancellable: Bool = true) async -> WaitOutcome {
         let ticket = waiters.nextTicket(id: reactor.nextWaiterID())
         return await Reactor.park {

@@ -1,5 +1,6 @@
 /// How a parked task was woken.
-enum WaitOutcome {
+@usableFromInline
+enum WaitOutcome: Sendable {
     /// What it waited for happened (or may have: the caller looks again).
     case ready
     /// Its task was cancelled; its place was removed.

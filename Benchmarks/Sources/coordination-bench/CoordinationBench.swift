@@ -1,0 +1,180 @@
+import AsyncAlgorithms
+import Foundation
+import Reactor
+
+/// One workload of the coordination primitives for a while, and its rate on stdout as
+/// `<operations> <seconds>`: reactor-bench `--coordination` runs each pinned to one CPU, in turns.
+///
+/// `coordination-bench WORKLOAD SECONDS`. The ping-pongs pass an item from one task to another and
+/// back through two one-slot channels, so every item is one hand-off between tasks.
+@main
+struct CoordinationBench {
+    static func main() throws {
+        let arguments = CommandLine.arguments
+        guard arguments.count == 3, let workload = Workload(rawValue: arguments[1]), let seconds = Double(arguments[2]) else {
+            FileHandle.standardError.write(Data("usage: coordination-bench \(Workload.allCases.map(\.rawValue).joined(separator: "|")) SECONDS\n".utf8))
+            exit(2)
+        }
+        let (operations, elapsed) = try Reactor.run { reactor in
+            try await measure(for: seconds) { rounds in try await workload.run(rounds: rounds, on: reactor) }
+        }
+        print(operations, elapsed)
+    }
+
+    /// Runs `batch` with growing round counts for a warm-up, then until `seconds` have passed;
+    /// returns the operations it did after the warm-up and the time they took.
+    static func measure(for seconds: Double, _ batch: @Sendable (Int) async throws -> Int) async throws -> (Int, Double) {
+        let clock = ContinuousClock()
+        var rounds = 1_000
+        let warmupEnd = clock.now + .seconds(seconds / 5)
+        while clock.now < warmupEnd { _ = try await batch(rounds) }
+        let start = clock.now
+        var operations = 0
+        while true {
+            operations += try await batch(rounds)
+            let elapsed = clock.now - start
+            if elapsed >= .seconds(seconds) {
+                return (operations, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            }
+            rounds = min(rounds * 2, 100_000)
+        }
+    }
+}
+
+enum Workload: String, CaseIterable {
+    case queue = "queue-ping-pong"
+    case asyncStream = "asyncstream-ping-pong"
+    case asyncStreamOnReactor = "asyncstream-ping-pong-on-reactor"
+    case asyncChannel = "asyncchannel-ping-pong"
+    case asyncChannelOnReactor = "asyncchannel-ping-pong-on-reactor"
+    case lockHandOff = "lock-hand-off"
+    case lockCounter = "lock-counter"
+    case actorCounter = "actor-counter"
+
+    /// Runs `rounds` rounds and returns the operations they did: items passed, hand-offs or
+    /// increments.
+    func run(rounds: Int, on reactor: Reactor) async throws -> Int {
+        switch self {
+        case .queue: try await Self.queuePingPong(rounds, reactor)
+        case .asyncStream: try await Self.asyncStreamPingPong(rounds, nil)
+        case .asyncStreamOnReactor: try await Self.asyncStreamPingPong(rounds, reactor)
+        case .asyncChannel: try await Self.asyncChannelPingPong(rounds, nil)
+        case .asyncChannelOnReactor: try await Self.asyncChannelPingPong(rounds, reactor)
+        case .lockHandOff: try await Self.lockHandOff(rounds, reactor)
+        case .lockCounter: try await Self.lockCounter(rounds, reactor)
+        case .actorCounter: await Self.actorCounter(rounds)
+        }
+    }
+
+    private static func queuePingPong(_ rounds: Int, _ reactor: Reactor) async throws -> Int {
+        let ping = Queue<Int>(maxSize: 1, reactor: reactor)
+        let pong = Queue<Int>(maxSize: 1, reactor: reactor)
+        let echo = Task(executorPreference: reactor) {
+            for _ in 0..<rounds { try await pong.put(try await ping.get()) }
+        }
+        for round in 0..<rounds {
+            try await ping.put(round)
+            _ = try await pong.get()
+        }
+        try await echo.value
+        return 2 * rounds
+    }
+
+    /// Swift's AsyncStream, bounded to one item; its tasks on the global executor, or on the
+    /// reactor (`reactor`), so the queue's own cost shows apart from the executor's.
+    private static func asyncStreamPingPong(_ rounds: Int, _ reactor: Reactor?) async throws -> Int {
+        let (ping, pingIn) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingOldest(1))
+        let (pong, pongIn) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingOldest(1))
+        let echo = Task(executorPreference: reactor) {
+            for await item in ping { pongIn.yield(item) }
+            pongIn.finish()
+        }
+        try await Task(executorPreference: reactor) {
+            var replies = pong.makeAsyncIterator()
+            for round in 0..<rounds {
+                pingIn.yield(round)
+                guard await replies.next() != nil else { throw BenchmarkFailure("the pong stream ended") }
+            }
+            pingIn.finish()
+        }.value
+        await echo.value
+        return 2 * rounds
+    }
+
+    private static func asyncChannelPingPong(_ rounds: Int, _ reactor: Reactor?) async throws -> Int {
+        let ping = AsyncChannel<Int>()
+        let pong = AsyncChannel<Int>()
+        let echo = Task(executorPreference: reactor) {
+            for await item in ping { await pong.send(item) }
+            pong.finish()
+        }
+        try await Task(executorPreference: reactor) {
+            var replies = pong.makeAsyncIterator()
+            for round in 0..<rounds {
+                await ping.send(round)
+                guard await replies.next() != nil else { throw BenchmarkFailure("the pong channel ended") }
+            }
+            ping.finish()
+        }.value
+        await echo.value
+        return 2 * rounds
+    }
+
+    /// Two tasks take turns at one lock: each yields while it holds the lock, so the other is
+    /// waiting by the time it releases, and every release hands the lock over.
+    private static func lockHandOff(_ rounds: Int, _ reactor: Reactor) async throws -> Int {
+        let lock = Lock(reactor: reactor)
+        let tasks = (0..<2).map { _ in
+            Task(executorPreference: reactor) {
+                for _ in 0..<rounds {
+                    try await lock.acquire()
+                    await Task.yield()
+                    try lock.release()
+                }
+            }
+        }
+        for task in tasks { try await task.value }
+        return 2 * rounds
+    }
+
+    final class SharedCounter: @unchecked Sendable {
+        var value = 0
+    }
+
+    /// A counter shared by two tasks on the reactor, each increment under the lock.
+    private static func lockCounter(_ rounds: Int, _ reactor: Reactor) async throws -> Int {
+        let lock = Lock(reactor: reactor)
+        let counter = SharedCounter()
+        let tasks = (0..<2).map { _ in
+            Task(executorPreference: reactor) {
+                for _ in 0..<rounds { try await lock.withLock { counter.value += 1 } }
+            }
+        }
+        for task in tasks { try await task.value }
+        guard counter.value == 2 * rounds else { throw BenchmarkFailure("the counter is \(counter.value), not \(2 * rounds)") }
+        return 2 * rounds
+    }
+
+    actor Counter {
+        var value = 0
+        func increment() { value += 1 }
+    }
+
+    /// The Swift alternative for a shared counter: an actor, called by two tasks on the global
+    /// executor.
+    private static func actorCounter(_ rounds: Int) async -> Int {
+        let counter = Counter()
+        let tasks = (0..<2).map { _ in
+            Task.detached {
+                for _ in 0..<rounds { await counter.increment() }
+            }
+        }
+        for task in tasks { await task.value }
+        return 2 * rounds
+    }
+}
+
+struct BenchmarkFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// `reactor-bench --coordination`: the coordination primitives side by side with Swift's and Python's
+/// alternatives. Each workload is a process of its own (coordination-bench, or CPython for
+/// asyncio) pinned to CPU 0; they take turns within each repetition, and the table shows each
+/// one's median rate with its spread and the ratio of ours to it within each repetition.
+enum CoordinationRuns {
+    struct Workload {
+        let name: String
+        let command: [String]
+    }
+
+    struct Group {
+        let title: String
+        let unit: String
+        /// The first is ours: the one the others are compared with.
+        let workloads: [Workload]
+    }
+
+    static func groups(toolbox: Toolbox) throws -> [Group] {
+        let bench = try toolbox.path(of: "coordination-bench")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Scripts/asyncio_queue_ping_pong.py").path
+        guard let python = Toolbox.system("python3") else { throw BenchError("--coordination needs python3 for asyncio's queue") }
+        func ours(_ name: String, _ workload: String) -> Workload { Workload(name: name, command: [bench, workload]) }
+        return [
+            Group(
+                title: "Queue ping-pong: an item passed between two tasks and back through two one-slot queues",
+                unit: "items/s",
+                workloads: [
+                    ours("Reactor Queue(maxSize: 1)", "queue-ping-pong"),
+                    ours("AsyncStream, global executor", "asyncstream-ping-pong"),
+                    ours("AsyncStream, tasks on the reactor", "asyncstream-ping-pong-on-reactor"),
+                    ours("AsyncChannel, global executor", "asyncchannel-ping-pong"),
+                    ours("AsyncChannel, tasks on the reactor", "asyncchannel-ping-pong-on-reactor"),
+                    Workload(name: "asyncio.Queue(maxsize=1), CPython", command: [python, script]),
+                ]),
+            Group(
+                title: "A counter shared by two tasks",
+                unit: "increments/s",
+                workloads: [
+                    ours("Reactor Lock: withLock { counter += 1 }, tasks on the reactor", "lock-counter"),
+                    ours("actor counter: await counter.increment(), global executor", "actor-counter"),
+                ]),
+            Group(
+                title: "Contended lock: two tasks take turns holding it across a suspension (Task.yield)",
+                unit: "hand-offs/s",
+                workloads: [ours("Reactor Lock", "lock-hand-off")]),
+        ]
+    }
+
+    static func run(toolbox: Toolbox, repetitions: Int, duration: Double) throws {
+        let groups = try groups(toolbox: toolbox)
+        print("reactor-bench --coordination: \(repetitions) repetitions of \(Report.format(duration, 2)) s per workload, each pinned to CPU 0, in turns\n")
+        for group in groups {
+            var rates = Array(repeating: [Double](), count: group.workloads.count)
+            for repetition in 0..<repetitions {
+                for index in group.workloads.indices.map({ ($0 + repetition) % group.workloads.count }) {
+                    rates[index].append(try rate(of: group.workloads[index], toolbox: toolbox, duration: duration))
+                }
+            }
+            var cells = [["", group.unit, "spread", "ours ×"]]
+            for (index, workload) in group.workloads.enumerated() {
+                let spread = Spread(rates[index])!
+                let ratio = index == 0 ? "" : Spread(zip(rates[0], rates[index]).map { $0 / $1 }).map { Report.times($0.median) } ?? "-"
+                cells.append([workload.name, Report.grouped(spread.median), "±\(Int((spread.relative * 50).rounded())) %", ratio])
+            }
+            print(group.title)
+            print(Report.render(cells).joined(separator: "\n") + "\n")
+        }
+    }
+
+    /// Runs one workload once and returns its rate: it prints `<operations> <seconds>`.
+    private static func rate(of workload: Workload, toolbox: Toolbox, duration: Double) throws -> Double {
+        let command = toolbox.pinned(0, workload.command + [String(duration)])
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+        guard process.terminationStatus == 0, fields.count == 2, fields[1] > 0 else {
+            throw BenchError("\(workload.name) failed (status \(process.terminationStatus)): \(String(decoding: data, as: UTF8.self))")
+        }
+        return fields[0] / fields[1]
+    }
+}
