@@ -90,6 +90,30 @@ final class WaitQueueTests: XCTestCase {
         }
     }
 
+    func testWaitersResumeWithAnErrorWhenTheReactorShutsDown() async throws {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
+        let reactor = try Reactor.start()
+        let queues = [WaitQueue(reactor: reactor), WaitQueue(reactor: reactor)]
+        let outcomes = Shared<[String]>([])
+        let waiters = (0..<4).map { index in
+            Task(executorPreference: reactor) {
+                do {
+                    try await queues[index % 2].wait()
+                    outcomes.value.append("woken")
+                } catch let error as ReactorError {
+                    outcomes.value.append("\(error.code)")
+                }
+            }
+        }
+        try await Task(executorPreference: reactor) {
+            try await waitUntil(reactor, "all four park") { queues[0].count == 2 && queues[1].count == 2 }
+        }.value
+        await reactor.shutdown()
+        for waiter in waiters { try await waiter.value }
+        XCTAssertEqual(outcomes.value, Array(repeating: "shutDown", count: 4))
+    }
+
     func testTheListReusesItsEntriesAndRemovesFromAnywhere() {
         var list = WaiterList()
         // Tickets for entries that are not linked never remove anything.

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 @testable import Reactor
@@ -144,5 +145,26 @@ final class LockTests: XCTestCase {
         await reactor.shutdown()
         _ = try await waiter.value
         XCTAssertEqual(outcome.value, "shutDown")
+    }
+
+    func testAReleaseOffTheLoopLandsInTheNextTurnAndALateMisuseIsLogged() throws {
+        let logs = LogCapture()
+        try runReactor(configuration: Reactor.Configuration(logger: logs.logger)) { reactor in
+            let lock = Lock()
+            try await lock.acquire()
+            let released = Shared<[Bool]>([])
+            // Two releases from a plain thread before the loop ran either: both pass the check
+            // at the call (the lock is still held), and the loop finds the second a misuse.
+            let thread = Thread {
+                released.value.append((try? lock.release()) != nil)
+                released.value.append((try? lock.release()) != nil)
+            }
+            thread.start()
+            try await waitUntil(reactor, "the misuse is logged") { logs.contains(.error, "Lock.release: the lock is not locked") }
+            XCTAssertEqual(released.value, [true, true])
+            XCTAssertFalse(lock.locked)
+            try await lock.acquire()
+            try lock.release()
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 @testable import Reactor
@@ -202,5 +203,26 @@ final class QueueTests: XCTestCase {
         XCTAssertEqual(seen, Array(0..<1000))
         await producerReactor.shutdown()
         await consumerReactor.shutdown()
+    }
+
+    func testTheNowaitFormsFromAThreadThatRunsNoReactorWaitForTheLoop() throws {
+        try runReactor { reactor in
+            let queue = Queue<Int>(maxSize: 1)
+            let results = Shared<[String]>([])
+            let done = Event()
+            let thread = Thread {
+                func attempt(_ body: () throws -> Int) -> String {
+                    do { return "\(try body())" } catch { return "\(type(of: error))" }
+                }
+                results.value.append(attempt { try queue.putNowait(1); return 1 })
+                results.value.append(attempt { try queue.putNowait(2); return 2 })
+                results.value.append(attempt { try queue.getNowait() })
+                results.value.append(attempt { try queue.getNowait() })
+                done.set()
+            }
+            thread.start()
+            try await done.wait()
+            XCTAssertEqual(results.value, ["1", "QueueFull", "1", "QueueEmpty"])
+        }
     }
 }
