@@ -150,4 +150,29 @@ final class AsyncioMappingTests: XCTestCase {
             }
         }
     }
+
+    /// The README's example, as it is there (inside the test's reactor instead of a new one).
+    func testTheReadmeExample() throws {
+        let done = try runReactor { reactor in
+            let jobs = Queue<Int>(maxSize: 64)                 // asyncio.Queue(maxsize=64), on this reactor
+            let limit = try Semaphore(value: 4)                 // at most four jobs at once
+            let finished = Shared(0)
+            let workers = (0..<8).map { _ in
+                Task(executorPreference: reactor) {
+                    for try await job in jobs {                 // ends once the queue is shut down and empty
+                        try await limit.withPermit { try await reactor.sleep(for: .milliseconds(job)) }
+                        finished.value += 1
+                        try jobs.taskDone()
+                    }
+                }
+            }
+            for job in 1...100 { try await jobs.put(job) }      // waits while the queue is full
+            try await jobs.join()                               // every job marked done
+            XCTAssertEqual(finished.value, 100)
+            jobs.shutdown()
+            for worker in workers { try await worker.value }
+            return finished.value
+        }
+        XCTAssertEqual(done, 100)
+    }
 }
