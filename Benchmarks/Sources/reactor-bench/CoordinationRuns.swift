@@ -72,18 +72,10 @@ enum CoordinationRuns {
 
     /// Runs one workload once and returns its rate: it prints `<operations> <seconds>`.
     private static func rate(of workload: Workload, toolbox: Toolbox, duration: Double) throws -> Double {
-        let command = toolbox.pinned(0, workload.command + [String(duration)])
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let (data, status) = try Toolbox.output(of: toolbox.pinned(0, workload.command + [String(duration)]))
         let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
-        guard process.terminationStatus == 0, fields.count == 2, fields[1] > 0 else {
-            throw BenchError("\(workload.name) failed (status \(process.terminationStatus)): \(String(decoding: data, as: UTF8.self))")
+        guard status == 0, fields.count == 2, fields[1] > 0 else {
+            throw BenchError("\(workload.name) failed (status \(status)): \(String(decoding: data, as: UTF8.self))")
         }
         return fields[0] / fields[1]
     }

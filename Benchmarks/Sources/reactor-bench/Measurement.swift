@@ -38,19 +38,12 @@ struct Measurement: Codable, Sendable {
 
     /// Runs the load generator and returns its JSON report; its errors are ours.
     static func runLoad(_ command: [String]) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let (data, status) = try Toolbox.output(of: command)
         guard let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw BenchError("bench-loadgen printed no report: \(String(decoding: data, as: UTF8.self))")
         }
         if let error = report["error"] as? String { throw BenchError("bench-loadgen: \(error)") }
-        guard process.terminationStatus == 0 else { throw BenchError("bench-loadgen exited with \(process.terminationStatus)") }
+        guard status == 0 else { throw BenchError("bench-loadgen exited with \(status)") }
         return report
     }
 

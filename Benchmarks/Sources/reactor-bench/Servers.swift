@@ -44,6 +44,19 @@ struct Toolbox {
         return path
     }
 
+    /// Runs `command` to its end and returns what it printed on stdout and its exit status.
+    static func output(of command: [String]) throws -> (Data, Int32) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (data, process.terminationStatus)
+    }
+
     /// A command line that runs `executable` pinned to `cpu` (when taskset is available).
     func pinned(_ cpu: Int?, _ command: [String]) -> [String] {
         guard let cpu, let taskset else { return command }

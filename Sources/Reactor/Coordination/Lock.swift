@@ -84,15 +84,7 @@ public final class Lock: @unchecked Sendable {
         file: StaticString = #fileID, line: UInt = #line, _ body: nonisolated(nonsending) () async throws -> T
     ) async throws -> T {
         try await acquire(file: file, line: line)
-        let result: T
-        do {
-            result = try await body()
-        } catch {
-            try? release()
-            throw error
-        }
-        try release()
-        return result
+        return try await holding(release: release, body)
     }
 
     /// Gives the lock to the first waiter, or frees it (loop thread).

@@ -87,15 +87,7 @@ public class Semaphore: @unchecked Sendable {
         file: StaticString = #fileID, line: UInt = #line, _ body: nonisolated(nonsending) () async throws -> T
     ) async throws -> T {
         try await acquire(file: file, line: line)
-        let result: T
-        do {
-            result = try await body()
-        } catch {
-            try? release()
-            throw error
-        }
-        try release()
-        return result
+        return try await holding(release: release, body)
     }
 
     @usableFromInline

@@ -44,17 +44,25 @@ final class LockTests: XCTestCase {
         }
     }
 
+    /// A held lock, a first waiter that would keep it, and a second that takes and releases it.
+    private static func heldLockWithTwoWaiters(
+        _ reactor: Reactor
+    ) async throws -> (Lock, Task<Void, any Error>, Task<Void, any Error>) {
+        let lock = Lock()
+        try await lock.acquire()
+        let first = reactor.spawn { try await lock.acquire() }
+        try await waitUntil(reactor, "the first waits") { lock.waiters.count == 1 }
+        let second = reactor.spawn {
+            try await lock.acquire()
+            try lock.release()
+        }
+        try await waitUntil(reactor, "the second waits") { lock.waiters.count == 2 }
+        return (lock, first, second)
+    }
+
     func testACancelledWaiterLeavesWithoutTheLock() throws {
         try runReactor { reactor in
-            let lock = Lock()
-            try await lock.acquire()
-            let first = reactor.spawn { try await lock.acquire() }
-            try await waitUntil(reactor, "the first waits") { lock.waiters.count == 1 }
-            let second = reactor.spawn {
-                try await lock.acquire()
-                try lock.release()
-            }
-            try await waitUntil(reactor, "the second waits") { lock.waiters.count == 2 }
+            let (lock, first, second) = try await Self.heldLockWithTwoWaiters(reactor)
             first.cancel()
             await assertThrows(CancellationError.self, first)
             XCTAssertEqual(lock.waiters.count, 1)
@@ -66,15 +74,7 @@ final class LockTests: XCTestCase {
 
     func testAWaiterCancelledAsTheLockIsHandedToItPassesItOn() throws {
         try runReactor { reactor in
-            let lock = Lock()
-            try await lock.acquire()
-            let first = reactor.spawn { try await lock.acquire() }
-            try await waitUntil(reactor, "the first waits") { lock.waiters.count == 1 }
-            let second = reactor.spawn {
-                try await lock.acquire()
-                try lock.release()
-            }
-            try await waitUntil(reactor, "the second waits") { lock.waiters.count == 2 }
+            let (lock, first, second) = try await Self.heldLockWithTwoWaiters(reactor)
             // In one stretch of the loop: the lock goes to the first, which is then cancelled
             // before it runs.
             try lock.release()
