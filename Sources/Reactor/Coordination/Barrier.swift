@@ -5,7 +5,8 @@ import Synchronization
 /// `wait()` returns each task's arrival index, 0 to `parties - 1`. Once the last one arrives
 /// the barrier drains: tasks that arrive meanwhile wait until every party has left, then
 /// fill the next round. `reset()` sends the tasks waiting back with ``BrokenBarrierError``
-/// and starts over; `abort()` breaks the barrier for good.
+/// and starts over; `abort()` breaks the barrier until the next `reset()`. Called off the
+/// loop thread, both take effect in the loop's next turn.
 public final class Barrier: @unchecked Sendable {
     private enum State: UInt8 {
         case filling, draining, resetting, broken

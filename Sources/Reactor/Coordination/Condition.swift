@@ -54,14 +54,18 @@ public final class Condition: @unchecked Sendable {
         guard reactor.runsInPlace(#isolation) else {
             return try await reactor.onLoop(self, file: file, line: line) { condition in try await condition.wait() }
         }
-        guard locked else { throw ReactorError.invalidState("Condition.wait: the lock is not acquired") }
+        guard lock.state == .held else { throw Lock.notHeld("Condition.wait") }
         lock.handOff()
         let outcome = await waiters.park()
         if outcome == .closed { throw ReactorError.shutDown("Condition.wait") }
-        let passOn = outcome == .ready && Task.isCancelled
-        if passOn { waiters.wakeOne() }
         try await lock.reacquire()
-        if outcome == .cancelled || passOn { throw CancellationError() }
+        if outcome == .cancelled { throw CancellationError() }
+        // Notified, but cancelled before it could return (or while it took the lock back):
+        // the notification goes to the next waiter.
+        if Task.isCancelled {
+            waiters.wakeOne()
+            throw CancellationError()
+        }
     }
 
     /// Waits (``wait(file:line:)``) until `predicate` holds; it is called with the lock held,
@@ -76,7 +80,7 @@ public final class Condition: @unchecked Sendable {
     /// `.invalidArgument` for a negative count, `.invalidState` when the lock is not held.
     public func notify(_ count: Int = 1) throws {
         guard count >= 0 else { throw ReactorError.invalidArgument("Condition.notify(\(count)): the count must be 0 or more") }
-        guard locked else { throw ReactorError.invalidState("Condition.notify: the lock is not acquired") }
+        guard lock.state == .held else { throw Lock.notHeld("Condition.notify") }
         reactor.onLoopThread((self, count)) { condition, count in
             var woken = 0
             while woken < count, condition.waiters.wakeOne() { woken += 1 }
@@ -86,7 +90,7 @@ public final class Condition: @unchecked Sendable {
     /// Wakes every waiting task. Throws ``ReactorError`` (`.invalidState`) when the lock is not
     /// held.
     public func notifyAll() throws {
-        guard locked else { throw ReactorError.invalidState("Condition.notifyAll: the lock is not acquired") }
+        guard lock.state == .held else { throw Lock.notHeld("Condition.notifyAll") }
         reactor.onLoopThread(self) { condition in condition.waiters.wakeAll() }
     }
 }

@@ -25,16 +25,18 @@ public final class Event: @unchecked Sendable {
     /// True once `set()` was called, until `clear()`.
     public var isSet: Bool { flag.load(ordering: .relaxed) }
 
-    /// Sets the flag and wakes every task that waits for it. From another thread the flag is
-    /// set at once and the waiters wake in the loop's next turn.
+    /// Sets the flag and wakes every task that waits for it. From another thread both happen
+    /// in the loop's next turn, in order with that thread's other calls.
     public func set() {
-        flag.store(true, ordering: .relaxed)
-        reactor.onLoopThread(self) { event in event.waiters.wakeAll() }
+        reactor.onLoopThread(self) { event in
+            event.flag.store(true, ordering: .relaxed)
+            event.waiters.wakeAll()
+        }
     }
 
-    /// Clears the flag: later waits wait again.
+    /// Clears the flag: later waits wait again. From another thread, in the loop's next turn.
     public func clear() {
-        flag.store(false, ordering: .relaxed)
+        reactor.onLoopThread(self) { event in event.flag.store(false, ordering: .relaxed) }
     }
 
     /// Returns once the flag is set: at once if it is. Throws `CancellationError` if the task

@@ -10,11 +10,12 @@ import Synchronization
 /// ```
 ///
 /// Setting the result (or an error, or cancelling) is exact from any thread: the first wins
-/// and a second throws ``ReactorError`` (`.invalidState`), asyncio's `InvalidStateError`. The
-/// waiters wake, and the done callbacks are scheduled, on the future's reactor's loop: at once
-/// on its thread, in the loop's next turn from elsewhere (the thread rule: the article
-/// "Coordination"). A task cancelled while it awaits throws `CancellationError` and leaves the
-/// future as it was.
+/// and a second throws ``ReactorError`` (`.invalidState`), asyncio's `InvalidStateError`, and
+/// the future is done at once, on every thread. The waiters wake, and the done callbacks are
+/// scheduled, on the future's reactor's loop: at once on its thread, in the loop's next turn
+/// from elsewhere (the thread rule: the article "Coordination"); once the reactor has shut
+/// down, callbacks are dropped. A task cancelled while it awaits throws `CancellationError`
+/// and leaves the future as it was.
 public final class Future<Value: Sendable>: @unchecked Sendable {
     /// Identifies a done callback, to remove it.
     public struct CallbackID: Hashable, Sendable {
@@ -29,7 +30,7 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
 
     private enum State: UInt8 {
         case pending
-        /// An outcome was claimed and is being published on the loop.
+        /// An outcome was claimed and is being written.
         case completing
         case done
     }
@@ -37,7 +38,7 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
     public let reactor: Reactor
     let waiters: WaitQueue
     private let stateValue = Atomic<UInt8>(State.pending.rawValue)
-    /// Written once, by the call that claimed the future, before the loop publishes it.
+    /// Written once, by the call that claimed the future, before it marks the future done.
     private var outcome: Outcome?
     @exclusivity(unchecked) private var callbacks: [(id: CallbackID, callback: @Sendable (Future) -> Void)] = []
     private let lastCallbackID = Atomic<Int>(0)
@@ -50,7 +51,7 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
 
     private var state: State { State(rawValue: stateValue.load(ordering: .acquiring))! }
 
-    /// True once a result, an error or a cancellation was published.
+    /// True once a result, an error or a cancellation was set.
     public var isDone: Bool { state == .done }
 
     /// True once the future was cancelled.
@@ -138,18 +139,17 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
         ).exchanged
     }
 
-    /// Publishes the claimed outcome on the loop: marks the future done, wakes its waiters and
-    /// schedules its callbacks. After the reactor shut down (its waiters are gone) it is only
-    /// marked done.
+    /// Marks the future done with the claimed outcome, then, on the loop, wakes its waiters
+    /// and schedules its callbacks. A waiter that looks before the wake-up finds it done; one
+    /// that parked before the mark is woken after it.
     private func publish(_ outcome: Outcome) {
         self.outcome = outcome
-        let scheduled = reactor.onLoopThread(self) { future in
-            future.stateValue.store(State.done.rawValue, ordering: .releasing)
+        stateValue.store(State.done.rawValue, ordering: .releasing)
+        reactor.onLoopThread(self) { future in
             future.waiters.wakeAll()
             let callbacks = future.callbacks
             future.callbacks = []
             for entry in callbacks { future.reactor.execute { entry.callback(future) } }
         }
-        if !scheduled { stateValue.store(State.done.rawValue, ordering: .releasing) }
     }
 }

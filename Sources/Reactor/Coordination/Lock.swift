@@ -16,8 +16,15 @@ import Synchronization
 /// from anywhere else it is still correct (the thread rule: the article "Coordination").
 public final class Lock: @unchecked Sendable {
     public let reactor: Reactor
+    /// Free; held by a task; or handed by a release to a waiter that has not run yet (still
+    /// locked, but nobody may release it until that waiter takes it).
+    @usableFromInline
+    enum State: UInt8 {
+        case free, held, handedOver
+    }
+
     @usableFromInline let waiters: WaitQueue
-    @usableFromInline let held = Atomic<Bool>(false)
+    @usableFromInline let stateValue = Atomic<UInt8>(State.free.rawValue)
 
     /// A lock on `reactor`, by default the one whose loop runs on this thread.
     public init(reactor: Reactor? = nil) {
@@ -25,8 +32,14 @@ public final class Lock: @unchecked Sendable {
         waiters = WaitQueue(reactor: self.reactor)
     }
 
-    /// True while a task holds the lock.
-    @inlinable public var locked: Bool { held.load(ordering: .relaxed) }
+    /// True while a task holds the lock, or one it was handed to is about to.
+    @inlinable public var locked: Bool { state != .free }
+
+    @inlinable
+    var state: State {
+        get { State(rawValue: stateValue.load(ordering: .relaxed))! }
+        set { stateValue.store(newValue.rawValue, ordering: .relaxed) }
+    }
 
     /// Waits until the lock is free and the calling task's turn has come, then takes it. Throws
     /// `CancellationError` if the task is cancelled first (without the lock), and
@@ -37,8 +50,8 @@ public final class Lock: @unchecked Sendable {
             return try await reactor.onLoop(self, file: file, line: line) { lock in try await lock.acquire() }
         }
         // Free means nobody waits either: a release hands the lock to a waiter instead.
-        if !locked {
-            held.store(true, ordering: .relaxed)
+        if state == .free {
+            state = .held
             return
         }
         try await waitForHandOff(cancellable: true)
@@ -47,8 +60,8 @@ public final class Lock: @unchecked Sendable {
     /// Takes the lock back for a `Condition`, which must hold it again before it returns, even
     /// when its task was cancelled. On the loop thread.
     nonisolated(nonsending) func reacquire() async throws {
-        if !locked {
-            held.store(true, ordering: .relaxed)
+        if state == .free {
+            state = .held
             return
         }
         try await waitForHandOff(cancellable: false)
@@ -59,6 +72,7 @@ public final class Lock: @unchecked Sendable {
         switch await waiters.park(cancellable: cancellable) {
         case .ready:
             // The lock is ours now; a task cancelled meanwhile does not keep it.
+            state = .held
             if cancellable && Task.isCancelled {
                 handOff()
                 throw CancellationError()
@@ -69,12 +83,18 @@ public final class Lock: @unchecked Sendable {
     }
 
     /// Releases the lock: the longest-waiting task gets it, or it becomes free. Throws
-    /// ``ReactorError`` (`.invalidState`) when the lock is not locked, as asyncio raises
-    /// `RuntimeError`. Any task may release it, as in asyncio, not only the one that took it.
+    /// ``ReactorError`` (`.invalidState`) when no task holds it (also while a release is
+    /// handing it to a waiter), as asyncio raises `RuntimeError`. Any task may release it, as
+    /// in asyncio, not only the one that took it.
     @inlinable
     public func release() throws {
-        guard locked else { throw ReactorError.invalidState("Lock.release: the lock is not locked") }
+        guard state == .held else { throw Self.notHeld("Lock.release") }
         reactor.onLoopThread(self) { lock in lock.handOff() }
+    }
+
+    @usableFromInline
+    static func notHeld(_ operation: String) -> ReactorError {
+        .invalidState("\(operation): the lock is not held")
     }
 
     /// Runs `body` holding the lock (asyncio's `async with lock:`), and releases it however
@@ -90,7 +110,7 @@ public final class Lock: @unchecked Sendable {
     /// Gives the lock to the first waiter, or frees it (loop thread).
     @usableFromInline
     func handOff() {
-        guard locked else { return reactor.reportLateMisuse(.invalidState("Lock.release: the lock is not locked")) }
-        if !waiters.wakeOne() { held.store(false, ordering: .relaxed) }
+        guard state == .held else { return reactor.reportLateMisuse(Self.notHeld("Lock.release")) }
+        state = waiters.wakeOne() ? .handedOver : .free
     }
 }

@@ -99,7 +99,9 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     }
 
     /// Adds `item` if there is room. Throws ``QueueFull`` when there is none and
-    /// ``QueueShutDown`` once the queue is shut down. From another reactor's loop thread it is
+    /// ``QueueShutDown`` once the queue is shut down. From a thread that runs no reactor it
+    /// blocks that thread until the loop ran it (a task on Swift's global executor blocks one
+    /// of its few threads: prefer `put` there); from another reactor's loop thread it is
     /// refused (``ReactorError``, `.wrongReactor`): use `put`.
     @inlinable
     public final func putNowait(_ item: Element) throws {
@@ -108,8 +110,9 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     }
 
     /// Removes and returns the next item if there is one. Throws ``QueueEmpty`` when there is
-    /// none (``QueueShutDown`` once the queue is also shut down). From another reactor's loop
-    /// thread it is refused (``ReactorError``, `.wrongReactor`): use `get`.
+    /// none (``QueueShutDown`` once the queue is also shut down). Off the loop thread it runs
+    /// on the loop as `putNowait` does: blocking a plain thread, refused from another
+    /// reactor's loop thread (use `get`).
     @inlinable
     public final func getNowait() throws -> Element {
         if reactor.inLoopThread { return try getNowaitOnLoop() }
@@ -142,7 +145,8 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
 
     /// Shuts the queue down (Python 3.13): `put` throws ``QueueShutDown`` from now on, and so
     /// does `get` once the queue is empty; the tasks waiting in either wake to find out.
-    /// `immediate` also drops the queued items, marking them done, so `join()` returns.
+    /// `immediate` also drops the queued items, marking them done, so `join()` returns once
+    /// the items already taken are marked done too.
     public final func shutdown(immediate: Bool = false) {
         isShutDown.store(true, ordering: .relaxed)
         reactor.onLoopThread((self, immediate)) { queue, immediate in queue.shutDownOnLoop(immediate: immediate) }

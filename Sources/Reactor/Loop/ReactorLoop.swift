@@ -4,8 +4,9 @@ extension Reactor {
     /// The loop. Each turn: wait for I/O (not at all when work is ready), wake the tasks whose
     /// sockets became ready, fire due timers, take work from other threads, then run the jobs
     /// that were ready when the turn began. Jobs made ready meanwhile wait for the next turn,
-    /// so timers and other threads' work are looked at between any two rounds of work, and
-    /// I/O after at most `jobsBetweenPolls` jobs.
+    /// so timers and other threads' work are looked at between any two rounds of work; while
+    /// work is ready, I/O is looked at in the first turn that begins after `jobsBetweenPolls`
+    /// jobs ran since the last look.
     func runLoop() {
         while !stopRequested {
             pollForIO()
@@ -16,9 +17,10 @@ extension Reactor {
         shutDownLoop()
     }
 
-    /// How many jobs may run between two looks at I/O while work is ready (Tokio's
+    /// How many jobs run, while work is ready, before a turn looks at I/O again (Tokio's
     /// `event_interval` is 61): tasks that wake each other, through a queue or a lock, need
-    /// not pay an `epoll_wait` for each hand-off, and a socket still waits a bounded time.
+    /// not pay an `epoll_wait` for each hand-off, and a socket still waits a bounded time (64
+    /// jobs, or one turn's, if it ran more).
     static let jobsBetweenPolls = 64
 
     private func pollForIO() {
@@ -106,9 +108,10 @@ extension Reactor {
     }
 
     /// After the loop: close every handle (their waiters resume with an error), cancel the
-    /// sleepers, wake the tasks parked in wait queues (with an error), drop the callbacks, and let the woken tasks run to the end. Repeated while
-    /// those tasks open or wait on more, up to a bound; then the inbox closes for good and
-    /// anything that arrives later runs on the global executor.
+    /// sleepers, wake the tasks parked in wait queues (with an error), and run the woken tasks
+    /// and the pending callbacks to the end. Repeated while those tasks open or wait on more,
+    /// up to a bound; then the inbox closes for good: a job that arrives later runs on the
+    /// global executor, a callback is refused.
     ///
     /// Tasks that still make work after the bound (a loop that re-arms a timer or reopens a
     /// socket on every error) cannot be quiesced: that is reported loudly, as SwiftNIO does,
@@ -144,18 +147,24 @@ extension Reactor {
         for (fd, generation) in sources.openRegistrations {
             closeRegistration(fd: fd, generation: generation)
         }
-        // From here on nothing runs on the loop: work that still arrives goes to the global
-        // executor (jobs) or is refused (callbacks).
+        // From here on the inbox refuses work. The callbacks that came in before it closed
+        // still run on the loop thread (a release or a future's result from another thread
+        // touches state of the loop's); then the tasks they woke, and every job left, go to
+        // the global executor, and the loop is gone.
         let late = closeInbox() + Array(readyQueue)
+        readyQueue.removeAll()
+        for work in late {
+            if case .callback(let callback) = work { callback() }
+        }
+        wakeWaitQueues()
+        let jobs = (late + Array(readyQueue)).compactMap { work -> UnownedJob? in
+            if case .job(let job) = work { return job }
+            return nil
+        }
         readyQueue.removeAll()
         cr_set_current_reactor(nil)
         poller.close()
-        for work in late {
-            switch work {
-            case .job(let job): globalConcurrentExecutor.enqueue(ExecutorJob(job))
-            case .callback(let callback): callback()
-            }
-        }
+        for job in jobs { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
         let waiters = shutdownWaiters
         shutdownWaiters.removeAll()
         for waiter in waiters { waiter.resume() }

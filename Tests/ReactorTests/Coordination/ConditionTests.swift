@@ -135,4 +135,23 @@ final class ConditionTests: XCTestCase {
             try await waiter.value
         }
     }
+
+    func testACancelWhileTakingTheLockBackIsThrownAndPassesTheNotificationOn() throws {
+        try runReactor { reactor in
+            let condition = Condition()
+            let first = reactor.spawn { try await condition.withLock { try await condition.wait() } }
+            try await waitUntil(reactor, "the first waits") { condition.waiters.count == 1 }
+            let second = reactor.spawn { try await condition.withLock { try await condition.wait() } }
+            try await waitUntil(reactor, "the second waits") { condition.waiters.count == 2 }
+            try await condition.acquire()
+            try condition.notify()
+            // The first is notified and waits to take the lock back; it is cancelled there.
+            try await waitUntil(reactor, "the first waits for the lock") { condition.lock.waiters.count == 1 }
+            first.cancel()
+            try condition.release()
+            await assertThrows(CancellationError.self, first)
+            try await second.value
+            XCTAssertFalse(condition.locked)
+        }
+    }
 }

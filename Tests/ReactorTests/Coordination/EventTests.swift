@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import XCTest
 
@@ -67,6 +68,31 @@ final class EventTests: XCTestCase {
             thread.start()
             try await waiter.value
             XCTAssertTrue(event.isSet)
+        }
+    }
+
+    func testSetThenClearFromAnotherThreadWakesNoLaterWaiter() throws {
+        try runReactor { reactor in
+            let event = Event()
+            let landed = Event()
+            // Made while the loop is held up, so all three land in one later turn, in order.
+            let made = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                event.set()
+                event.clear()
+                landed.set()
+                made.signal()
+            }
+            thread.start()
+            XCTAssertEqual(made.wait(timeout: .now() + 20), .success)
+            try await landed.wait()
+            XCTAssertFalse(event.isSet)
+            let late = reactor.spawn { try await event.wait() }
+            try await waitUntil(reactor, "the late waiter parks") { event.waiters.count == 1 }
+            for _ in 0..<100 { await Task.yield() }
+            XCTAssertEqual(event.waiters.count, 1, "a set() that was cleared before the wait woke it")
+            event.set()
+            try await late.value
         }
     }
 }

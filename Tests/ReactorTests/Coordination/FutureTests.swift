@@ -95,18 +95,43 @@ final class FutureTests: XCTestCase {
             let future = Future<Int>()
             let awaiter = reactor.spawn { try await future.value() }
             try await waitUntil(reactor, "the awaiter parks") { future.waiters.count == 1 }
-            let wins = Shared(0)
+            let wins = LockedValue(0)
             let threads = (0..<4).map { index in
                 Thread {
-                    if (try? future.setResult(index)) != nil { wins.value += 1 }
+                    if (try? future.setResult(index)) != nil {
+                        wins.withLock { $0 += 1 }
+                        // Done at once on the thread that set it.
+                        if !future.isDone || (try? future.result()) != index { wins.withLock { $0 += 100 } }
+                    }
                 }
             }
             for thread in threads { thread.start() }
             let value = try await awaiter.value
             XCTAssertTrue((0..<4).contains(value))
             try await waitUntil(reactor, "every thread tried") { threads.allSatisfy(\.isFinished) }
-            XCTAssertEqual(wins.value, 1)
+            XCTAssertEqual(wins.withLock { $0 }, 1)
             XCTAssertEqual(try future.result(), value)
+        }
+    }
+
+    func testAResultSetFromAnotherThreadWhileTheReactorShutsDownIsSafe() async throws {
+        let watchdog = Watchdog(seconds: 120, name)
+        defer { watchdog.cancel() }
+        for _ in 0..<100 {
+            let reactor = try Reactor.start()
+            let future = Future<Int>(reactor: reactor)
+            let awaiter = reactor.spawn { try await future.value() }
+            let thread = Thread { try? future.setResult(1) }
+            thread.start()
+            await reactor.shutdown()
+            // Either it got the result or the reactor's shutdown came first.
+            do {
+                let value = try await awaiter.value
+                XCTAssertEqual(value, 1)
+            } catch let error as ReactorError {
+                XCTAssertEqual(error.code, .shutDown)
+            }
+            XCTAssertTrue(future.isDone || !thread.isFinished)
         }
     }
 }

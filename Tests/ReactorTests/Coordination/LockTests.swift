@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import XCTest
 
@@ -153,18 +154,41 @@ final class LockTests: XCTestCase {
             let lock = Lock()
             try await lock.acquire()
             let released = Shared<[Bool]>([])
-            // Two releases from a plain thread before the loop ran either: both pass the check
-            // at the call (the lock is still held), and the loop finds the second a misuse.
+            // Two releases from a plain thread while the loop is held up (this job blocks it
+            // until both are made): both pass the check at the call (the lock is still held),
+            // and the loop finds the second a misuse.
+            let bothMade = DispatchSemaphore(value: 0)
             let thread = Thread {
                 released.value.append((try? lock.release()) != nil)
                 released.value.append((try? lock.release()) != nil)
+                bothMade.signal()
             }
             thread.start()
-            try await waitUntil(reactor, "the misuse is logged") { logs.contains(.error, "Lock.release: the lock is not locked") }
+            XCTAssertEqual(bothMade.wait(timeout: .now() + 20), .success)
+            XCTAssertTrue(lock.locked, "a release made off the loop ran before the loop's next turn")
+            try await waitUntil(reactor, "the misuse is logged") { logs.contains(.error, "Lock.release: the lock is not held") }
             XCTAssertEqual(released.value, [true, true])
             XCTAssertFalse(lock.locked)
             try await lock.acquire()
             try lock.release()
+        }
+    }
+
+    func testASecondReleaseWhileTheLockIsHandedOverIsAnError() throws {
+        try runReactor { reactor in
+            let lock = Lock()
+            try await lock.acquire()
+            let waiter = reactor.spawn {
+                try await lock.acquire()
+                try lock.release()
+            }
+            try await waitUntil(reactor, "the waiter waits") { lock.waiters.count == 1 }
+            try lock.release()
+            // Handed to the waiter, which has not run: nobody may release it now.
+            XCTAssertTrue(lock.locked)
+            assertThrowsReactorError(.invalidState) { try lock.release() }
+            try await waiter.value
+            XCTAssertFalse(lock.locked)
         }
     }
 }
