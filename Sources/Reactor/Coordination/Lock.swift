@@ -37,7 +37,13 @@ public final class Lock: @unchecked Sendable {
 
     @inlinable
     var state: State {
-        get { State(rawValue: stateValue.load(ordering: .relaxed))! }
+        get {
+            switch stateValue.load(ordering: .relaxed) {
+            case State.free.rawValue: .free
+            case State.held.rawValue: .held
+            default: .handedOver
+            }
+        }
         set { stateValue.store(newValue.rawValue, ordering: .relaxed) }
     }
 
