@@ -99,6 +99,27 @@ static inline void cr_set_current_reactor(void *reactor) { cr_current_reactor_tl
 // Starts a detached thread that calls body(context); returns 0 or -errno.
 int cr_thread_start(void (*body)(void *), void *context);
 
+// ---- child processes ---------------------------------------------------------------------
+// A close-on-exec pipe whose ends block: for a child's standard streams (the parent makes its
+// own end non-blocking when it adopts it). fds[0] reads, fds[1] writes.
+int cr_pipe_for_child(int fds[2]);
+// /dev/null, read-write and close-on-exec.
+int cr_open_dev_null(void);
+// Starts `path` (looked up in PATH when it has no slash) with argv and envp (NULL: this
+// process's environment), in cwd (NULL: this one's), with posix_spawn. The child's fds 0, 1
+// and 2 are dup'ed from child_fds[0..2] (-1: inherited); every other fd of this process is
+// close-on-exec, as the reactor opens them all. The child starts with no signal blocked and
+// every signal at its default (this process ignores SIGPIPE). Returns the pid, or -errno, also
+// for a failed exec (ENOENT, EACCES).
+int cr_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, const int child_fds[3]);
+// pidfd_open(2): an fd that becomes readable when the child exits (Linux 5.3).
+int cr_pidfd_open(int pid);
+// Reaps the child of `pidfd` if it has exited: returns 1 and sets *status (the exit code, or
+// minus the signal that killed it, as asyncio's returncode), 0 while it runs, or -errno.
+int cr_pidfd_reap(int pidfd, int *status);
+// pidfd_send_signal(2).
+int cr_pidfd_send_signal(int pidfd, int signal);
+
 const char *cr_strerror(int err);
 // memmem(3), a GNU extension Swift's Glibc module does not show.
 void *cr_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);

@@ -107,6 +107,14 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
         try await reactor.waitUntilReady(self, for: .read, isSocket ? "recv" : "read")
     }
 
+    /// Forgets that the fd is readable, so the next `waitUntilReadable` waits for a new edge:
+    /// for an fd that is not read to say EAGAIN, such as a pidfd (loop thread; nothing may
+    /// yield between the check that found nothing to do and the wait).
+    package final func forgetReadable() {
+        reactor.assertOnLoop("forgetReadable")
+        reactor.sources.source(fd: fd, generation: generation)?.pointee.clearReady(.read)
+    }
+
     /// Waits until the fd may take more bytes (or has failed). As `waitUntilReadable`.
     public final nonisolated(nonsending) func waitUntilWritable(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.waitUntilWritable() } }

@@ -1,0 +1,118 @@
+import CReactor
+import Glibc
+import Reactor
+
+/// A child process started by ``createSubprocessExec(_:_:environment:workingDirectory:stdin:stdout:stderr:on:file:line:)``
+/// (asyncio's `asyncio.subprocess.Process`).
+///
+/// Its exit is watched through a pidfd registered with the reactor: no SIGCHLD handler, no
+/// thread per child. A small task on the reactor waits for the pidfd and reaps the child as
+/// soon as it exits, whether or not anyone waits and even if this value is dropped, so no
+/// zombie is left behind.
+///
+/// Cancelling a task that waits in `wait()` or `communicate(input:)` leaves the child
+/// running and its pipes usable, as in asyncio; ``waitOrKill(file:line:)`` kills it instead.
+public final class Subprocess: Sendable {
+    /// The child's process id.
+    public let pid: Int32
+    public let reactor: Reactor
+    /// The child's stdin, when it is a `.pipe`.
+    public let stdin: StreamWriter?
+    /// The child's stdout, when it is a `.pipe`.
+    public let stdout: StreamReader?
+    /// The child's stderr, when it is a `.pipe`.
+    public let stderr: StreamReader?
+    private let pidfd: IOHandle
+    private let exit: Future<Int32>
+
+    init(pid: Int32, pidfd: IOHandle, stdin: StreamWriter?, stdout: StreamReader?, stderr: StreamReader?) {
+        self.pid = pid
+        self.reactor = pidfd.reactor
+        self.pidfd = pidfd
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        exit = Future(reactor: pidfd.reactor)
+        Task(executorPreference: reactor) { [pidfd, exit] in await Self.reap(pidfd, into: exit) }
+    }
+
+    /// Waits for the pidfd and reaps the child, then closes the pidfd.
+    private static func reap(_ pidfd: IOHandle, into exit: Future<Int32>) async {
+        defer { pidfd.close() }
+        while true {
+            var status: Int32 = 0
+            let reaped = cr_pidfd_reap(pidfd.fileDescriptor, &status)
+            if reaped == 1 { return try! exit.setResult(status) }
+            if reaped < 0 { return try! exit.setError(SocketError(operation: "waitid", errno: -reaped, detail: "\(pidfd)")) }
+            pidfd.forgetReadable()
+            do {
+                try await pidfd.waitUntilReadable()
+            } catch {
+                return try! exit.setError(error)
+            }
+        }
+    }
+
+    /// The exit status once the child has exited and was reaped: its exit code, or minus the
+    /// signal that killed it (asyncio's `returncode`); nil while it runs.
+    public var returnCode: Int32? { try? exit.result() }
+
+    /// Waits until the child exits and returns its status (see `returnCode`). Cancelling the
+    /// waiting task leaves the child running.
+    @discardableResult
+    public nonisolated(nonsending) func wait(file: StaticString = #fileID, line: UInt = #line) async throws -> Int32 {
+        try await exit.value(file: file, line: line)
+    }
+
+    /// `wait()`, but a cancelled wait kills the child (SIGKILL) and waits for it to go, then
+    /// throws `CancellationError`.
+    @discardableResult
+    public nonisolated(nonsending) func waitOrKill(file: StaticString = #fileID, line: UInt = #line) async throws -> Int32 {
+        do {
+            return try await wait(file: file, line: line)
+        } catch is CancellationError {
+            try? kill()
+            _ = try await Task { [exit] in try await exit.value() }.value
+            throw CancellationError()
+        }
+    }
+
+    /// Sends `signal` to the child, through its pidfd (so never to a process that reused its
+    /// pid). Throws `SocketError` (ESRCH) once it has exited.
+    public func sendSignal(_ signal: Int32) throws {
+        if returnCode != nil { throw SocketError(operation: "pidfd_send_signal", errno: ESRCH, detail: "pid \(pid)") }
+        let result = cr_pidfd_send_signal(pidfd.fileDescriptor, signal)
+        if result < 0 { throw SocketError(operation: "pidfd_send_signal", errno: -result, detail: "pid \(pid)") }
+    }
+
+    /// Sends SIGTERM.
+    public func terminate() throws { try sendSignal(SIGTERM) }
+
+    /// Sends SIGKILL.
+    public func kill() throws { try sendSignal(SIGKILL) }
+
+    /// Writes `input` to the child's stdin and closes it, reads its stdout and stderr to EOF,
+    /// all at once, then waits for it to exit (asyncio's `communicate`). The streams that are
+    /// not pipes give empty output. A child that writes much to both while it reads much
+    /// cannot deadlock: nothing waits for one stream before reading the other.
+    public nonisolated(nonsending) func communicate(
+        input: [UInt8]? = nil, file: StaticString = #fileID, line: UInt = #line
+    ) async throws -> (stdout: [UInt8], stderr: [UInt8]) {
+        let (stdin, stdout, stderr) = (self.stdin, self.stdout, self.stderr)
+        async let written: Void = {
+            guard let stdin else { return }
+            if let input, !input.isEmpty {
+                try stdin.write(input)
+                try await stdin.drain()
+            }
+            stdin.close()
+            await stdin.waitClosed()
+        }()
+        async let out = stdout?.read() ?? []
+        async let err = stderr?.read() ?? []
+        let result = try await (stdout: out, stderr: err)
+        try await written
+        try await wait(file: file, line: line)
+        return result
+    }
+}
