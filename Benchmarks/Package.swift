@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
     ],
     targets: [
         // The benchmark driver: starts each server, runs the load, prints the tables.
@@ -25,16 +26,29 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // The processes it drives, built beside it.
                 .product(name: "reactor-echo", package: library),
-                "nio-echo", "bench-c-echo", "bench-loadgen", "coordination-bench",
+                "nio-echo", "bench-c-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
             ]
         ),
+        // The timing loop of the workload executables.
+        .target(name: "BenchTiming"),
         // The coordination primitives' workloads (reactor-bench --coordination), with Swift's
         // AsyncStream and swift-async-algorithms' AsyncChannel beside ours.
         .executableTarget(
             name: "coordination-bench",
             dependencies: [
+                "BenchTiming",
                 .product(name: "Reactor", package: library),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ]
+        ),
+        // The subprocess workloads (reactor-bench --subprocesses), with swift-subprocess's.
+        .executableTarget(
+            name: "subprocess-bench",
+            dependencies: [
+                "BenchTiming",
+                .product(name: "Reactor", package: library),
+                .product(name: "ReactorStreams", package: library),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         // SwiftNIO echo servers: a ChannelInboundHandler, and NIOAsyncChannel.

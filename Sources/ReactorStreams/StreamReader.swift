@@ -67,12 +67,21 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Every byte until EOF.
     public nonisolated(nonsending) func read(file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
-        var bytes: [UInt8] = []
+        // Blocks joined once at the end: an array grown block by block would copy all it
+        // holds at each doubling, into fresh pages.
+        var blocks: [[UInt8]] = []
+        var total = 0
         while true {
             let block = try await read(limit, file: file, line: line)
-            if block.isEmpty { return bytes }
-            bytes += block
+            if block.isEmpty { break }
+            total += block.count
+            blocks.append(block)
         }
+        if blocks.count == 1 { return blocks[0] }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(total)
+        for block in blocks { bytes += block }
+        return bytes
     }
 
     /// Exactly `count` bytes. At EOF first: `IncompleteReadError(partial:expected:)`, with the

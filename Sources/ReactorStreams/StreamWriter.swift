@@ -132,6 +132,34 @@ public final class StreamWriter: @unchecked Sendable {
         startFlushing()
     }
 
+    /// Writes all of `bytes` and returns once the kernel took them (asyncio's `sock_sendall`
+    /// on a stream): what a `write` and `drain` do for a large buffer, without copying it to
+    /// the queue. With bytes already queued, it is `write` then `drain`.
+    nonisolated(nonsending) func writeAll(_ bytes: [UInt8]) async throws {
+        guard reactor.runsInPlace(#isolation), queue.isEmpty else {
+            try write(bytes)
+            return try await drain()
+        }
+        if closeRequested || isClosed { throw StreamError(.writerClosed, "write() called after close()") }
+        if eofRequested { throw StreamError(.writerClosed, "write() called after writeEOF()") }
+        if let lostError { throw connectionLost(lostError) }
+        var sent = 0
+        do {
+            while sent < bytes.count {
+                let count = try bytes.withUnsafeBytes { try handle.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
+                if let count {
+                    sent += count
+                    await reactor.consumeBudget()
+                } else {
+                    try await handle.waitUntilWritable()
+                }
+            }
+        } catch {
+            lose(error)
+            throw connectionLost(error)
+        }
+    }
+
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
     /// are. Throws `StreamError(.connectionLost)` if the connection is lost or closed.
     public nonisolated(nonsending) func drain(file: StaticString = #fileID, line: UInt = #line) async throws {

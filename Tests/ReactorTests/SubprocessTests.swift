@@ -145,8 +145,14 @@ final class SubprocessTests: XCTestCase {
         }
     }
 
+    /// The threads of this process.
+    private static func threadCount() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []).count
+    }
+
     func testTwoHundredChildrenAtOnceAreAllReapedWithNothingLeftOpen() throws {
         let pipesBefore = Self.openPipeCount()
+        let threadsBefore = Self.threadCount()
         try runReactor(timeout: .seconds(60)) { reactor in
             let children = try await withThrowingTaskGroup(of: (Int32, Int32).self) { group in
                 for index in 0..<200 {
@@ -161,6 +167,8 @@ final class SubprocessTests: XCTestCase {
                 return children
             }
             XCTAssertEqual(children.count, 200)
+            // No thread per child: at most a few more than before, whatever the runtime started.
+            XCTAssertLessThan(Self.threadCount(), threadsBefore + 8, "threads were started per child")
             for (pid, status) in children {
                 XCTAssertFalse(Self.exists(pid), "pid \(pid) was not reaped")
                 XCTAssertTrue((0..<7).contains(status))

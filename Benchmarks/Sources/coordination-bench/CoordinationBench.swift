@@ -1,4 +1,5 @@
 import AsyncAlgorithms
+import BenchTiming
 import Foundation
 import Reactor
 
@@ -19,25 +20,6 @@ struct CoordinationBench {
             try await measure(for: seconds) { rounds in try await workload.run(rounds: rounds, on: reactor) }
         }
         print(operations, elapsed)
-    }
-
-    /// Runs `batch` with growing round counts for a warm-up, then until `seconds` have passed;
-    /// returns the operations it did after the warm-up and the time they took.
-    static func measure(for seconds: Double, _ batch: @Sendable (Int) async throws -> Int) async throws -> (Int, Double) {
-        let clock = ContinuousClock()
-        var rounds = 1_000
-        let warmupEnd = clock.now + .seconds(seconds / 5)
-        while clock.now < warmupEnd { _ = try await batch(rounds) }
-        let start = clock.now
-        var operations = 0
-        while true {
-            operations += try await batch(rounds)
-            let elapsed = clock.now - start
-            if elapsed >= .seconds(seconds) {
-                return (operations, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-            }
-            rounds = min(rounds * 2, 100_000)
-        }
     }
 }
 

@@ -57,9 +57,12 @@ struct ReactorBench: ParsableCommand {
     @Flag(help: "Time the coordination primitives (Queue, Lock) against AsyncStream, AsyncChannel, an actor and asyncio, instead of the servers.")
     var coordination = false
 
+    @Flag(help: "Time starting children (/bin/true, and /bin/cat with 1 MiB) against swift-subprocess and asyncio, instead of the servers.")
+    var subprocesses = false
+
     func validate() throws {
-        if [syscalls, instructions, memory, coordination].filter({ $0 }).count > 1 {
-            throw ValidationError("--syscalls, --instructions, --memory and --coordination are separate runs; choose one")
+        if [syscalls, instructions, memory, coordination, subprocesses].filter({ $0 }).count > 1 {
+            throw ValidationError("--syscalls, --instructions, --memory, --coordination and --subprocesses are separate runs; choose one")
         }
         if idleConnections < 1 { throw ValidationError("--idle-connections must be positive") }
         if instructionBaseMessages < 1 || instructionMessages < 1 { throw ValidationError("--instruction-*-messages must be positive") }
@@ -67,9 +70,12 @@ struct ReactorBench: ParsableCommand {
 
     func run() throws {
         let toolbox = Toolbox()
-        if coordination {
+        if coordination || subprocesses {
             // Each run is about as long as a server's; a default of 15 repetitions takes a minute.
-            return try CoordinationRuns.run(toolbox: toolbox, repetitions: repetitions ?? (quick ? 1 : 15), duration: duration ?? (quick ? 1 : 0.25))
+            let groups = try coordination ? WorkloadRuns.coordinationGroups(toolbox: toolbox) : WorkloadRuns.subprocessGroups(toolbox: toolbox)
+            return try WorkloadRuns.run(
+                groups, flag: coordination ? "--coordination" : "--subprocesses", repetitions: repetitions ?? (quick ? 1 : 15),
+                duration: duration ?? (quick ? 1 : 0.25), toolbox: toolbox)
         }
         // Raised before any server or load generator starts, so that they inherit it.
         let fileLimit = FileLimit.raise(to: max(20_000, idleConnections + 1_000))

@@ -101,10 +101,7 @@ public final class Subprocess: Sendable {
         let (stdin, stdout, stderr) = (self.stdin, self.stdout, self.stderr)
         async let written: Void = {
             guard let stdin else { return }
-            if let input, !input.isEmpty {
-                try stdin.write(input)
-                try await stdin.drain()
-            }
+            if let input, !input.isEmpty { try await stdin.writeAll(input) }
             stdin.close()
             await stdin.waitClosed()
         }()

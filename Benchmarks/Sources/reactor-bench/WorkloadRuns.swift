@@ -1,10 +1,11 @@
 import Foundation
 
-/// `reactor-bench --coordination`: the coordination primitives side by side with Swift's and Python's
-/// alternatives. Each workload is a process of its own (coordination-bench, or CPython for
-/// asyncio) pinned to CPU 0; they take turns within each repetition, and the table shows each
-/// one's median rate with its spread and the ratio of ours to it within each repetition.
-enum CoordinationRuns {
+/// `reactor-bench --coordination` and `--subprocesses`: the coordination primitives and the
+/// subprocesses side by side with Swift's and Python's alternatives. Each workload is a
+/// process of its own (coordination-bench, subprocess-bench, or CPython for asyncio) pinned to
+/// CPU 0; they take turns within each repetition, and the table shows each one's median rate
+/// with its spread and the ratio of ours to it within each repetition.
+enum WorkloadRuns {
     struct Workload {
         let name: String
         let command: [String]
@@ -17,11 +18,17 @@ enum CoordinationRuns {
         let workloads: [Workload]
     }
 
-    static func groups(toolbox: Toolbox) throws -> [Group] {
+    /// A script in `Benchmarks/Scripts`, run by python3.
+    private static func python(_ script: String) throws -> [String] {
+        guard let python = Toolbox.system("python3") else { throw BenchError("asyncio's workloads need python3") }
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Scripts/\(script)").path
+        return [python, path]
+    }
+
+    static func coordinationGroups(toolbox: Toolbox) throws -> [Group] {
         let bench = try toolbox.path(of: "coordination-bench")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Scripts/asyncio_queue_ping_pong.py").path
-        guard let python = Toolbox.system("python3") else { throw BenchError("--coordination needs python3 for asyncio's queue") }
+        let script = try python("asyncio_queue_ping_pong.py")
         func ours(_ name: String, _ workload: String) -> Workload { Workload(name: name, command: [bench, workload]) }
         return [
             Group(
@@ -33,7 +40,7 @@ enum CoordinationRuns {
                     ours("AsyncStream, tasks on the reactor", "asyncstream-ping-pong-on-reactor"),
                     ours("AsyncChannel, global executor", "asyncchannel-ping-pong"),
                     ours("AsyncChannel, tasks on the reactor", "asyncchannel-ping-pong-on-reactor"),
-                    Workload(name: "asyncio.Queue(maxsize=1), CPython", command: [python, script]),
+                    Workload(name: "asyncio.Queue(maxsize=1), CPython", command: script),
                 ]),
             Group(
                 title: "A counter shared by two tasks",
@@ -49,9 +56,32 @@ enum CoordinationRuns {
         ]
     }
 
-    static func run(toolbox: Toolbox, repetitions: Int, duration: Double) throws {
-        let groups = try groups(toolbox: toolbox)
-        print("reactor-bench --coordination: \(repetitions) repetitions of \(Report.format(duration, 2)) s per workload, each pinned to CPU 0, in turns\n")
+    static func subprocessGroups(toolbox: Toolbox) throws -> [Group] {
+        let bench = try toolbox.path(of: "subprocess-bench")
+        let script = try python("asyncio_subprocess.py")
+        func ours(_ name: String, _ workload: String) -> Workload { Workload(name: name, command: [bench, workload]) }
+        return [
+            Group(
+                title: "Start /bin/true and wait for it, one child at a time",
+                unit: "children/s",
+                workloads: [
+                    ours("Reactor createSubprocessExec + wait", "reactor-true"),
+                    ours("swift-subprocess 1.0 run(output: .discarded)", "swift-subprocess-true"),
+                    Workload(name: "asyncio create_subprocess_exec + wait, CPython", command: script + ["true"]),
+                ]),
+            Group(
+                title: "Start /bin/cat, feed it 1 MiB and read it back, one child at a time",
+                unit: "children/s",
+                workloads: [
+                    ours("Reactor communicate(input:)", "reactor-cat-1MiB"),
+                    ours("swift-subprocess 1.0 run(input: .array, output: .bytes)", "swift-subprocess-cat-1MiB"),
+                    Workload(name: "asyncio communicate(input), CPython", command: script + ["cat-1MiB"]),
+                ]),
+        ]
+    }
+
+    static func run(_ groups: [Group], flag: String, repetitions: Int, duration: Double, toolbox: Toolbox) throws {
+        print("reactor-bench \(flag): \(repetitions) repetitions of \(Report.format(duration, 2)) s per workload, each pinned to CPU 0, in turns\n")
         for group in groups {
             var rates = Array(repeating: [Double](), count: group.workloads.count)
             for repetition in 0..<repetitions {
