@@ -374,11 +374,16 @@ int cr_spawn(const char *path, char *const argv[], char *const envp[], const cha
         if (child_fds[target] >= 0) result = posix_spawn_file_actions_adddup2(&actions, child_fds[target], target);
     }
     if (result == 0 && cwd != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, cwd);
-    sigset_t none, all;
+    // exec resets caught signals itself; an ignored one stays ignored, so reset those this
+    // process may ignore (SIGPIPE: the reactor does; SIGXFSZ: as Python's restore_signals).
+    // Each reset is a syscall in the child while this thread waits for its exec.
+    sigset_t none, ignored;
     sigemptyset(&none);
-    sigfillset(&all);
+    sigemptyset(&ignored);
+    sigaddset(&ignored, SIGPIPE);
+    sigaddset(&ignored, SIGXFSZ);
     if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
-    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &all);
+    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &ignored);
     if (result == 0) result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid = -1;
     if (result == 0) {

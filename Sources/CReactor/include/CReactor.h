@@ -108,9 +108,9 @@ int cr_open_dev_null(void);
 // Starts `path` (looked up in PATH when it has no slash) with argv and envp (NULL: this
 // process's environment), in cwd (NULL: this one's), with posix_spawn. The child's fds 0, 1
 // and 2 are dup'ed from child_fds[0..2] (-1: inherited); every other fd of this process is
-// close-on-exec, as the reactor opens them all. The child starts with no signal blocked and
-// every signal at its default (this process ignores SIGPIPE). Returns the pid, or -errno, also
-// for a failed exec (ENOENT, EACCES).
+// close-on-exec, as the reactor opens them all. The child starts with no signal blocked, and
+// SIGPIPE and SIGXFSZ at their defaults (this process ignores SIGPIPE; exec resets caught
+// signals itself). Returns the pid, or -errno, also for a failed exec (ENOENT, EACCES).
 int cr_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, const int child_fds[3]);
 // pidfd_open(2): an fd that becomes readable when the child exits (Linux 5.3).
 int cr_pidfd_open(int pid);

@@ -9,7 +9,8 @@ import Reactor
 /// `reactor` (by default the one whose loop runs on this thread).
 ///
 /// The child gets its three streams and nothing else: every fd the reactor opens is
-/// close-on-exec. It starts with no signal blocked and every signal at its default. A missing
+/// close-on-exec. It starts with no signal blocked, and SIGPIPE (which the reactor ignores) and
+/// SIGXFSZ at their defaults, as Python's `restore_signals` does. A missing
 /// or not executable file throws `SocketError` with ENOENT or EACCES, and leaves nothing
 /// open behind.
 public func createSubprocessExec(
