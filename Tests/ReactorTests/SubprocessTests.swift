@@ -214,4 +214,31 @@ final class SubprocessTests: XCTestCase {
             XCTAssertEqual(err, [])
         }
     }
+
+    func testAChildGetsNoneOfTheReactorsFdsAndSIGPIPEAtItsDefault() throws {
+        try runReactor { reactor in
+            // Fds of the reactor's own: its epoll and eventfd, a listening socket, a pipe.
+            let (listener, _) = try await loopbackListener(reactor)
+            defer { listener.close() }
+            let (pipeRead, pipeWrite) = try await reactor.makePipe()
+            defer { pipeRead.close(); pipeWrite.close() }
+            let listing = try await createSubprocessShell("ls /proc/self/fd; cat /proc/self/status", stdout: .pipe)
+            let (output, _) = try await listing.communicate()
+            let text = String(decoding: output, as: UTF8.self)
+            // The runner may hand this process fds of its own without close-on-exec; ours must
+            // not reach the child.
+            let childFDs = Set(text.split(separator: "\n").compactMap { Int32($0) })
+            for fd in [listener.fileDescriptor, pipeRead.fileDescriptor, pipeWrite.fileDescriptor] {
+                XCTAssertFalse(childFDs.contains(fd), "the child got fd \(fd) of the reactor's: \(childFDs.sorted())")
+            }
+            // SigIgn and SigBlk are hex masks; SIGPIPE is bit 13 (counting from 1).
+            func mask(_ name: String) -> UInt64? {
+                text.split(separator: "\n").first { $0.hasPrefix(name + ":") }
+                    .flatMap { UInt64($0.split(separator: "\t").last!.trimmingCharacters(in: .whitespaces), radix: 16) }
+            }
+            let ignored = try XCTUnwrap(mask("SigIgn"))
+            XCTAssertEqual(ignored & (1 << (UInt64(SIGPIPE) - 1)), 0, "the child inherited SIGPIPE ignored")
+            XCTAssertEqual(mask("SigBlk"), 0, "the child started with signals blocked")
+        }
+    }
 }
