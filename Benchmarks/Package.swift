@@ -30,7 +30,7 @@ let package = Package(
             ]
         ),
         // The timing loop of the workload executables.
-        .target(name: "BenchTiming"),
+        .target(name: "BenchTiming", dependencies: [.product(name: "Reactor", package: library)]),
         // The coordination primitives' workloads (reactor-bench --coordination), with Swift's
         // AsyncStream and swift-async-algorithms' AsyncChannel beside ours.
         .executableTarget(

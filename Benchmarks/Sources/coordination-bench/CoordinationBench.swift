@@ -11,15 +11,7 @@ import Reactor
 @main
 struct CoordinationBench {
     static func main() throws {
-        let arguments = CommandLine.arguments
-        guard arguments.count == 3, let workload = Workload(rawValue: arguments[1]), let seconds = Double(arguments[2]) else {
-            FileHandle.standardError.write(Data("usage: coordination-bench \(Workload.allCases.map(\.rawValue).joined(separator: "|")) SECONDS\n".utf8))
-            exit(2)
-        }
-        let (operations, elapsed) = try Reactor.run { reactor in
-            try await measure(for: seconds) { rounds in try await workload.run(rounds: rounds, on: reactor) }
-        }
-        print(operations, elapsed)
+        try workloadMain(Workload.self) { workload, rounds, reactor in try await workload.run(rounds: rounds, on: reactor) }
     }
 }
 

@@ -13,18 +13,10 @@ import Subprocess
 @main
 struct SubprocessBench {
     static func main() throws {
-        let arguments = CommandLine.arguments
-        guard arguments.count == 3, let workload = Workload(rawValue: arguments[1]), let seconds = Double(arguments[2]) else {
-            FileHandle.standardError.write(Data("usage: subprocess-bench \(Workload.allCases.map(\.rawValue).joined(separator: "|")) SECONDS\n".utf8))
-            exit(2)
+        try workloadMain(Workload.self, firstRounds: 10, maxRounds: 1_000) { workload, rounds, _ in
+            for _ in 0..<rounds { try await workload.runOnce() }
+            return rounds
         }
-        let (operations, elapsed) = try Reactor.run { reactor in
-            try await measure(for: seconds, firstRounds: 10, maxRounds: 1_000) { rounds in
-                for _ in 0..<rounds { try await workload.runOnce() }
-                return rounds
-            }
-        }
-        print(operations, elapsed)
     }
 }
 

@@ -85,15 +85,23 @@ final class ConditionTests: XCTestCase {
         }
     }
 
+    /// A condition with two tasks waiting in it, the first of them notified, and its lock held.
+    private static func twoWaitersOneNotified(
+        _ reactor: Reactor
+    ) async throws -> (Condition, Task<Void, any Error>, Task<Void, any Error>) {
+        let condition = Condition()
+        let first = reactor.spawn { try await condition.withLock { try await condition.wait() } }
+        try await waitUntil(reactor, "the first waits") { condition.waiters.count == 1 }
+        let second = reactor.spawn { try await condition.withLock { try await condition.wait() } }
+        try await waitUntil(reactor, "the second waits") { condition.waiters.count == 2 }
+        try await condition.acquire()
+        try condition.notify()
+        return (condition, first, second)
+    }
+
     func testAWaiterNotifiedAndCancelledBeforeItRanPassesTheNotificationOn() throws {
         try runReactor { reactor in
-            let condition = Condition()
-            let first = reactor.spawn { try await condition.withLock { try await condition.wait() } }
-            try await waitUntil(reactor, "the first waits") { condition.waiters.count == 1 }
-            let second = reactor.spawn { try await condition.withLock { try await condition.wait() } }
-            try await waitUntil(reactor, "the second waits") { condition.waiters.count == 2 }
-            try await condition.acquire()
-            try condition.notify()
+            let (condition, first, second) = try await Self.twoWaitersOneNotified(reactor)
             first.cancel()
             try condition.release()
             await assertThrows(CancellationError.self, first)
@@ -138,13 +146,7 @@ final class ConditionTests: XCTestCase {
 
     func testACancelWhileTakingTheLockBackIsThrownAndPassesTheNotificationOn() throws {
         try runReactor { reactor in
-            let condition = Condition()
-            let first = reactor.spawn { try await condition.withLock { try await condition.wait() } }
-            try await waitUntil(reactor, "the first waits") { condition.waiters.count == 1 }
-            let second = reactor.spawn { try await condition.withLock { try await condition.wait() } }
-            try await waitUntil(reactor, "the second waits") { condition.waiters.count == 2 }
-            try await condition.acquire()
-            try condition.notify()
+            let (condition, first, second) = try await Self.twoWaitersOneNotified(reactor)
             // The first is notified and waits to take the lock back; it is cancelled there.
             try await waitUntil(reactor, "the first waits for the lock") { condition.lock.waiters.count == 1 }
             first.cancel()
