@@ -241,4 +241,16 @@ final class SubprocessTests: XCTestCase {
             XCTAssertEqual(mask("SigBlk"), 0, "the child started with signals blocked")
         }
     }
+
+    func testDebugModeReportsAChildDroppedWhileItRunsAndItIsStillReaped() throws {
+        let logs = LogCapture()
+        let configuration = Reactor.Configuration(logger: logs.logger, slowJobThreshold: .seconds(1))
+        try runReactor(configuration: configuration) { reactor in
+            let pid = try await createSubprocessExec("sleep", ["100"]).pid
+            try await waitUntil(reactor, "the drop is reported") { logs.contains(.warning, "Subprocess(pid: \(pid)) was dropped") }
+            XCTAssertTrue(Self.exists(pid))
+            XCTAssertEqual(Glibc.kill(pid, SIGKILL), 0)
+            try await waitUntil(reactor, timeout: .seconds(20), "the dropped child is reaped") { !Self.exists(pid) }
+        }
+    }
 }

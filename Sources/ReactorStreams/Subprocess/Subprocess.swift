@@ -8,7 +8,7 @@ import Reactor
 /// Its exit is watched through a pidfd registered with the reactor: no SIGCHLD handler, no
 /// thread per child. A small task on the reactor waits for the pidfd and reaps the child as
 /// soon as it exits, whether or not anyone waits and even if this value is dropped, so no
-/// zombie is left behind.
+/// zombie is left behind (debug mode logs a value dropped while its child runs).
 ///
 /// Cancelling a task that waits in `wait()` or `communicate(input:)` leaves the child
 /// running and its pipes usable, as in asyncio; ``waitOrKill(file:line:)`` kills it instead.
@@ -34,6 +34,12 @@ public final class Subprocess: Sendable {
         self.stderr = stderr
         exit = Future(reactor: pidfd.reactor)
         Task(executorPreference: reactor) { [pidfd, exit] in await Self.reap(pidfd, into: exit) }
+    }
+
+    deinit {
+        if reactor.isDebugMode && returnCode == nil {
+            reactor.logger.warning("Subprocess(pid: \(pid)) was dropped while the child still runs: it is reaped when it exits")
+        }
     }
 
     /// Waits for the pidfd and reaps the child, then closes the pidfd.
