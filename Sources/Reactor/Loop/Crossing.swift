@@ -110,7 +110,7 @@ extension Reactor {
     /// For the synchronous methods of a handle (options, addresses, shutdown), which must not
     /// race the handle's `close()` on the loop.
     @usableFromInline
-    func runOnLoopThread<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
+    package func runOnLoopThread<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
         if inLoopThread { return try body() }
         if cr_current_reactor() != nil {
             throw ReactorError(.wrongReactor, "\(operation) was called on another reactor's loop thread: use its async form or hop first")

@@ -84,11 +84,16 @@ public final class Subprocess: Sendable {
     }
 
     /// Sends `signal` to the child, through its pidfd (so never to a process that reused its
-    /// pid). Throws `SocketError` (ESRCH) once it has exited.
+    /// pid). Throws `SocketError` (ESRCH) once it has exited. It runs on the loop thread, where
+    /// the reaper closes the pidfd: called elsewhere, it waits for the loop from a thread that
+    /// runs no reactor, and is refused (``ReactorError``, `.wrongReactor`) from another
+    /// reactor's loop thread.
     public func sendSignal(_ signal: Int32) throws {
-        if returnCode != nil { throw SocketError(operation: "pidfd_send_signal", errno: ESRCH, detail: "pid \(pid)") }
-        let result = cr_pidfd_send_signal(pidfd.fileDescriptor, signal)
-        if result < 0 { throw SocketError(operation: "pidfd_send_signal", errno: -result, detail: "pid \(pid)") }
+        try reactor.runOnLoopThread("sendSignal") { [self] in
+            if returnCode != nil { throw SocketError(operation: "pidfd_send_signal", errno: ESRCH, detail: "pid \(pid)") }
+            let result = cr_pidfd_send_signal(pidfd.fileDescriptor, signal)
+            if result < 0 { throw SocketError(operation: "pidfd_send_signal", errno: -result, detail: "pid \(pid)") }
+        }
     }
 
     /// Sends SIGTERM.
