@@ -86,7 +86,7 @@ public final class Subprocess: Sendable {
     /// Sends `signal` to the child, through its pidfd (so never to a process that reused its
     /// pid). Throws `SocketError` (ESRCH) once it has exited. It runs on the loop thread, where
     /// the reaper closes the pidfd: called elsewhere, it waits for the loop from a thread that
-    /// runs no reactor, and is refused (``ReactorError``, `.wrongReactor`) from another
+    /// runs no reactor, and is refused (`ReactorError`, `.wrongReactor`) from another
     /// reactor's loop thread.
     public func sendSignal(_ signal: Int32) throws {
         try reactor.runOnLoopThread("sendSignal") { [self] in
