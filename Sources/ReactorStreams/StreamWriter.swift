@@ -111,9 +111,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// not take at once is copied).
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard reactor.inLoopThread else { return try write(Array(bytes)) }  // hands the copy to the loop
-        if closeRequested || isClosed { throw StreamError(.writerClosed, "write() called after close()") }
-        if eofRequested { throw StreamError(.writerClosed, "write() called after writeEOF()") }
-        if let lostError { throw connectionLost(lostError) }
+        try checkWritable()
         if bytes.isEmpty { return }
         var sent = 0
         if queue.isEmpty {
@@ -140,9 +138,7 @@ public final class StreamWriter: @unchecked Sendable {
             try write(bytes)
             return try await drain()
         }
-        if closeRequested || isClosed { throw StreamError(.writerClosed, "write() called after close()") }
-        if eofRequested { throw StreamError(.writerClosed, "write() called after writeEOF()") }
-        if let lostError { throw connectionLost(lostError) }
+        try checkWritable()
         var sent = 0
         do {
             while sent < bytes.count {
@@ -158,6 +154,14 @@ public final class StreamWriter: @unchecked Sendable {
             lose(error)
             throw connectionLost(error)
         }
+    }
+
+    /// Throws unless bytes may still be written: not after `close()` or `writeEOF()`, nor once
+    /// the connection is lost.
+    private func checkWritable() throws {
+        if closeRequested || isClosed { throw StreamError(.writerClosed, "write() called after close()") }
+        if eofRequested { throw StreamError(.writerClosed, "write() called after writeEOF()") }
+        if let lostError { throw connectionLost(lostError) }
     }
 
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
