@@ -32,16 +32,17 @@ struct ReactorEcho: ParsableCommand {
     var gracePeriod = 1000
 
     func run() throws {
-        SignalWaiting.blockSignals([SIGINT, SIGTERM])
         let options = self
         try Reactor.run { reactor in
+            let stopSignals = try reactor.signals(SIGINT, SIGTERM)
             let server: any EchoServer = switch options.mode {
             case .streams: try await StreamsEchoServer.start(options, on: reactor)
             case .sock: try await SockEchoServer.start(options, on: reactor)
             }
             say("reactor-echo (\(options.mode.rawValue)) listening on \(server.address)")
-            let signal = try await SignalWaiting.waitForSignal([SIGINT, SIGTERM])
-            say("reactor-echo: signal \(signal), stopping")
+            var signals = stopSignals.makeAsyncIterator()
+            let signal = await signals.next()
+            say("reactor-echo: signal \(signal ?? 0), stopping")
             await server.stop(gracePeriod: .milliseconds(options.gracePeriod))
         }
     }

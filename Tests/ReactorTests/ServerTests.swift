@@ -378,7 +378,7 @@ final class EchoProcess: @unchecked Sendable {  // Process is thread-safe for wh
     }
 }
 
-/// The resident set size of this process, in bytes./// The resident set size of this process, in bytes.
+/// The resident set size of this process, in bytes.
 func residentMemory() -> Int {
     guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
     let fields = statm.split(separator: " ")

@@ -5,15 +5,16 @@ import XCTest
 
 @testable import Reactor
 
-/// The number of open descriptors of the kinds a reactor opens: sockets, epoll instances and
-/// eventfds. (Pipes are left out: sanitizers open some to their symbolizer at any time.)
+/// The number of open descriptors of the kinds a reactor opens: sockets, epoll instances,
+/// eventfds, signalfds and pidfds. (Pipes are left out: sanitizers open some to their symbolizer at any time.)
 func openFileDescriptorCount() -> Int {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
     return entries.filter { entry in
         guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(entry)") else {
             return false
         }
-        return target.hasPrefix("socket:") || target == "anon_inode:[eventpoll]" || target == "anon_inode:[eventfd]"
+        return target.hasPrefix("socket:")
+            || ["anon_inode:[eventpoll]", "anon_inode:[eventfd]", "anon_inode:[signalfd]", "anon_inode:[pidfd]"].contains(target)
     }.count
 }
 

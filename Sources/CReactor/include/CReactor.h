@@ -120,6 +120,34 @@ int cr_pidfd_reap(int pidfd, int *status);
 // pidfd_send_signal(2).
 int cr_pidfd_send_signal(int pidfd, int signal);
 
+// ---- signals -----------------------------------------------------------------------------
+// A signal is taken from a signalfd on a loop thread that blocks it. Threads that do not block
+// it (any thread already running: a mask is per thread) run a forwarding handler instead,
+// which re-sends the signal to that loop thread with tgkill(2), so it lands in its signalfd.
+// The loop thread a signal is forwarded to (0: none; the handler then drops it).
+void cr_signal_set_target(int signal, int tid);
+int cr_signal_target(int signal);
+// Installs the forwarding handler for `signal`, keeping the action it replaces; returns 0 or
+// -errno (EINVAL for SIGKILL and SIGSTOP).
+int cr_signal_install_forwarder(int signal);
+// Puts back the action cr_signal_install_forwarder replaced.
+int cr_signal_restore(int signal);
+// What `signal` does now: 0 its default, 1 ignored, 2 a handler of this process's.
+int cr_signal_disposition(int signal);
+// Blocks (block != 0) or unblocks `signal` in the calling thread; returns whether it was
+// blocked before (1 or 0).
+int cr_thread_block_signal(int signal, int block);
+// Whether `signal` is blocked in the calling thread.
+int cr_thread_blocks_signal(int signal);
+// Makes (fd < 0) or updates a non-blocking, close-on-exec signalfd for signals[0..<count];
+// returns the fd or -errno.
+int cr_signalfd(int fd, const int *signals, int count);
+// The signal number of a struct signalfd_siginfo read from a signalfd, and that struct's size.
+int cr_signalfd_signal(const void *info);
+size_t cr_signalfd_info_size(void);
+// The calling thread's id (gettid(2)).
+int cr_gettid(void);
+
 const char *cr_strerror(int err);
 // memmem(3), a GNU extension Swift's Glibc module does not show.
 void *cr_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);

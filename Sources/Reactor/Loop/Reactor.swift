@@ -61,6 +61,8 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var shutdownWaiters: [UnsafeContinuation<Void, Never>] = []
     /// The first of the `WaitQueue`s that have waiters, linked through the queues themselves.
     @exclusivity(unchecked) unowned(unsafe) var firstWaitingQueue: WaitQueue?
+    /// The signalfd of the reactor's ``SignalSequence``s, once it has one.
+    @exclusivity(unchecked) var signalListener: SignalListener?
     @exclusivity(unchecked) var receiveScratchMemory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     // Cross-thread state.

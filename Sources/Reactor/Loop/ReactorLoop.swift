@@ -107,9 +107,10 @@ extension Reactor {
         }
     }
 
-    /// After the loop: close every handle (their waiters resume with an error), cancel the
-    /// sleepers, wake the tasks parked in wait queues (with an error), and run the woken tasks
-    /// and the pending callbacks to the end. Repeated while those tasks open or wait on more,
+    /// After the loop: end the signal sequences (their signals' actions are restored), close
+    /// every handle (their waiters resume with an error), cancel the sleepers, wake the tasks
+    /// parked in wait queues (with an error), and run the woken tasks and the pending
+    /// callbacks to the end. Repeated while those tasks open or wait on more,
     /// up to a bound; then the inbox closes for good: a job that arrives later runs on the
     /// global executor, a callback is refused.
     ///
@@ -117,6 +118,7 @@ extension Reactor {
     /// socket on every error) cannot be quiesced: that is reported loudly, as SwiftNIO does,
     /// and stops a debug-mode reactor, rather than ending silently.
     private func shutDownLoop() {
+        finishSignalSequences()
         var quiesced = false
         for _ in 0..<Self.shutdownRounds {
             for (fd, generation) in sources.openRegistrations {
