@@ -7,7 +7,9 @@ let package = Package(
     products: [
         .library(name: "Reactor", targets: ["Reactor"]),
         .library(name: "ReactorStreams", targets: ["ReactorStreams"]),
+        .library(name: "ReactorServiceLifecycle", targets: ["ReactorServiceLifecycle"]),
         .executable(name: "reactor-echo", targets: ["reactor-echo"]),
+        .executable(name: "reactor-service-echo", targets: ["reactor-service-echo"]),
     ],
     traits: [
         .trait(
@@ -20,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -42,6 +45,27 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The adapter that makes a Server a swift-service-lifecycle Service, in a target of its
+        // own so the core keeps its few dependencies.
+        .target(
+            name: "ReactorServiceLifecycle",
+            dependencies: [
+                "ReactorStreams",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "reactor-service-echo",
+            dependencies: [
+                "Reactor",
+                "ReactorStreams",
+                "ReactorServiceLifecycle",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/ServiceEcho"
         ),
         .executableTarget(
             name: "reactor-echo",

@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import Reactor
+import Synchronization
 
 /// Serves one connection; runs in a task of its own on the server's reactor.
 public typealias ConnectionHandler = @Sendable (StreamReader, StreamWriter) async throws -> Void
@@ -78,6 +79,7 @@ public final class Server: @unchecked Sendable {
     @exclusivity(unchecked) private var connections: [ObjectIdentifier: StreamWriter] = [:]
     private let closeWaiters: WaitQueue
     private let doneWaiters: WaitQueue
+    private let gracePeriodNanoseconds = Atomic<Int64>(10_000_000_000)
 
     init(reactor: Reactor, listeners: [Socket], limit: Int, unixPath: String?, handler: @escaping ConnectionHandler) throws {
         self.reactor = reactor
@@ -179,6 +181,26 @@ public final class Server: @unchecked Sendable {
     public func abortClients() {
         reactor.onLoopThread(self) { server in
             for writer in server.connections.values { writer.abort() }
+        }
+    }
+
+    /// How long ``shutdownGracefully()`` (and so a ServiceLifecycle graceful shutdown, with
+    /// the `ReactorServiceLifecycle` adapter) lets the handlers finish before it cuts their
+    /// connections. 10 seconds unless set.
+    public var gracePeriod: Duration {
+        get { .nanoseconds(gracePeriodNanoseconds.load(ordering: .relaxed)) }
+        set { gracePeriodNanoseconds.store(newValue.nanoseconds, ordering: .relaxed) }
+    }
+
+    /// Stops accepting (`close()`), lets the handlers finish for up to ``gracePeriod``, then
+    /// closes the connections still open at once (`abortClients()`), and returns once every
+    /// one is closed.
+    public nonisolated(nonsending) func shutdownGracefully(file: StaticString = #fileID, line: UInt = #line) async {
+        close()
+        let finished: Void? = try? await reactor.withTimeout(gracePeriod) { await self.waitClosed(file: file, line: line) }
+        if finished == nil {
+            abortClients()
+            await waitClosed(file: file, line: line)
         }
     }
 

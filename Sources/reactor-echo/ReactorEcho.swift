@@ -83,13 +83,8 @@ struct StreamsEchoServer: EchoServer {
     }
 
     func stop(gracePeriod: Duration) async {
-        server.close()
-        let reactor = server.reactor
-        let ended: Void? = try? await reactor.withTimeout(gracePeriod) { await server.waitClosed() }
-        if ended == nil {
-            server.abortClients()
-            await server.waitClosed()
-        }
+        server.gracePeriod = gracePeriod
+        await server.shutdownGracefully()
     }
 }
 

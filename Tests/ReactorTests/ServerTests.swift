@@ -252,7 +252,7 @@ final class ServerTests: XCTestCase {
 
     func testReactorEchoHoldsUnderAbuse() throws {
         for mode in ["streams", "sock"] {
-            let echo = try EchoProcess(mode: mode)
+            let echo = try ServerProcess.echo(mode: mode)
             let port = echo.port
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
             let baselineFDs = echo.openFileDescriptors
@@ -310,7 +310,7 @@ final class ServerTests: XCTestCase {
 
     func testReactorEchoStopsGracefullyOnSIGTERM() throws {
         for mode in ["streams", "sock"] {
-            let echo = try EchoProcess(mode: mode)
+            let echo = try ServerProcess.echo(mode: mode)
             let port = echo.port
             // A client is echoed, and a few idle ones stay connected through the SIGTERM.
             let (echoed, stopped) = try runReactor { reactor in
@@ -336,25 +336,32 @@ final class ServerTests: XCTestCase {
     }
 }
 
-/// reactor-echo started as a process; stopped with SIGTERM when the test is done.
-final class EchoProcess: @unchecked Sendable {  // Process is thread-safe for what the tests do
+/// An example server of this package (built beside the tests) started as a process, which
+/// prints `... listening on HOST:PORT` first; stopped with SIGTERM when the test is done.
+final class ServerProcess: @unchecked Sendable {  // Process is thread-safe for what the tests do
     let process = Process()
     let port: Int
+    /// The server's standard output after its banner.
+    let output = Pipe()
 
-    init(mode: String) throws {
+    init(_ executable: String, _ arguments: [String]) throws {
         let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent("reactor-echo")
+            .deletingLastPathComponent().appendingPathComponent(executable)
         process.executableURL = binary
-        process.arguments = ["--port", "0", "--mode", mode, "--grace-period", "500"]
-        let output = Pipe()
+        process.arguments = arguments
         process.standardOutput = output
         try process.run()
         let banner = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
         guard let port = banner.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
             process.terminate()
-            throw TestFailure("no port in reactor-echo's banner: \(banner)")
+            throw TestFailure("no port in \(executable)'s banner: \(banner)")
         }
         self.port = port
+    }
+
+    /// reactor-echo in `mode`, on a free port.
+    static func echo(mode: String) throws -> ServerProcess {
+        try ServerProcess("reactor-echo", ["--port", "0", "--mode", mode, "--grace-period", "500"])
     }
 
     var pid: Int32 { process.processIdentifier }

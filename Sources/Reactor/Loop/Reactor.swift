@@ -168,7 +168,7 @@ public final class Reactor: @unchecked Sendable {
 
 extension Duration {
     /// Whole nanoseconds, saturating (a sleep of a thousand years is still a long sleep).
-    var nanoseconds: Int64 {
+    package var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
