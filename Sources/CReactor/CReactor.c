@@ -489,16 +489,22 @@ int cr_pidfd_open(int pid) {
     return fd < 0 ? -errno : (int)fd;
 }
 
-int cr_pidfd_reap(int pidfd, int *status) {
+static int cr_reap(idtype_t idtype, id_t id, int *status) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
     int result;
-    do result = waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED | WNOHANG); while (result < 0 && errno == EINTR);
+    do result = waitid(idtype, id, &info, WEXITED | WNOHANG); while (result < 0 && errno == EINTR);
     if (result < 0) return -errno;
     if (info.si_pid == 0) return 0;
     *status = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
     return 1;
 }
+
+int cr_pidfd_reap(int pidfd, int *status) { return cr_reap(P_PIDFD, (id_t)pidfd, status); }
+
+int cr_pid_reap(int pid, int *status) { return cr_reap(P_PID, (id_t)pid, status); }
+
+int cr_kill(int pid, int signal) { return kill(pid, signal) < 0 ? -errno : 0; }
 
 int cr_pidfd_send_signal(int pidfd, int signal) {
     return syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0) < 0 ? -errno : 0;

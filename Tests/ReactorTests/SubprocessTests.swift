@@ -196,6 +196,48 @@ final class SubprocessTests: XCTestCase {
         }
     }
 
+    func testWithoutPidfdOnePoolJobReapsEveryChild() throws {
+        Subprocess.pidfdDisabled.store(true, ordering: .relaxed)
+        defer { Subprocess.pidfdDisabled.store(false, ordering: .relaxed) }
+        let threadsBefore = Self.threadCount()
+        try runReactor(timeout: .seconds(60)) { reactor in
+            let echo = try await createSubprocessExec("echo", ["hello"], stdout: .pipe)
+            let (output, _) = try await echo.communicate()
+            XCTAssertEqual(String(decoding: output, as: UTF8.self), "hello\n")
+            XCTAssertEqual(echo.returnCode, 0)
+            let sleeper = try await createSubprocessExec("sleep", ["100"])
+            XCTAssertNil(sleeper.returnCode)
+            try sleeper.kill()
+            let killed = try await sleeper.wait()
+            XCTAssertEqual(killed, -SIGKILL)
+            XCTAssertThrowsError(try sleeper.kill()) { XCTAssertEqual(($0 as? SocketError)?.errno, ESRCH) }
+            let statuses = try await withThrowingTaskGroup(of: (Int32, Int32).self) { group in
+                for index in 0..<50 {
+                    group.addTask { (Int32(index % 7), try await createSubprocessShell("exit \(index % 7)").wait()) }
+                }
+                var statuses: [(Int32, Int32)] = []
+                for try await status in group { statuses.append(status) }
+                return statuses
+            }
+            XCTAssertEqual(statuses.count, 50)
+            for (expected, status) in statuses { XCTAssertEqual(status, expected) }
+            XCTAssertLessThan(Self.threadCount(), threadsBefore + 8, "threads were started per child")
+        }
+    }
+
+    func testAChildStillRunningWhenTheReactorShutsDownIsReapedWhenItExits() async throws {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
+        let reactor = try Reactor.start()
+        // The child reads its stdin until EOF, which comes when the shutdown closes the pipe.
+        let child = try await createSubprocessExec("cat", stdin: .pipe, on: reactor)
+        await reactor.shutdown()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while Self.exists(child.pid) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        XCTAssertFalse(Self.exists(child.pid), "the child was left a zombie")
+        XCTAssertEqual(child.returnCode, 0)
+    }
+
     /// The README's example, as it is there (`print` collects the lines).
     func testTheReadmeExample() throws {
         try runReactor { reactor in

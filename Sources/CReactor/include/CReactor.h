@@ -117,6 +117,10 @@ int cr_pidfd_open(int pid);
 // Reaps the child of `pidfd` if it has exited: returns 1 and sets *status (the exit code, or
 // minus the signal that killed it, as asyncio's returncode), 0 while it runs, or -errno.
 int cr_pidfd_reap(int pidfd, int *status);
+// The same for the child `pid`, where no pidfd watches it.
+int cr_pid_reap(int pid, int *status);
+// kill(2).
+int cr_kill(int pid, int signal);
 // pidfd_send_signal(2).
 int cr_pidfd_send_signal(int pidfd, int signal);
 

@@ -47,17 +47,14 @@ public func createSubprocessExec(
             return pid
         }
     }
-    let pidfdNumber = cr_pidfd_open(pid)
-    guard pidfdNumber >= 0 else {
-        childStreams.closeParentEnds()
-        throw SocketError(operation: "pidfd_open", errno: -pidfdNumber, detail: "pid \(pid)")
-    }
+    // Without a pidfd (refused, or forced off for a test), the fallback reaper watches it.
+    let pidfdNumber = Subprocess.pidfdDisabled.load(ordering: .relaxed) ? -ENOSYS : cr_pidfd_open(pid)
     childStreams.closeChildEnds()
     // adopt closes the fd it fails on; the ends not reached yet are closed here.
     var handles: [IOHandle?] = []
-    let pidfd: IOHandle
+    var pidfd: IOHandle?
     do {
-        pidfd = try await reactor.adopt(pidfdNumber, file: file, line: line)
+        if pidfdNumber >= 0 { pidfd = try await reactor.adopt(pidfdNumber, file: file, line: line) }
         for target in 0..<3 {
             let end = childStreams.parentEnds[target]
             childStreams.parentEnds[target] = nil
@@ -65,10 +62,13 @@ public func createSubprocessExec(
         }
     } catch {
         childStreams.closeParentEnds()
+        // The child runs: it is killed and reaped rather than left behind.
+        _ = cr_kill(pid, SIGKILL)
+        FallbackReaper.shared.watch(pid, nil)
         throw error
     }
     return Subprocess(
-        pid: pid, pidfd: pidfd,
+        pid: pid, reactor: reactor, pidfd: pidfd,
         stdin: handles[0].map { StreamWriter($0) },
         stdout: handles[1].map { StreamReader($0) },
         stderr: handles[2].map { StreamReader($0) })

@@ -1,6 +1,7 @@
 import CReactor
 import Glibc
 import Reactor
+import Synchronization
 
 /// A child process started by ``createSubprocessExec(_:_:environment:workingDirectory:stdin:stdout:stderr:on:file:line:)``
 /// (asyncio's `asyncio.subprocess.Process`).
@@ -8,7 +9,10 @@ import Reactor
 /// Its exit is watched through a pidfd registered with the reactor: no SIGCHLD handler, no
 /// thread per child. A small task on the reactor waits for the pidfd and reaps the child as
 /// soon as it exits, whether or not anyone waits and even if this value is dropped, so no
-/// zombie is left behind (debug mode logs a value dropped while its child runs).
+/// zombie is left behind (debug mode logs a value dropped while its child runs). Where
+/// `pidfd_open` is missing (Linux before 5.3, or a sandbox that refuses it), and for the
+/// children still running when the reactor shuts down, one blocking-pool job reaps them all
+/// instead, looking every few milliseconds.
 ///
 /// Cancelling a task that waits in `wait()` or `communicate(input:)` leaves the child
 /// running and its pipes usable, as in asyncio; ``waitOrKill(file:line:)`` kills it instead.
@@ -22,18 +26,26 @@ public final class Subprocess: Sendable {
     public let stdout: StreamReader?
     /// The child's stderr, when it is a `.pipe`.
     public let stderr: StreamReader?
-    private let pidfd: IOHandle
+    /// Set by tests: children get no pidfd, as on a kernel without pidfd_open.
+    package static let pidfdDisabled = Atomic<Bool>(false)
+
+    /// nil where the fallback reaper watches the child.
+    private let pidfd: IOHandle?
     private let exit: Future<Int32>
 
-    init(pid: Int32, pidfd: IOHandle, stdin: StreamWriter?, stdout: StreamReader?, stderr: StreamReader?) {
+    init(pid: Int32, reactor: Reactor, pidfd: IOHandle?, stdin: StreamWriter?, stdout: StreamReader?, stderr: StreamReader?) {
         self.pid = pid
-        self.reactor = pidfd.reactor
+        self.reactor = reactor
         self.pidfd = pidfd
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
-        exit = Future(reactor: pidfd.reactor)
-        Task(executorPreference: reactor) { [pidfd, exit] in await Self.reap(pidfd, into: exit) }
+        exit = Future(reactor: reactor)
+        if let pidfd {
+            Task(executorPreference: reactor) { [pid, exit] in await Self.reap(pid, pidfd, into: exit) }
+        } else {
+            FallbackReaper.shared.watch(pid, exit)
+        }
     }
 
     deinit {
@@ -42,8 +54,9 @@ public final class Subprocess: Sendable {
         }
     }
 
-    /// Waits for the pidfd and reaps the child, then closes the pidfd.
-    private static func reap(_ pidfd: IOHandle, into exit: Future<Int32>) async {
+    /// Waits for the pidfd and reaps the child, then closes the pidfd. When the reactor shuts
+    /// down first (which closes the pidfd), the fallback reaper takes the child over.
+    private static func reap(_ pid: Int32, _ pidfd: IOHandle, into exit: Future<Int32>) async {
         defer { pidfd.close() }
         while true {
             var status: Int32 = 0
@@ -54,7 +67,7 @@ public final class Subprocess: Sendable {
             do {
                 try await pidfd.waitUntilReadable()
             } catch {
-                return try! exit.setError(error)
+                return FallbackReaper.shared.watch(pid, exit)
             }
         }
     }
@@ -87,8 +100,10 @@ public final class Subprocess: Sendable {
     /// pid). Throws `SocketError` (ESRCH) once it has exited. It runs on the loop thread, where
     /// the reaper closes the pidfd: called elsewhere, it waits for the loop from a thread that
     /// runs no reactor, and is refused (`ReactorError`, `.wrongReactor`) from another
-    /// reactor's loop thread.
+    /// reactor's loop thread. Without a pidfd, it is kill(2), sent only while the child is not
+    /// reaped, from any thread.
     public func sendSignal(_ signal: Int32) throws {
+        guard let pidfd else { return try FallbackReaper.shared.sendSignal(signal, to: pid) }
         try reactor.runOnLoopThread("sendSignal") { [self] in
             if returnCode != nil { throw SocketError(operation: "pidfd_send_signal", errno: ESRCH, detail: "pid \(pid)") }
             let result = cr_pidfd_send_signal(pidfd.fileDescriptor, signal)
