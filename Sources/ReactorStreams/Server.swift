@@ -184,7 +184,7 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    /// How long ``shutdownGracefully()`` (and so a ServiceLifecycle graceful shutdown, with
+    /// How long ``shutdownGracefully(file:line:)`` (and so a ServiceLifecycle graceful shutdown, with
     /// the `ReactorServiceLifecycle` adapter) lets the handlers finish before it cuts their
     /// connections. 10 seconds unless set.
     public var gracePeriod: Duration {
