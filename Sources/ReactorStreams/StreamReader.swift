@@ -6,9 +6,13 @@ import Reactor
 /// `readUntil`, `atEOF`.
 ///
 /// Bytes are read from the handle only when a read needs more than is buffered, at most
-/// `limit` per recv, so the buffer stays within about 2 x `limit` (more only while a
-/// `readExactly(n)` with a larger n waits); what the reader has not taken stays in the
-/// kernel, whose TCP window pushes back on the peer. A socket error is kept and thrown again
+/// `limit` (and 256 KiB) per recv, so the buffer stays within about 2 x `limit` (more only
+/// while a `readExactly(n)` with a larger n waits); what the reader has not taken stays in
+/// the kernel, whose TCP window pushes back on the peer.
+///
+/// A parser of a framed protocol reads without a copy through
+/// ``withBufferedBytes(file:line:_:)``: it looks at the buffered bytes where they lie and says
+/// how many it used. A socket error is kept and thrown again
 /// by every later read, as asyncio's `set_exception` does.
 ///
 /// One task reads at a time: a second task that calls a read while the first waits for data
@@ -18,6 +22,9 @@ import Reactor
 public final class StreamReader: @unchecked Sendable {
     public static let defaultLimit = 64 * 1024
     static let initialReceiveSize = 4096
+    /// The most one recv asks for, whatever the limit: a reader with a large limit (a
+    /// protocol with large frames) still receives into a buffer of moderate size.
+    static let maxReceiveSize = 256 * 1024
 
     /// What the bytes are read from: a `Socket`, a pipe's read end, any readable handle.
     public let handle: IOHandle
@@ -192,6 +199,54 @@ public final class StreamReader: @unchecked Sendable {
         return buffer.take(match!.end)
     }
 
+    // MARK: - Zero-copy reads
+
+    /// Calls `parse` with every buffered byte, in place (no copy), and whether EOF was seen;
+    /// `parse` answers how many bytes from the front it used, and a value once it has one.
+    /// While the value is nil, the bytes it used are dropped, more are received (waiting for
+    /// them), and `parse` is called again with all that is buffered; with a value, the bytes
+    /// it used are dropped and the value is returned. The view is valid only inside `parse`.
+    ///
+    /// This is the read a protocol parser builds on (Tokio's `fill_buf` and `consume`, in
+    /// one call): a frame is parsed where it was received, and a batch of pipelined frames
+    /// can be handled in one call. Nothing is received while enough is buffered: `parse` is
+    /// first called with what is there, if anything.
+    ///
+    /// At EOF, `parse` is called with `atEOF` true (and the bytes left, perhaps none); if it
+    /// still asks for more, this throws `IncompleteReadError` with the bytes left (which are
+    /// dropped). Once `limit` bytes or more are buffered and `parse` asks for more without
+    /// using any, it throws `LimitOverrunError` (the bytes stay buffered): a reader for large
+    /// frames needs a large `limit`, and the parser should refuse a frame whose declared size
+    /// is too large before waiting for it. A socket error is thrown as by the other reads.
+    ///
+    /// Unlike the other reads it does not hop: `parse` runs where the bytes lie, so it must be
+    /// called in a task on the reader's reactor (outside any actor); elsewhere it throws
+    /// `ReactorError` (`.notOnReactor`).
+    public nonisolated(nonsending) func withBufferedBytes<Value: Sendable>(
+        file: StaticString = #fileID, line: UInt = #line,
+        _ parse: (_ bytes: UnsafeRawBufferPointer, _ atEOF: Bool) throws -> (consumed: Int, value: Value?)
+    ) async throws -> Value {
+        guard reactor.runsInPlace(#isolation) else {
+            throw ReactorError(
+                .notOnReactor, "withBufferedBytes was called off the reader's loop thread (or in an actor): parse in a task on the reactor")
+        }
+        defer { buffer.settle() }
+        try throwStoredError()
+        while true {
+            if !buffer.isEmpty || sawEOF {
+                let (consumed, value) = try parse(buffer.unread, sawEOF)
+                precondition(consumed >= 0 && consumed <= buffer.count, "withBufferedBytes: consumed \(consumed) of \(buffer.count) bytes")
+                buffer.discard(consumed)
+                if let value { return value }
+                if sawEOF { throw IncompleteReadError(partial: buffer.take(buffer.count), expected: nil) }
+                if consumed == 0 && buffer.count >= limit {
+                    throw LimitOverrunError("the parser needs more than the \(limit) bytes buffered", consumed: 0)
+                }
+            }
+            try await fill("withBufferedBytes")
+        }
+    }
+
     // MARK: - Filling the buffer
 
     static let newline: [UInt8] = [UInt8(ascii: "\n")]
@@ -224,7 +279,7 @@ public final class StreamReader: @unchecked Sendable {
                         sawEOF = true
                     } else {
                         buffer.didAppend(count)
-                        if count == target.count { receiveSize = min(receiveSize * 2, limit) }
+                        if count == target.count { receiveSize = min(receiveSize * 2, limit, Self.maxReceiveSize) }
                     }
                     return
                 }

@@ -377,3 +377,119 @@ final class StreamReaderScratchTests: XCTestCase {
         }
     }
 }
+
+/// withBufferedBytes, the zero-copy read, against the same edge cases.
+extension StreamReaderTests {
+    /// Length-prefixed frames (one byte of length, then the bytes), parsed where they lie:
+    /// every complete frame buffered, or nil when none is.
+    private static func frames(_ bytes: UnsafeRawBufferPointer, _ atEOF: Bool) -> (consumed: Int, value: [String]?) {
+        var offset = 0
+        var frames: [String] = []
+        while offset < bytes.count, offset + 1 + Int(bytes[offset]) <= bytes.count {
+            let length = Int(bytes[offset])
+            frames.append(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(offset + 1)..<(offset + 1 + length)]), as: UTF8.self))
+            offset += 1 + length
+        }
+        if frames.isEmpty { return (0, atEOF && bytes.isEmpty ? [] : nil) }
+        return (offset, frames)
+    }
+
+    func testWithBufferedBytesWaitsWhileNothingIsBufferedThenSeesEveryFrameThatCame() throws {
+        try withReader { f in
+            let parsing = Task(executorPreference: f.reactor) { try await f.reader.withBufferedBytes(Self.frames) }
+            try await waitUntil(f.reactor, "the parser waits for bytes") { f.reactor.isWaiting(f.reader.handle, .read) }
+            try await f.send("\u{3}one\u{3}two\u{5}th")  // two frames and part of a third
+            let first = try await parsing.value
+            XCTAssertEqual(first, ["one", "two"])
+            XCTAssertEqual(f.reader.bufferedCount, 3, "the partial frame stays buffered")
+            let parsingAgain = Task(executorPreference: f.reactor) { try await f.reader.withBufferedBytes(Self.frames) }
+            try await f.sendWhenReaderWaits("ree")
+            let second = try await parsingAgain.value
+            XCTAssertEqual(second, ["three"], "a frame split across receives is seen whole")
+        }
+    }
+
+    func testWithBufferedBytesAsksForMoreUntilAFrameIsComplete() throws {
+        try withReader { f in
+            let calls = LockedValue(0)
+            let parsing = Task(executorPreference: f.reactor) {
+                try await f.reader.withBufferedBytes { bytes, atEOF in
+                    calls.withLock { $0 += 1 }
+                    return Self.frames(bytes, atEOF)
+                }
+            }
+            for (index, piece) in ["\u{5}", "ab", "cd", "e"].enumerated() {
+                try await waitUntil(f.reactor, "the parser saw the pieces before") { calls.withLock { $0 } == index }
+                try await f.sendWhenReaderWaits(piece)
+            }
+            let frames = try await parsing.value
+            XCTAssertEqual(frames, ["abcde"])
+            XCTAssertEqual(calls.withLock { $0 }, 4, "one call per receive")
+            XCTAssertFalse(f.reader.holdsMemory, "every byte was used: the reader holds no memory")
+        }
+    }
+
+    func testWithBufferedBytesAtEOF() throws {
+        try withReader { f in
+            try await f.send("\u{2}ok")
+            try f.sendEOF()
+            let frames = try await f.reader.withBufferedBytes(Self.frames)
+            XCTAssertEqual(frames, ["ok"])
+            let atEOF = try await f.reader.withBufferedBytes { bytes, atEOF in (0, atEOF && bytes.isEmpty ? "eof" : nil) }
+            XCTAssertEqual(atEOF, "eof", "a clean EOF is seen with no bytes")
+        }
+        try withReader { f in
+            try await f.send("\u{9}partial")
+            try f.sendEOF()
+            do {
+                _ = try await f.reader.withBufferedBytes(Self.frames)
+                XCTFail("a frame cut by EOF was returned")
+            } catch let error as IncompleteReadError {
+                XCTAssertEqual(text(error.partial), "\u{9}partial")
+                XCTAssertEqual(f.reader.bufferedCount, 0)
+            }
+        }
+    }
+
+    func testWithBufferedBytesOverTheLimitIsALimitOverrunAndKeepsTheBytes() throws {
+        try withReader(limit: 8) { f in
+            try await f.send("\u{20}0123456789")  // declares 32 bytes: more than the limit of 8
+            do {
+                _ = try await f.reader.withBufferedBytes(Self.frames)
+                XCTFail("a frame over the limit was waited for")
+            } catch let error as LimitOverrunError {
+                XCTAssertEqual(error.consumed, 0)
+                XCTAssertEqual(f.reader.bufferedCount, 8, "the bytes received stay buffered (8 per recv, the limit)")
+            }
+        }
+    }
+
+    func testWithBufferedBytesThrowsWhatTheParserThrowsAndKeepsTheBytes() throws {
+        struct Malformed: Error {}
+        try withReader { f in
+            try await f.send("junk")
+            do {
+                let _: Int = try await f.reader.withBufferedBytes { (_, _) throws -> (consumed: Int, value: Int?) in throw Malformed() }
+                XCTFail("the parser's error was lost")
+            } catch is Malformed {
+                XCTAssertEqual(f.reader.bufferedCount, 4)
+            }
+            let rest = try await f.reader.read(10)
+            XCTAssertEqual(text(rest), "junk", "the other reads go on from the same buffer")
+        }
+    }
+
+    func testWithBufferedBytesOffTheLoopIsAClearError() throws {
+        try withReader { f in
+            try await f.send("\u{3}off")
+            do {
+                _ = try await Task.detached { try await f.reader.withBufferedBytes(Self.frames) }.value
+                XCTFail("the parser ran off the loop")
+            } catch let error as ReactorError {
+                XCTAssertEqual(error.code, .notOnReactor)
+            }
+            let frames = try await f.reader.withBufferedBytes(Self.frames)
+            XCTAssertEqual(frames, ["off"], "nothing was consumed")
+        }
+    }
+}

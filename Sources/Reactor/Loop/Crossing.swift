@@ -162,7 +162,7 @@ extension Reactor {
 /// Carries a value that is not Sendable to code that runs while its owner waits for it and
 /// touches it no more meanwhile (SwiftNIO's UnsafeTransfer).
 @usableFromInline
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    @usableFromInline let value: Value
-    @usableFromInline init(_ value: Value) { self.value = value }
+package struct UnsafeTransfer<Value>: @unchecked Sendable {
+    @usableFromInline package let value: Value
+    @usableFromInline package init(_ value: Value) { self.value = value }
 }
