@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "ReactorServiceLifecycle", targets: ["ReactorServiceLifecycle"]),
         .executable(name: "reactor-echo", targets: ["reactor-echo"]),
         .executable(name: "reactor-service-echo", targets: ["reactor-service-echo"]),
+        .library(name: "RESP", targets: ["RESP"]),
+        .executable(name: "reactor-redis", targets: ["reactor-redis"]),
     ],
     traits: [
         .trait(
@@ -67,6 +69,26 @@ let package = Package(
             ],
             path: "Examples/ServiceEcho"
         ),
+        // The Redis-protocol example: its parser, keyspace and commands (a library, which the
+        // fuzz target and the benchmarks link too), and the server executable.
+        .target(
+            name: "RESP",
+            dependencies: [
+                "Reactor",
+                "ReactorStreams",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            path: "Examples/Redis/RESP"
+        ),
+        .executableTarget(
+            name: "reactor-redis",
+            dependencies: [
+                "RESP",
+                "Reactor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/Redis/Server"
+        ),
         .executableTarget(
             name: "reactor-echo",
             dependencies: [
@@ -76,5 +98,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "ReactorStreams", "CReactor"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "Reactor", "ReactorStreams"]),
     ]
 )

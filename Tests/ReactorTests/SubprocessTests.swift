@@ -232,10 +232,11 @@ final class SubprocessTests: XCTestCase {
         // The child reads its stdin until EOF, which comes when the shutdown closes the pipe.
         let child = try await createSubprocessExec("cat", stdin: .pipe, on: reactor)
         await reactor.shutdown()
+        // Its status is set once it was reaped.
         let deadline = ContinuousClock.now + .seconds(20)
-        while Self.exists(child.pid) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-        XCTAssertFalse(Self.exists(child.pid), "the child was left a zombie")
+        while child.returnCode == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         XCTAssertEqual(child.returnCode, 0)
+        XCTAssertFalse(Self.exists(child.pid), "the child was left a zombie")
     }
 
     /// The README's example, as it is there (`print` collects the lines).

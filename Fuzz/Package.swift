@@ -1,0 +1,13 @@
+// swift-tools-version:6.1
+// The libFuzzer target of the RESP example's parser and commands. Build and run (README):
+//   swift build --package-path Fuzz --sanitize=fuzzer --sanitize=address
+//   Fuzz/.build/debug/resp-fuzz Fuzz/Corpus -max_total_time=600
+import PackageDescription
+
+let package = Package(
+    name: "swift-reactor-fuzz",
+    dependencies: [.package(path: "..")],
+    targets: [
+        .executableTarget(name: "resp-fuzz", dependencies: [.product(name: "RESP", package: "swift-reactor")]),
+    ]
+)
