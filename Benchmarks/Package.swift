@@ -10,6 +10,10 @@ let library = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deleti
 let package = Package(
     name: "swift-reactor-benchmarks",
     platforms: [.macOS(.v15)],
+    products: [
+        // Preloaded into the RESP servers by reactor-bench --redis, to count their allocations.
+        .library(name: "MallocCounter", type: .dynamic, targets: ["MallocCounter"]),
+    ],
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -26,7 +30,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // The processes it drives, built beside it.
                 .product(name: "reactor-echo", package: library),
-                "nio-echo", "bench-c-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
+                .product(name: "reactor-redis", package: library),
+                "nio-echo", "nio-redis", "bench-c-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
             ]
         ),
         // The timing loop of the workload executables.
@@ -60,6 +65,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // A SwiftNIO RESP server: a ByteToMessageDecoder and a handler.
+        .executableTarget(
+            name: "nio-redis",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "MallocCounter"),
         // The floor: a minimal C epoll echo server.
         .executableTarget(name: "bench-c-echo"),
         // The load generator: C over raw epoll, not built on the code under test.

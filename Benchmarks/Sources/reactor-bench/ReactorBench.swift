@@ -60,16 +60,26 @@ struct ReactorBench: ParsableCommand {
     @Flag(help: "Time starting children (/bin/true, and /bin/cat with 1 MiB) against swift-subprocess and asyncio, instead of the servers.")
     var subprocesses = false
 
+    @Flag(help: "Run redis-benchmark against redis-server, reactor-redis and nio-redis (RESP), instead of the echo servers.")
+    var redis = false
+
+    @Option(help: "Requests of each --redis run at -P 1 (ten times as many at -P 16).")
+    var redisRequests = 100_000
+
     func validate() throws {
-        if [syscalls, instructions, memory, coordination, subprocesses].filter({ $0 }).count > 1 {
-            throw ValidationError("--syscalls, --instructions, --memory, --coordination and --subprocesses are separate runs; choose one")
+        if [syscalls, instructions, memory, coordination, subprocesses, redis].filter({ $0 }).count > 1 {
+            throw ValidationError("--syscalls, --instructions, --memory, --coordination, --subprocesses and --redis are separate runs; choose one")
         }
+        if redisRequests < 100 { throw ValidationError("--redis-requests must be at least 100") }
         if idleConnections < 1 { throw ValidationError("--idle-connections must be positive") }
         if instructionBaseMessages < 1 || instructionMessages < 1 { throw ValidationError("--instruction-*-messages must be positive") }
     }
 
     func run() throws {
         let toolbox = Toolbox()
+        if redis {
+            return try RedisRuns.run(repetitions: repetitions ?? (quick ? 1 : 5), requests: redisRequests, toolbox: toolbox)
+        }
         if coordination || subprocesses {
             // Each run is about as long as a server's; a default of 15 repetitions takes a minute.
             let groups = try coordination ? WorkloadRuns.coordinationGroups(toolbox: toolbox) : WorkloadRuns.subprocessGroups(toolbox: toolbox)

@@ -72,15 +72,32 @@ final class ServerProcess {
 
     /// `executable` replaces the kind's own (a stripped copy, say); `startup` is how many
     /// seconds it may take to say where it listens.
-    init(_ kind: ServerKind, toolbox: Toolbox, cpu: Int?, wrapper: [String] = [], executable: String? = nil, startup: Double = 10) throws {
+    /// A server that cannot pick its own port (redis-server) is given `fixedPort` in its
+    /// arguments, and is ready once it accepts a connection there.
+    init(
+        _ kind: ServerKind, toolbox: Toolbox, cpu: Int?, wrapper: [String] = [], executable: String? = nil, startup: Double = 10,
+        fixedPort: Int? = nil
+    ) throws {
         self.kind = kind
-        let command = toolbox.pinned(cpu, wrapper + [try executable ?? toolbox.path(of: kind.executable)] + kind.arguments + ["--port", "0"])
+        let command = toolbox.pinned(cpu, wrapper + [try executable ?? toolbox.path(of: kind.executable)] + kind.arguments + (fixedPort == nil ? ["--port", "0"] : []))
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
+        if let fixedPort {
+            let deadline = Date().addingTimeInterval(startup)
+            while !Self.accepts(port: fixedPort) {
+                guard Date() < deadline, process.isRunning else {
+                    process.terminate()
+                    throw BenchError("\(kind.name) did not listen on port \(fixedPort) within \(Int(startup)) s")
+                }
+                usleep(10_000)
+            }
+            port = fixedPort
+            return
+        }
         // The first line says where it listens: "... listening on 127.0.0.1:PORT".
         let banner = LineReader(output.fileHandleForReading)
         let line = banner.next(within: startup)
@@ -93,6 +110,21 @@ final class ServerProcess {
         }
         self.port = port
     }
+
+    private static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    /// The server's process id (not a taskset's in front of it).
+    var pid: Int32 { serverPID }
 
     /// User + system CPU time of the server (all its threads), in seconds.
     var cpuSeconds: Double {

@@ -208,7 +208,14 @@ enum Commands {
         Command(name: "config", arity: -2) { _, arguments, reply, _ in
             if arguments.matches(1, "get") {
                 guard arguments.count >= 3 else { return reply.error("ERR wrong number of arguments for 'config|get' command") }
-                reply.arrayHeader(0)
+                // What redis-benchmark asks at start; nothing is saved, as redis-server --save ''.
+                let known: [(StaticString, String, String)] = [("save", "save", ""), ("appendonly", "appendonly", "no")]
+                let found = known.filter { entry in (2..<arguments.count).contains { arguments.matches($0, entry.0) } }
+                reply.arrayHeader(found.count * 2)
+                for (_, name, value) in found {
+                    reply.bulk(name)
+                    reply.bulk(value)
+                }
             } else if arguments.matches(1, "set") || arguments.matches(1, "resetstat") {
                 reply.ok()
             } else {
