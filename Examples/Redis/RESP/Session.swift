@@ -1,3 +1,5 @@
+import Glibc
+
 /// One connection's side of the protocol: parses the requests buffered, runs each against the
 /// database, and collects their replies, so a batch of pipelined requests is answered in one
 /// write.
@@ -20,7 +22,9 @@ public struct Session: Sendable {
     public var reply = Reply()
     public var client: ClientState
     private var parser = RequestParser()
+    /// The last command's name, as sent, and the command.
     private var commandName: [UInt8] = []
+    private var lastCommand: Commands.Command?
 
     public init(client: ClientState) {
         self.client = client
@@ -59,14 +63,30 @@ public struct Session: Sendable {
 
     private mutating func run(_ arguments: Arguments, _ database: Database) {
         let name = arguments[0]
-        commandName.removeAll(keepingCapacity: true)
-        for byte in name.prefix(32) { commandName.append(byte >= 65 && byte <= 90 ? byte | 0x20 : byte) }
-        let command = commandName.withUnsafeBytes { Commands.table[Key.borrowing($0)] }
-        guard let command, name.count <= 32 else { return unknownCommand(arguments) }
+        guard let command = lookUp(name) else { return unknownCommand(arguments) }
         guard command.arity > 0 ? arguments.count == command.arity : arguments.count >= -command.arity else {
             return reply.error("ERR wrong number of arguments for '\(command.name)' command")
         }
         command.run(database, arguments, &reply, &client)
+    }
+
+    /// The command called `name` (in any case). A connection mostly repeats its command, so
+    /// the last one is kept and compared first, before a lookup in the table.
+    private mutating func lookUp(_ name: UnsafeRawBufferPointer) -> Commands.Command? {
+        guard name.count > 0 && name.count <= 32 else { return nil }
+        if let last = lastCommand, name.count == commandName.count,
+            commandName.withUnsafeBytes({ memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 })
+        {
+            return last
+        }
+        commandName.removeAll(keepingCapacity: true)
+        for byte in name { commandName.append(byte >= 65 && byte <= 90 ? byte | 0x20 : byte) }
+        let command = commandName.withUnsafeBytes { Commands.table[Key.borrowing($0)] }
+        // Kept with the name as sent, so the next request with the same bytes skips the table.
+        commandName.removeAll(keepingCapacity: true)
+        commandName.append(contentsOf: name)
+        lastCommand = command
+        return command
     }
 
     /// Redis's text: the name (at most 128 bytes) and the first arguments (128 bytes of them).

@@ -69,14 +69,16 @@ enum Value {
     case sortedSet(SortedSetValue)
 }
 
-final class ListValue { var items = Deque<[UInt8]>() }
-final class HashValue { var fields: [Key: [UInt8]] = [:] }
-final class SetValue { var members = Set<Key>() }
+// The boxes and the database are used on one loop thread: their stored properties skip the
+// runtime's exclusivity checks, which a lookup per request would otherwise pay.
+final class ListValue { @exclusivity(unchecked) var items = Deque<[UInt8]>() }
+final class HashValue { @exclusivity(unchecked) var fields: [Key: [UInt8]] = [:] }
+final class SetValue { @exclusivity(unchecked) var members = Set<Key>() }
 
 /// Members ordered by (score, member), and each member's score.
 final class SortedSetValue {
-    var scores: [Key: Double] = [:]
-    var ordered = Deque<(score: Double, member: Key)>()
+    @exclusivity(unchecked) var scores: [Key: Double] = [:]
+    @exclusivity(unchecked) var ordered = Deque<(score: Double, member: Key)>()
 
     /// Where (score, member) is, or would be, in `ordered`.
     func position(_ score: Double, _ member: Key) -> Int {
@@ -116,12 +118,12 @@ final class SortedSetValue {
 /// Redis's keyspace (database 0): values, their expiry times, and a heap of those times for
 /// the periodic sweep. Used on one reactor's loop thread.
 public final class Database: @unchecked Sendable {
-    var values: [Key: Value] = [:]
+    @exclusivity(unchecked) var values: [Key: Value] = [:]
     /// Deadlines, in milliseconds of the monotonic clock.
-    var expires: [Key: Int64] = [:]
+    @exclusivity(unchecked) var expires: [Key: Int64] = [:]
     /// (deadline, key) for every expiry set; stale entries (the key's deadline changed) are
     /// skipped when they come up, and the heap is rebuilt when they outnumber the live ones.
-    private var expiryHeap: [(deadline: Int64, key: Key)] = []
+    @exclusivity(unchecked) private var expiryHeap: [(deadline: Int64, key: Key)] = []
     private let now: () -> Int64
 
     public init(clock: @escaping () -> Int64) {
