@@ -1,6 +1,8 @@
 // swift-tools-version:6.1
-// The libFuzzer target of the RESP example's parser and commands. Build and run (README):
-//   swift build --package-path Fuzz --sanitize=fuzzer --sanitize=address
+// The libFuzzer target of the RESP example's parser and commands. SwiftPM's --sanitize=fuzzer
+// instruments this package's own target only: -sanitize-coverage brings the RESP library's
+// code (and its dependencies') into the coverage the fuzzer follows. Build and run (README):
+//   swift build --package-path Fuzz --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table
 //   Fuzz/.build/debug/resp-fuzz Fuzz/Corpus -max_total_time=600
 import Foundation
 import PackageDescription

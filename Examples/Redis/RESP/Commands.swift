@@ -97,7 +97,7 @@ enum Commands {
             }
         },
         Command(name: "sadd", arity: -3) { db, arguments, reply, _ in
-            guard let set = setValue(db, arguments.key(1), creating: true, &reply) else { return }
+            guard case .box(let set) = collection(SetValue.self, db, arguments.key(1), creating: true, &reply) else { return }
             var added = 0
             for index in 2..<arguments.count where !set.members.contains(arguments.key(index)) {
                 set.members.insert(Key(arguments.bytes(index)))
@@ -107,7 +107,12 @@ enum Commands {
         },
         Command(name: "srem", arity: -3) { db, arguments, reply, _ in
             let key = arguments.key(1)
-            guard let set = setValue(db, key, creating: false, &reply) else { return }
+            let set: SetValue
+            switch collection(SetValue.self, db, key, &reply) {
+            case .box(let found): set = found
+            case .missing: return reply.integer(0)
+            case .wrongType: return
+            }
             let removed = (2..<arguments.count).reduce(0) { $0 + (set.members.remove(arguments.key($1)) != nil ? 1 : 0) }
             if set.members.isEmpty { db.remove(key) }
             reply.integer(removed)
@@ -138,7 +143,7 @@ enum Commands {
         },
         Command(name: "hset", arity: -4) { db, arguments, reply, _ in
             guard arguments.count % 2 == 0 else { return reply.error("ERR wrong number of arguments for 'hset' command") }
-            guard let hash = hashValue(db, arguments.key(1), creating: true, &reply) else { return }
+            guard case .box(let hash) = collection(HashValue.self, db, arguments.key(1), creating: true, &reply) else { return }
             var added = 0
             for index in stride(from: 2, to: arguments.count, by: 2) {
                 let field = arguments.key(index)
@@ -161,7 +166,12 @@ enum Commands {
         },
         Command(name: "hdel", arity: -3) { db, arguments, reply, _ in
             let key = arguments.key(1)
-            guard let hash = hashValue(db, key, creating: false, &reply) else { return }
+            let hash: HashValue
+            switch collection(HashValue.self, db, key, &reply) {
+            case .box(let found): hash = found
+            case .missing: return reply.integer(0)
+            case .wrongType: return
+            }
             let removed = (2..<arguments.count).reduce(0) { $0 + (hash.fields.removeValue(forKey: arguments.key($1)) != nil ? 1 : 0) }
             if hash.fields.isEmpty { db.remove(key) }
             reply.integer(removed)
@@ -234,6 +244,34 @@ enum Commands {
             reply.ok()
         },
     ]
+
+    // MARK: - Collections
+
+    /// What a command on one kind of collection finds at its key.
+    enum Found<Box> {
+        case box(Box)
+        case missing
+        /// A value of another kind; the WRONGTYPE error is in the reply already.
+        case wrongType
+    }
+
+    /// The collection of kind `Box` at `key`; with `creating`, a missing one is made and
+    /// stored (and found).
+    static func collection<Box: CollectionBox>(
+        _ kind: Box.Type, _ db: Database, _ key: Key, creating: Bool = false, _ reply: inout Reply
+    ) -> Found<Box> {
+        guard let value = db.value(key) else {
+            guard creating else { return .missing }
+            let box = Box()
+            db.set(key, box.value)
+            return .box(box)
+        }
+        guard let box = Box.unwrap(value) else {
+            reply.error(wrongType)
+            return .wrongType
+        }
+        return .box(box)
+    }
 
     // MARK: - Strings
 
@@ -382,22 +420,8 @@ enum Commands {
 
     // MARK: - Lists
 
-    static func listValue(_ db: Database, _ key: Key, creating: Bool, _ reply: inout Reply) -> ListValue? {
-        switch db.value(key) {
-        case .list(let list): return list
-        case nil:
-            guard creating else { return nil }
-            let list = ListValue()
-            db.set(key, .list(list))
-            return list
-        default:
-            reply.error(wrongType)
-            return nil
-        }
-    }
-
     static func push(_ db: Database, _ arguments: Arguments, _ reply: inout Reply, front: Bool) {
-        guard let list = listValue(db, arguments.key(1), creating: true, &reply) else { return }
+        guard case .box(let list) = collection(ListValue.self, db, arguments.key(1), creating: true, &reply) else { return }
         for index in 2..<arguments.count {
             if front { list.items.prepend(arguments.bytes(index)) } else { list.items.append(arguments.bytes(index)) }
         }
@@ -453,40 +477,6 @@ enum Commands {
 
     // MARK: - Sets and hashes
 
-    static func setValue(_ db: Database, _ key: Key, creating: Bool, _ reply: inout Reply) -> SetValue? {
-        switch db.value(key) {
-        case .set(let set): return set
-        case nil:
-            if !creating {
-                reply.integer(0)
-                return nil
-            }
-            let set = SetValue()
-            db.set(key, .set(set))
-            return set
-        default:
-            reply.error(wrongType)
-            return nil
-        }
-    }
-
-    static func hashValue(_ db: Database, _ key: Key, creating: Bool, _ reply: inout Reply) -> HashValue? {
-        switch db.value(key) {
-        case .hash(let hash): return hash
-        case nil:
-            if !creating {
-                reply.integer(0)
-                return nil
-            }
-            let hash = HashValue()
-            db.set(key, .hash(hash))
-            return hash
-        default:
-            reply.error(wrongType)
-            return nil
-        }
-    }
-
     static func spop(_ db: Database, _ arguments: Arguments, _ reply: inout Reply, _ client: inout ClientState) {
         guard arguments.count <= 3 else { return reply.error(syntax) }
         var count: Int?
@@ -513,16 +503,6 @@ enum Commands {
 
     // MARK: - Sorted sets
 
-    static func sortedSetValue(_ db: Database, _ key: Key, _ reply: inout Reply) -> (SortedSetValue?, wrongType: Bool) {
-        switch db.value(key) {
-        case .sortedSet(let set): return (set, false)
-        case nil: return (nil, false)
-        default:
-            reply.error(wrongType)
-            return (nil, true)
-        }
-    }
-
     static func zadd(_ db: Database, _ arguments: Arguments, _ reply: inout Reply, _ client: inout ClientState) {
         var index = 2
         var onlyNew = false
@@ -543,22 +523,21 @@ enum Commands {
             scores.append(score)
         }
         let key = arguments.key(1)
-        var (set, wrongType) = sortedSetValue(db, key, &reply)
-        if wrongType { return }
-        if set == nil {
-            if onlyExisting { return reply.integer(0) }
-            set = SortedSetValue()
-            db.set(key, .sortedSet(set!))
+        let set: SortedSetValue
+        switch collection(SortedSetValue.self, db, key, creating: !onlyExisting, &reply) {
+        case .box(let found): set = found
+        case .missing: return reply.integer(0)
+        case .wrongType: return
         }
         var changed = 0
         for (offset, position) in stride(from: index, to: arguments.count, by: 2).enumerated() {
             let member = arguments.key(position + 1)
-            let old = set!.scores[member]
+            let old = set.scores[member]
             if (onlyNew && old != nil) || (onlyExisting && old == nil) { continue }
-            let added = set!.set(member, score: scores[offset])
+            let added = set.set(member, score: scores[offset])
             if added || (countChanged && old != scores[offset]) { changed += 1 }
         }
-        if set!.scores.isEmpty { db.remove(key) }
+        if set.scores.isEmpty { db.remove(key) }
         reply.integer(changed)
     }
 
@@ -569,9 +548,12 @@ enum Commands {
             withScores = true
         }
         guard let start = arguments.integer(2), let stop = arguments.integer(3) else { return reply.error(notInteger) }
-        let (set, wrongType) = sortedSetValue(db, arguments.key(1), &reply)
-        if wrongType { return }
-        guard let set else { return reply.arrayHeader(0) }
+        let set: SortedSetValue
+        switch collection(SortedSetValue.self, db, arguments.key(1), &reply) {
+        case .box(let found): set = found
+        case .missing: return reply.arrayHeader(0)
+        case .wrongType: return
+        }
         let indices = range(start, stop, count: set.ordered.count)
         reply.arrayHeader(indices.count * (withScores ? 2 : 1))
         for index in indices {
@@ -590,9 +572,12 @@ enum Commands {
             count = value
         }
         let key = arguments.key(1)
-        let (set, wrongType) = sortedSetValue(db, key, &reply)
-        if wrongType { return }
-        guard let set else { return reply.arrayHeader(0) }
+        let set: SortedSetValue
+        switch collection(SortedSetValue.self, db, key, &reply) {
+        case .box(let found): set = found
+        case .missing: return reply.arrayHeader(0)
+        case .wrongType: return
+        }
         let taken = min(count, set.ordered.count)
         reply.arrayHeader(taken * 2)
         for _ in 0..<taken {

@@ -69,14 +69,38 @@ enum Value {
     case sortedSet(SortedSetValue)
 }
 
+/// A collection's box, and how it is held in a ``Value``.
+protocol CollectionBox: AnyObject {
+    init()
+    var value: Value { get }
+    static func unwrap(_ value: Value) -> Self?
+}
+
 // The boxes and the database are used on one loop thread: their stored properties skip the
 // runtime's exclusivity checks, which a lookup per request would otherwise pay.
-final class ListValue { @exclusivity(unchecked) var items = Deque<[UInt8]>() }
-final class HashValue { @exclusivity(unchecked) var fields: [Key: [UInt8]] = [:] }
-final class SetValue { @exclusivity(unchecked) var members = Set<Key>() }
+final class ListValue: CollectionBox {
+    @exclusivity(unchecked) var items = Deque<[UInt8]>()
+    var value: Value { .list(self) }
+    static func unwrap(_ value: Value) -> ListValue? { if case .list(let list) = value { list } else { nil } }
+}
+
+final class HashValue: CollectionBox {
+    @exclusivity(unchecked) var fields: [Key: [UInt8]] = [:]
+    var value: Value { .hash(self) }
+    static func unwrap(_ value: Value) -> HashValue? { if case .hash(let hash) = value { hash } else { nil } }
+}
+
+final class SetValue: CollectionBox {
+    @exclusivity(unchecked) var members = Set<Key>()
+    var value: Value { .set(self) }
+    static func unwrap(_ value: Value) -> SetValue? { if case .set(let set) = value { set } else { nil } }
+}
 
 /// Members ordered by (score, member), and each member's score.
-final class SortedSetValue {
+final class SortedSetValue: CollectionBox {
+    var value: Value { .sortedSet(self) }
+    static func unwrap(_ value: Value) -> SortedSetValue? { if case .sortedSet(let set) = value { set } else { nil } }
+
     @exclusivity(unchecked) var scores: [Key: Double] = [:]
     @exclusivity(unchecked) var ordered = Deque<(score: Double, member: Key)>()
 
