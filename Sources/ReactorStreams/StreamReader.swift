@@ -74,20 +74,14 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Every byte until EOF.
     public nonisolated(nonsending) func read(file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
-        // Blocks joined once at the end: an array grown block by block would copy all it
-        // holds at each doubling, into fresh pages.
-        var blocks: [[UInt8]] = []
-        var total = 0
-        while true {
-            let block = try await read(limit, file: file, line: line)
-            if block.isEmpty { break }
-            total += block.count
-            blocks.append(block)
-        }
-        if blocks.count == 1 { return blocks[0] }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.read() } }
+        // Appended from where each receive landed (the reactor's scratch, while nothing else
+        // is buffered), into one array that grows by doubling: no array per receive.
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(total)
-        for block in blocks { bytes += block }
+        _ = try await withBufferedBytes(file: file, line: line) { received, atEOF in
+            bytes.append(contentsOf: received)
+            return (received.count, atEOF ? true : nil)
+        }
         return bytes
     }
 
