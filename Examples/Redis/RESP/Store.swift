@@ -25,13 +25,6 @@ public struct Key: Hashable, @unchecked Sendable {
         return self
     }
 
-    public var bytes: [UInt8] {
-        switch storage {
-        case .owned(let bytes): bytes
-        case .borrowed(let bytes): [UInt8](bytes)
-        }
-    }
-
     @inline(__always)
     public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         switch storage {
