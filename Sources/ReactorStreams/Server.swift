@@ -148,7 +148,10 @@ public final class Server: @unchecked Sendable {
 
     @inline(never)
     private func handlerThrew(_ error: any Error, _ writer: StreamWriter) {
-        let level: Logger.Level = writer.isClosing ? .debug : .error
+        // A connection this side closed (`abortClients()`, the reactor's shutdown) makes its
+        // handler throw EBADF, or a closing writer's error: that is no failure of the handler.
+        let closedHere = writer.isClosing || (error as? SocketError)?.errno == EBADF
+        let level: Logger.Level = closedHere ? .debug : .error
         let peer = writer.peerAddress.map(\.description) ?? "?"
         reactor.logger.log(level: level, "connection handler for \(peer) threw: \(error)")
     }
