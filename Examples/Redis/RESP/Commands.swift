@@ -273,6 +273,22 @@ enum Commands {
         return .box(box)
     }
 
+    enum Count {
+        case valid(Int?)
+        case invalid
+    }
+
+    /// The optional count of LPOP, RPOP and SPOP (their third argument): nil when absent;
+    /// `.invalid`, with the error replied, when it is not a non-negative integer.
+    static func optionalCount(_ arguments: Arguments, _ reply: inout Reply) -> Count {
+        guard arguments.count == 3 else { return .valid(nil) }
+        guard let count = arguments.integer(2), count >= 0 else {
+            reply.error(notPositive)
+            return .invalid
+        }
+        return .valid(count)
+    }
+
     // MARK: - Strings
 
     static func ping(_ db: Database, _ arguments: Arguments, _ reply: inout Reply, _ client: inout ClientState) {
@@ -430,17 +446,13 @@ enum Commands {
 
     static func pop(_ db: Database, _ arguments: Arguments, _ reply: inout Reply, front: Bool) {
         guard arguments.count <= 3 else { return reply.error("ERR wrong number of arguments for '\(front ? "lpop" : "rpop")' command") }
-        var count: Int?
-        if arguments.count == 3 {
-            guard let value = arguments.integer(2), value >= 0 else { return reply.error(notPositive) }
-            count = value
-        }
+        guard case .valid(let count) = optionalCount(arguments, &reply) else { return }
         let key = arguments.key(1)
         let list: ListValue
-        switch db.value(key) {
-        case .list(let found): list = found
-        case nil: return count == nil ? reply.null() : reply.nullArray()
-        default: return reply.error(wrongType)
+        switch collection(ListValue.self, db, key, &reply) {
+        case .box(let found): list = found
+        case .missing: return count == nil ? reply.null() : reply.nullArray()
+        case .wrongType: return
         }
         guard let count else {
             reply.bulk((front ? list.items.popFirst() : list.items.popLast())!)
@@ -479,17 +491,13 @@ enum Commands {
 
     static func spop(_ db: Database, _ arguments: Arguments, _ reply: inout Reply, _ client: inout ClientState) {
         guard arguments.count <= 3 else { return reply.error(syntax) }
-        var count: Int?
-        if arguments.count == 3 {
-            guard let value = arguments.integer(2), value >= 0 else { return reply.error(notPositive) }
-            count = value
-        }
+        guard case .valid(let count) = optionalCount(arguments, &reply) else { return }
         let key = arguments.key(1)
         let set: SetValue
-        switch db.value(key) {
-        case .set(let found): set = found
-        case nil: return count == nil ? reply.null() : reply.arrayHeader(0)
-        default: return reply.error(wrongType)
+        switch collection(SetValue.self, db, key, &reply) {
+        case .box(let found): set = found
+        case .missing: return count == nil ? reply.null() : reply.arrayHeader(0)
+        case .wrongType: return
         }
         let taken = min(count ?? 1, set.members.count)
         if count != nil { reply.arrayHeader(taken) }
