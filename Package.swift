@@ -97,8 +97,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "ReactorStreams", "CReactor"]),
+        // What the test targets share: servers started as processes, and their memory.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "ReactorStreams", "CReactor", "TestSupport"]),
         // differential.py is run from the sources by RealClientTests.
-        .testTarget(name: "RESPTests", dependencies: ["RESP", "Reactor", "ReactorStreams"], exclude: ["differential.py"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "Reactor", "ReactorStreams", "TestSupport"], exclude: ["differential.py"]),
     ]
 )

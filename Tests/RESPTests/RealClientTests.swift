@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 import Reactor
@@ -12,8 +13,8 @@ final class RealClientTests: XCTestCase {
     private static var testsDirectory: String { URL(fileURLWithPath: #filePath).deletingLastPathComponent().path }
 
     func testRedisPyGetsTheSameRepliesFromReactorRedisAsFromRedisServer() throws {
-        let reference = try ServerProcess(redisServer: ())
-        let candidate = try ServerProcess(built: "reactor-redis")
+        let reference = try ServerProcess.redisServer()
+        let candidate = try ServerProcess("reactor-redis")
         guard let python = findExecutable("python3") else { throw XCTSkip("no python3") }
         guard try runProgram(python, ["-c", "import redis"]).status == 0 else { throw XCTSkip("redis-py is not installed (.ci/run installs it)") }
         let (status, output) = try runProgram(python, ["\(Self.testsDirectory)/differential.py", "\(reference.port)", "\(candidate.port)"])
@@ -24,7 +25,7 @@ final class RealClientTests: XCTestCase {
 
     func testRedisBenchmarksDefaultTestsAllReportARateAndNoError() throws {
         guard let benchmark = findExecutable("redis-benchmark") else { throw XCTSkip("redis-benchmark is not installed (.ci/run installs it)") }
-        let server = try ServerProcess(built: "reactor-redis")
+        let server = try ServerProcess("reactor-redis")
         let (status, output) = try runProgram(benchmark, ["-p", "\(server.port)", "-q", "-n", "20000"])
         XCTAssertEqual(status, 0, output)
         // -q prints a progress line, then "NAME: N requests per second, p50=..." for each test.
@@ -41,7 +42,7 @@ final class RealClientTests: XCTestCase {
 
     func testRedisCliFeelsReal() throws {
         guard let cliPath = findExecutable("redis-cli") else { throw XCTSkip("redis-cli is not installed (.ci/run installs it)") }
-        let server = try ServerProcess(built: "reactor-redis")
+        let server = try ServerProcess("reactor-redis")
         func cli(_ arguments: String...) throws -> String {
             try runProgram(cliPath, ["-p", "\(server.port)"] + arguments).output.trimmingCharacters(in: .whitespacesAndNewlines)
         }
@@ -57,7 +58,7 @@ final class RealClientTests: XCTestCase {
     }
 
     func testHalfACommandThatStallsHoldsOnlyItsBytes() throws {
-        let server = try ServerProcess(built: "reactor-redis")
+        let server = try ServerProcess("reactor-redis")
         let port = server.port
         let idle = server.residentMemory
         let (grown, answered) = try runReactor { reactor in
@@ -79,7 +80,7 @@ final class RealClientTests: XCTestCase {
     }
 
     func testAClientThatPipelinesWithoutReadingCannotGrowTheServersMemory() throws {
-        let server = try ServerProcess(built: "reactor-redis")
+        let server = try ServerProcess("reactor-redis")
         let port = server.port
         let idle = server.residentMemory
         let peak = try runReactor { reactor in

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 import CReactor
@@ -336,58 +337,9 @@ final class ServerTests: XCTestCase {
     }
 }
 
-/// An example server of this package (built beside the tests) started as a process, which
-/// prints `... listening on HOST:PORT` first; stopped with SIGTERM when the test is done.
-final class ServerProcess: @unchecked Sendable {  // Process is thread-safe for what the tests do
-    let process = Process()
-    let port: Int
-    /// The server's standard output after its banner.
-    let output = Pipe()
-
-    init(_ executable: String, _ arguments: [String]) throws {
-        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent(executable)
-        process.executableURL = binary
-        process.arguments = arguments
-        process.standardOutput = output
-        try process.run()
-        let banner = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-        guard let port = banner.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
-            process.terminate()
-            throw TestFailure("no port in \(executable)'s banner: \(banner)")
-        }
-        self.port = port
-    }
-
+extension ServerProcess {
     /// reactor-echo in `mode`, on a free port.
     static func echo(mode: String) throws -> ServerProcess {
         try ServerProcess("reactor-echo", ["--port", "0", "--mode", mode, "--grace-period", "500"])
     }
-
-    var pid: Int32 { process.processIdentifier }
-
-    /// The process's open descriptors.
-    var openFileDescriptors: Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
-    }
-
-    /// The process's resident set size, in bytes.
-    var residentMemory: Int {
-        guard let statm = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
-        return (Int(statm.split(separator: " ")[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
-    /// SIGTERM, then the exit status.
-    func stop() -> Int32 {
-        kill(pid, SIGTERM)
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-}
-
-/// The resident set size of this process, in bytes.
-func residentMemory() -> Int {
-    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = statm.split(separator: " ")
-    return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
