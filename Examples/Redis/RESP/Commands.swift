@@ -89,13 +89,7 @@ enum Commands {
         Command(name: "lpop", arity: -2) { db, arguments, reply, _ in pop(db, arguments, &reply, front: true) },
         Command(name: "rpop", arity: -2) { db, arguments, reply, _ in pop(db, arguments, &reply, front: false) },
         Command(name: "lrange", arity: 4, run: lrange),
-        Command(name: "llen", arity: 2) { db, arguments, reply, _ in
-            switch db.value(arguments.key(1)) {
-            case nil: reply.integer(0)
-            case .list(let list): reply.integer(list.items.count)
-            default: reply.error(wrongType)
-            }
-        },
+        Command(name: "llen", arity: 2, run: size(of: ListValue.self)),
         Command(name: "sadd", arity: -3) { db, arguments, reply, _ in
             guard case .box(let set) = collection(SetValue.self, db, arguments.key(1), creating: true, &reply) else { return }
             var added = 0
@@ -134,13 +128,7 @@ enum Commands {
             }
         },
         Command(name: "spop", arity: -2, run: spop),
-        Command(name: "scard", arity: 2) { db, arguments, reply, _ in
-            switch db.value(arguments.key(1)) {
-            case nil: reply.integer(0)
-            case .set(let set): reply.integer(set.members.count)
-            default: reply.error(wrongType)
-            }
-        },
+        Command(name: "scard", arity: 2, run: size(of: SetValue.self)),
         Command(name: "hset", arity: -4) { db, arguments, reply, _ in
             guard arguments.count % 2 == 0 else { return reply.error("ERR wrong number of arguments for 'hset' command") }
             guard case .box(let hash) = collection(HashValue.self, db, arguments.key(1), creating: true, &reply) else { return }
@@ -188,23 +176,11 @@ enum Commands {
             default: reply.error(wrongType)
             }
         },
-        Command(name: "hlen", arity: 2) { db, arguments, reply, _ in
-            switch db.value(arguments.key(1)) {
-            case nil: reply.integer(0)
-            case .hash(let hash): reply.integer(hash.fields.count)
-            default: reply.error(wrongType)
-            }
-        },
+        Command(name: "hlen", arity: 2, run: size(of: HashValue.self)),
         Command(name: "zadd", arity: -4, run: zadd),
         Command(name: "zrange", arity: -4, run: zrange),
         Command(name: "zpopmin", arity: -2, run: zpopmin),
-        Command(name: "zcard", arity: 2) { db, arguments, reply, _ in
-            switch db.value(arguments.key(1)) {
-            case nil: reply.integer(0)
-            case .sortedSet(let set): reply.integer(set.scores.count)
-            default: reply.error(wrongType)
-            }
-        },
+        Command(name: "zcard", arity: 2, run: size(of: SortedSetValue.self)),
         Command(name: "dbsize", arity: 1) { db, _, reply, _ in reply.integer(db.count) },
         Command(name: "flushall", arity: -1, run: flush),
         Command(name: "flushdb", arity: -1, run: flush),
@@ -287,6 +263,17 @@ enum Commands {
             return .invalid
         }
         return .valid(count)
+    }
+
+    /// LLEN, SCARD, HLEN and ZCARD: the size of the collection at the key, 0 when there is none.
+    static func size<Box: CollectionBox>(of kind: Box.Type) -> Run {
+        { db, arguments, reply, _ in
+            switch collection(kind, db, arguments.key(1), &reply) {
+            case .box(let box): reply.integer(box.count)
+            case .missing: reply.integer(0)
+            case .wrongType: break
+            }
+        }
     }
 
     // MARK: - Strings

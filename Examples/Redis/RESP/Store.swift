@@ -63,8 +63,10 @@ enum Value {
 }
 
 /// A collection's box, and how it is held in a ``Value``.
-protocol CollectionBox: AnyObject {
+protocol CollectionBox: AnyObject, SendableMetatype {
     init()
+    /// Its elements (members, fields) count.
+    var count: Int { get }
     var value: Value { get }
     static func unwrap(_ value: Value) -> Self?
 }
@@ -73,24 +75,28 @@ protocol CollectionBox: AnyObject {
 // runtime's exclusivity checks, which a lookup per request would otherwise pay.
 final class ListValue: CollectionBox {
     @exclusivity(unchecked) var items = Deque<[UInt8]>()
+    var count: Int { items.count }
     var value: Value { .list(self) }
     static func unwrap(_ value: Value) -> ListValue? { if case .list(let list) = value { list } else { nil } }
 }
 
 final class HashValue: CollectionBox {
     @exclusivity(unchecked) var fields: [Key: [UInt8]] = [:]
+    var count: Int { fields.count }
     var value: Value { .hash(self) }
     static func unwrap(_ value: Value) -> HashValue? { if case .hash(let hash) = value { hash } else { nil } }
 }
 
 final class SetValue: CollectionBox {
     @exclusivity(unchecked) var members = Set<Key>()
+    var count: Int { members.count }
     var value: Value { .set(self) }
     static func unwrap(_ value: Value) -> SetValue? { if case .set(let set) = value { set } else { nil } }
 }
 
 /// Members ordered by (score, member), and each member's score.
 final class SortedSetValue: CollectionBox {
+    var count: Int { scores.count }
     var value: Value { .sortedSet(self) }
     static func unwrap(_ value: Value) -> SortedSetValue? { if case .sortedSet(let set) = value { set } else { nil } }
 
