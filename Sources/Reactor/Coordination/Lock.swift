@@ -14,7 +14,7 @@ import Synchronization
 ///
 /// On its reactor's loop thread it takes no lock and allocates nothing unless it must wait;
 /// from anywhere else it is still correct (the thread rule: the article "Coordination").
-public final class Lock: @unchecked Sendable {
+public final class Lock: Holdable, @unchecked Sendable {
     public let reactor: Reactor
     /// Free; held by a task; or handed by a release to a waiter that has not run yet (still
     /// locked, but nobody may release it until that waiter takes it).
@@ -52,15 +52,20 @@ public final class Lock: @unchecked Sendable {
     /// ``ReactorError`` (`.shutDown`) when the reactor shuts down.
     @inlinable
     public nonisolated(nonsending) func acquire(file: StaticString = #fileID, line: UInt = #line) async throws {
+        if takeInPlace(#isolation) { return }
         guard reactor.runsInPlace(#isolation) else {
             return try await reactor.onLoop(self, file: file, line: line) { lock in try await lock.acquire() }
         }
-        // Free means nobody waits either: a release hands the lock to a waiter instead.
-        if state == .free {
-            state = .held
-            return
-        }
         try await waitForHandOff(cancellable: true)
+    }
+
+    /// Takes the lock without waiting when the caller runs in place and it is free (free means
+    /// nobody waits either: a release hands the lock to a waiter instead).
+    @inlinable
+    func takeInPlace(_ isolation: (any Actor)?) -> Bool {
+        guard reactor.runsInPlace(isolation), state == .free else { return false }
+        state = .held
+        return true
     }
 
     /// Takes the lock back for a `Condition`, which must hold it again before it returns, even
@@ -109,8 +114,7 @@ public final class Lock: @unchecked Sendable {
     public nonisolated(nonsending) func withLock<T>(
         file: StaticString = #fileID, line: UInt = #line, _ body: nonisolated(nonsending) () async throws -> T
     ) async throws -> T {
-        try await acquire(file: file, line: line)
-        return try await holding(release: release, body)
+        try await holding(self, file: file, line: line, body)
     }
 
     /// Gives the lock to the first waiter, or frees it (loop thread).

@@ -13,7 +13,7 @@ import Synchronization
 ///
 /// On its reactor's loop thread it takes no lock and allocates nothing unless it must wait;
 /// from anywhere else it is still correct (the thread rule: the article "Coordination").
-public class Semaphore: @unchecked Sendable {
+public class Semaphore: Holdable, @unchecked Sendable {
     public let reactor: Reactor
     @usableFromInline let waiters: WaitQueue
     /// Free permits. While tasks wait there are none: a release hands its permit over.
@@ -46,15 +46,21 @@ public class Semaphore: @unchecked Sendable {
     /// when the reactor shuts down.
     @inlinable
     public final nonisolated(nonsending) func acquire(file: StaticString = #fileID, line: UInt = #line) async throws {
+        if takeInPlace(#isolation) { return }
         guard reactor.runsInPlace(#isolation) else {
             return try await reactor.onLoop(self, file: file, line: line) { semaphore in try await semaphore.acquire() }
         }
-        let free = value
-        if free > 0 {
-            permits.store(free - 1, ordering: .relaxed)
-            return
-        }
         try await waitForHandOff()
+    }
+
+    /// Takes a permit without waiting when the caller runs in place and one is free (while
+    /// tasks wait, none is: a release hands its permit over).
+    @inlinable
+    final func takeInPlace(_ isolation: (any Actor)?) -> Bool {
+        let free = value
+        guard free > 0, reactor.runsInPlace(isolation) else { return false }
+        permits.store(free - 1, ordering: .relaxed)
+        return true
     }
 
     /// Parks until a release hands this task its permit (loop thread).
@@ -86,8 +92,7 @@ public class Semaphore: @unchecked Sendable {
     public final nonisolated(nonsending) func withPermit<T>(
         file: StaticString = #fileID, line: UInt = #line, _ body: nonisolated(nonsending) () async throws -> T
     ) async throws -> T {
-        try await acquire(file: file, line: line)
-        return try await holding(release: release, body)
+        try await holding(self, file: file, line: line, body)
     }
 
     @usableFromInline

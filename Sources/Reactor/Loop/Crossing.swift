@@ -17,7 +17,7 @@ import Glibc
 ///   message when called off the loop thread, as a data race would otherwise follow.
 extension Reactor {
     /// True on this reactor's loop thread, while the loop runs.
-    @inline(__always)
+    @inlinable
     public var inLoopThread: Bool {
         cr_current_reactor() == Unmanaged.passUnretained(self).toOpaque()
     }
@@ -27,7 +27,7 @@ extension Reactor {
     /// actor's code can run on the loop thread (a task that prefers the reactor runs its actors
     /// there), but a wait inside it resumes on the actor's executor, which may be draining on
     /// another thread by then.
-    @inline(__always)
+    @inlinable
     public func runsInPlace(_ isolation: (any Actor)?) -> Bool {
         isolation == nil && inLoopThread
     }

@@ -63,6 +63,39 @@ final class SemaphoreTests: XCTestCase {
         }
     }
 
+    func testWithPermitGivesThePermitBackWhenTheBodyThrowsIsCancelledOrWaitedForIt() throws {
+        try runReactor { reactor in
+            let semaphore = try Semaphore(value: 1)
+            do {
+                try await semaphore.withPermit { throw TestFailure("inside") }
+                XCTFail("withPermit swallowed the error")
+            } catch is TestFailure {}
+            XCTAssertEqual(semaphore.value, 1)
+
+            let entered = Event()
+            let never = Event()
+            let holder = reactor.spawn {
+                try await semaphore.withPermit {
+                    entered.set()
+                    try await never.wait()
+                }
+            }
+            try await entered.wait()
+            // This one waits for the permit, then throws holding it.
+            let waiter = reactor.spawn { try await semaphore.withPermit { throw TestFailure("after the wait") } }
+            try await waitUntil(reactor, "the second task waits") { semaphore.waiters.count == 1 }
+            holder.cancel()
+            await assertThrows(CancellationError.self, holder)
+            await assertThrows(TestFailure.self, waiter)
+            XCTAssertEqual(semaphore.value, 1, "a permit was lost or made up")
+
+            // From a task that is not on the reactor the scoped form hops, and still gives back.
+            let answer = try await Task.detached { try await semaphore.withPermit { 42 } }.value
+            XCTAssertEqual(answer, 42)
+            XCTAssertEqual(semaphore.value, 1)
+        }
+    }
+
     func testABoundedSemaphoreRefusesAReleaseAboveItsStart() throws {
         try runReactor { reactor in
             let semaphore = try BoundedSemaphore(value: 2)
