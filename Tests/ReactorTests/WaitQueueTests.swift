@@ -114,11 +114,46 @@ final class WaitQueueTests: XCTestCase {
         XCTAssertEqual(outcomes.value, Array(repeating: "shutDown", count: 4))
     }
 
-    func testTheListReusesItsEntriesAndRemovesFromAnywhere() {
-        var list = WaiterList()
-        // Tickets for entries that are not linked never remove anything.
-        XCTAssertNil(list.remove(list.nextTicket(id: 99)))
-        XCTAssertTrue(list.isEmpty)
-        XCTAssertNil(list.popFirst())
+    func testTheListReusesAFreedEntryAndAnOldTicketForItRemovesNothing() throws {
+        try runReactor { reactor in
+            let list = Shared(WaiterList())
+            let tickets = Shared<[UInt64: WaiterList.Ticket]>([:])
+            var tasks: [UInt64: Task<WaitOutcome, any Error>] = [:]
+            func park(_ id: UInt64) async throws {
+                tasks[id] = reactor.spawn {
+                    await withUnsafeContinuation { continuation in
+                        var waiters = list.value
+                        tickets.value[id] = waiters.append(Waiter(continuation: continuation, id: id))
+                        list.value = waiters
+                    }
+                }
+                try await waitUntil(reactor, "waiter \(id) parks") { tickets.value[id] != nil }
+            }
+            for id: UInt64 in 1...3 { try await park(id) }
+            // Removed from the middle; the next waiter takes its entry.
+            var waiters = list.value
+            let middle = try XCTUnwrap(tickets.value[2])
+            waiters.remove(middle)?.continuation.resume(returning: .cancelled)
+            list.value = waiters
+            try await park(4)
+            XCTAssertEqual(tickets.value[4]?.index, middle.index, "the freed entry was not reused")
+            // The old ticket names that entry but not its new waiter.
+            waiters = list.value
+            XCTAssertNil(waiters.remove(middle))
+            XCTAssertEqual(waiters.count, 3)
+            var order: [UInt64] = []
+            while let waiter = waiters.popFirst() {
+                order.append(waiter.id)
+                waiter.continuation.resume(returning: .ready)
+            }
+            XCTAssertEqual(order, [1, 3, 4])
+            XCTAssertTrue(waiters.isEmpty)
+            for id: UInt64 in [1, 3, 4] {
+                let outcome = try await tasks[id]!.value
+                XCTAssertEqual(outcome, .ready)
+            }
+            let removed = try await tasks[2]!.value
+            XCTAssertEqual(removed, .cancelled)
+        }
     }
 }

@@ -25,11 +25,27 @@ final class BarrierTests: XCTestCase {
     func testTasksThatArriveWhileItDrainsWaitForTheNextRound() throws {
         try runReactor { reactor in
             let barrier = try Barrier(parties: 2)
-            // Four tasks started at once: two rounds, each with the indices 0 and 1.
-            let tasks = (0..<4).map { _ in reactor.spawn { try await barrier.wait() } }
-            var indices: [Int] = []
-            for task in tasks { indices.append(try await task.value) }
-            XCTAssertEqual(indices.sorted(), [0, 0, 1, 1])
+            let first = reactor.spawn { try await barrier.wait() }
+            try await waitUntil(reactor, "the first party waits") { barrier.waitingCount == 1 }
+            let go = Event()
+            let late = reactor.spawn {
+                try await go.wait()
+                return try await barrier.wait()
+            }
+            try await waitUntil(reactor, "the late task waits to start") { go.waiters.count == 1 }
+            // The late task is woken before the last arrival wakes the first party, so it
+            // arrives while the barrier drains: it must wait for the next round, not join this one.
+            go.set()
+            let last = try await barrier.wait()
+            XCTAssertEqual(last, 1)
+            XCTAssertEqual(barrier.waitingCount, 0, "a draining barrier counts nobody as waiting")
+            let firstIndex = try await first.value
+            XCTAssertEqual(firstIndex, 0)
+            try await waitUntil(reactor, "the late task waits in the next round") { barrier.waitingCount == 1 }
+            let closing = try await barrier.wait()
+            XCTAssertEqual(closing, 1)
+            let lateIndex = try await late.value
+            XCTAssertEqual(lateIndex, 0)
         }
     }
 

@@ -90,6 +90,33 @@ final class FutureTests: XCTestCase {
         }
     }
 
+    func testDoneCallbacksRunAlsoWhenTheFutureIsCancelledOrFails() throws {
+        try runReactor { reactor in
+            let cancelled = Future<Int>()
+            let failed = Future<Int>()
+            let seen = Shared<[String]>([])
+            let bothRan = Event()
+            @Sendable func record(_ entry: String) {
+                seen.value.append(entry)
+                if seen.value.count == 2 { bothRan.set() }
+            }
+            cancelled.addDoneCallback { future in record("cancelled: \(future.isCancelled)") }
+            failed.addDoneCallback { future in
+                do {
+                    _ = try future.result()
+                    record("failed: no error")
+                } catch {
+                    record("failed: \(error)")
+                }
+            }
+            XCTAssertTrue(cancelled.cancel())
+            XCTAssertFalse(cancelled.cancel(), "a second cancel() reported success")
+            try failed.setError(TestFailure("broken"))
+            try await bothRan.wait()
+            XCTAssertEqual(seen.value, ["cancelled: true", "failed: broken"])
+        }
+    }
+
     func testAResultSetOnAnotherThreadWakesTheAwaiterAndOnlyOneSetWins() throws {
         try runReactor { reactor in
             let future = Future<Int>()
@@ -121,7 +148,7 @@ final class FutureTests: XCTestCase {
             let reactor = try Reactor.start()
             let future = Future<Int>(reactor: reactor)
             let awaiter = reactor.spawn { try await future.value() }
-            let thread = Thread { try? future.setResult(1) }
+            let thread = Thread { try! future.setResult(1) }
             thread.start()
             await reactor.shutdown()
             // Either it got the result or the reactor's shutdown came first.
@@ -131,7 +158,12 @@ final class FutureTests: XCTestCase {
             } catch let error as ReactorError {
                 XCTAssertEqual(error.code, .shutDown)
             }
-            XCTAssertTrue(future.isDone || !thread.isFinished)
+            // Set on the thread at once, whatever the loop was doing.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !thread.isFinished && ContinuousClock.now < deadline { await Task.yield() }
+            XCTAssertTrue(thread.isFinished)
+            XCTAssertTrue(future.isDone)
+            XCTAssertEqual(try future.result(), 1)
         }
     }
 }

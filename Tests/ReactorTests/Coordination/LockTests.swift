@@ -113,6 +113,23 @@ final class LockTests: XCTestCase {
         }
     }
 
+    func testWithLockCancelledWhileItWaitsNeitherRunsItsBodyNorReleases() throws {
+        try runReactor { reactor in
+            let lock = Lock()
+            try await lock.acquire()
+            let ran = Shared(false)
+            let waiter = reactor.spawn { try await lock.withLock { ran.value = true } }
+            try await waitUntil(reactor, "the waiter waits") { lock.waiters.count == 1 }
+            waiter.cancel()
+            await assertThrows(CancellationError.self, waiter)
+            XCTAssertFalse(ran.value, "the body ran without the lock")
+            XCTAssertTrue(lock.locked, "the cancelled waiter released a lock it never held")
+            XCTAssertEqual(lock.waiters.count, 0)
+            try lock.release()
+            XCTAssertFalse(lock.locked)
+        }
+    }
+
     func testAnAlreadyCancelledTaskDoesNotWaitForTheLock() throws {
         try runReactor { reactor in
             let lock = Lock()

@@ -163,6 +163,37 @@ final class QueueTests: XCTestCase {
         }
     }
 
+    func testAnImmediateShutdownReleasesJoinAtOnceWhenOnlyDroppedItemsWereUnfinished() throws {
+        try runReactor { reactor in
+            let queue = Queue<Int>(maxSize: 2)
+            let empty = Queue<Int>()
+            try queue.putNowait(1)
+            try queue.putNowait(2)
+            let putter = reactor.spawn { try await queue.put(3) }
+            let joiner = reactor.spawn { try await queue.join() }
+            let getter = reactor.spawn { try await empty.get() }
+            try await waitUntil(reactor, "the putter, the joiner and the getter wait") {
+                queue.putters.count == 1 && queue.joiners.count == 1 && empty.getters.count == 1
+            }
+            queue.shutdown(immediate: true)
+            empty.shutdown(immediate: true)
+            // No taskDone(): the two dropped items were all that join waited for.
+            try await waitUntil(reactor, "join is released") { queue.joiners.count == 0 }
+            try await joiner.value
+            XCTAssertEqual(queue.unfinishedTasks, 0)
+            await assertThrows(QueueShutDown.self, putter)
+            await assertThrows(QueueShutDown.self, getter)
+            // Not full now, and still refused, as put and as putNowait.
+            XCTAssertFalse(queue.isFull)
+            do {
+                try await queue.put(4)
+                XCTFail("put() on a shut-down queue returned")
+            } catch is QueueShutDown {}
+            XCTAssertThrowsError(try queue.putNowait(4)) { XCTAssertTrue($0 is QueueShutDown) }
+            XCTAssertTrue(queue.isEmpty)
+        }
+    }
+
     func testIteratingEndsWhenTheQueueIsShutDownAndEmpty() throws {
         try runReactor { reactor in
             let queue = Queue<Int>(maxSize: 4)
