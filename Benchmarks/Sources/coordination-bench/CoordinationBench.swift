@@ -99,13 +99,7 @@ enum Workload: String, CaseIterable {
     private static func lockHandOff(_ rounds: Int, _ reactor: Reactor) async throws -> Int {
         let lock = Lock(reactor: reactor)
         let tasks = (0..<2).map { _ in
-            Task(executorPreference: reactor) {
-                for _ in 0..<rounds {
-                    try await lock.acquire()
-                    await Task.yield()
-                    try lock.release()
-                }
-            }
+            Task(executorPreference: reactor) { try await takeTurns(at: lock, rounds) }
         }
         for task in tasks { try await task.value }
         return 2 * rounds
@@ -153,6 +147,15 @@ enum Workload: String, CaseIterable {
 /// and keeps the switch.
 private nonisolated(nonsending) func increment(_ counter: Workload.SharedCounter, under lock: Lock, _ rounds: Int) async throws {
     for _ in 0..<rounds { try await lock.withLock { counter.value += 1 } }
+}
+
+/// `lockHandOff`'s loop, a `nonisolated(nonsending)` function for the same reason.
+private nonisolated(nonsending) func takeTurns(at lock: Lock, _ rounds: Int) async throws {
+    for _ in 0..<rounds {
+        try await lock.acquire()
+        await Task.yield()
+        try lock.release()
+    }
 }
 
 struct BenchmarkFailure: Error, CustomStringConvertible {
