@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import XCTest
 
@@ -121,6 +122,34 @@ final class QueueTests: XCTestCase {
             try queue.taskDone()
             try await joiner.value
             assertThrowsReactorError(.invalidState) { try queue.taskDone() }
+        }
+    }
+
+    func testTaskDoneOffTheLoopLandsInTheNextTurnAndALateOneTooManyIsLogged() throws {
+        let logs = LogCapture()
+        try runReactor(configuration: Reactor.Configuration(logger: logs.logger)) { reactor in
+            let queue = Queue<Int>()
+            try queue.putNowait(1)
+            _ = try queue.getNowait()
+            let joiner = reactor.spawn { try await queue.join() }
+            try await waitUntil(reactor, "the joiner waits") { queue.joiners.count == 1 }
+            let accepted = Shared<[Bool]>([])
+            // Two taskDone() calls from a plain thread while the loop is held up (this job blocks
+            // it until both are made): both pass the check at the call (one task is unfinished),
+            // and the loop finds the second one too many.
+            let bothMade = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                accepted.value.append((try? queue.taskDone()) != nil)
+                accepted.value.append((try? queue.taskDone()) != nil)
+                bothMade.signal()
+            }
+            thread.start()
+            XCTAssertEqual(bothMade.wait(timeout: .now() + 20), .success)
+            XCTAssertEqual(queue.unfinishedTasks, 1, "a taskDone made off the loop ran before the loop's next turn")
+            try await waitUntil(reactor, "the one too many is logged") { logs.contains(.error, Queue<Int>.tooManyTaskDones) }
+            XCTAssertEqual(accepted.value, [true, true])
+            XCTAssertEqual(queue.unfinishedTasks, 0, "the count went below zero")
+            try await joiner.value
         }
     }
 
