@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 @testable import Reactor
@@ -35,4 +36,20 @@ extension Reactor {
     func spawn<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> Task<T, any Error> {
         Task(executorPreference: self) { try await body() }
     }
+}
+
+/// Makes `call` twice from a plain thread and blocks the calling (loop) thread until both were
+/// made, so that a call which runs in the loop's next turn has not run yet when this returns.
+/// Returns whether each call returned without throwing.
+func callTwiceFromAPlainThread(_ call: @escaping @Sendable () throws -> Void) -> [Bool] {
+    let results = Shared<[Bool]>([])
+    let bothMade = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        results.value.append((try? call()) != nil)
+        results.value.append((try? call()) != nil)
+        bothMade.signal()
+    }
+    thread.start()
+    XCTAssertEqual(bothMade.wait(timeout: .now() + 20), .success)
+    return results.value
 }

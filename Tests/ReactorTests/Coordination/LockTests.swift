@@ -170,21 +170,12 @@ final class LockTests: XCTestCase {
         try runReactor(configuration: Reactor.Configuration(logger: logs.logger)) { reactor in
             let lock = Lock()
             try await lock.acquire()
-            let released = Shared<[Bool]>([])
-            // Two releases from a plain thread while the loop is held up (this job blocks it
-            // until both are made): both pass the check at the call (the lock is still held),
-            // and the loop finds the second a misuse.
-            let bothMade = DispatchSemaphore(value: 0)
-            let thread = Thread {
-                released.value.append((try? lock.release()) != nil)
-                released.value.append((try? lock.release()) != nil)
-                bothMade.signal()
-            }
-            thread.start()
-            XCTAssertEqual(bothMade.wait(timeout: .now() + 20), .success)
+            // Both releases pass the check at the call (the lock is still held), and the loop
+            // finds the second a misuse.
+            let released = callTwiceFromAPlainThread { try lock.release() }
             XCTAssertTrue(lock.locked, "a release made off the loop ran before the loop's next turn")
             try await waitUntil(reactor, "the misuse is logged") { logs.contains(.error, "Lock.release: the lock is not held") }
-            XCTAssertEqual(released.value, [true, true])
+            XCTAssertEqual(released, [true, true])
             XCTAssertFalse(lock.locked)
             try await lock.acquire()
             try lock.release()
