@@ -91,7 +91,7 @@ enum Commands {
         Command(name: "lrange", arity: 4, run: lrange),
         Command(name: "llen", arity: 2, run: size(of: ListValue.self)),
         Command(name: "sadd", arity: -3) { db, arguments, reply, _ in
-            guard case .box(let set) = collection(SetValue.self, db, arguments.key(1), creating: true, &reply) else { return }
+            guard let set = collection(SetValue.self, db, arguments.key(1), creating: true, &reply) else { return }
             var added = 0
             for index in 2..<arguments.count where !set.members.contains(arguments.key(index)) {
                 set.members.insert(Key(arguments.bytes(index)))
@@ -101,12 +101,7 @@ enum Commands {
         },
         Command(name: "srem", arity: -3) { db, arguments, reply, _ in
             let key = arguments.key(1)
-            let set: SetValue
-            switch collection(SetValue.self, db, key, &reply) {
-            case .box(let found): set = found
-            case .missing: return reply.integer(0)
-            case .wrongType: return
-            }
+            guard let set = collection(SetValue.self, db, key, &reply, ifMissing: { $0.integer(0) }) else { return }
             let removed = (2..<arguments.count).reduce(0) { $0 + (set.members.remove(arguments.key($1)) != nil ? 1 : 0) }
             if set.members.isEmpty { db.remove(key) }
             reply.integer(removed)
@@ -131,7 +126,7 @@ enum Commands {
         Command(name: "scard", arity: 2, run: size(of: SetValue.self)),
         Command(name: "hset", arity: -4) { db, arguments, reply, _ in
             guard arguments.count % 2 == 0 else { return reply.error("ERR wrong number of arguments for 'hset' command") }
-            guard case .box(let hash) = collection(HashValue.self, db, arguments.key(1), creating: true, &reply) else { return }
+            guard let hash = collection(HashValue.self, db, arguments.key(1), creating: true, &reply) else { return }
             var added = 0
             for index in stride(from: 2, to: arguments.count, by: 2) {
                 let field = arguments.key(index)
@@ -154,12 +149,7 @@ enum Commands {
         },
         Command(name: "hdel", arity: -3) { db, arguments, reply, _ in
             let key = arguments.key(1)
-            let hash: HashValue
-            switch collection(HashValue.self, db, key, &reply) {
-            case .box(let found): hash = found
-            case .missing: return reply.integer(0)
-            case .wrongType: return
-            }
+            guard let hash = collection(HashValue.self, db, key, &reply, ifMissing: { $0.integer(0) }) else { return }
             let removed = (2..<arguments.count).reduce(0) { $0 + (hash.fields.removeValue(forKey: arguments.key($1)) != nil ? 1 : 0) }
             if hash.fields.isEmpty { db.remove(key) }
             reply.integer(removed)
@@ -223,30 +213,27 @@ enum Commands {
 
     // MARK: - Collections
 
-    /// What a command on one kind of collection finds at its key.
-    enum Found<Box> {
-        case box(Box)
-        case missing
-        /// A value of another kind; the WRONGTYPE error is in the reply already.
-        case wrongType
-    }
-
-    /// The collection of kind `Box` at `key`; with `creating`, a missing one is made and
-    /// stored (and found).
+    /// The collection of kind `Box` at `key`, or nil once the reply says why: WRONGTYPE when
+    /// the key holds another kind, and what `missing` replies when it holds nothing. With
+    /// `creating`, a missing one is made and stored instead.
     static func collection<Box: CollectionBox>(
-        _ kind: Box.Type, _ db: Database, _ key: Key, creating: Bool = false, _ reply: inout Reply
-    ) -> Found<Box> {
+        _ kind: Box.Type, _ db: Database, _ key: Key, creating: Bool = false, _ reply: inout Reply,
+        ifMissing missing: (inout Reply) -> Void = { _ in }
+    ) -> Box? {
         guard let value = db.value(key) else {
-            guard creating else { return .missing }
+            guard creating else {
+                missing(&reply)
+                return nil
+            }
             let box = Box()
             db.set(key, box.value)
-            return .box(box)
+            return box
         }
         guard let box = Box.unwrap(value) else {
             reply.error(wrongType)
-            return .wrongType
+            return nil
         }
-        return .box(box)
+        return box
     }
 
     enum Count {
@@ -268,11 +255,8 @@ enum Commands {
     /// LLEN, SCARD, HLEN and ZCARD: the size of the collection at the key, 0 when there is none.
     static func size<Box: CollectionBox>(of kind: Box.Type) -> Run {
         { db, arguments, reply, _ in
-            switch collection(kind, db, arguments.key(1), &reply) {
-            case .box(let box): reply.integer(box.count)
-            case .missing: reply.integer(0)
-            case .wrongType: break
-            }
+            guard let box = collection(kind, db, arguments.key(1), &reply, ifMissing: { $0.integer(0) }) else { return }
+            reply.integer(box.count)
         }
     }
 
@@ -424,7 +408,7 @@ enum Commands {
     // MARK: - Lists
 
     static func push(_ db: Database, _ arguments: Arguments, _ reply: inout Reply, front: Bool) {
-        guard case .box(let list) = collection(ListValue.self, db, arguments.key(1), creating: true, &reply) else { return }
+        guard let list = collection(ListValue.self, db, arguments.key(1), creating: true, &reply) else { return }
         for index in 2..<arguments.count {
             if front { list.items.prepend(arguments.bytes(index)) } else { list.items.append(arguments.bytes(index)) }
         }
@@ -435,12 +419,7 @@ enum Commands {
         guard arguments.count <= 3 else { return reply.error("ERR wrong number of arguments for '\(front ? "lpop" : "rpop")' command") }
         guard case .valid(let count) = optionalCount(arguments, &reply) else { return }
         let key = arguments.key(1)
-        let list: ListValue
-        switch collection(ListValue.self, db, key, &reply) {
-        case .box(let found): list = found
-        case .missing: return count == nil ? reply.null() : reply.nullArray()
-        case .wrongType: return
-        }
+        guard let list = collection(ListValue.self, db, key, &reply, ifMissing: { count == nil ? $0.null() : $0.nullArray() }) else { return }
         guard let count else {
             reply.bulk((front ? list.items.popFirst() : list.items.popLast())!)
             if list.items.isEmpty { db.remove(key) }
@@ -480,12 +459,7 @@ enum Commands {
         guard arguments.count <= 3 else { return reply.error(syntax) }
         guard case .valid(let count) = optionalCount(arguments, &reply) else { return }
         let key = arguments.key(1)
-        let set: SetValue
-        switch collection(SetValue.self, db, key, &reply) {
-        case .box(let found): set = found
-        case .missing: return count == nil ? reply.null() : reply.arrayHeader(0)
-        case .wrongType: return
-        }
+        guard let set = collection(SetValue.self, db, key, &reply, ifMissing: { count == nil ? $0.null() : $0.arrayHeader(0) }) else { return }
         let taken = min(count ?? 1, set.members.count)
         if count != nil { reply.arrayHeader(taken) }
         for _ in 0..<taken {
@@ -518,12 +492,7 @@ enum Commands {
             scores.append(score)
         }
         let key = arguments.key(1)
-        let set: SortedSetValue
-        switch collection(SortedSetValue.self, db, key, creating: !onlyExisting, &reply) {
-        case .box(let found): set = found
-        case .missing: return reply.integer(0)
-        case .wrongType: return
-        }
+        guard let set = collection(SortedSetValue.self, db, key, creating: !onlyExisting, &reply, ifMissing: { $0.integer(0) }) else { return }
         var changed = 0
         for (offset, position) in stride(from: index, to: arguments.count, by: 2).enumerated() {
             let member = arguments.key(position + 1)
@@ -543,12 +512,7 @@ enum Commands {
             withScores = true
         }
         guard let start = arguments.integer(2), let stop = arguments.integer(3) else { return reply.error(notInteger) }
-        let set: SortedSetValue
-        switch collection(SortedSetValue.self, db, arguments.key(1), &reply) {
-        case .box(let found): set = found
-        case .missing: return reply.arrayHeader(0)
-        case .wrongType: return
-        }
+        guard let set = collection(SortedSetValue.self, db, arguments.key(1), &reply, ifMissing: { $0.arrayHeader(0) }) else { return }
         let indices = range(start, stop, count: set.ordered.count)
         reply.arrayHeader(indices.count * (withScores ? 2 : 1))
         for index in indices {
@@ -567,12 +531,7 @@ enum Commands {
             count = value
         }
         let key = arguments.key(1)
-        let set: SortedSetValue
-        switch collection(SortedSetValue.self, db, key, &reply) {
-        case .box(let found): set = found
-        case .missing: return reply.arrayHeader(0)
-        case .wrongType: return
-        }
+        guard let set = collection(SortedSetValue.self, db, key, &reply, ifMissing: { $0.arrayHeader(0) }) else { return }
         let taken = min(count, set.ordered.count)
         reply.arrayHeader(taken * 2)
         for _ in 0..<taken {
