@@ -65,7 +65,8 @@ enum RedisRuns {
         for workload in workloads {
             print(table(workload, servers.map(\.0), results[workload.name] ?? [:], repetitions: repetitions) + "\n")
         }
-        for (name, server) in servers { server.stop(); _ = name }
+        // Stopped now, not at the end: CPU 0 is the allocation counts' next.
+        for (_, server) in servers { server.stop() }
         servers.removeAll()
         try countAllocations(benchmark, requests: requests, toolbox: toolbox)
     }
