@@ -206,13 +206,17 @@ final class SocketOperationTests: XCTestCase {
 
     func testABusySocketDoesNotStarveTheOthers() throws {
         // A peer on another reactor floods one connection far faster than 1-byte reads can
-        // drain it, so those reads are never short and never see EAGAIN. Without the loop's
-        // per-job budget the reading task would never suspend, and the ping-pong below (and
-        // every timer) would never run: the watchdog would end the test.
+        // drain it, so those reads are never short and never see EAGAIN, and the reading task
+        // is the only ready job. A second connection's byte, sent meanwhile, must be read
+        // within a bounded number of the flooded reads: the busy task's yield looks at epoll
+        // before it runs again. Counted, not timed: the flooded reads that ran between the
+        // byte's send and its receipt.
         let flooder = try Reactor.start()
         defer { Task { await flooder.shutdown() } }
         let stop = Shared(false)
-        try runReactor { reactor in
+        let floodedReads = AtomicCount()
+        let rounds = 20
+        let readsBeforeSeen = try runReactor { reactor -> [Int] in
             let (listener, address) = try await loopbackListener(reactor)
             defer { listener.close() }
             let flood = Task(executorPreference: flooder) {
@@ -230,24 +234,44 @@ final class SocketOperationTests: XCTestCase {
                 defer { buffer.deallocate() }
                 while !stop.value {
                     _ = try await reactor.sockRecv(flooded, into: buffer)
+                    floodedReads.increment()
                 }
             }
-            let (client, server) = try await connectedPair(reactor)
-            defer { client.close(); server.close() }
-            let start = ContinuousClock.now
-            for round in 0..<100 {
-                try await reactor.sockSendall(client, [UInt8(round)])
-                let request = try await reactor.sockRecv(server, maxBytes: 1)
-                try await reactor.sockSendall(server, request)
-                let reply = try await reactor.sockRecv(client, maxBytes: 1)
-                XCTAssertEqual(reply, [UInt8(round)])
+            // The other connection's client is on the flooder's reactor, so each byte's
+            // arrival is an epoll edge for this reactor.
+            let pinger = Task(executorPreference: flooder) { () -> [Int] in
+                let socket = try await flooder.connect(to: address)
+                defer { socket.close() }
+                var counts: [Int] = []
+                for round in 0..<rounds {
+                    try await flooder.sockSendall(socket, [UInt8(round)])
+                    let sentAt = floodedReads.value
+                    let reply = try await flooder.sockRecv(socket, maxBytes: 8)
+                    XCTAssertEqual(reply.count, 8)
+                    counts.append(reply.withUnsafeBytes { $0.loadUnaligned(as: Int.self) } - sentAt)
+                }
+                return counts
             }
-            XCTAssertLessThan(ContinuousClock.now - start, .seconds(2), "the flooded socket slowed the others down")
+            let (server, _) = try await reactor.sockAccept(listener)
+            defer { server.close() }
+            for round in 0..<rounds {
+                let request = try await reactor.sockRecv(server, maxBytes: 1)
+                XCTAssertEqual(request, [UInt8(round)])
+                let seenAt = floodedReads.value
+                try await reactor.sockSendall(server, withUnsafeBytes(of: seenAt) { Array($0) })
+            }
+            let counts = try await pinger.value
             stop.value = true
             _ = try? await drain.value
             flooded.close()
             _ = try? await flood.value
+            return counts
         }
+        XCTAssertEqual(readsBeforeSeen.count, rounds)
+        // The flooded task may finish its budget, then run once more in the turn that saw the
+        // byte (it was ready first): two budgets, and one for the send's own timing.
+        let bound = 3 * Reactor.operationBudget
+        XCTAssertLessThanOrEqual(readsBeforeSeen.max() ?? 0, bound, "flooded reads between a byte's send and its receipt: \(readsBeforeSeen)")
     }
 
     func testAUnixSocketThatSawItsUnconnectedHangUpStillParksOnAnEmptyRead() throws {

@@ -60,11 +60,16 @@ extension Reactor {
     /// once the budget is spent, so a handle that never says EAGAIN cannot starve the others.
     /// Protocols that loop over `tryRead` / `tryWrite` call it once per operation, as the
     /// `sock*` operations do. Loop thread only.
+    ///
+    /// The yield is deferred past I/O, as Tokio's cooperative budget is: the loop looks at epoll
+    /// before the task runs again, so the readiness of every other handle is seen after at most
+    /// one budget of the busy one's work, however few other jobs are ready.
     @inline(__always)
     public nonisolated(nonsending) func consumeBudget() async {
         if budget > 0 {
             budget -= 1
         } else {
+            jobsSincePoll = Self.jobsBetweenPolls
             await Task.yield()
         }
     }

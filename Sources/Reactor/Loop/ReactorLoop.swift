@@ -6,7 +6,8 @@ extension Reactor {
     /// that were ready when the turn began. Jobs made ready meanwhile wait for the next turn,
     /// so timers and other threads' work are looked at between any two rounds of work; while
     /// work is ready, I/O is looked at in the first turn that begins after `jobsBetweenPolls`
-    /// jobs ran since the last look.
+    /// jobs ran since the last look, or after a job spent its operation budget
+    /// (`consumeBudget`).
     func runLoop() {
         while !stopRequested {
             pollForIO()
