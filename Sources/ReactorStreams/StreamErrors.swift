@@ -1,3 +1,5 @@
+import Reactor
+
 /// EOF came before the read was complete (asyncio's `IncompleteReadError`).
 public struct IncompleteReadError: Error, Equatable, CustomStringConvertible {
     /// The bytes read before EOF.
@@ -46,10 +48,14 @@ public struct StreamError: Error, Equatable, CustomStringConvertible {
 
     public let kind: Kind
     public let message: String
+    /// The failed system call behind a `.connectionLost`, when there was one (the peer's
+    /// reset, a pipe whose reader is gone): its errno tells them apart.
+    public let cause: SocketError?
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, cause: SocketError? = nil) {
         self.kind = kind
         self.message = message
+        self.cause = cause
     }
 
     public var description: String { message }

@@ -12,8 +12,8 @@ import Reactor
 /// `drain()` returns at once while the queue is at or below the high-water mark, and otherwise
 /// waits until it is at or below the low-water mark; any number of tasks may wait in it.
 ///
-/// Its methods belong on the handle's reactor thread; `write`, `close` and `abort` called
-/// elsewhere are handed to the loop's next turn, and the async methods
+/// Its methods belong on the handle's reactor thread; `write`, `writeEOF`, `close` and `abort`
+/// called elsewhere are handed to the loop's next turn, and the async methods
 /// (`nonisolated(nonsending)`, so no executor switch on the reactor) hop there
 /// (`Reactor.onLoop`).
 public final class StreamWriter: @unchecked Sendable {
@@ -184,9 +184,14 @@ public final class StreamWriter: @unchecked Sendable {
     }
 
     /// Half-closes: once the queue is sent, shuts down the write side (the peer reads EOF);
-    /// this side can still read.
+    /// this side can still read. Called off the loop thread, it runs in the loop's next turn,
+    /// after the writes called before it, as `write` does; its errors then surface in
+    /// `drain()`.
     public func writeEOF() throws {
-        precondition(reactor.inLoopThread, "writeEOF must be called on the handle's reactor thread")
+        guard reactor.inLoopThread else {
+            reactor.onLoopThread(self) { try? $0.writeEOF() }
+            return
+        }
         if closeRequested || isClosed { throw StreamError(.writerClosed, "writeEOF() called after close()") }
         guard !eofRequested else { return }
         eofRequested = true
@@ -317,6 +322,6 @@ public final class StreamWriter: @unchecked Sendable {
     }
 
     private func connectionLost(_ error: any Error) -> StreamError {
-        StreamError(.connectionLost, "connection lost: \(error)")
+        StreamError(.connectionLost, "connection lost: \(error)", cause: error as? SocketError)
     }
 }

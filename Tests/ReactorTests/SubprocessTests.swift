@@ -91,6 +91,24 @@ final class SubprocessTests: XCTestCase {
         }
     }
 
+    func testCommunicateReturnsTheOutputOfAChildThatStopsReadingItsStdin() throws {
+        try runReactor(timeout: .seconds(60)) { reactor in
+            // head takes one byte of the 4 MiB and exits: the rest meets EPIPE, which is no
+            // error of the child's (asyncio ignores BrokenPipe and ConnectionReset here).
+            let child = try await createSubprocessExec("head", ["-c1"], stdin: .pipe, stdout: .pipe, stderr: .pipe)
+            let (output, errors) = try await child.communicate(input: [UInt8](repeating: UInt8(ascii: "x"), count: 4 << 20))
+            XCTAssertEqual(output, [UInt8(ascii: "x")])
+            XCTAssertEqual(errors, [])
+            XCTAssertEqual(child.returnCode, 0)
+            // A child that never reads its stdin, and says so on stderr.
+            let deaf = try await createSubprocessShell("exec 0<&-; echo gone >&2; exit 4", stdin: .pipe, stdout: .pipe, stderr: .pipe)
+            let (nothing, said) = try await deaf.communicate(input: [UInt8](repeating: 1, count: 1 << 20))
+            XCTAssertEqual(nothing, [])
+            XCTAssertEqual(String(decoding: said, as: UTF8.self), "gone\n")
+            XCTAssertEqual(deaf.returnCode, 4)
+        }
+    }
+
     func testAChildThatFillsStdoutAndStderrBeforeItReadsStdinDoesNotDeadlock() throws {
         try runReactor(timeout: .seconds(60)) { reactor in
             // 64 MiB to each output first, then all of stdin: a parent that wrote stdin

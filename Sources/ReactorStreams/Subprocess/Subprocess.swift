@@ -120,14 +120,22 @@ public final class Subprocess: Sendable {
     /// Writes `input` to the child's stdin and closes it, reads its stdout and stderr to EOF,
     /// all at once, then waits for it to exit (asyncio's `communicate`). The streams that are
     /// not pipes give empty output. A child that writes much to both while it reads much
-    /// cannot deadlock: nothing waits for one stream before reading the other.
+    /// cannot deadlock: nothing waits for one stream before reading the other. A child that
+    /// exits or closes its stdin before taking all of `input` is no error (EPIPE and
+    /// ECONNRESET are ignored, as asyncio does): its output and status are returned.
     public nonisolated(nonsending) func communicate(
         input: [UInt8]? = nil, file: StaticString = #fileID, line: UInt = #line
     ) async throws -> (stdout: [UInt8], stderr: [UInt8]) {
         let (stdin, stdout, stderr) = (self.stdin, self.stdout, self.stderr)
         async let written: Void = {
             guard let stdin else { return }
-            if let input, !input.isEmpty { try await stdin.writeAll(input) }
+            if let input, !input.isEmpty {
+                do {
+                    try await stdin.writeAll(input)
+                } catch let error as StreamError where [EPIPE, ECONNRESET].contains(error.cause?.errno) {
+                    // The child stopped reading: what it wrote and its status still count.
+                }
+            }
             stdin.close()
             await stdin.waitClosed()
         }()
