@@ -130,6 +130,23 @@ final class StreamWriterTests: XCTestCase {
         }
     }
 
+    func testWriteEOFFromAPlainThreadRunsInTheLoopsNextTurnAfterTheWritesBeforeIt() throws {
+        try runReactor { reactor in
+            let (writer, peer) = try await writerAndPeer(reactor)
+            defer { writer.close(); peer.close() }
+            let payload = randomBytes(256 * 1024, seed: 52)
+            // write then writeEOF, twice, from a thread that runs no reactor (the second
+            // writeEOF is a no-op, the second write refused in the loop's turn): neither traps.
+            let returned = callTwiceFromAPlainThread {
+                try writer.write(payload)
+                try writer.writeEOF()
+            }
+            XCTAssertEqual(returned, [true, true])
+            let received = try await receive(reactor, peer, count: payload.count + 1)
+            XCTAssertTrue(received == payload, "the peer did not get the first write's bytes, then EOF")
+        }
+    }
+
     func testAWriterDroppedWithoutCloseClosesItsSocket() throws {
         let logs = LogCapture()
         let configuration = Reactor.Configuration(logger: logs.logger, slowJobThreshold: .seconds(1))
