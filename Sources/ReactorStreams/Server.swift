@@ -149,9 +149,13 @@ public final class Server: @unchecked Sendable {
     @inline(never)
     private func handlerThrew(_ error: any Error, _ writer: StreamWriter) {
         // A connection this side closed (`abortClients()`, the reactor's shutdown) makes its
-        // handler throw EBADF, or a closing writer's error: that is no failure of the handler.
-        let closedHere = writer.isClosing || (error as? SocketError)?.errno == EBADF
-        let level: Logger.Level = closedHere ? .debug : .error
+        // handler throw EBADF, or a closing writer's error; a peer that went away makes it
+        // throw ECONNRESET, EPIPE or ETIMEDOUT, seen by the reader or by the writer. Neither is
+        // a failure of the handler: debug, whichever side saw it.
+        let errno = (error as? SocketError)?.errno ?? (error as? StreamError)?.cause?.errno
+        let closedHere = writer.isClosing || errno == EBADF
+        let peerWentAway = [ECONNRESET, EPIPE, ETIMEDOUT].contains(errno)
+        let level: Logger.Level = closedHere || peerWentAway ? .debug : .error
         let peer = writer.peerAddress.map(\.description) ?? "?"
         reactor.logger.log(level: level, "connection handler for \(peer) threw: \(error)")
     }

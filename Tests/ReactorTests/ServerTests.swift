@@ -124,6 +124,40 @@ final class ServerTests: XCTestCase {
         }
     }
 
+    func testAPeerThatResetsIsLoggedAtDebugWhicheverSideSeesIt() throws {
+        let logs = LogCapture()
+        try runReactor(configuration: Reactor.Configuration(logger: logs.logger)) { reactor in
+            let ended = AtomicCount()
+            // One handler meets the reset in a read, the other in a write.
+            let reading = try await startServer(host: "127.0.0.1", port: 0) { reader, _ in
+                defer { ended.increment() }
+                _ = try await reader.read()
+            }
+            defer { reading.close() }
+            let writing = try await startServer(host: "127.0.0.1", port: 0) { _, writer in
+                defer { ended.increment() }
+                while true {
+                    try writer.write([UInt8](repeating: 0, count: 1024))
+                    try await writer.drain()
+                }
+            }
+            defer { writing.close() }
+            for (server, waitForBytes) in [(reading, false), (writing, true)] {
+                let socket = try await reactor.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port!))
+                if waitForBytes { _ = try await reactor.sockRecv(socket, maxBytes: 1) }
+                var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+                setsockopt(socket.fileDescriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+                socket.close()
+            }
+            try await waitUntil(reactor, "both handlers ended") { ended.value == 2 }
+            let threw = logs.messages.withLock { $0 }.filter { $0.1.contains("threw") }
+            XCTAssertEqual(threw.count, 2, "\(threw)")
+            XCTAssertTrue(threw.allSatisfy { $0.0 == .debug }, "a peer's reset was logged above debug: \(threw)")
+            XCTAssertTrue(threw.contains { $0.1.contains("recv failed") }, "\(threw)")
+            XCTAssertTrue(threw.contains { $0.1.contains("connection lost") }, "\(threw)")
+        }
+    }
+
     func testCloseAndWaitClosedEndEveryConnectionAndFreeEveryFd() throws {
         let before = openFileDescriptorCount()
         try runReactor { reactor in
