@@ -72,7 +72,9 @@ public final class Reactor: @unchecked Sendable {
     /// True while the loop is about to block, or blocked, in epoll_wait.
     let sleeping = Atomic<Bool>(false)
 
-    public init(configuration: Configuration = Configuration()) throws {
+    /// Not public: a reactor is made running, by `run` (on the calling thread) or `start` (on a
+    /// thread of its own); one made otherwise would have no loop to run its work.
+    init(configuration: Configuration = Configuration()) throws {
         logger = configuration.logger
         blockingPool = configuration.blockingPool
         slowJobThresholdNanoseconds = configuration.slowJobThreshold.map(\.nanoseconds)
