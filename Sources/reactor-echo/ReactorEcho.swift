@@ -88,26 +88,28 @@ struct StreamsEchoServer: EchoServer {
     }
 }
 
-/// Echo on the sock-level calls: one task per connection, and a receive buffer only while a
-/// connection has bytes to echo.
+/// Echo on the sock-level calls: one task per connection, all receiving into the server's one
+/// buffer, so that no connection holds memory of its own while it is idle, nor keeps any after
+/// a burst.
 final class SockEchoServer: EchoServer, @unchecked Sendable {
     let reactor: Reactor
     let listener: Socket
     let address: SocketAddress
-    let bufferSize: Int
     // Loop-thread state: the open connections, who waits for there to be none, and the
-    // receive buffers no connection holds.
+    // buffer every connection receives into.
     private var connections: [ObjectIdentifier: Socket] = [:]
-    @exclusivity(unchecked) private var freeBuffers: [UnsafeMutableRawBufferPointer] = []
     private let idleWaiters: WaitQueue
+    private let scratch: UnsafeMutableRawBufferPointer
 
     init(reactor: Reactor, listener: Socket, bufferSize: Int) throws {
         self.reactor = reactor
         self.listener = listener
         self.address = try listener.localAddress()
-        self.bufferSize = bufferSize
         self.idleWaiters = WaitQueue(reactor: reactor)
+        self.scratch = .allocate(byteCount: bufferSize, alignment: 16)
     }
+
+    deinit { scratch.deallocate() }
 
     static func start(_ options: ReactorEcho, on reactor: Reactor) async throws -> SockEchoServer {
         let address = try await SocketAddress.resolve(host: options.host, port: options.port, on: reactor.blockingPool)[0]
@@ -130,17 +132,19 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
         }
     }
 
-    /// Waits until the peer sends, then echoes with a receive buffer taken from the free
-    /// list and given back before the next wait: an idle peer holds no buffer, and a busy
-    /// one allocates none in the steady state.
+    /// Receives into the shared buffer and sends from it at once: the bytes live there only
+    /// between the receive and the send, with no suspension between them, so the connections
+    /// cannot overwrite each other's. Only what the kernel does not take at once is copied, to
+    /// wait for writability in memory of its own.
     private func echo(_ connection: Socket) async throws {
         while true {
-            try await connection.waitUntilReadable()
-            let buffer = freeBuffers.popLast() ?? .allocate(byteCount: bufferSize, alignment: 1)
-            defer { freeBuffers.append(buffer) }
-            let count = try await reactor.sockRecv(connection, into: buffer)
+            let count = try await reactor.sockRecv(connection, into: scratch)
             if count == 0 { return }
-            try await reactor.sockSendall(connection, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
+            let received = UnsafeRawBufferPointer(rebasing: scratch.prefix(count))
+            let sent = try connection.tryWrite(received) ?? 0
+            if sent < count {
+                try await reactor.sockSendall(connection, Array(received[sent...]))
+            }
         }
     }
 
