@@ -273,6 +273,7 @@ public final class StreamReader: @unchecked Sendable {
                         sawEOF = true
                     } else {
                         buffer.didAppend(count)
+                        reactor.chargeBudget(bytes: count)
                         if count == target.count { receiveSize = min(receiveSize * 2, limit, Self.maxReceiveSize) }
                     }
                     return

@@ -145,6 +145,7 @@ public final class StreamWriter: @unchecked Sendable {
                 let count = try bytes.withUnsafeBytes { try handle.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
                 if let count {
                     sent += count
+                    reactor.chargeBudget(bytes: count)
                     await reactor.consumeBudget()
                 } else {
                     try await handle.waitUntilWritable()
@@ -244,6 +245,7 @@ public final class StreamWriter: @unchecked Sendable {
             while !queue.isEmpty && !isClosed {
                 if let sent = try sendQueued() {
                     consumeQueued(sent)
+                    reactor.chargeBudget(bytes: sent)
                     await reactor.consumeBudget()
                 } else {
                     try await handle.waitUntilWritable()

@@ -274,6 +274,20 @@ final class SocketOperationTests: XCTestCase {
         XCTAssertLessThanOrEqual(readsBeforeSeen.max() ?? 0, bound, "flooded reads between a byte's send and its receipt: \(readsBeforeSeen)")
     }
 
+    func testTheBudgetCountsBytesSoAJobMovingLargeBuffersYieldsAsSoonAsOneMakingSmallCalls() throws {
+        try runReactor { reactor in
+            await Task.yield()  // a new job: a whole budget
+            let otherRan = Shared(false)
+            Task(executorPreference: reactor) { otherRan.value = true }
+            reactor.chargeBudget(bytes: Reactor.budgetBytesPerOperation - 1)
+            await reactor.consumeBudget()
+            XCTAssertFalse(otherRan.value, "a small operation spent the budget")
+            reactor.chargeBudget(bytes: Reactor.operationBudget * Reactor.budgetBytesPerOperation)
+            await reactor.consumeBudget()
+            XCTAssertTrue(otherRan.value, "an operation that moved a budget's worth of bytes did not yield")
+        }
+    }
+
     func testAUnixSocketThatSawItsUnconnectedHangUpStillParksOnAnEmptyRead() throws {
         // An unconnected stream socket polls as EPOLLOUT|EPOLLHUP. If that edge is delivered
         // before the connect, the sticky "closed" flags must not survive it: a read with no

@@ -64,6 +64,10 @@ extension Reactor {
     /// The yield is deferred past I/O, as Tokio's cooperative budget is: the loop looks at epoll
     /// before the task runs again, so the readiness of every other handle is seen after at most
     /// one budget of the busy one's work, however few other jobs are ready.
+    ///
+    /// A budget counts work, not calls: an operation that moved many bytes also calls
+    /// `chargeBudget(bytes:)`, so a job that receives 256 KiB at a time (and parses them) yields
+    /// as soon as one that makes many small calls.
     @inline(__always)
     public nonisolated(nonsending) func consumeBudget() async {
         if budget > 0 {
@@ -72,5 +76,13 @@ extension Reactor {
             jobsSincePoll = Self.jobsBetweenPolls
             await Task.yield()
         }
+    }
+
+    /// Counts the bytes an operation just moved against the running job's budget, one
+    /// operation per whole 16 KiB; the next `consumeBudget()` yields once the budget
+    /// is spent. Loop thread only.
+    @inlinable @inline(__always)
+    public func chargeBudget(bytes: Int) {
+        budget &-= bytes / Self.budgetBytesPerOperation
     }
 }

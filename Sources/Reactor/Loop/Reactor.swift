@@ -43,6 +43,9 @@ public final class Reactor: @unchecked Sendable {
     /// Operations one job may complete without suspending before it yields the loop, so a
     /// socket that is always ready cannot starve the others.
     static let operationBudget = 16
+    /// An operation that moves more bytes counts as one operation per this many
+    /// (`chargeBudget(bytes:)`), so one budget is about 256 KiB of I/O at most.
+    @usableFromInline static let budgetBytesPerOperation = 16 * 1024
 
     public let logger: Logger
     public let blockingPool: BlockingPool
@@ -53,7 +56,7 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var readyQueue = Deque<ReadyWork>()
     @exclusivity(unchecked) var sources = IOSourceTable()
     @exclusivity(unchecked) var timers = TimerHeap()
-    @exclusivity(unchecked) var budget = 0
+    @usableFromInline @exclusivity(unchecked) var budget = 0
     @exclusivity(unchecked) var jobsSincePoll = 0
     @exclusivity(unchecked) var lastWaiterID: UInt64 = 0
     @exclusivity(unchecked) var stopRequested = false

@@ -59,7 +59,10 @@ extension Reactor {
         guard runsInPlace(#isolation) else { return try await onLoop((self, socket, buffer), file: file, line: line) { try await $0.0.sockRecv($0.1, into: $0.2) } }
         await consumeBudget()
         while true {
-            if let count = try socket.tryRead(into: buffer) { return count }
+            if let count = try socket.tryRead(into: buffer) {
+                chargeBudget(bytes: count)
+                return count
+            }
             try await waitUntilReady(socket, for: .read, "recv")
         }
     }
@@ -107,6 +110,7 @@ extension Reactor {
         while sent < total {
             if let count = try write(sent) {
                 sent += count
+                chargeBudget(bytes: count)
             } else {
                 try await waitUntilReady(socket, for: .write, "send")
             }
