@@ -148,8 +148,15 @@ final class CommandHandler: ChannelInboundHandler {
             case nil: out.writeString("$-1\r\n")
             default: wrongType(into: &out)
             }
-        case ("CONFIG", _):
-            out.writeString("*0\r\n")
+        case ("CONFIG", 3):
+            // What redis-benchmark asks at start (CONFIG GET save, CONFIG GET appendonly): the
+            // values of a server that saves nothing, as reactor-redis answers.
+            let parameter = String(buffer: arguments[2]).lowercased()
+            switch parameter {
+            case "save": out.writeString("*2\r\n$4\r\nsave\r\n$0\r\n\r\n")
+            case "appendonly": out.writeString("*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n")
+            default: out.writeString("*0\r\n")
+            }
         default:
             out.writeString("-ERR unknown command '\(name)'\r\n")
         }

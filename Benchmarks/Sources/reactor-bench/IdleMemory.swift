@@ -21,7 +21,7 @@ enum IdleMemory {
         print("Memory per idle connection: the server's VmRSS holding \(count) idle connections (each echoed 64 B once), less before, / \(count)\n")
         var results: [(ServerKind, before: Int, after: Int)] = []
         for (index, server) in servers.enumerated() {
-            FileHandle.standardError.write(Data("[\(index + 1)/\(servers.count)] \(server.name): \(count) idle connections\n".utf8))
+            statusLine("[\(index + 1)/\(servers.count)] \(server.name): \(count) idle connections\n")
             let process = try ServerProcess(server, toolbox: toolbox, cpu: nil)
             defer { process.stop() }
             usleep(settle)

@@ -23,7 +23,7 @@ enum InstructionCount {
         var results: [(ServerKind, Double, Double)] = []
         var failures: [String] = []
         for (index, server) in servers.enumerated() {
-            FileHandle.standardError.write(Data("[\(index + 1)/\(servers.count)] \(server.name) under callgrind\n".utf8))
+            statusLine("[\(index + 1)/\(servers.count)] \(server.name) under callgrind\n")
             do {
                 let copy = try copies[server.executable] ?? strippedCopy(of: server.executable, into: directory, strip: strip, toolbox: toolbox)
                 copies[server.executable] = copy

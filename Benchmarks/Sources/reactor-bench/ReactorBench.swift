@@ -66,11 +66,15 @@ struct ReactorBench: ParsableCommand {
     @Option(help: "Requests of each --redis run at -P 1 (ten times as many at -P 16).")
     var redisRequests = 100_000
 
+    @Option(help: "PINGs that --redis times beside a connection pipelining GETs flat out.")
+    var redisPings = 200
+
     func validate() throws {
         if [syscalls, instructions, memory, coordination, subprocesses, redis].filter({ $0 }).count > 1 {
             throw ValidationError("--syscalls, --instructions, --memory, --coordination, --subprocesses and --redis are separate runs; choose one")
         }
         if redisRequests < 100 { throw ValidationError("--redis-requests must be at least 100") }
+        if redisPings < 1 { throw ValidationError("--redis-pings must be positive") }
         if idleConnections < 1 { throw ValidationError("--idle-connections must be positive") }
         if instructionBaseMessages < 1 || instructionMessages < 1 { throw ValidationError("--instruction-*-messages must be positive") }
     }
@@ -78,7 +82,7 @@ struct ReactorBench: ParsableCommand {
     func run() throws {
         let toolbox = Toolbox()
         if redis {
-            return try RedisRuns.run(repetitions: repetitions ?? (quick ? 1 : 5), requests: redisRequests, toolbox: toolbox)
+            return try RedisRuns.run(repetitions: repetitions ?? (quick ? 1 : 5), requests: redisRequests, pings: redisPings, toolbox: toolbox)
         }
         if coordination || subprocesses {
             // Each run is about as long as a server's; a default of 15 repetitions takes a minute.
@@ -98,7 +102,7 @@ struct ReactorBench: ParsableCommand {
             return try InstructionCount.run(servers: servers, base: instructionBaseMessages, extra: instructionMessages, toolbox: toolbox)
         }
         if toolbox.taskset == nil {
-            FileHandle.standardError.write(Data("warning: taskset not found; servers and load run unpinned\n".utf8))
+            statusLine("warning: taskset not found; servers and load run unpinned\n")
         }
         if syscalls {
             return try SyscallCount.run(servers: servers, messages: syscallMessages, toolbox: toolbox)
@@ -152,13 +156,6 @@ struct ReactorBench: ParsableCommand {
             }
             return value
         }
-    }
-
-    /// One status line on stderr, rewritten in place on a terminal.
-    private func progress(_ line: String?) {
-        let terminal = isatty(2) != 0
-        let text = line.map { terminal ? "\r\u{1B}[K\($0)" : "\($0)\n" } ?? (terminal ? "\r\u{1B}[K" : "")
-        FileHandle.standardError.write(Data(text.utf8))
     }
 
     private func write(_ results: [Scenario: [ServerKind: [Measurement]]], to path: String, duration: Double, repetitions: Int) throws {

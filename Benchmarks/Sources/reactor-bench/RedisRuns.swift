@@ -5,6 +5,7 @@ import Foundation
 /// redis-benchmark with 50 connections pinned to CPU 1; every workload runs against each
 /// server in turn within a repetition. Then each of ours runs once more with an allocation
 /// counter preloaded, to count heap allocations per request.
+/// Before those counts, a PING's reply time beside a busy connection (`busyNeighbour`).
 enum RedisRuns {
     struct Workload {
         let name: String
@@ -33,7 +34,7 @@ enum RedisRuns {
     static let nio = "nio-redis"
 
     /// `requests` is the count of each -P 1 run; the -P 16 runs send ten times as many.
-    static func run(repetitions: Int, requests: Int, toolbox: Toolbox) throws {
+    static func run(repetitions: Int, requests: Int, pings: Int, toolbox: Toolbox) throws {
         guard let benchmark = Toolbox.system("redis-benchmark") else {
             throw BenchError("redis-benchmark is not installed (apt-get install redis-tools)")
         }
@@ -42,7 +43,7 @@ enum RedisRuns {
         if let redis = Toolbox.system("redis-server") {
             servers.append((reference, try startRedisServer(redis, toolbox: toolbox)))
         } else {
-            FileHandle.standardError.write(Data("warning: redis-server is not installed; no reference to compare with\n".utf8))
+            statusLine("warning: redis-server is not installed; no reference to compare with\n")
         }
         servers.append(("reactor-redis", try ServerProcess(ServerKind(name: "reactor-redis", summary: "", executable: "reactor-redis", arguments: []), toolbox: toolbox, cpu: 0)))
         servers.append((nio, try ServerProcess(ServerKind(name: nio, summary: "", executable: "nio-redis", arguments: []), toolbox: toolbox, cpu: 0)))
@@ -53,7 +54,7 @@ enum RedisRuns {
                 for index in servers.indices.map({ ($0 + repetition) % servers.count }) {
                     let (name, server) = servers[index]
                     let count = requests * (workload.pipeline > 1 ? 10 : 1)
-                    FileHandle.standardError.write(Data("[\(repetition + 1)/\(repetitions)] \(workload.name) · \(name)\n".utf8))
+                    progress("[\(repetition + 1)/\(repetitions)] \(workload.name) · \(name)")
                     let before = server.cpuSeconds
                     let (rps, p50, p99) = try load(benchmark, port: server.port, workload, requests: count, toolbox: toolbox)
                     let cpu = server.cpuSeconds - before
@@ -62,9 +63,11 @@ enum RedisRuns {
                 }
             }
         }
+        progress(nil)
         for workload in workloads {
             print(table(workload, servers.map(\.0), results[workload.name] ?? [:], repetitions: repetitions) + "\n")
         }
+        try busyNeighbour(servers: servers, pings: pings)
         // Stopped now, not at the end: CPU 0 is the allocation counts' next.
         for (_, server) in servers { server.stop() }
         servers.removeAll()

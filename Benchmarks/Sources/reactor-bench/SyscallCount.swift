@@ -18,7 +18,7 @@ enum SyscallCount {
         var shown = Set<String>()
         var counts: [(String, [String: Double], Double)] = []
         for (index, server) in servers.enumerated() {
-            FileHandle.standardError.write(Data("[\(index + 1)/\(servers.count)] \(server.name) under strace\n".utf8))
+            statusLine("[\(index + 1)/\(servers.count)] \(server.name) under strace\n")
             let summary = FileManager.default.temporaryDirectory.appendingPathComponent("reactor-bench-strace-\(getpid())-\(server.name).txt")
             defer { try? FileManager.default.removeItem(at: summary) }
             let process = try ServerProcess(server, toolbox: toolbox, cpu: 0, wrapper: [strace, "-f", "-c", "-o", summary.path, "--"])
