@@ -1,4 +1,6 @@
-// CReactor: the thin C layer under the reactor.
+// CReactor: the thin C layer under the reactor. One header, as libuv's uv.h; one source file
+// per concern, as libuv's src/unix/ (Epoll.c, Descriptors.c, Addresses.c, Threads.c,
+// Signals.c, Processes.c, Cancellation.c, Strings.c).
 //
 // Only what Swift cannot express well lives here: epoll_event is packed on x86_64, fcntl is
 // variadic, and errno must be read right next to the call that set it. Every wrapper returns

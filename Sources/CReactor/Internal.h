@@ -1,0 +1,22 @@
+// What the C files of CReactor share and Swift does not see.
+#ifndef CREACTOR_INTERNAL_H
+#define CREACTOR_INTERNAL_H
+
+#include <errno.h>
+#include <stdint.h>
+
+// Evaluates a call that returns -1 and sets errno on failure, retrying on EINTR.
+#define CR_RETRY(call)                                  \
+    do {                                                \
+        for (;;) {                                      \
+            long r_ = (long)(call);                     \
+            if (r_ >= 0) return r_;                     \
+            if (errno != EINTR) return -errno;          \
+        }                                               \
+    } while (0)
+
+// Bit n - 1: signal n was taken by a loop thread at some time (Signals.c); a thread this
+// library starts unblocks those (Threads.c).
+uint64_t cr_signals_ever_taken(void);
+
+#endif

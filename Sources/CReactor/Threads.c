@@ -1,0 +1,57 @@
+// The clock, and the threads this library starts.
+#define _GNU_SOURCE
+#include "CReactor.h"
+#include "Internal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+__thread void *cr_current_reactor_tls = NULL;
+
+int64_t cr_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+typedef struct {
+    void (*body)(void *);
+    void *context;
+} cr_thread_start_args;
+
+static void *cr_thread_main(void *raw) {
+    cr_thread_start_args args = *(cr_thread_start_args *)raw;
+    free(raw);
+    // A thread inherits its creator's mask, and a loop thread blocks the signals it takes, as
+    // may a thread it started: unblock those here, or this thread would hold them blocked for
+    // good (while they are taken, the forwarding handler sends them on from here).
+    uint64_t taken = cr_signals_ever_taken();
+    sigset_t inherited;
+    sigemptyset(&inherited);
+    for (int signal = 1; signal < NSIG; signal++) {
+        if (taken & (UINT64_C(1) << (signal - 1))) sigaddset(&inherited, signal);
+    }
+    pthread_sigmask(SIG_UNBLOCK, &inherited, NULL);
+    args.body(args.context);
+    return NULL;
+}
+
+int cr_thread_start(void (*body)(void *), void *context) {
+    cr_thread_start_args *args = malloc(sizeof *args);
+    if (!args) return -ENOMEM;
+    args->body = body;
+    args->context = context;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    int err = pthread_create(&thread, &attr, cr_thread_main, args);
+    pthread_attr_destroy(&attr);
+    if (err) {
+        free(args);
+        return -err;
+    }
+    return 0;
+}
