@@ -19,6 +19,15 @@ int cr_epoll_add(int epfd, int fd, uint32_t events, uint64_t data) {
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+int cr_epoll_modify(int epfd, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev = {.events = events, .data.u64 = data};
+    return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int cr_epoll_remove(int epfd, int fd) {
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
+}
+
 // epoll_pwait2 (Linux 5.11) takes a nanosecond timeout. Where it is missing (older kernels,
 // valgrind 3.19) or refused (seccomp profiles older than it say EPERM) epoll_wait is used, its
 // timeout rounded up to whole milliseconds so that a timer never fires early.

@@ -106,4 +106,76 @@ final class IOHandleTests: XCTestCase {
             XCTAssertEqual(fcntl(fds[0], F_GETFD), -1)
         }
     }
+
+    func testAWatchedFdThatItsOwnerReadsWaitsForNewDataAndStaysOpenWhenUnwatched() throws {
+        // asyncio's add_reader: the fd is the owner's (here, a blocking pipe the test reads and
+        // writes itself). Each wait must return only while there is something to read, however
+        // much the owner took meanwhile: not at once forever after the first edge, and not
+        // never for bytes the owner left behind.
+        var fds: [Int32] = [-1, -1]
+        XCTAssertEqual(pipe(&fds), 0)
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        defer { Glibc.close(readEnd); Glibc.close(writeEnd) }
+        @Sendable func ownerWrites(_ bytes: [UInt8]) { XCTAssertEqual(Glibc.write(writeEnd, bytes, bytes.count), bytes.count) }
+        @Sendable func ownerReads(_ count: Int) -> [UInt8] {
+            var buffer = [UInt8](repeating: 0, count: count)
+            XCTAssertEqual(Glibc.read(readEnd, &buffer, count), count)
+            return buffer
+        }
+        try runReactor { reactor in
+            let watched = try await reactor.watch(readEnd)
+            ownerWrites([1])
+            try await watched.waitUntilReadable()
+            XCTAssertEqual(ownerReads(1), [1])
+            // Drained by its owner: the next wait parks until new data.
+            let waiting = Task(executorPreference: reactor) { try await watched.waitUntilReadable() }
+            try await waitUntil(reactor, "the wait parks") { reactor.isWaiting(watched, .read) }
+            ownerWrites([2, 3])
+            try await waiting.value
+            // The owner takes one of two bytes: the one left makes the next wait return.
+            XCTAssertEqual(ownerReads(1), [2])
+            try await watched.waitUntilReadable()
+            XCTAssertEqual(ownerReads(1), [3])
+            // The same fd cannot be registered twice.
+            do {
+                _ = try await reactor.watch(readEnd)
+                XCTFail("an fd was watched twice")
+            } catch let error as SocketError {
+                XCTAssertEqual(error.errno, EEXIST)
+            }
+            // Unwatched, the fd is still the owner's, open, and still works.
+            watched.close()
+            XCTAssertFalse(watched.isOpen)
+            ownerWrites([4])
+            XCTAssertEqual(ownerReads(1), [4])
+            // Watching it again works after the first watch ended.
+            let again = try await reactor.watch(readEnd)
+            ownerWrites([5])
+            try await again.waitUntilReadable()
+            XCTAssertEqual(ownerReads(1), [5])
+        }
+        // The reactor's shutdown stopped the second watch without closing the fd either.
+        XCTAssertNotEqual(fcntl(readEnd, F_GETFD), -1, "the reactor closed a watched fd")
+        XCTAssertNotEqual(fcntl(writeEnd, F_GETFD), -1)
+    }
+
+    func testAWatchedFdWaitsForWritabilityAndReadabilityAtOnce() throws {
+        // An eventfd: writable while its counter is below the maximum, readable once above 0.
+        let fd = cr_eventfd()
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { Glibc.close(fd) }
+        try runReactor { reactor in
+            let watched = try await reactor.watch(fd)
+            defer { watched.close() }
+            let reading = Task(executorPreference: reactor) { try await watched.waitUntilReadable() }
+            try await waitUntil(reactor, "the read wait parks") { reactor.isWaiting(watched, .read) }
+            // A write wait beside it returns at once, and the read wait stays armed.
+            try await watched.waitUntilWritable()
+            XCTAssertTrue(reactor.isWaiting(watched, .read))
+            var one: UInt64 = 1
+            XCTAssertEqual(Glibc.write(fd, &one, 8), 8)
+            try await reading.value
+        }
+    }
 }
+

@@ -26,6 +26,7 @@ static const uint32_t CR_EPOLLRDHUP = EPOLLRDHUP;
 static const uint32_t CR_EPOLLHUP = EPOLLHUP;
 static const uint32_t CR_EPOLLERR = EPOLLERR;
 static const uint32_t CR_EPOLLET = EPOLLET;
+static const uint32_t CR_EPOLLONESHOT = EPOLLONESHOT;
 
 // An epoll event with natural alignment (the kernel's struct is packed on x86_64).
 typedef struct {
@@ -36,6 +37,8 @@ typedef struct {
 // ---- epoll and eventfd -------------------------------------------------------------------
 int cr_epoll_create(void);
 int cr_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
+int cr_epoll_modify(int epfd, int fd, uint32_t events, uint64_t data);
+int cr_epoll_remove(int epfd, int fd);
 // Waits at most timeout_ns nanoseconds (-1: forever, 0: poll) and fills out[0..<n].
 int cr_epoll_wait(int epfd, cr_event *out, int max, int64_t timeout_ns);
 

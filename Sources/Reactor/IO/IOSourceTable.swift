@@ -20,6 +20,9 @@ struct IOSource {
     /// A byte stream (a stream socket, a pipe): a short read means the kernel buffer is
     /// empty. Not so for datagrams, whose reads are as long as the datagram.
     var isStream = true
+    /// An fd that other code owns and reads (`Reactor.watch`): its registration is
+    /// level-triggered and armed by each wait, and closing it leaves the fd open.
+    var isWatched = false
     var readable = false
     var writable = false
     var readClosed = false
@@ -107,11 +110,11 @@ struct IOSourceTable {
     ///
     /// A slot still held by an older registration means its fd was closed behind the
     /// reactor's back and reused: that registration's waiters are returned, to be told.
-    mutating func register(fd: Int32, isStream: Bool) -> (generation: UInt32, stranded: (reader: Waiter?, writer: Waiter?)) {
+    mutating func register(fd: Int32, isStream: Bool, isWatched: Bool = false) -> (generation: UInt32, stranded: (reader: Waiter?, writer: Waiter?)) {
         if Int(fd) >= capacity { grow(toHold: Int(fd)) }
         let stranded = (slots[Int(fd)].reader, slots[Int(fd)].writer)
         lastGeneration = lastGeneration == .max ? 1 : lastGeneration + 1
-        slots[Int(fd)] = IOSource(generation: lastGeneration, isStream: isStream, readable: true, writable: true)
+        slots[Int(fd)] = IOSource(generation: lastGeneration, isStream: isStream, isWatched: isWatched, readable: true, writable: true)
         return (lastGeneration, stranded)
     }
 
@@ -131,6 +134,11 @@ struct IOSourceTable {
         let waiters = (slot.pointee.reader, slot.pointee.writer)
         slot.pointee = IOSource()
         return waiters
+    }
+
+    /// Whether `fd` has a live registration.
+    func isRegistered(fd: Int32) -> Bool {
+        fd >= 0 && Int(fd) < capacity && slots[Int(fd)].generation != 0
     }
 
     /// The registrations still open, as (fd, generation).

@@ -32,7 +32,31 @@ final class Poller {
     /// Adds a socket once, for every readiness it will ever wait on (decision 3).
     func register(fd: Int32, generation: UInt32) throws {
         let events = CR_EPOLLIN | CR_EPOLLOUT | CR_EPOLLRDHUP | CR_EPOLLET
-        _ = try check(cr_epoll_add(epollFD, fd, events, UInt64(generation) << 32 | UInt64(UInt32(fd))), "epoll_ctl")
+        _ = try check(cr_epoll_add(epollFD, fd, events, Self.token(fd, generation)), "epoll_ctl")
+    }
+
+    /// Adds an fd that other code reads and writes (`Reactor.watch`): level-triggered and
+    /// one-shot, disarmed until a wait arms it, so that readiness nobody waits for is never
+    /// reported again and again.
+    func registerWatched(fd: Int32, generation: UInt32) throws {
+        _ = try check(cr_epoll_add(epollFD, fd, CR_EPOLLONESHOT, Self.token(fd, generation)), "epoll_ctl")
+    }
+
+    /// Arms a watched fd for one report of the directions waited on: at once if the fd is
+    /// ready now, whatever happened to it meanwhile.
+    func arm(fd: Int32, generation: UInt32, read: Bool, write: Bool) throws {
+        let events = (read ? CR_EPOLLIN | CR_EPOLLRDHUP : 0) | (write ? CR_EPOLLOUT : 0) | CR_EPOLLONESHOT
+        _ = try check(cr_epoll_modify(epollFD, fd, events, Self.token(fd, generation)), "epoll_ctl")
+    }
+
+    /// Stops watching an fd that stays open (its owner closes it).
+    func deregister(fd: Int32) {
+        _ = cr_epoll_remove(epollFD, fd)
+    }
+
+    /// epoll_data of a registration: its generation beside its fd.
+    private static func token(_ fd: Int32, _ generation: UInt32) -> UInt64 {
+        UInt64(generation) << 32 | UInt64(UInt32(fd))
     }
 
     /// Waits up to `timeoutNanoseconds` (-1: forever) and returns how many events arrived.

@@ -14,10 +14,15 @@ extension Reactor {
         guard let source = sources.source(fd: handle.fd, generation: handle.generation) else {
             throw SocketError.closed("\(operation)", fd: handle.fd)
         }
-        if source.pointee.isReady(interest) { return }
+        if source.pointee.isReady(interest) && !source.pointee.isWatched { return }
         if source.pointee[waiter: interest] != nil {
             let direction = interest == .read ? "read from" : "write to"
             throw ReactorError(.busy, "\(operation): another task is already waiting to \(direction) \(handle)")
+        }
+        if source.pointee.isWatched {
+            // Its owner may have taken what made it ready: ask the kernel again.
+            source.pointee.clearReadyAfterEAGAIN(interest)
+            try armWatched(handle.fd, handle.generation, source, adding: interest)
         }
         let id = nextWaiterID()
         let outcome = await Self.park {
@@ -45,6 +50,13 @@ extension Reactor {
         case .cancelled: throw CancellationError()
         case .closed: throw SocketError.closed("\(operation)", fd: handle.fd)
         }
+    }
+
+    /// Arms a watched fd for `interest` and for the direction another task already waits in.
+    func armWatched(_ fd: Int32, _ generation: UInt32, _ source: UnsafeMutablePointer<IOSource>, adding interest: Interest? = nil) throws {
+        try poller.arm(
+            fd: fd, generation: generation, read: interest == .read || source.pointee.reader != nil,
+            write: interest == .write || source.pointee.writer != nil)
     }
 
     /// Resumes a parked waiter with `.cancelled`, if it is still the one that was cancelled.

@@ -37,6 +37,20 @@ extension Reactor {
         return socket
     }
 
+    /// Watches an fd that other code owns, reads and writes (a C library's, a database
+    /// driver's), without taking it over: asyncio's `add_reader` / `add_writer`. Its waits are
+    /// level-triggered: `waitUntilReadable()` returns once the fd is readable at or after the
+    /// call, however much of it the owner read meanwhile, at the cost of one epoll_ctl per
+    /// wait (asyncio pays the same). `close()` stops watching and leaves the fd open, as
+    /// asyncio's `remove_reader` does; its blocking mode is left as the owner set it. An fd
+    /// this reactor already has registered is refused with EEXIST.
+    public func watch(_ fd: Int32, file: StaticString = #fileID, line: UInt = #line) async throws -> IOHandle {
+        try await onLoop((self, fd), file: file, line: line) { arguments in
+            let (reactor, fd) = arguments
+            return try reactor.registerWatched(fd)
+        }
+    }
+
     /// A new pipe (pipe2 with O_NONBLOCK | O_CLOEXEC): bytes written to `write` come out of
     /// `read`. Streams read and write it as they do a socket. SIGPIPE is ignored from then on
     /// unless the process chose a disposition of its own: a write to a pipe whose reader is
@@ -90,6 +104,21 @@ extension Reactor {
         return IOHandle(reactor: self, fd: fd, generation: generation, isSocket: false)
     }
 
+    /// Registers an fd for `watch`, on the loop thread; on failure the fd stays as it was.
+    private func registerWatched(_ fd: Int32) throws -> IOHandle {
+        if sources.isRegistered(fd: fd) {
+            throw SocketError(operation: "watch", errno: EEXIST, detail: "fd \(fd) is already registered with this reactor")
+        }
+        let (generation, _) = sources.register(fd: fd, isStream: true, isWatched: true)
+        do {
+            try poller.registerWatched(fd: fd, generation: generation)
+        } catch {
+            _ = sources.unregister(fd: fd, generation: generation)
+            throw error
+        }
+        return IOHandle(reactor: self, fd: fd, generation: generation, isSocket: false)
+    }
+
     /// Closes a registration from any thread (on the loop thread at once, else next turn).
     func close(fd: Int32, generation: UInt32) {
         onLoopThread((self, fd, generation)) { reactor, fd, generation in
@@ -97,10 +126,13 @@ extension Reactor {
         }
     }
 
-    /// Closes the fd of a live registration and resumes its waiters with `.closed`.
+    /// Closes the fd of a live registration (a watched one is only no longer watched) and
+    /// resumes its waiters with `.closed`.
     func closeRegistration(fd: Int32, generation: UInt32) {
-        guard let waiters = sources.unregister(fd: fd, generation: generation) else { return }
-        _ = cr_close(fd)
+        guard let isWatched = sources.source(fd: fd, generation: generation)?.pointee.isWatched,
+            let waiters = sources.unregister(fd: fd, generation: generation)
+        else { return }
+        if isWatched { poller.deregister(fd: fd) } else { _ = cr_close(fd) }
         waiters.reader?.continuation.resume(returning: .closed)
         waiters.writer?.continuation.resume(returning: .closed)
     }

@@ -65,6 +65,16 @@ extension Reactor {
         if failed || event.events & CR_EPOLLOUT != 0 {
             slot.pointee.becomeReady(.write, closed: failed)?.continuation.resume(returning: .ready)
         }
+        // A watched fd's one-shot report disarmed it: arm it again for a task still waiting.
+        if slot.pointee.isWatched && (slot.pointee.reader != nil || slot.pointee.writer != nil) {
+            do {
+                try armWatched(fd, generation, slot)
+            } catch {
+                // Its owner closed it: nothing will be reported again.
+                slot.pointee.becomeReady(.read, closed: true)?.continuation.resume(returning: .closed)
+                slot.pointee.becomeReady(.write, closed: true)?.continuation.resume(returning: .closed)
+            }
+        }
     }
 
     private func fireDueTimers() {
