@@ -112,7 +112,7 @@ struct ReactorBench: ParsableCommand {
         let warmup = min(duration / 4, 0.5)
         // Many short runs rather than a few long ones: the servers take turns within a second
         // or so, which the machine's slower swings move together, and the median of many
-        // per-repetition ratios shrugs off its spikes (the README has the measurements).
+        // per-repetition ratios shrugs off its spikes (BENCHMARKS.md has the measurements).
         let repetitions = self.repetitions ?? (quick ? 1 : 25)
         var results: [Scenario: [ServerKind: [Measurement]]] = [:]
         let total = scenarios.count * repetitions * servers.count
