@@ -99,7 +99,14 @@ let package = Package(
         ),
         // What the test targets share: servers started as processes, and their memory.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "ReactorStreams", "CReactor", "TestSupport"]),
+        .testTarget(
+            name: "ReactorTests",
+            dependencies: [
+                "Reactor", "ReactorStreams", "ReactorServiceLifecycle", "CReactor", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // differential.py is run from the sources by RealClientTests.
         .testTarget(name: "RESPTests", dependencies: ["RESP", "Reactor", "ReactorStreams", "TestSupport"], exclude: ["differential.py"]),
     ]

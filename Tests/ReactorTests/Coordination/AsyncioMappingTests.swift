@@ -151,12 +151,12 @@ final class AsyncioMappingTests: XCTestCase {
         }
     }
 
-    /// The README's example, as it is there (inside the test's reactor instead of a new one).
+    /// The README's example, as it is there.
     func testTheReadmeExample() throws {
-        let done = try runReactor { reactor in
+        let finished = Shared(0)
+        try Reactor.run { reactor in
             let jobs = Queue<Int>(maxSize: 64)                 // asyncio.Queue(maxsize=64), on this reactor
             let limit = try Semaphore(value: 4)                 // at most four jobs at once
-            let finished = Shared(0)
             let workers = (0..<8).map { _ in
                 Task(executorPreference: reactor) {
                     for try await job in jobs {                 // ends once the queue is shut down and empty
@@ -171,8 +171,7 @@ final class AsyncioMappingTests: XCTestCase {
             XCTAssertEqual(finished.value, 100)
             jobs.shutdown()
             for worker in workers { try await worker.value }
-            return finished.value
         }
-        XCTAssertEqual(done, 100)
+        XCTAssertEqual(finished.value, 100)
     }
 }

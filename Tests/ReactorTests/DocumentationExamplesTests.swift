@@ -1,0 +1,139 @@
+import Foundation
+import Logging
+import Reactor
+import ReactorServiceLifecycle
+import ReactorStreams
+import ServiceLifecycle
+import XCTest
+
+/// Every Swift block of the README and of the DocC articles is compiled as part of a test:
+/// a test quotes it, its lines in order (an assertion may stand between two of them). The
+/// examples that serve forever on a fixed port are compiled here and not run; the others run
+/// here or in the tests that quote them (AsyncioMappingTests, SubprocessTests).
+final class DocumentationExamplesTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The lines that must be quoted: not blank, no import (a test file imports at its top).
+    private static func codeLines(_ text: Substring) -> [String] {
+        text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("import ") }
+    }
+
+    /// Whether `block` appears in `file` in order, with at most `gap` other lines between two
+    /// of its lines.
+    private static func quotes(_ file: [String], _ block: [String], gap: Int = 3) -> Bool {
+        file.indices.contains { start in
+            guard file[start] == block[0] else { return false }
+            var position = start
+            for line in block.dropFirst() {
+                guard let next = file[(position + 1)..<min(file.count, position + 2 + gap)].firstIndex(of: line) else { return false }
+                position = next
+            }
+            return true
+        }
+    }
+
+    func testEverySwiftBlockOfTheReadmeAndTheArticlesIsQuotedByATest() throws {
+        let files = FileManager.default
+        func swiftFiles(under folder: String) -> [URL] {
+            let enumerator = files.enumerator(at: Self.root.appendingPathComponent(folder), includingPropertiesForKeys: nil)
+            return (enumerator?.allObjects as? [URL] ?? []).filter { $0.pathExtension == "swift" }
+        }
+        let tests = try swiftFiles(under: "Tests").map { try Self.codeLines(Substring(String(contentsOf: $0, encoding: .utf8))) }
+        let articles = ["Sources/Reactor/Reactor.docc", "Sources/ReactorStreams/ReactorStreams.docc"].flatMap { folder in
+            (try? files.contentsOfDirectory(atPath: Self.root.appendingPathComponent(folder).path))?.filter { $0.hasSuffix(".md") }.map { "\(folder)/\($0)" } ?? []
+        }
+        var checked = 0
+        for document in ["README.md"] + articles.sorted() {
+            let text = try String(contentsOf: Self.root.appendingPathComponent(document), encoding: .utf8)
+            for block in text.components(separatedBy: "```swift\n").dropFirst().map({ $0.components(separatedBy: "```")[0] }) {
+                let lines = Self.codeLines(Substring(block))
+                // A manifest fragment says so in its first line: it is Package.swift's, not a test's.
+                if lines.isEmpty || lines[0].contains("Package.swift") { continue }
+                checked += 1
+                XCTAssertTrue(tests.contains { Self.quotes($0, lines) }, "\(document): no test quotes the block that begins \"\(lines[0])\"")
+            }
+        }
+        XCTAssertGreaterThanOrEqual(checked, 14, "the blocks were not found")
+    }
+
+    // MARK: - Compiled, not run: they serve forever on a fixed port
+
+    /// README, "Streams"; and the ReactorStreams catalog's overview.
+    static func streamsExample() throws {
+        try Reactor.run { reactor in
+            // asyncio.start_server: one task per connection, on the reactor's thread.
+            let server = try await startServer(host: "127.0.0.1", port: 8888) { reader, writer in
+                for try await line in reader.lines {          // or readLine(), readUntil(_:), readExactly(_:), read(_:)
+                    try writer.write(Array("you said: \(line)\n".utf8))
+                    try await writer.drain()                  // back-pressure: waits above the high-water mark
+                }
+            }
+            try await server.serveForever()
+        }
+    }
+
+    /// README, "The sock level"; and the Reactor catalog's overview.
+    static func sockLevelExample() throws {
+        // asyncio.run(main()): the loop runs on this thread until the body returns.
+        try Reactor.run { reactor in
+            let listener = try await reactor.listen(on: SocketAddress(ipAddress: "127.0.0.1", port: 8888))
+            while true {
+                let (connection, _) = try await reactor.sockAccept(listener)      // loop.sock_accept
+                Task(executorPreference: reactor) {                               // runs on the loop thread
+                    defer { connection.close() }
+                    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+                    defer { buffer.deallocate() }
+                    while true {
+                        let count = try await reactor.sockRecv(connection, into: buffer)  // sock_recv_into; 0 = EOF
+                        if count == 0 { return }
+                        try await reactor.sockSendall(connection, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
+                    }
+                }
+            }
+        }
+    }
+
+    /// README, "Graceful shutdown".
+    static func gracefulShutdownExample() throws {
+        try Reactor.run { reactor in
+            let logger = Logger(label: "echo")
+            let server = try await startServer(port: 8080) { reader, writer in
+                for try await line in reader.lines { try writer.write(Array("\(line)\n".utf8)) }
+            }
+            server.gracePeriod = .seconds(5)
+            let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm], logger: logger)
+            try await group.run()    // SIGTERM: stop accepting, let handlers finish for 5 s, cut the rest
+        }
+    }
+
+    // MARK: - Run
+
+    /// The ReactorStreams catalog's "Streams over any handle".
+    func testStreamsOverAPipe() throws {
+        let text = try Reactor.run { reactor -> String in
+            let (readEnd, writeEnd) = try await reactor.makePipe()
+            let reader = StreamReader(readEnd)
+            let writer = StreamWriter(writeEnd)
+
+            let writing = Task(executorPreference: reactor) {
+                for number in 1...3 {
+                    try writer.write(Array("line \(number)\n".utf8))
+                    try await writer.drain()
+                }
+                writer.close()              // flushes, then closes the write end
+                await writer.waitClosed()
+            }
+
+            var lines: [String] = []
+            for try await line in reader.lines {   // ends at EOF, once the write end is closed
+                lines.append(line)
+            }
+            try await writing.value
+            readEnd.close()
+            return lines.joined(separator: ", ")
+        }
+        // text == "line 1, line 2, line 3"
+        XCTAssertEqual(text, "line 1, line 2, line 3")
+    }
+}
