@@ -120,7 +120,7 @@ public final class Server: @unchecked Sendable {
             } catch {
                 // The listener was closed (close()) or failed for good; sockAccept already
                 // rides out the passing errors, EMFILE included.
-                if !isClosed { reactor.logger.error("server on \(listener) stopped accepting: \(error)") }
+                if !isClosed { reactor.callExceptionHandler(ErrorContext(message: "server on \(listener) stopped accepting", error: error)) }
                 return
             }
         }
@@ -155,9 +155,12 @@ public final class Server: @unchecked Sendable {
         let errno = (error as? SocketError)?.errno ?? (error as? StreamError)?.cause?.errno
         let closedHere = writer.isClosing || errno == EBADF
         let peerWentAway = [ECONNRESET, EPIPE, ETIMEDOUT].contains(errno)
-        let level: Logger.Level = closedHere || peerWentAway ? .debug : .error
-        let peer = writer.peerAddress.map(\.description) ?? "?"
-        reactor.logger.log(level: level, "connection handler for \(peer) threw: \(error)")
+        let message = "connection handler for \(writer.peerAddress.map(\.description) ?? "?") threw"
+        if closedHere || peerWentAway {
+            reactor.logger.debug("\(message): \(error)")
+        } else {
+            reactor.callExceptionHandler(ErrorContext(message: message, error: error, peer: writer.peerAddress))
+        }
     }
 
     // MARK: - Stopping

@@ -26,7 +26,7 @@ final class CrossingTests: XCTestCase {
 
     func testAHopIsReportedOncePerCallSiteInDebugMode() throws {
         let logs = LogCapture()
-        let configuration = Reactor.Configuration(logger: logs.logger, slowJobThreshold: .seconds(1))
+        let configuration = Reactor.Configuration(logger: logs.logger, debugMode: true)
         try runReactor(configuration: configuration) { reactor in
             let (client, server) = try await connectedPair(reactor)
             defer { client.close(); server.close() }
@@ -75,7 +75,7 @@ final class CrossingTests: XCTestCase {
 
     func testAShutdownThatCannotQuiesceSaysSo() async throws {
         let logs = LogCapture()
-        let reactor = try Reactor.start(configuration: Reactor.Configuration(logger: logs.logger, slowJobThreshold: nil))
+        let reactor = try Reactor.start(configuration: Reactor.Configuration(logger: logs.logger, debugMode: false))
         let stop = Shared(false)
         let started = Shared(false)
         // A task that never waits on anything the shutdown can close: it only yields.

@@ -183,7 +183,7 @@ final class ReactorLifecycleTests: XCTestCase {
 
     func testASlowJobIsLoggedInDebugMode() throws {
         let logs = LogCapture()
-        let configuration = Reactor.Configuration(logger: logs.logger, slowJobThreshold: .milliseconds(20))
+        let configuration = Reactor.Configuration(logger: logs.logger, debugMode: true, slowJobThreshold: .milliseconds(20))
         try runReactor(configuration: configuration) { reactor in
             await Task(executorPreference: reactor) { _ = usleep(50_000) }.value  // holds the loop
             XCTAssertTrue(logs.contains(.warning, "held the reactor's loop"))

@@ -124,6 +124,41 @@ final class ServerTests: XCTestCase {
         }
     }
 
+    func testAHandlersErrorGoesToTheExceptionHandlerWithItsPeer() throws {
+        let contexts = LockedValue<[ErrorContext]>([])
+        let logs = LogCapture()
+        let configuration = Reactor.Configuration(logger: logs.logger, exceptionHandler: { _, context in
+            contexts.withLock { $0.append(context) }
+        })
+        try runReactor(configuration: configuration) { reactor in
+            let server = try await startServer(host: "127.0.0.1", port: 0) { reader, _ in
+                _ = try await reader.readLine()
+                throw TestFailure("boom")
+            }
+            defer { server.close() }
+            let (reader, writer) = try await openConnection(host: "127.0.0.1", port: server.port!)
+            defer { writer.close() }
+            try writer.write(Array("go\n".utf8))
+            let rest = try await reader.read()
+            XCTAssertEqual(rest, [], "the failed connection was not closed")
+            try await waitUntil(reactor, "the handler gets the error") { contexts.withLock { !$0.isEmpty } }
+            let context = contexts.withLock { $0[0] }
+            XCTAssertEqual("\(context.error)", "boom")
+            XCTAssertEqual(context.peer, writer.localAddress)
+            XCTAssertTrue(context.message.hasPrefix("connection handler for 127.0.0.1:"), context.message)
+            XCTAssertFalse(logs.contains(.error, "boom"), "an error given to the handler was logged too")
+        }
+    }
+
+    func testDebugModeIsItsOwnSetting() throws {
+        for (debugMode, expected) in [(true, true), (false, false)] {
+            let isDebugMode = try runReactor(configuration: Reactor.Configuration(debugMode: debugMode, slowJobThreshold: .seconds(5))) { reactor in
+                reactor.isDebugMode
+            }
+            XCTAssertEqual(isDebugMode, expected)
+        }
+    }
+
     func testAPeerThatResetsIsLoggedAtDebugWhicheverSideSeesIt() throws {
         let logs = LogCapture()
         try runReactor(configuration: Reactor.Configuration(logger: logs.logger)) { reactor in

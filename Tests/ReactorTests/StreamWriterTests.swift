@@ -149,7 +149,7 @@ final class StreamWriterTests: XCTestCase {
 
     func testAWriterDroppedWithoutCloseClosesItsSocket() throws {
         let logs = LogCapture()
-        let configuration = Reactor.Configuration(logger: logs.logger, slowJobThreshold: .seconds(1))
+        let configuration = Reactor.Configuration(logger: logs.logger, debugMode: true)
         try runReactor(configuration: configuration) { reactor in
             let (client, server) = try await connectedPair(reactor)
             defer { server.close() }

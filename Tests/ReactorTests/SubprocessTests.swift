@@ -305,7 +305,7 @@ final class SubprocessTests: XCTestCase {
 
     func testDebugModeReportsAChildDroppedWhileItRunsAndItIsStillReaped() throws {
         let logs = LogCapture()
-        let configuration = Reactor.Configuration(logger: logs.logger, slowJobThreshold: .seconds(1))
+        let configuration = Reactor.Configuration(logger: logs.logger, debugMode: true)
         try runReactor(configuration: configuration) { reactor in
             let pid = try await createSubprocessExec("sleep", ["100"]).pid
             try await waitUntil(reactor, "the drop is reported") { logs.contains(.warning, "Subprocess(pid: \(pid)) was dropped") }

@@ -27,6 +27,6 @@ extension Reactor {
     /// made off the loop thread runs in a later turn, where it can no longer throw).
     @usableFromInline
     func reportLateMisuse(_ error: ReactorError) {
-        logger.error("\(error.message) (called off the reactor's loop thread, so not thrown)")
+        callExceptionHandler(ErrorContext(message: "a misuse called off the reactor's loop thread, so not thrown", error: error))
     }
 }

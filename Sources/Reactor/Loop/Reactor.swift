@@ -19,24 +19,39 @@ public final class Reactor: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Where the reactor reports problems (accept back-off, slow jobs).
         public var logger: Logger
-        /// When set, any job that holds the loop longer than this is logged, as asyncio's debug
-        /// mode does. Defaults to 100 ms when the environment has `REACTOR_DEBUG=1`.
-        public var slowJobThreshold: Duration?
+        /// asyncio's debug mode: logs each job that holds the loop longer than
+        /// `slowJobThreshold`, each call site whose operation hopped onto the loop, and a handle,
+        /// writer or child dropped without being closed or waited for; a shutdown that cannot
+        /// quiesce stops the process. Defaults to true when the environment has
+        /// `REACTOR_DEBUG=1`, as asyncio's `PYTHONASYNCIODEBUG`.
+        public var debugMode: Bool
+        /// How long a job may hold the loop before debug mode logs it (asyncio's
+        /// `slow_callback_duration`).
+        public var slowJobThreshold: Duration
         /// Where `runBlocking` and name resolution run their blocking calls.
         public var blockingPool: BlockingPool
+        /// asyncio's `set_exception_handler`: receives the errors nobody else can catch (a
+        /// connection handler's, a server's accept loop's, a misuse found after its call
+        /// returned) with their context. Nil: they are logged at error level through `logger`.
+        public var exceptionHandler: (@Sendable (Reactor, ErrorContext) -> Void)?
 
         public init(
             logger: Logger = Logger(label: "swift-reactor"),
-            slowJobThreshold: Duration? = Configuration.defaultSlowJobThreshold,
-            blockingPool: BlockingPool = .shared
+            debugMode: Bool = Configuration.debugModeFromEnvironment,
+            slowJobThreshold: Duration = .milliseconds(100),
+            blockingPool: BlockingPool = .shared,
+            exceptionHandler: (@Sendable (Reactor, ErrorContext) -> Void)? = nil
         ) {
             self.logger = logger
+            self.debugMode = debugMode
             self.slowJobThreshold = slowJobThreshold
             self.blockingPool = blockingPool
+            self.exceptionHandler = exceptionHandler
         }
 
-        public static var defaultSlowJobThreshold: Duration? {
-            getenv("REACTOR_DEBUG").map { String(cString: $0) } == "1" ? .milliseconds(100) : nil
+        /// True when the environment has `REACTOR_DEBUG=1`.
+        public static var debugModeFromEnvironment: Bool {
+            getenv("REACTOR_DEBUG").map { String(cString: $0) } == "1"
         }
     }
 
@@ -49,7 +64,9 @@ public final class Reactor: @unchecked Sendable {
 
     public let logger: Logger
     public let blockingPool: BlockingPool
+    /// The slow-job threshold in debug mode; nil otherwise.
     let slowJobThresholdNanoseconds: Int64?
+    let exceptionHandler: (@Sendable (Reactor, ErrorContext) -> Void)?
     let poller: Poller
 
     // Loop-thread state.
@@ -80,7 +97,8 @@ public final class Reactor: @unchecked Sendable {
     init(configuration: Configuration = Configuration()) throws {
         logger = configuration.logger
         blockingPool = configuration.blockingPool
-        slowJobThresholdNanoseconds = configuration.slowJobThreshold.map(\.nanoseconds)
+        slowJobThresholdNanoseconds = configuration.debugMode ? configuration.slowJobThreshold.nanoseconds : nil
+        exceptionHandler = configuration.exceptionHandler
         poller = try Poller()
     }
 
@@ -92,8 +110,8 @@ public final class Reactor: @unchecked Sendable {
         receiveScratchMemory.deallocate()
     }
 
-    /// True when the configuration asked for debug checks (a slow-job threshold): layers
-    /// above log their misuse warnings then, as asyncio's debug mode does.
+    /// Whether the configuration asked for debug mode: layers above log their misuse warnings
+    /// then, as asyncio's debug mode does.
     public var isDebugMode: Bool { slowJobThresholdNanoseconds != nil }
 
     /// The reactor whose loop runs on the current thread, or nil.
