@@ -7,7 +7,7 @@ public func openConnection(
     host: String, port: Int, connectTimeout: Duration? = nil,
     limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line
 ) async throws -> (StreamReader, StreamWriter) {
-    let reactor = try reactor ?? currentReactor()
+    let reactor = try Reactor.resolve(reactor, for: "openConnection")
     var lastError: any Error = StreamError(.invalidArgument, "\(host) resolved to no address")
     for address in try await SocketAddress.resolve(host: host, port: port, on: reactor.blockingPool) {
         do {
@@ -32,7 +32,7 @@ public func openConnection(
 public func openUnixConnection(
     path: String, limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line
 ) async throws -> (StreamReader, StreamWriter) {
-    let reactor = try reactor ?? currentReactor()
+    let reactor = try Reactor.resolve(reactor, for: "openUnixConnection")
     let address = try SocketAddress(unixPath: path)
     let socket = try await reactor.connect(to: address, file: file, line: line)
     return (StreamReader(socket, limit: limit), StreamWriter(socket, peerAddress: address))

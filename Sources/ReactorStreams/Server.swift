@@ -17,7 +17,7 @@ public func startServer(
     limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line,
     handler: @escaping ConnectionHandler
 ) async throws -> Server {
-    let reactor = try reactor ?? currentReactor()
+    let reactor = try Reactor.resolve(reactor, for: "startServer")
     var listeners: [Socket] = []
     do {
         var port = port
@@ -49,18 +49,11 @@ public func startUnixServer(
     path: String, backlog: Int32 = 511, limit: Int = StreamReader.defaultLimit,
     on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line, handler: @escaping ConnectionHandler
 ) async throws -> Server {
-    let reactor = try reactor ?? currentReactor()
+    let reactor = try Reactor.resolve(reactor, for: "startUnixServer")
     var status = stat()
     if stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
     let listener = try await reactor.listen(on: SocketAddress(unixPath: path), backlog: backlog, file: file, line: line)
     return try Server(reactor: reactor, listeners: [listener], limit: limit, unixPath: path, handler: handler)
-}
-
-func currentReactor() throws -> Reactor {
-    guard let reactor = Reactor.current else {
-        throw ReactorError(.notOnReactor, "not on a reactor's thread: pass the reactor with `on:`")
-    }
-    return reactor
 }
 
 /// A running server: its listeners, and the connections their handlers serve.
@@ -168,7 +161,7 @@ public final class Server: @unchecked Sendable {
     /// Stops accepting: the listeners close (and a Unix socket's file is removed). Connections
     /// already accepted carry on; see `closeClients()`, `abortClients()` and `waitClosed()`.
     public func close() {
-        reactor.onLoopThread(self) { $0.closeOnLoop() }
+        reactor.runOnLoopNowOrNextTurn(self) { $0.closeOnLoop() }
     }
 
     private func closeOnLoop() {
@@ -182,14 +175,14 @@ public final class Server: @unchecked Sendable {
 
     /// Closes every connection's writer (its queued bytes are flushed first).
     public func closeClients() {
-        reactor.onLoopThread(self) { server in
+        reactor.runOnLoopNowOrNextTurn(self) { server in
             for writer in server.connections.values { writer.close() }
         }
     }
 
     /// Closes every connection at once, dropping queued bytes.
     public func abortClients() {
-        reactor.onLoopThread(self) { server in
+        reactor.runOnLoopNowOrNextTurn(self) { server in
             for writer in server.connections.values { writer.abort() }
         }
     }
@@ -217,7 +210,7 @@ public final class Server: @unchecked Sendable {
     /// Returns once the server is closed and every handler has finished and its connection
     /// is closed (or the waiting task is cancelled).
     public nonisolated(nonsending) func waitClosed(file: StaticString = #fileID, line: UInt = #line) async {
-        _ = try? await reactor.onLoop(self, file: file, line: line) { server in
+        _ = try? await reactor.runOnLoop(self, file: file, line: line) { server in
             if !server.isDone { try await server.doneWaiters.wait() }
         }
     }
@@ -225,7 +218,7 @@ public final class Server: @unchecked Sendable {
     /// Waits until `close()` (asyncio's `serve_forever`). Cancelling the waiting task closes
     /// the server, and the task throws `CancellationError`.
     public nonisolated(nonsending) func serveForever(file: StaticString = #fileID, line: UInt = #line) async throws {
-        try await reactor.onLoop(self, file: file, line: line) { server in
+        try await reactor.runOnLoop(self, file: file, line: line) { server in
             if server.isClosed { return }
             do {
                 try await server.closeWaiters.wait()

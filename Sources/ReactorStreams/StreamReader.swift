@@ -18,7 +18,7 @@ import Reactor
 /// One task reads at a time: a second task that calls a read while the first waits for data
 /// gets `StreamError.readInProgress`. The reads are `nonisolated(nonsending)`: in a task on
 /// the handle's reactor they run where they are called, with no executor switch; called
-/// elsewhere, they hop to the reactor (`Reactor.onLoop`).
+/// elsewhere, they hop to the reactor (`Reactor.runOnLoop`).
 public final class StreamReader: @unchecked Sendable {
     public static let defaultLimit = 64 * 1024
     static let initialReceiveSize = 4096
@@ -61,7 +61,7 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Up to `maxBytes` bytes: returns as soon as at least one byte is there; empty at EOF.
     public nonisolated(nonsending) func read(_ maxBytes: Int, file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, maxBytes), file: file, line: line) { try await $0.0.read($0.1) } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop((self, maxBytes), file: file, line: line) { try await $0.0.read($0.1) } }
         defer { buffer.settle() }
         try throwStoredError()
         if maxBytes == 0 { return [] }
@@ -74,7 +74,7 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Every byte until EOF.
     public nonisolated(nonsending) func read(file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.read() } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.read() } }
         // Appended from where each receive landed (the reactor's scratch, while nothing else
         // is buffered), into one array that grows by doubling: no array per receive.
         var bytes: [UInt8] = []
@@ -88,7 +88,7 @@ public final class StreamReader: @unchecked Sendable {
     /// Exactly `count` bytes. At EOF first: `IncompleteReadError(partial:expected:)`, with the
     /// buffer cleared.
     public nonisolated(nonsending) func readExactly(_ count: Int, file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, count), file: file, line: line) { try await $0.0.readExactly($0.1) } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop((self, count), file: file, line: line) { try await $0.0.readExactly($0.1) } }
         defer { buffer.settle() }
         guard count >= 0 else {
             throw StreamError(.invalidArgument, "readExactly size can not be less than zero")
@@ -108,7 +108,7 @@ public final class StreamReader: @unchecked Sendable {
     /// the limit: drops the data through the separator if it was found, else clears the
     /// buffer, and throws `LimitOverrunError`.
     public nonisolated(nonsending) func readLine(file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.readLine() } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.readLine() } }
         defer { buffer.settle() }
         do {
             return try await readUntil(Self.newline)
@@ -128,7 +128,7 @@ public final class StreamReader: @unchecked Sendable {
     /// was. At EOF without the separator: `IncompleteReadError(partial:expected: nil)`, the
     /// buffer cleared.
     public nonisolated(nonsending) func readUntil(_ separator: [UInt8], file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, separator), file: file, line: line) { try await $0.0.readUntil($0.1) } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop((self, separator), file: file, line: line) { try await $0.0.readUntil($0.1) } }
         defer { buffer.settle() }
         guard !separator.isEmpty else {
             throw StreamError(.invalidArgument, "separator should be at least one byte")
@@ -141,7 +141,7 @@ public final class StreamReader: @unchecked Sendable {
     /// The data through whichever separator ends first (asyncio 3.13's tuple of separators;
     /// of two that end at the same place, the shorter wins).
     public nonisolated(nonsending) func readUntil(anyOf separators: [[UInt8]], file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop((self, separators), file: file, line: line) { try await $0.0.readUntil(anyOf: $0.1) } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop((self, separators), file: file, line: line) { try await $0.0.readUntil(anyOf: $0.1) } }
         defer { buffer.settle() }
         let separators = separators.sorted { $0.count < $1.count }
         guard let shortest = separators.first?.count, shortest > 0 else {

@@ -15,7 +15,7 @@ import Reactor
 /// Its methods belong on the handle's reactor thread; `write`, `writeEOF`, `close` and `abort`
 /// called elsewhere are handed to the loop's next turn, and the async methods
 /// (`nonisolated(nonsending)`, so no executor switch on the reactor) hop there
-/// (`Reactor.onLoop`).
+/// (`Reactor.runOnLoop`).
 public final class StreamWriter: @unchecked Sendable {
     public static let defaultHighWaterMark = 64 * 1024
     public static let defaultLowWaterMark = 16 * 1024
@@ -99,9 +99,9 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// `write` of an array: the common case, without the generic one's dynamic dispatch.
     public func write(_ bytes: [UInt8]) throws {
-        guard reactor.inLoopThread else {
-            // The next turn (`Reactor.onLoop`'s rule); its errors surface in drain().
-            reactor.onLoopThread((self, bytes)) { try? $0.0.write($0.1) }
+        guard reactor.isOnLoopThread else {
+            // The next turn (`Reactor.runOnLoop`'s rule); its errors surface in drain().
+            reactor.runOnLoopNowOrNextTurn((self, bytes)) { try? $0.0.write($0.1) }
             return
         }
         try bytes.withUnsafeBytes { try write($0) }
@@ -110,7 +110,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// `write` of bytes in memory, which may be reused once this returns (what the kernel does
     /// not take at once is copied).
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard reactor.inLoopThread else { return try write(Array(bytes)) }  // hands the copy to the loop
+        guard reactor.isOnLoopThread else { return try write(Array(bytes)) }  // hands the copy to the loop
         try checkWritable()
         if bytes.isEmpty { return }
         var sent = 0
@@ -168,7 +168,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
     /// are. Throws `StreamError(.connectionLost)` if the connection is lost or closed.
     public nonisolated(nonsending) func drain(file: StaticString = #fileID, line: UInt = #line) async throws {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.drain() } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.drain() } }
         try throwIfClosed()
         guard queuedBytes > highWaterMark else {
             await reactor.consumeBudget()
@@ -189,8 +189,8 @@ public final class StreamWriter: @unchecked Sendable {
     /// after the writes called before it, as `write` does; its errors then surface in
     /// `drain()`.
     public func writeEOF() throws {
-        guard reactor.inLoopThread else {
-            reactor.onLoopThread(self) { try? $0.writeEOF() }
+        guard reactor.isOnLoopThread else {
+            reactor.runOnLoopNowOrNextTurn(self) { try? $0.writeEOF() }
             return
         }
         if closeRequested || isClosed { throw StreamError(.writerClosed, "writeEOF() called after close()") }
@@ -202,7 +202,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// Closes the stream: queued bytes are still sent (for at most `closeTimeout`, and not to
     /// a peer that is gone), then the socket is closed. Returns at once; `waitClosed()` waits.
     public func close() {
-        reactor.onLoopThread(self) { $0.closeOnLoop() }
+        reactor.runOnLoopNowOrNextTurn(self) { $0.closeOnLoop() }
     }
 
     private func closeOnLoop() {
@@ -217,7 +217,7 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// Closes at once, dropping whatever is queued.
     public func abort() {
-        reactor.onLoopThread(self) { writer in
+        reactor.runOnLoopNowOrNextTurn(self) { writer in
             writer.closeRequested = true
             writer.finishClose()
         }
@@ -225,7 +225,7 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// Returns once the socket is closed (or the waiting task is cancelled).
     public nonisolated(nonsending) func waitClosed(file: StaticString = #fileID, line: UInt = #line) async {
-        _ = try? await reactor.onLoop(self, file: file, line: line) { writer in
+        _ = try? await reactor.runOnLoop(self, file: file, line: line) { writer in
             if !writer.isClosed { try await writer.closeWaiters.wait() }
         }
     }

@@ -19,7 +19,7 @@ final class BlockingPoolTests: XCTestCase {
                             usleep(1000)
                             running.withLock { $0.now -= 1 }
                         }
-                        XCTAssertTrue(reactor.inLoopThread, "runBlocking resumed its caller off the loop")
+                        XCTAssertTrue(reactor.isOnLoopThread, "runBlocking resumed its caller off the loop")
                     }
                 }
                 try await group.waitForAll()
@@ -109,14 +109,14 @@ final class BlockingPoolTests: XCTestCase {
             let (value, thread) = try await reactor.runBlocking { (42, pthread_self()) }
             XCTAssertEqual(value, 42)
             XCTAssertEqual(pthread_equal(thread, caller), 0, "the job ran on the loop thread")
-            XCTAssertTrue(reactor.inLoopThread)
+            XCTAssertTrue(reactor.isOnLoopThread)
             do {
                 _ = try await reactor.runBlocking { () throws -> Int in throw JobFailed(code: 7) }
                 XCTFail("the job's error was lost")
             } catch let error as JobFailed {
                 XCTAssertEqual(error, JobFailed(code: 7))
             }
-            XCTAssertTrue(reactor.inLoopThread)
+            XCTAssertTrue(reactor.isOnLoopThread)
         }
     }
 }

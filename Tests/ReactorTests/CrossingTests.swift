@@ -58,7 +58,7 @@ final class CrossingTests: XCTestCase {
         defer { watchdog.cancel() }
         let reactor = try Reactor.start()
         let (listener, address) = try await loopbackListener(reactor)
-        XCTAssertFalse(reactor.inLoopThread)
+        XCTAssertFalse(reactor.isOnLoopThread)
         XCTAssertEqual(try listener.localAddress(), address)
         XCTAssertEqual(try listener.option(.reuseAddress), 1)
         XCTAssertTrue(listener.isOpen)

@@ -14,7 +14,7 @@ final class ReactorLifecycleTests: XCTestCase {
     func testTasksRunOnTheLoopThreadAndKnowTheirReactor() throws {
         try runReactor { reactor in
             XCTAssertTrue(Reactor.current === reactor)
-            XCTAssertTrue(reactor.inLoopThread)
+            XCTAssertTrue(reactor.isOnLoopThread)
             let child = await Task(executorPreference: reactor) { Reactor.current === reactor }.value
             XCTAssertTrue(child)
             let elsewhere = await Task.detached { Reactor.current == nil }.value
@@ -30,13 +30,13 @@ final class ReactorLifecycleTests: XCTestCase {
             nonisolated var unownedExecutor: UnownedSerialExecutor { reactor.asUnownedSerialExecutor() }
             func increment() -> Bool {
                 count += 1
-                return reactor.inLoopThread
+                return reactor.isOnLoopThread
             }
         }
         try runReactor { reactor in
             let counter = Counter(reactor: reactor)
-            let onLoop = await Task.detached { await counter.increment() }.value
-            XCTAssertTrue(onLoop)
+            let runOnLoop = await Task.detached { await counter.increment() }.value
+            XCTAssertTrue(runOnLoop)
             let count = await counter.count
             XCTAssertEqual(count, 1)
         }
@@ -84,10 +84,10 @@ final class ReactorLifecycleTests: XCTestCase {
         let (listener, address) = try await loopbackListener(reactor)
         let client = try await reactor.connect(to: address)
         let (server, _) = try await reactor.sockAccept(listener)
-        XCTAssertFalse(reactor.inLoopThread)
+        XCTAssertFalse(reactor.isOnLoopThread)
         let reader = Task.detached { try await reactor.sockRecv(server, maxBytes: 100) }
         // Let the reader park first, so that its wait resumes through the hop.
-        while !(try await reactor.onLoop((reactor, server)) { $0.0.isWaiting($0.1, .read) }) { await Task.yield() }
+        while !(try await reactor.runOnLoop((reactor, server)) { $0.0.isWaiting($0.1, .read) }) { await Task.yield() }
         try await reactor.sockSendall(client, Array("across threads".utf8))
         let received = try await reader.value
         XCTAssertEqual(String(decoding: received, as: UTF8.self), "across threads")
@@ -157,11 +157,11 @@ final class ReactorLifecycleTests: XCTestCase {
         defer { watchdog.cancel() }
         let reactor = try Reactor.start()
         let ranOnLoop = await withCheckedContinuation { continuation in
-            reactor.execute { continuation.resume(returning: reactor.inLoopThread) }
+            reactor.callSoonThreadsafe { continuation.resume(returning: reactor.isOnLoopThread) }
         }
         XCTAssertTrue(ranOnLoop)
         await reactor.shutdown()
-        XCTAssertFalse(reactor.execute {})
+        XCTAssertFalse(reactor.callSoonThreadsafe {})
     }
 
     func testCallsAfterShutdownFailWithAClearError() async throws {

@@ -80,14 +80,14 @@ final class SignalTests: XCTestCase {
         // The first reactor stops listening: the second still takes every SIGUSR1, and the
         // handler now sends them on to its loop thread.
         firstSignals.finish()
-        let firstBlocks = try first.runOnLoopThread("test") { cr_thread_blocks_signal(SIGUSR1) }
+        let firstBlocks = try first.runOnLoopAndWait("test") { cr_thread_blocks_signal(SIGUSR1) }
         XCTAssertEqual(firstBlocks, 0, "the first loop thread's mask is as it was")
         XCTAssertEqual(cr_signal_disposition(SIGUSR1), 2, "the second reactor still wants it")
         kill(getpid(), SIGUSR1)
         let both = try await second.withTimeout(.seconds(10)) { await secondArrived.value }
         XCTAssertEqual(both, [SIGUSR1, SIGUSR1])
         secondSignals.finish()
-        _ = try second.runOnLoopThread("test") {}  // after the finish, which ran in that turn
+        _ = try second.runOnLoopAndWait("test") {}  // after the finish, which ran in that turn
         XCTAssertEqual(cr_signal_disposition(SIGUSR1), 0, "the default action is back")
         await first.shutdown()
         await second.shutdown()

@@ -116,7 +116,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Lock.acquire+release", configuration: coordination) { benchmark in
         let iterations = benchmark.scaledIterations
         await Fixture.shared.onReactor { reactor in
-            let lock = Lock(reactor: reactor)
+            let lock = Lock(on: reactor)
             for _ in iterations {
                 try await lock.acquire()
                 try lock.release()
@@ -127,7 +127,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Semaphore.acquire+release", configuration: coordination) { benchmark in
         let iterations = benchmark.scaledIterations
         await Fixture.shared.onReactor { reactor in
-            let semaphore = try Semaphore(value: 1, reactor: reactor)
+            let semaphore = try Semaphore(value: 1, on: reactor)
             for _ in iterations {
                 try await semaphore.acquire()
                 try semaphore.release()
@@ -138,8 +138,8 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Queue-ping-pong", configuration: coordination) { benchmark in
         let iterations = benchmark.scaledIterations
         await Fixture.shared.onReactor { reactor in
-            let ping = Queue<Int>(maxSize: 1, reactor: reactor)
-            let pong = Queue<Int>(maxSize: 1, reactor: reactor)
+            let ping = Queue<Int>(maxSize: 1, on: reactor)
+            let pong = Queue<Int>(maxSize: 1, on: reactor)
             let echo = Task(executorPreference: reactor) {
                 for _ in iterations { try await pong.put(try await ping.get()) }
             }

@@ -41,8 +41,8 @@ enum Workload: String, CaseIterable {
     }
 
     private static func queuePingPong(_ rounds: Int, _ reactor: Reactor) async throws -> Int {
-        let ping = Queue<Int>(maxSize: 1, reactor: reactor)
-        let pong = Queue<Int>(maxSize: 1, reactor: reactor)
+        let ping = Queue<Int>(maxSize: 1, on: reactor)
+        let pong = Queue<Int>(maxSize: 1, on: reactor)
         let echo = Task(executorPreference: reactor) {
             for _ in 0..<rounds { try await pong.put(try await ping.get()) }
         }
@@ -97,7 +97,7 @@ enum Workload: String, CaseIterable {
     /// Two tasks take turns at one lock: each yields while it holds the lock, so the other is
     /// waiting by the time it releases, and every release hands the lock over.
     private static func lockHandOff(_ rounds: Int, _ reactor: Reactor) async throws -> Int {
-        let lock = Lock(reactor: reactor)
+        let lock = Lock(on: reactor)
         let tasks = (0..<2).map { _ in
             Task(executorPreference: reactor) { try await takeTurns(at: lock, rounds) }
         }
@@ -111,7 +111,7 @@ enum Workload: String, CaseIterable {
 
     /// A counter shared by two tasks on the reactor, each increment under the lock.
     private static func lockCounter(_ rounds: Int, _ reactor: Reactor) async throws -> Int {
-        let lock = Lock(reactor: reactor)
+        let lock = Lock(on: reactor)
         let counter = SharedCounter()
         let tasks = (0..<2).map { _ in
             Task(executorPreference: reactor) { try await increment(counter, under: lock, rounds) }

@@ -12,12 +12,12 @@ public final class RedisServer: Sendable {
     public let server: Server
     public let database: Database
 
-    /// Starts serving on `host` and `port` (0: a free port) on the caller's reactor.
-    public static func start(host: String? = "127.0.0.1", port: Int) async throws -> RedisServer {
-        guard let reactor = Reactor.current else { throw ReactorError(.notOnReactor, "start the RESP server on a reactor") }
+    /// Starts serving on `host` and `port` (0: a free port) on `reactor`, or the caller's.
+    public static func start(host: String? = "127.0.0.1", port: Int, on reactor: Reactor? = nil) async throws -> RedisServer {
+        let reactor = try Reactor.resolve(reactor, for: "RedisServer.start")
         let database = Database(clock: monotonicMilliseconds)
         let clients = ClientCounter()
-        let server = try await startServer(host: host, port: port, limit: Self.queryBufferLimit) { reader, writer in
+        let server = try await startServer(host: host, port: port, limit: Self.queryBufferLimit, on: reactor) { reader, writer in
             try await serve(reader, writer, database: database, id: clients.next())
         }
         let redis = RedisServer(server: server, database: database)

@@ -22,7 +22,7 @@ public final class Barrier: @unchecked Sendable {
 
     /// A barrier for `parties` tasks on `reactor`, by default the one whose loop runs on this
     /// thread. Throws ``ReactorError`` (`.invalidArgument`) unless `parties` is at least 1.
-    public init(parties: Int, reactor: Reactor? = nil) throws {
+    public init(parties: Int, on reactor: Reactor? = nil) throws {
         guard parties >= 1 else { throw ReactorError.invalidArgument("Barrier(parties: \(parties)): parties must be 1 or more") }
         self.reactor = Reactor.owner(reactor, of: "Barrier()")
         self.parties = parties
@@ -52,7 +52,7 @@ public final class Barrier: @unchecked Sendable {
     @discardableResult
     public nonisolated(nonsending) func wait(file: StaticString = #fileID, line: UInt = #line) async throws -> Int {
         guard reactor.runsInPlace(#isolation) else {
-            return try await reactor.onLoop(self, file: file, line: line) { barrier in try await barrier.wait() }
+            return try await reactor.runOnLoop(self, file: file, line: line) { barrier in try await barrier.wait() }
         }
         while state == .draining || state == .resetting { try await park() }
         if state == .broken { throw BrokenBarrierError("Barrier.wait: the barrier is broken") }
@@ -77,7 +77,7 @@ public final class Barrier: @unchecked Sendable {
     /// Sends the tasks waiting back with ``BrokenBarrierError`` and returns the barrier to its
     /// empty state, also a broken one.
     public func reset() {
-        reactor.onLoopThread(self) { barrier in
+        reactor.runOnLoopNowOrNextTurn(self) { barrier in
             barrier.state = barrier.count > 0 ? .resetting : .filling
             barrier.waiters.wakeAll()
         }
@@ -86,7 +86,7 @@ public final class Barrier: @unchecked Sendable {
     /// Breaks the barrier: the tasks waiting, and every later `wait()`, throw
     /// ``BrokenBarrierError`` (until `reset()`).
     public func abort() {
-        reactor.onLoopThread(self) { barrier in
+        reactor.runOnLoopNowOrNextTurn(self) { barrier in
             barrier.state = .broken
             barrier.waiters.wakeAll()
         }

@@ -4,7 +4,7 @@ public final class BoundedSemaphore: Semaphore, @unchecked Sendable {
     /// A semaphore with `value` permits, never more, on `reactor`, by default the one whose
     /// loop runs on this thread. Throws ``ReactorError`` (`.invalidArgument`) for a negative
     /// value.
-    public init(value: Int = 1, reactor: Reactor? = nil) throws {
-        try super.init(value: value, bound: value, reactor: reactor, name: "BoundedSemaphore")
+    public init(value: Int = 1, on reactor: Reactor? = nil) throws {
+        try super.init(value: value, bound: value, on: reactor, name: "BoundedSemaphore")
     }
 }

@@ -18,8 +18,8 @@ public final class Condition: @unchecked Sendable {
 
     /// A condition over `lock` (by default a new one) on `lock`'s reactor, else on `reactor`,
     /// else on the one whose loop runs on this thread.
-    public init(lock: Lock? = nil, reactor: Reactor? = nil) {
-        let lock = lock ?? Lock(reactor: Reactor.owner(reactor, of: "Condition()"))
+    public init(lock: Lock? = nil, on reactor: Reactor? = nil) {
+        let lock = lock ?? Lock(on: Reactor.owner(reactor, of: "Condition()"))
         precondition(reactor == nil || reactor === lock.reactor, "Condition(lock:reactor:): the lock belongs to another reactor")
         self.reactor = lock.reactor
         self.lock = lock
@@ -27,7 +27,7 @@ public final class Condition: @unchecked Sendable {
     }
 
     /// True while a task holds the lock.
-    public var locked: Bool { lock.locked }
+    public var isLocked: Bool { lock.isLocked }
 
     /// Takes the lock (``Lock/acquire(file:line:)``).
     public nonisolated(nonsending) func acquire(file: StaticString = #fileID, line: UInt = #line) async throws {
@@ -52,7 +52,7 @@ public final class Condition: @unchecked Sendable {
     /// (``ReactorError``, `.shutDown`) the lock is not taken back.
     public nonisolated(nonsending) func wait(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else {
-            return try await reactor.onLoop(self, file: file, line: line) { condition in try await condition.wait() }
+            return try await reactor.runOnLoop(self, file: file, line: line) { condition in try await condition.wait() }
         }
         guard lock.state == .held else { throw Lock.notHeld("Condition.wait") }
         lock.handOff()
@@ -81,7 +81,7 @@ public final class Condition: @unchecked Sendable {
     public func notify(_ count: Int = 1) throws {
         guard count >= 0 else { throw ReactorError.invalidArgument("Condition.notify(\(count)): the count must be 0 or more") }
         guard lock.state == .held else { throw Lock.notHeld("Condition.notify") }
-        reactor.onLoopThread((self, count)) { condition, count in
+        reactor.runOnLoopNowOrNextTurn((self, count)) { condition, count in
             var woken = 0
             while woken < count, condition.waiters.wakeOne() { woken += 1 }
         }
@@ -91,6 +91,6 @@ public final class Condition: @unchecked Sendable {
     /// held.
     public func notifyAll() throws {
         guard lock.state == .held else { throw Lock.notHeld("Condition.notifyAll") }
-        reactor.onLoopThread(self) { condition in condition.waiters.wakeAll() }
+        reactor.runOnLoopNowOrNextTurn(self) { condition in condition.waiters.wakeAll() }
     }
 }

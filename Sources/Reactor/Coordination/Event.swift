@@ -17,7 +17,7 @@ public final class Event: @unchecked Sendable {
     private let flag = Atomic<Bool>(false)
 
     /// An event on `reactor`, by default the one whose loop runs on this thread.
-    public init(reactor: Reactor? = nil) {
+    public init(on reactor: Reactor? = nil) {
         self.reactor = Reactor.owner(reactor, of: "Event()")
         waiters = WaitQueue(reactor: self.reactor)
     }
@@ -28,7 +28,7 @@ public final class Event: @unchecked Sendable {
     /// Sets the flag and wakes every task that waits for it. From another thread both happen
     /// in the loop's next turn, in order with that thread's other calls.
     public func set() {
-        reactor.onLoopThread(self) { event in
+        reactor.runOnLoopNowOrNextTurn(self) { event in
             event.flag.store(true, ordering: .relaxed)
             event.waiters.wakeAll()
         }
@@ -36,14 +36,14 @@ public final class Event: @unchecked Sendable {
 
     /// Clears the flag: later waits wait again. From another thread, in the loop's next turn.
     public func clear() {
-        reactor.onLoopThread(self) { event in event.flag.store(false, ordering: .relaxed) }
+        reactor.runOnLoopNowOrNextTurn(self) { event in event.flag.store(false, ordering: .relaxed) }
     }
 
     /// Returns once the flag is set: at once if it is. Throws `CancellationError` if the task
     /// is cancelled first, and ``ReactorError`` (`.shutDown`) when the reactor shuts down.
     public nonisolated(nonsending) func wait(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else {
-            return try await reactor.onLoop(self, file: file, line: line) { event in try await event.wait() }
+            return try await reactor.runOnLoop(self, file: file, line: line) { event in try await event.wait() }
         }
         if isSet { return }
         switch await waiters.park() {

@@ -44,7 +44,7 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
     private let lastCallbackID = Atomic<Int>(0)
 
     /// A pending future on `reactor`, by default the one whose loop runs on this thread.
-    public init(reactor: Reactor? = nil) {
+    public init(on reactor: Reactor? = nil) {
         self.reactor = Reactor.owner(reactor, of: "Future()")
         waiters = WaitQueue(reactor: self.reactor)
     }
@@ -101,7 +101,7 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
     /// reactor shuts down.
     public nonisolated(nonsending) func value(file: StaticString = #fileID, line: UInt = #line) async throws -> Value {
         guard reactor.runsInPlace(#isolation) else {
-            return try await reactor.onLoop(self, file: file, line: line) { future in try await future.value() }
+            return try await reactor.runOnLoop(self, file: file, line: line) { future in try await future.value() }
         }
         while !isDone {
             switch await waiters.park() {
@@ -118,9 +118,9 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
     @discardableResult
     public func addDoneCallback(_ callback: @escaping @Sendable (Future) -> Void) -> CallbackID {
         let id = CallbackID(rawValue: lastCallbackID.add(1, ordering: .relaxed).newValue)
-        reactor.onLoopThread((self, id, callback)) { future, id, callback in
+        reactor.runOnLoopNowOrNextTurn((self, id, callback)) { future, id, callback in
             if future.isDone {
-                future.reactor.execute { callback(future) }
+                future.reactor.callSoonThreadsafe { callback(future) }
             } else {
                 future.callbacks.append((id, callback))
             }
@@ -130,7 +130,7 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
 
     /// Removes a done callback that has not been scheduled yet.
     public func removeDoneCallback(_ id: CallbackID) {
-        reactor.onLoopThread((self, id)) { future, id in future.callbacks.removeAll { $0.id == id } }
+        reactor.runOnLoopNowOrNextTurn((self, id)) { future, id in future.callbacks.removeAll { $0.id == id } }
     }
 
     private func claim() -> Bool {
@@ -145,11 +145,11 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
     private func publish(_ outcome: Outcome) {
         self.outcome = outcome
         stateValue.store(State.done.rawValue, ordering: .releasing)
-        reactor.onLoopThread(self) { future in
+        reactor.runOnLoopNowOrNextTurn(self) { future in
             future.waiters.wakeAll()
             let callbacks = future.callbacks
             future.callbacks = []
-            for entry in callbacks { future.reactor.execute { entry.callback(future) } }
+            for entry in callbacks { future.reactor.callSoonThreadsafe { entry.callback(future) } }
         }
     }
 }

@@ -27,13 +27,13 @@ public final class Lock: Holdable, @unchecked Sendable {
     @usableFromInline let stateValue = Atomic<UInt8>(State.free.rawValue)
 
     /// A lock on `reactor`, by default the one whose loop runs on this thread.
-    public init(reactor: Reactor? = nil) {
+    public init(on reactor: Reactor? = nil) {
         self.reactor = Reactor.owner(reactor, of: "Lock()")
         waiters = WaitQueue(reactor: self.reactor)
     }
 
     /// True while a task holds the lock, or one it was handed to is about to.
-    @inlinable public var locked: Bool { state != .free }
+    @inlinable public var isLocked: Bool { state != .free }
 
     @inlinable
     var state: State {
@@ -54,7 +54,7 @@ public final class Lock: Holdable, @unchecked Sendable {
     public nonisolated(nonsending) func acquire(file: StaticString = #fileID, line: UInt = #line) async throws {
         if takeInPlace(#isolation) { return }
         guard reactor.runsInPlace(#isolation) else {
-            return try await reactor.onLoop(self, file: file, line: line) { lock in try await lock.acquire() }
+            return try await reactor.runOnLoop(self, file: file, line: line) { lock in try await lock.acquire() }
         }
         try await waitForHandOff(cancellable: true)
     }
@@ -100,7 +100,7 @@ public final class Lock: Holdable, @unchecked Sendable {
     @inlinable
     public func release() throws {
         guard state == .held else { throw Self.notHeld("Lock.release") }
-        reactor.onLoopThread(self) { lock in lock.handOff() }
+        reactor.runOnLoopNowOrNextTurn(self) { lock in lock.handOff() }
     }
 
     @usableFromInline

@@ -2,25 +2,27 @@
 /// to one reactor and keeps its state on that reactor's loop thread, where it takes no lock.
 ///
 /// - Its async calls (`acquire`, `wait`, `get`, `put`, `join`, `value`) cross onto the loop by
-///   the one crossing rule (`onLoop`): in place on the loop thread, else a hop.
+///   the one crossing rule (`runOnLoop`): in place on the loop thread, else a hop.
 /// - Its synchronous calls that return nothing (`release`, `set`, `notify`, `taskDone`,
 ///   `shutdown`, `setResult`, ...) run in place on the loop thread and in the loop's next turn
-///   from anywhere else (`onLoopThread`). Their misuse checks (releasing a lock nobody holds)
+///   from anywhere else (`runOnLoopNowOrNextTurn`). Their misuse checks (releasing a lock nobody holds)
 ///   read state the loop publishes in relaxed atomics, so they throw at the call from any
 ///   thread; a misuse that only the loop can see, later, is logged.
 /// - `putNowait` and `getNowait`, whose answer the caller needs at once, run on the loop and
 ///   wait for it from a thread that runs no reactor, and are refused (`.wrongReactor`) from
 ///   another reactor's loop thread, which must not block on this one: use `put` and `get`.
-/// - The observers (`locked`, `isSet`, `count`) read those atomics: exact on the loop thread,
+/// - The observers (`isLocked`, `isSet`, `count`) read those atomics: exact on the loop thread,
 ///   a recent value elsewhere.
 extension Reactor {
-    /// The reactor a primitive belongs to: `given`, or the one whose loop runs on this thread.
+    /// The reactor a primitive belongs to: as `resolve`, but a primitive made with no reactor
+    /// off every loop thread is a programming error that stops the process (its initialiser
+    /// does not throw).
     static func owner(_ given: Reactor?, of primitive: String) -> Reactor {
-        if let given { return given }
-        guard let current else {
-            preconditionFailure("\(primitive) was made off a reactor's loop thread: pass the reactor it belongs to (reactor:)")
+        do {
+            return try resolve(given, for: primitive)
+        } catch {
+            preconditionFailure("\(error)")
         }
-        return current
     }
 
     /// Reports a misuse that the loop found after the call that made it had returned (a call

@@ -12,17 +12,17 @@ public final class PriorityQueue<Element: Sendable>: Queue<Element>, @unchecked 
     /// A queue of at most `maxSize` items (0: unbounded) that takes the smallest first by
     /// `areInIncreasingOrder`, on `reactor`, by default the one whose loop runs on this thread.
     public init(
-        maxSize: Int = 0, reactor: Reactor? = nil, by areInIncreasingOrder: @escaping @Sendable (Element, Element) -> Bool
+        maxSize: Int = 0, on reactor: Reactor? = nil, by areInIncreasingOrder: @escaping @Sendable (Element, Element) -> Bool
     ) {
-        super.init(maxSize: maxSize, reactor: reactor, discipline: .smallest(areInIncreasingOrder))
+        super.init(maxSize: maxSize, on: reactor, discipline: .smallest(areInIncreasingOrder))
     }
 }
 
 extension PriorityQueue where Element: Comparable {
     /// A queue of at most `maxSize` items (0: unbounded) that takes the smallest first, on
     /// `reactor`, by default the one whose loop runs on this thread.
-    public convenience init(maxSize: Int = 0, reactor: Reactor? = nil) {
-        self.init(maxSize: maxSize, reactor: reactor, by: { $0 < $1 })
+    public convenience init(maxSize: Int = 0, on reactor: Reactor? = nil) {
+        self.init(maxSize: maxSize, on: reactor, by: { $0 < $1 })
     }
 }
 

@@ -46,11 +46,11 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
 
     /// A queue of at most `maxSize` items (0: unbounded) on `reactor`, by default the one whose
     /// loop runs on this thread.
-    public convenience init(maxSize: Int = 0, reactor: Reactor? = nil) {
-        self.init(maxSize: maxSize, reactor: reactor, discipline: .firstIn)
+    public convenience init(maxSize: Int = 0, on reactor: Reactor? = nil) {
+        self.init(maxSize: maxSize, on: reactor, discipline: .firstIn)
     }
 
-    init(maxSize: Int, reactor: Reactor?, discipline: Discipline) {
+    init(maxSize: Int, on reactor: Reactor?, discipline: Discipline) {
         self.reactor = Reactor.owner(reactor, of: "\(Self.self)()")
         self.maxSize = Swift.max(0, maxSize)
         self.discipline = discipline
@@ -73,7 +73,7 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     @inlinable
     public final nonisolated(nonsending) func put(_ item: Element, file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else {
-            return try await reactor.onLoop((self, item), file: file, line: line) { queue, item in try await queue.put(item) }
+            return try await reactor.runOnLoop((self, item), file: file, line: line) { queue, item in try await queue.put(item) }
         }
         while isFull {
             if isShutDown.load(ordering: .relaxed) { throw QueueShutDown() }
@@ -89,7 +89,7 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     @inlinable
     public final nonisolated(nonsending) func get(file: StaticString = #fileID, line: UInt = #line) async throws -> Element {
         guard reactor.runsInPlace(#isolation) else {
-            return try await reactor.onLoop(self, file: file, line: line) { queue in try await queue.get() }
+            return try await reactor.runOnLoop(self, file: file, line: line) { queue in try await queue.get() }
         }
         while isEmpty {
             if isShutDown.load(ordering: .relaxed) { throw QueueShutDown() }
@@ -105,8 +105,8 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     /// refused (``ReactorError``, `.wrongReactor`): use `put`.
     @inlinable
     public final func putNowait(_ item: Element) throws {
-        if reactor.inLoopThread { return try putOnLoop(item) }
-        try reactor.runOnLoopThread("Queue.putNowait") { try self.putOnLoop(item) }
+        if reactor.isOnLoopThread { return try putOnLoop(item) }
+        try reactor.runOnLoopAndWait("Queue.putNowait") { try self.putOnLoop(item) }
     }
 
     /// Removes and returns the next item if there is one. Throws ``QueueEmpty`` when there is
@@ -115,8 +115,8 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     /// reactor's loop thread (use `get`).
     @inlinable
     public final func getNowait() throws -> Element {
-        if reactor.inLoopThread { return try getNowaitOnLoop() }
-        return try reactor.runOnLoopThread("Queue.getNowait") { try self.getNowaitOnLoop() }
+        if reactor.isOnLoopThread { return try getNowaitOnLoop() }
+        return try reactor.runOnLoopAndWait("Queue.getNowait") { try self.getNowaitOnLoop() }
     }
 
     /// Marks one item that `get` returned as processed (asyncio's `task_done()`); `join()`
@@ -125,7 +125,7 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     @inlinable
     public final func taskDone() throws {
         guard unfinishedTasks > 0 else { throw ReactorError.invalidState(Self.tooManyTaskDones) }
-        reactor.onLoopThread(self) { queue in queue.finishTask() }
+        reactor.runOnLoopNowOrNextTurn(self) { queue in queue.finishTask() }
     }
 
     /// Waits until every item put has been marked done with `taskDone()`: at once if none is
@@ -133,7 +133,7 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     /// (`.shutDown`) when the reactor shuts down.
     public final nonisolated(nonsending) func join(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else {
-            return try await reactor.onLoop(self, file: file, line: line) { queue in try await queue.join() }
+            return try await reactor.runOnLoop(self, file: file, line: line) { queue in try await queue.join() }
         }
         if unfinishedTasks == 0 { return }
         switch await joiners.park() {
@@ -149,7 +149,7 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     /// the items already taken are marked done too.
     public final func shutdown(immediate: Bool = false) {
         isShutDown.store(true, ordering: .relaxed)
-        reactor.onLoopThread((self, immediate)) { queue, immediate in queue.shutDownOnLoop(immediate: immediate) }
+        reactor.runOnLoopNowOrNextTurn((self, immediate)) { queue, immediate in queue.shutDownOnLoop(immediate: immediate) }
     }
 
     // MARK: - On the loop thread

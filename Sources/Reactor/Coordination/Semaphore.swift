@@ -23,11 +23,11 @@ public class Semaphore: Holdable, @unchecked Sendable {
 
     /// A semaphore with `value` permits on `reactor`, by default the one whose loop runs on
     /// this thread. Throws ``ReactorError`` (`.invalidArgument`) for a negative value.
-    public convenience init(value: Int = 1, reactor: Reactor? = nil) throws {
-        try self.init(value: value, bound: nil, reactor: reactor, name: "Semaphore")
+    public convenience init(value: Int = 1, on reactor: Reactor? = nil) throws {
+        try self.init(value: value, bound: nil, on: reactor, name: "Semaphore")
     }
 
-    init(value: Int, bound: Int?, reactor: Reactor?, name: String) throws {
+    init(value: Int, bound: Int?, on reactor: Reactor?, name: String) throws {
         guard value >= 0 else { throw ReactorError.invalidArgument("\(name)(value: \(value)): the value must be 0 or more") }
         self.reactor = Reactor.owner(reactor, of: "\(name)()")
         waiters = WaitQueue(reactor: self.reactor)
@@ -39,7 +39,7 @@ public class Semaphore: Holdable, @unchecked Sendable {
     @inlinable public final var value: Int { permits.load(ordering: .relaxed) }
 
     /// True when `acquire()` would wait.
-    @inlinable public final var locked: Bool { value == 0 }
+    @inlinable public final var isLocked: Bool { value == 0 }
 
     /// Takes a permit, waiting for one (in turn) when none is free. Throws `CancellationError`
     /// if the task is cancelled first (without a permit), and ``ReactorError`` (`.shutDown`)
@@ -48,7 +48,7 @@ public class Semaphore: Holdable, @unchecked Sendable {
     public final nonisolated(nonsending) func acquire(file: StaticString = #fileID, line: UInt = #line) async throws {
         if takeInPlace(#isolation) { return }
         guard reactor.runsInPlace(#isolation) else {
-            return try await reactor.onLoop(self, file: file, line: line) { semaphore in try await semaphore.acquire() }
+            return try await reactor.runOnLoop(self, file: file, line: line) { semaphore in try await semaphore.acquire() }
         }
         try await waitForHandOff()
     }
@@ -83,7 +83,7 @@ public class Semaphore: Holdable, @unchecked Sendable {
     @inlinable
     public final func release() throws {
         if let bound, value >= bound { throw overRelease }
-        reactor.onLoopThread(self) { semaphore in semaphore.handOff() }
+        reactor.runOnLoopNowOrNextTurn(self) { semaphore in semaphore.handOff() }
     }
 
     /// Runs `body` holding a permit (asyncio's `async with semaphore:`), and gives it back

@@ -15,7 +15,7 @@ import Synchronization
 /// `waitUntilWritable` park until an edge. They keep the readiness up to date (the design
 /// article, "Register once, edge-triggered"): EAGAIN or a short transfer clears it, so the
 /// next `try*` answers `nil` without a syscall until an edge arrives. The `try*` calls belong
-/// to the loop thread; the waits cross to it (see `Reactor.onLoop`).
+/// to the loop thread; the waits cross to it (see `Reactor.runOnLoop`).
 public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// The reactor this handle is registered with; its operations run on that reactor's loop.
     public let reactor: Reactor
@@ -55,7 +55,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
 
     /// True until `close()` (answered exactly on the loop thread; elsewhere, by the loop).
     public final var isOpen: Bool {
-        (try? reactor.runOnLoopThread("isOpen") { [self] in
+        (try? reactor.runOnLoopAndWait("isOpen") { [self] in
             reactor.sources.source(fd: fd, generation: generation) != nil
         }) ?? false
     }
@@ -96,7 +96,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// closed, `ReactorError` (`.busy`) when another task already waits to read, and
     /// `CancellationError`.
     public final nonisolated(nonsending) func waitUntilReadable(file: StaticString = #fileID, line: UInt = #line) async throws {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.waitUntilReadable() } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.waitUntilReadable() } }
         try await waitUntilReadableOnLoop()
     }
 
@@ -117,7 +117,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
 
     /// Waits until the fd may take more bytes (or has failed). As `waitUntilReadable`.
     public final nonisolated(nonsending) func waitUntilWritable(file: StaticString = #fileID, line: UInt = #line) async throws {
-        guard reactor.runsInPlace(#isolation) else { return try await reactor.onLoop(self, file: file, line: line) { try await $0.waitUntilWritable() } }
+        guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.waitUntilWritable() } }
         try await reactor.waitUntilReady(self, for: .write, isSocket ? "send" : "write")
     }
 }

@@ -26,7 +26,7 @@ extension Reactor {
         }
         let id = nextWaiterID()
         let outcome = await Self.park {
-            self.onLoopThread((self, handle.fd, handle.generation)) { reactor, fd, generation in
+            self.runOnLoopNowOrNextTurn((self, handle.fd, handle.generation)) { reactor, fd, generation in
                 reactor.cancelWait(fd: fd, generation: generation, interest: interest, id: id)
             }
         } park: { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
@@ -39,7 +39,7 @@ extension Reactor {
         }
         // Every operation runs on the loop thread, and so must its continuation: resuming
         // anywhere else would race on the loop's state (see `hop`).
-        precondition(inLoopThread, "a wait on \(handle) resumed off its reactor's thread")
+        precondition(isOnLoopThread, "a wait on \(handle) resumed off its reactor's thread")
         switch outcome {
         case .ready:
             // A job that ran between the wake-up and now may have closed the handle (and its

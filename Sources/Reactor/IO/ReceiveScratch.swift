@@ -7,7 +7,7 @@ extension Reactor {
     /// Valid until the caller next suspends, or next asks for it: whatever is left in it must be
     /// copied out before either.
     package func receiveScratch(atLeast minimum: Int) -> UnsafeMutableRawBufferPointer {
-        assert(inLoopThread, "receiveScratch is for the loop thread")
+        assert(isOnLoopThread, "receiveScratch is for the loop thread")
         if receiveScratchMemory.count < minimum {
             receiveScratchMemory.deallocate()
             receiveScratchMemory = .allocate(byteCount: minimum, alignment: 16)

@@ -45,7 +45,7 @@ extension Reactor {
     /// asyncio's `remove_reader` does; its blocking mode is left as the owner set it. An fd
     /// this reactor already has registered is refused with EEXIST.
     public func watch(_ fd: Int32, file: StaticString = #fileID, line: UInt = #line) async throws -> IOHandle {
-        try await onLoop((self, fd), file: file, line: line) { arguments in
+        try await runOnLoop((self, fd), file: file, line: line) { arguments in
             let (reactor, fd) = arguments
             return try reactor.registerWatched(fd)
         }
@@ -82,7 +82,7 @@ extension Reactor {
     func registerOnLoop(
         _ fd: Int32, isSocket: Bool, isStream: Bool, operation: StaticString, file: StaticString, line: UInt
     ) async throws -> IOHandle {
-        try await onLoop((self, fd, isSocket, isStream), operation: operation, file: file, line: line) { arguments in
+        try await runOnLoop((self, fd, isSocket, isStream), operation: operation, file: file, line: line) { arguments in
             let (reactor, fd, isSocket, isStream) = arguments
             return try reactor.register(fd, isSocket: isSocket, isStream: isStream)
         }
@@ -121,7 +121,7 @@ extension Reactor {
 
     /// Closes a registration from any thread (on the loop thread at once, else next turn).
     func close(fd: Int32, generation: UInt32) {
-        onLoopThread((self, fd, generation)) { reactor, fd, generation in
+        runOnLoopNowOrNextTurn((self, fd, generation)) { reactor, fd, generation in
             reactor.closeRegistration(fd: fd, generation: generation)
         }
     }

@@ -15,10 +15,16 @@ import Glibc
 ///   handle passed to another reactor's operation throws `.wrongReactor`; the loop-only
 ///   primitives (`tryRead`, `tryWrite`, timers' `callLater`) stop the process with a clear
 ///   message when called off the loop thread, as a data race would otherwise follow.
+///
+/// The helpers are named for what they do: `runOnLoop` (async: in place, or a hop),
+/// `runOnLoopNowOrNextTurn` (synchronous, returns nothing: in place, or the next turn),
+/// `runOnLoopAndWait` (synchronous with a result: in place, or the caller blocks until the
+/// loop ran it), `callSoonThreadsafe` (always a later turn, asyncio's); `isOnLoopThread` and
+/// `runsInPlace` answer where a call is.
 extension Reactor {
     /// True on this reactor's loop thread, while the loop runs.
     @inlinable
-    public var inLoopThread: Bool {
+    public var isOnLoopThread: Bool {
         cr_current_reactor() == Unmanaged.passUnretained(self).toOpaque()
     }
 
@@ -29,7 +35,7 @@ extension Reactor {
     /// another thread by then.
     @inlinable
     public func runsInPlace(_ isolation: (any Actor)?) -> Bool {
-        isolation == nil && inLoopThread
+        isolation == nil && isOnLoopThread
     }
 
     /// Runs `body(arguments)` on this reactor's loop: in place when the caller is already
@@ -47,7 +53,7 @@ extension Reactor {
     /// operation that calls it at its guard, and that frame stays on the stack of every task
     /// parked in the operation (the design article, "Memory per connection").
     @inlinable @inline(never)
-    public nonisolated(nonsending) func onLoop<Arguments, T: Sendable>(
+    public nonisolated(nonsending) func runOnLoop<Arguments, T: Sendable>(
         _ arguments: Arguments, operation: StaticString = #function, file: StaticString = #fileID, line: UInt = #line,
         _ body: nonisolated(nonsending) @escaping (Arguments) async throws -> T
     ) async throws -> T {
@@ -55,7 +61,7 @@ extension Reactor {
         return try await hop(operation, at: file, line, UnsafeTransfer((arguments, body)))
     }
 
-    /// The slow path of `onLoop`: runs `body` in a child task that has this reactor as its
+    /// The slow path of `runOnLoop`: runs `body` in a child task that has this reactor as its
     /// executor preference. Not `withTaskExecutorPreference` around the running task: with
     /// that, a `nonisolated(nonsending)` operation that parked resumed on the global executor
     /// in release builds (Swift 6.3.1), off the loop thread. The child keeps cancellation
@@ -72,7 +78,7 @@ extension Reactor {
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask(executorPreference: self) {
                 // Unless the loop is gone (then the job went to the global executor).
-                guard self.inLoopThread else { throw ReactorError.shutDown("\(operation)") }
+                guard self.isOnLoopThread else { throw ReactorError.shutDown("\(operation)") }
                 let (arguments, body) = call.value
                 return try await body(arguments)
             }
@@ -94,8 +100,8 @@ extension Reactor {
     /// false. `work` should capture nothing (pass what it needs as `value`), so the call in
     /// place allocates nothing.
     @inlinable @inline(__always) @discardableResult
-    public func onLoopThread<T: Sendable>(_ value: T, _ work: @escaping @Sendable (T) -> Void) -> Bool {
-        if inLoopThread {
+    public func runOnLoopNowOrNextTurn<T: Sendable>(_ value: T, _ work: @escaping @Sendable (T) -> Void) -> Bool {
+        if isOnLoopThread {
             work(value)
             return true
         }
@@ -110,8 +116,8 @@ extension Reactor {
     /// For the synchronous methods of a handle (options, addresses, shutdown), which must not
     /// race the handle's `close()` on the loop.
     @usableFromInline
-    package func runOnLoopThread<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
-        if inLoopThread { return try body() }
+    package func runOnLoopAndWait<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
+        if isOnLoopThread { return try body() }
         if cr_current_reactor() != nil {
             throw ReactorError(.wrongReactor, "\(operation) was called on another reactor's loop thread: use its async form or hop first")
         }
@@ -123,7 +129,7 @@ extension Reactor {
             finished.deallocate()
         }
         let semaphore = UnsafeTransfer(finished)
-        let accepted = execute {
+        let accepted = callSoonThreadsafe {
             let result = Result { try body() }
             done.withLock { $0 = result }
             sem_post(semaphore.value)
@@ -136,7 +142,7 @@ extension Reactor {
     /// Stops the process when called off the loop thread: for the loop-only primitives.
     @inline(__always)
     func assertOnLoop(_ operation: @autoclosure () -> String) {
-        precondition(inLoopThread, "\(operation()) must be called on the reactor's loop thread")
+        precondition(isOnLoopThread, "\(operation()) must be called on the reactor's loop thread")
     }
 
     /// Throws `ReactorError` (`.wrongReactor`) unless `handle` belongs to this reactor.
@@ -150,8 +156,8 @@ extension Reactor {
     /// Runs `work` on the loop thread, in a later turn (asyncio's `call_soon_threadsafe`).
     /// Returns false, without running it, when the reactor has already shut down.
     @discardableResult
-    public func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
-        if inLoopThread {
+    public func callSoonThreadsafe(_ work: @escaping @Sendable () -> Void) -> Bool {
+        if isOnLoopThread {
             readyQueue.append(.callback(work))
             return true
         }

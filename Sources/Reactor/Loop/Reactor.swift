@@ -12,7 +12,7 @@ import Synchronization
 /// thread until the body returns. `Reactor.start()` gives a reactor on a thread of its own.
 ///
 /// State marked `@exclusivity(unchecked)` is touched only on the loop thread; other threads
-/// reach the loop through `execute(_:)` or by enqueuing a job, both of which go through the
+/// reach the loop through `callSoonThreadsafe(_:)` or by enqueuing a job, both of which go through the
 /// locked inbox. Which calls run in place, which hop to the loop and which are refused is one
 /// rule, in `Crossing.swift`.
 public final class Reactor: @unchecked Sendable {
@@ -119,6 +119,14 @@ public final class Reactor: @unchecked Sendable {
         cr_current_reactor().map { Unmanaged<Reactor>.fromOpaque($0).takeUnretainedValue() }
     }
 
+    /// The reactor a call works on: the one it was given (`on:`), else the one whose loop runs
+    /// on this thread (asyncio's running loop). Throws `ReactorError` (`.notOnReactor`) when
+    /// there is neither. Every API that takes an optional reactor asks here.
+    public static func resolve(_ given: Reactor?, for operation: String) throws -> Reactor {
+        if let reactor = given ?? current { return reactor }
+        throw ReactorError(.notOnReactor, "\(operation) needs a reactor: call it on a reactor's loop thread, or pass one with on:")
+    }
+
     // MARK: - Lifecycle
 
     /// Runs `body` on a new reactor whose loop runs on the calling thread, as asyncio.run does,
@@ -143,7 +151,7 @@ public final class Reactor: @unchecked Sendable {
                 result = .failure(error)
             }
             outcome.withLock { $0 = result }
-            reactor.onLoopThread(reactor) { $0.stopRequested = true }
+            reactor.runOnLoopNowOrNextTurn(reactor) { $0.stopRequested = true }
         }
         reactor.runLoop()
         // No outcome: the loop was shut down (`shutdown()`) before the body finished.
@@ -170,7 +178,7 @@ public final class Reactor: @unchecked Sendable {
     /// finished. Safe to call from any thread, and more than once.
     public func shutdown() async {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-            let accepted = execute {
+            let accepted = callSoonThreadsafe {
                 self.stopRequested = true
                 self.shutdownWaiters.append(continuation)
             }

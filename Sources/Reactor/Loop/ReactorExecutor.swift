@@ -1,6 +1,6 @@
 /// One unit of work for the loop: a task's job, or a callback.
 ///
-/// Unchecked: a callback that crosses threads comes from `execute(_:)`, which takes only
+/// Unchecked: a callback that crosses threads comes from `callSoonThreadsafe(_:)`, which takes only
 /// `@Sendable` closures; the others (`callLater`) are made and run on the loop thread.
 @usableFromInline
 enum ReadyWork: @unchecked Sendable {
@@ -22,7 +22,7 @@ struct Inbox {
 extension Reactor: TaskExecutor, SerialExecutor {
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        if inLoopThread {
+        if isOnLoopThread {
             readyQueue.append(.job(job))
         } else {
             enqueueFromOtherThread(.job(job))
@@ -42,7 +42,7 @@ extension Reactor: TaskExecutor, SerialExecutor {
     }
 
     public func checkIsolated() {
-        precondition(inLoopThread, "expected to run on the reactor's loop thread")
+        precondition(isOnLoopThread, "expected to run on the reactor's loop thread")
     }
 
     /// Hands work to the loop from another thread. Once the reactor has shut down, jobs go to

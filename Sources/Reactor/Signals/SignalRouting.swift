@@ -54,7 +54,7 @@ enum SignalRouting {
     static func deliver(_ signal: Int32) {
         let receivers = subscriptions.withLock { $0.filter { $0.signals.contains(signal) } }
         for receiver in receivers {
-            receiver.reactor.onLoopThread((receiver, signal)) { receiver, signal in receiver.receive(signal) }
+            receiver.reactor.runOnLoopNowOrNextTurn((receiver, signal)) { receiver, signal in receiver.receive(signal) }
         }
     }
 

@@ -62,7 +62,7 @@ extension Reactor {
         for signal in wanted where !Self.canReceive(signal) {
             throw ReactorError(.invalidArgument, "signal \(signal) cannot be received as a sequence")
         }
-        let subscription = try runOnLoopThread("signals") { [self] in
+        let subscription = try runOnLoopAndWait("signals") { [self] in
             try SignalSubscription(reactor: self, signals: wanted)
         }
         return SignalSequence(owner: SignalSubscription.Owner(subscription))

@@ -38,7 +38,7 @@ final class SignalSubscription: @unchecked Sendable {
     }
 
     func next() async -> Int32? {
-        try? await reactor.onLoop(self) { subscription in await subscription.nextOnLoop() }
+        try? await reactor.runOnLoop(self) { subscription in await subscription.nextOnLoop() }
     }
 
     private func nextOnLoop() async -> Int32? {
@@ -57,7 +57,7 @@ final class SignalSubscription: @unchecked Sendable {
     /// Unregisters (from any thread: on the loop thread, at once or in its next turn) and wakes
     /// the waiting iterator, which returns nil.
     func finish() {
-        reactor.onLoopThread(self) { subscription in
+        reactor.runOnLoopNowOrNextTurn(self) { subscription in
             guard !subscription.isFinished else { return }
             subscription.isFinished = true
             subscription.arrived.removeAll()

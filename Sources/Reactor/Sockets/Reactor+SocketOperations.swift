@@ -3,7 +3,7 @@ import Glibc
 
 /// asyncio's `loop.sock_*` operations. Each one takes a socket of this reactor (another
 /// reactor's socket is refused with `ReactorError` `.wrongReactor`), crosses onto the loop
-/// (`onLoop`), tries its syscall first and parks only on EAGAIN (the design article, "Try the
+/// (`runOnLoop`), tries its syscall first and parks only on EAGAIN (the design article, "Try the
 /// syscall first").
 extension Reactor {
     /// Accepts one connection (`loop.sock_accept`). The listener stays readable until accept4
@@ -14,7 +14,7 @@ extension Reactor {
     /// once would spin: it logs, backs off (10 ms doubling to 1 s) and tries again.
     public nonisolated(nonsending) func sockAccept(_ listener: Socket, file: StaticString = #fileID, line: UInt = #line) async throws -> (Socket, SocketAddress) {
         try checkOwns(listener, "sockAccept")
-        return try await onLoop((self, listener), file: file, line: line) { arguments in
+        return try await runOnLoop((self, listener), file: file, line: line) { arguments in
             let (reactor, listener) = arguments
             return try await reactor.accept(listener)
         }
@@ -56,7 +56,7 @@ extension Reactor {
     /// The buffer must stay valid until the call returns.
     public nonisolated(nonsending) func sockRecv(_ socket: Socket, into buffer: UnsafeMutableRawBufferPointer, file: StaticString = #fileID, line: UInt = #line) async throws -> Int {
         try checkOwns(socket, "sockRecv")
-        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, buffer), file: file, line: line) { try await $0.0.sockRecv($0.1, into: $0.2) } }
+        guard runsInPlace(#isolation) else { return try await runOnLoop((self, socket, buffer), file: file, line: line) { try await $0.0.sockRecv($0.1, into: $0.2) } }
         await consumeBudget()
         while true {
             if let count = try socket.tryRead(into: buffer) {
@@ -81,7 +81,7 @@ extension Reactor {
     /// call returns. If cancelled, some prefix of the bytes may have been sent.
     public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: UnsafeRawBufferPointer, file: StaticString = #fileID, line: UInt = #line) async throws {
         try checkOwns(socket, "sockSendall")
-        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, bytes), file: file, line: line) { try await $0.0.sockSendall($0.1, $0.2) } }
+        guard runsInPlace(#isolation) else { return try await runOnLoop((self, socket, bytes), file: file, line: line) { try await $0.0.sockSendall($0.1, $0.2) } }
         try await sendAll(socket, count: bytes.count) { sent in
             try socket.tryWrite(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
         }
@@ -90,7 +90,7 @@ extension Reactor {
     /// Sends every byte of `bytes` (`loop.sock_sendall`), from the array's own storage.
     public nonisolated(nonsending) func sockSendall(_ socket: Socket, _ bytes: [UInt8], file: StaticString = #fileID, line: UInt = #line) async throws {
         try checkOwns(socket, "sockSendall")
-        guard runsInPlace(#isolation) else { return try await onLoop((self, socket, bytes), file: file, line: line) { try await $0.0.sockSendall($0.1, $0.2) } }
+        guard runsInPlace(#isolation) else { return try await runOnLoop((self, socket, bytes), file: file, line: line) { try await $0.0.sockSendall($0.1, $0.2) } }
         try await sendAll(socket, count: bytes.count) { sent in
             try bytes.withUnsafeBytes { try socket.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
         }
@@ -123,7 +123,7 @@ extension Reactor {
     /// says EAGAIN: that is waited out too, retrying with a back-off (1 ms doubling to 64 ms).
     public nonisolated(nonsending) func sockConnect(_ socket: Socket, to address: SocketAddress, file: StaticString = #fileID, line: UInt = #line) async throws {
         try checkOwns(socket, "sockConnect")
-        try await onLoop((self, socket, address), file: file, line: line) { arguments in
+        try await runOnLoop((self, socket, address), file: file, line: line) { arguments in
             let (reactor, socket, address) = arguments
             try await reactor.connect(socket, to: address)
         }

@@ -7,7 +7,7 @@ import Glibc
 ///
 /// The synchronous methods (options, addresses, shutdown) run on the loop thread, so they
 /// never race `close()`: called from a thread that runs no reactor, they wait for the loop to
-/// run them; from another reactor's loop thread they are refused (see `Reactor.onLoop`).
+/// run them; from another reactor's loop thread they are refused (see `Reactor.runOnLoop`).
 public final class Socket: IOHandle, @unchecked Sendable {
     public enum ShutdownDirection: Sendable {
         case read, write, both
@@ -61,7 +61,7 @@ public final class Socket: IOHandle, @unchecked Sendable {
 
     /// Runs `call` with the fd on the loop thread while the socket is open (EBADF once closed).
     private func onOpenSocket<T: Sendable>(_ operation: String, _ call: @escaping @Sendable (Int32) throws -> T) throws -> T {
-        try reactor.runOnLoopThread(operation) { [reactor, fd, generation] in
+        try reactor.runOnLoopAndWait(operation) { [reactor, fd, generation] in
             guard reactor.sources.source(fd: fd, generation: generation) != nil else {
                 throw SocketError.closed(operation, fd: fd)
             }

@@ -6,7 +6,7 @@ extension Reactor {
     /// Suspends the calling task for at least `duration` (asyncio.sleep).
     /// Throws `CancellationError` promptly if the task is cancelled, or the reactor shuts down.
     public nonisolated(nonsending) func sleep(for duration: Duration, file: StaticString = #fileID, line: UInt = #line) async throws {
-        try await onLoop((self, duration), file: file, line: line) { arguments in
+        try await runOnLoop((self, duration), file: file, line: line) { arguments in
             try await arguments.0.sleepOnLoop(for: arguments.1)
         }
     }
@@ -15,7 +15,7 @@ extension Reactor {
         let deadline = deadline(after: duration)
         let handle = timers.reserve()
         let outcome = await Self.park {
-            self.onLoopThread((self, handle)) { reactor, handle in
+            self.runOnLoopNowOrNextTurn((self, handle)) { reactor, handle in
                 if case .resume(let continuation) = reactor.timers.cancel(handle) {
                     continuation.resume(returning: .cancelled)
                 }
@@ -26,7 +26,7 @@ extension Reactor {
                 continuation.resume(returning: .cancelled)
             }
         }
-        precondition(inLoopThread, "a sleep resumed off its reactor's thread")
+        precondition(isOnLoopThread, "a sleep resumed off its reactor's thread")
         if outcome != .ready { throw CancellationError() }
     }
 
@@ -37,7 +37,7 @@ extension Reactor {
     }
 
     /// Calls `callback` on the loop thread after `delay` (loop.call_later). Must be called on
-    /// the loop thread, as asyncio's call_later is; from elsewhere use `execute` first.
+    /// the loop thread, as asyncio's call_later is; from elsewhere use `callSoonThreadsafe` first.
     @discardableResult
     public func callLater(_ delay: Duration, _ callback: @escaping () -> Void) -> TimerHandle {
         assertOnLoop("callLater")

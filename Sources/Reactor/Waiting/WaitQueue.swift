@@ -30,7 +30,7 @@ public final class WaitQueue: @unchecked Sendable {
     /// Parks the calling task until it is woken. Throws `CancellationError` if its task is
     /// cancelled first, and ``ReactorError`` (`.shutDown`) when the reactor shuts down, or has.
     public nonisolated(nonsending) func wait(file: StaticString = #fileID, line: UInt = #line) async throws {
-        try await reactor.onLoop(self, file: file, line: line) { queue in try await queue.waitOnLoop() }
+        try await reactor.runOnLoop(self, file: file, line: line) { queue in try await queue.waitOnLoop() }
     }
 
     private nonisolated(nonsending) func waitOnLoop() async throws {
@@ -55,7 +55,7 @@ public final class WaitQueue: @unchecked Sendable {
         let ticket = waiters.nextTicket(id: reactor.nextWaiterID())
         return await Reactor.park {
             guard cancellable else { return }
-            self.reactor.onLoopThread(self) { queue in
+            self.reactor.runOnLoopNowOrNextTurn(self) { queue in
                 if let waiter = queue.remove(ticket) {
                     waiter.continuation.resume(returning: .cancelled)
                 }

@@ -19,9 +19,7 @@ public func createSubprocessExec(
     stdin: SubprocessStream = .inherit, stdout: SubprocessStream = .inherit, stderr: SubprocessStream = .inherit,
     on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line
 ) async throws -> Subprocess {
-    guard let reactor = reactor ?? Reactor.current else {
-        throw ReactorError(.notOnReactor, "createSubprocessExec needs a reactor: call it on one, or pass on:")
-    }
+    let reactor = try Reactor.resolve(reactor, for: "createSubprocessExec")
     if stdin == .stdout || stdout == .stdout {
         throw ReactorError(.invalidArgument, "createSubprocessExec: only stderr can go to .stdout")
     }

@@ -40,7 +40,7 @@ public final class Subprocess: Sendable {
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
-        exit = Future(reactor: reactor)
+        exit = Future(on: reactor)
         if let pidfd {
             Task(executorPreference: reactor) { [pid, exit] in await Self.reap(pid, pidfd, into: exit) }
         } else {
@@ -104,7 +104,7 @@ public final class Subprocess: Sendable {
     /// reaped, from any thread.
     public func sendSignal(_ signal: Int32) throws {
         guard let pidfd else { return try FallbackReaper.shared.sendSignal(signal, to: pid) }
-        try reactor.runOnLoopThread("sendSignal") { [self] in
+        try reactor.runOnLoopAndWait("sendSignal") { [self] in
             if returnCode != nil { throw SocketError(operation: "pidfd_send_signal", errno: ESRCH, detail: "pid \(pid)") }
             let result = cr_pidfd_send_signal(pidfd.fileDescriptor, signal)
             if result < 0 { throw SocketError(operation: "pidfd_send_signal", errno: -result, detail: "pid \(pid)") }

@@ -21,7 +21,7 @@ final class AsyncioMappingTests: XCTestCase {
         }
 
         func fetch(_ name: String) async throws -> String {
-            if !reactor.inLoopThread { offLoop.value += 1 }
+            if !reactor.isOnLoopThread { offLoop.value += 1 }
             if name == "slow" { try await reactor.sleep(for: .seconds(3600)) }
             if let gate = gates[name] { try await gate.wait() }
             await Task.yield()

@@ -14,13 +14,13 @@ final class ConditionTests: XCTestCase {
                 tasks.append(reactor.spawn {
                     try await condition.withLock {
                         try await condition.wait()
-                        XCTAssertTrue(condition.locked)
+                        XCTAssertTrue(condition.isLocked)
                         order.value.append(index)
                     }
                 })
                 try await waitUntil(reactor, "waiter \(index) waits") { condition.waiters.count == index + 1 }
             }
-            XCTAssertFalse(condition.locked, "wait() kept the lock")
+            XCTAssertFalse(condition.isLocked, "wait() kept the lock")
             try await condition.withLock { try condition.notify() }
             try await tasks[0].value
             XCTAssertEqual(order.value, [0])
@@ -31,7 +31,7 @@ final class ConditionTests: XCTestCase {
             try await condition.withLock { try condition.notifyAll() }
             try await tasks[3].value
             XCTAssertEqual(order.value, [0, 1, 2, 3])
-            XCTAssertFalse(condition.locked)
+            XCTAssertFalse(condition.isLocked)
         }
     }
 
@@ -67,7 +67,7 @@ final class ConditionTests: XCTestCase {
                 do {
                     try await condition.wait()
                 } catch is CancellationError {
-                    heldWhenThrown.value = condition.locked
+                    heldWhenThrown.value = condition.isLocked
                     try condition.release()
                     throw CancellationError()
                 }
@@ -81,7 +81,7 @@ final class ConditionTests: XCTestCase {
             try condition.release()
             await assertThrows(CancellationError.self, waiter)
             XCTAssertEqual(heldWhenThrown.value, true)
-            XCTAssertFalse(condition.locked)
+            XCTAssertFalse(condition.isLocked)
         }
     }
 
@@ -106,7 +106,7 @@ final class ConditionTests: XCTestCase {
             try condition.release()
             await assertThrows(CancellationError.self, first)
             try await second.value
-            XCTAssertFalse(condition.locked)
+            XCTAssertFalse(condition.isLocked)
         }
     }
 
@@ -153,7 +153,7 @@ final class ConditionTests: XCTestCase {
             try condition.release()
             await assertThrows(CancellationError.self, first)
             try await second.value
-            XCTAssertFalse(condition.locked)
+            XCTAssertFalse(condition.isLocked)
         }
     }
 }

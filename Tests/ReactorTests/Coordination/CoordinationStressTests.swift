@@ -27,7 +27,7 @@ final class CoordinationStressTests: XCTestCase {
             let counter = Counter()
             let tasks = (0..<64).map { _ in reactor.spawn { try await Self.addUnderLock(lock, counter, pairs: 10_000) } }
             for task in tasks { try await task.value }
-            XCTAssertFalse(lock.locked)
+            XCTAssertFalse(lock.isLocked)
             return counter.value
         }
         XCTAssertEqual(total, 64 * 10_000)
@@ -38,7 +38,7 @@ final class CoordinationStressTests: XCTestCase {
         defer { watchdog.cancel() }
         let home = try Reactor.start()
         let other = try Reactor.start()
-        let lock = Lock(reactor: home)
+        let lock = Lock(on: home)
         let counter = Counter()
         let tasks = (0..<64).map { index in
             (index % 2 == 0 ? home : other).spawn { try await Self.addUnderLock(lock, counter, pairs: 10_000) }
@@ -46,7 +46,7 @@ final class CoordinationStressTests: XCTestCase {
         for task in tasks { try await task.value }
         XCTAssertEqual(counter.value, 64 * 10_000)
         // A release made on the other reactor lands in the home loop's next turn.
-        try await home.spawn { try await waitUntil(home, "the last release lands") { !lock.locked } }.value
+        try await home.spawn { try await waitUntil(home, "the last release lands") { !lock.isLocked } }.value
         await other.shutdown()
         await home.shutdown()
     }

@@ -72,7 +72,7 @@ final class FutureTests: XCTestCase {
             let calls = Shared<[String]>([])
             let allRan = Event()
             future.addDoneCallback { future in
-                XCTAssertTrue(reactor.inLoopThread)
+                XCTAssertTrue(reactor.isOnLoopThread)
                 calls.value.append("first: \((try? future.result()) ?? "?")")
             }
             let removed = future.addDoneCallback { _ in calls.value.append("removed") }
@@ -146,7 +146,7 @@ final class FutureTests: XCTestCase {
         defer { watchdog.cancel() }
         for _ in 0..<100 {
             let reactor = try Reactor.start()
-            let future = Future<Int>(reactor: reactor)
+            let future = Future<Int>(on: reactor)
             let awaiter = reactor.spawn { try await future.value() }
             let thread = Thread { try! future.setResult(1) }
             thread.start()

@@ -11,11 +11,11 @@ final class LockTests: XCTestCase {
         try runReactor { reactor in
             let lock = Lock()
             XCTAssertTrue(lock.reactor === reactor)
-            XCTAssertFalse(lock.locked)
+            XCTAssertFalse(lock.isLocked)
             try await lock.acquire()
-            XCTAssertTrue(lock.locked)
+            XCTAssertTrue(lock.isLocked)
             try lock.release()
-            XCTAssertFalse(lock.locked)
+            XCTAssertFalse(lock.isLocked)
             assertThrowsReactorError(.invalidState) { try lock.release() }
         }
     }
@@ -36,12 +36,12 @@ final class LockTests: XCTestCase {
             }
             try lock.release()
             // Handed to the first waiter: still locked for anyone who asks now.
-            XCTAssertTrue(lock.locked)
+            XCTAssertTrue(lock.isLocked)
             try await lock.acquire()
             XCTAssertEqual(order.value, [0, 1, 2, 3, 4])
             try lock.release()
             for task in tasks { try await task.value }
-            XCTAssertFalse(lock.locked)
+            XCTAssertFalse(lock.isLocked)
         }
     }
 
@@ -69,7 +69,7 @@ final class LockTests: XCTestCase {
             XCTAssertEqual(lock.waiters.count, 1)
             try lock.release()
             try await second.value
-            XCTAssertFalse(lock.locked)
+            XCTAssertFalse(lock.isLocked)
         }
     }
 
@@ -82,7 +82,7 @@ final class LockTests: XCTestCase {
             first.cancel()
             await assertThrows(CancellationError.self, first)
             try await second.value
-            XCTAssertFalse(lock.locked, "the lock was stranded")
+            XCTAssertFalse(lock.isLocked, "the lock was stranded")
         }
     }
 
@@ -93,7 +93,7 @@ final class LockTests: XCTestCase {
                 try await lock.withLock { throw TestFailure("inside") }
                 XCTFail("withLock swallowed the error")
             } catch is TestFailure {}
-            XCTAssertFalse(lock.locked)
+            XCTAssertFalse(lock.isLocked)
 
             let entered = Event()
             let never = Event()
@@ -104,10 +104,10 @@ final class LockTests: XCTestCase {
                 }
             }
             try await entered.wait()
-            XCTAssertTrue(lock.locked)
+            XCTAssertTrue(lock.isLocked)
             task.cancel()
             await assertThrows(CancellationError.self, task)
-            XCTAssertFalse(lock.locked)
+            XCTAssertFalse(lock.isLocked)
             let answer = try await lock.withLock { 42 }
             XCTAssertEqual(answer, 42)
         }
@@ -123,10 +123,10 @@ final class LockTests: XCTestCase {
             waiter.cancel()
             await assertThrows(CancellationError.self, waiter)
             XCTAssertFalse(ran.value, "the body ran without the lock")
-            XCTAssertTrue(lock.locked, "the cancelled waiter released a lock it never held")
+            XCTAssertTrue(lock.isLocked, "the cancelled waiter released a lock it never held")
             XCTAssertEqual(lock.waiters.count, 0)
             try lock.release()
-            XCTAssertFalse(lock.locked)
+            XCTAssertFalse(lock.isLocked)
         }
     }
 
@@ -148,7 +148,7 @@ final class LockTests: XCTestCase {
         let watchdog = Watchdog(seconds: 60, name)
         defer { watchdog.cancel() }
         let reactor = try Reactor.start()
-        let lock = Lock(reactor: reactor)
+        let lock = Lock(on: reactor)
         let outcome = Shared<String>("still waiting")
         try await lock.acquire()
         let waiter = reactor.spawn {
@@ -173,10 +173,10 @@ final class LockTests: XCTestCase {
             // Both releases pass the check at the call (the lock is still held), and the loop
             // finds the second a misuse.
             let released = callTwiceFromAPlainThread { try lock.release() }
-            XCTAssertTrue(lock.locked, "a release made off the loop ran before the loop's next turn")
+            XCTAssertTrue(lock.isLocked, "a release made off the loop ran before the loop's next turn")
             try await waitUntil(reactor, "the misuse is logged") { logs.contains(.error, "Lock.release: the lock is not held") }
             XCTAssertEqual(released, [true, true])
-            XCTAssertFalse(lock.locked)
+            XCTAssertFalse(lock.isLocked)
             try await lock.acquire()
             try lock.release()
         }
@@ -193,10 +193,10 @@ final class LockTests: XCTestCase {
             try await waitUntil(reactor, "the waiter waits") { lock.waiters.count == 1 }
             try lock.release()
             // Handed to the waiter, which has not run: nobody may release it now.
-            XCTAssertTrue(lock.locked)
+            XCTAssertTrue(lock.isLocked)
             assertThrowsReactorError(.invalidState) { try lock.release() }
             try await waiter.value
-            XCTAssertFalse(lock.locked)
+            XCTAssertFalse(lock.isLocked)
         }
     }
 }

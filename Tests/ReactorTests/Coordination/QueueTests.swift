@@ -237,7 +237,7 @@ final class QueueTests: XCTestCase {
         defer { watchdog.cancel() }
         let consumerReactor = try Reactor.start()
         let producerReactor = try Reactor.start()
-        let queue = Queue<Int>(maxSize: 8, reactor: consumerReactor)
+        let queue = Queue<Int>(maxSize: 8, on: consumerReactor)
         let consumer = consumerReactor.spawn {
             var seen: [Int] = []
             for try await item in queue { seen.append(item) }

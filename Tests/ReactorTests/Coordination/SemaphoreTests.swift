@@ -11,9 +11,9 @@ final class SemaphoreTests: XCTestCase {
             assertThrowsReactorError(.invalidArgument) { try BoundedSemaphore(value: -1) }
             let semaphore = try Semaphore(value: 2)
             try await semaphore.acquire()
-            XCTAssertFalse(semaphore.locked)
+            XCTAssertFalse(semaphore.isLocked)
             try await semaphore.acquire()
-            XCTAssertTrue(semaphore.locked)
+            XCTAssertTrue(semaphore.isLocked)
             XCTAssertEqual(semaphore.value, 0)
             try semaphore.release()
             try semaphore.release()
@@ -37,7 +37,7 @@ final class SemaphoreTests: XCTestCase {
             }
             try semaphore.release()
             // bpo-45997: the permit went to waiter 0; a task asking now waits behind the others.
-            XCTAssertTrue(semaphore.locked)
+            XCTAssertTrue(semaphore.isLocked)
             let newcomer = reactor.spawn { try await semaphore.withPermit { order.value.append(99) } }
             for task in tasks { try await task.value }
             try await newcomer.value
