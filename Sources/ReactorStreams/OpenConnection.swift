@@ -8,7 +8,7 @@ public func openConnection(
     limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line
 ) async throws -> (StreamReader, StreamWriter) {
     let reactor = try Reactor.resolve(reactor, for: "openConnection")
-    var lastError: any Error = StreamError(.invalidArgument, "\(host) resolved to no address")
+    var lastError: any Error = ReactorError(.invalidArgument, "\(host) resolved to no address")
     for address in try await SocketAddress.resolve(host: host, port: port, on: reactor.blockingPool) {
         do {
             let socket: Socket

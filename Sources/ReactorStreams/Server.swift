@@ -32,7 +32,7 @@ public func startServer(
                 let listener = try await reactor.listen(on: bound, backlog: backlog, reusePort: reusePort, file: file, line: line)
                 listeners.append(listener)
                 port = try listener.localAddress().port!
-            } catch let error as SocketError where host == nil && address.family == .ipv6 && error.errno == EAFNOSUPPORT {
+            } catch let error as SystemCallError where host == nil && address.family == .ipv6 && error.errno == EAFNOSUPPORT {
                 continue  // no IPv6 on this machine: every interface is the IPv4 ones
             }
         }
@@ -145,7 +145,7 @@ public final class Server: @unchecked Sendable {
         // handler throw EBADF, or a closing writer's error; a peer that went away makes it
         // throw ECONNRESET, EPIPE or ETIMEDOUT, seen by the reader or by the writer. Neither is
         // a failure of the handler: debug, whichever side saw it.
-        let errno = (error as? SocketError)?.errno ?? (error as? StreamError)?.cause?.errno
+        let errno = (error as? SystemCallError)?.errno ?? (error as? ReactorError)?.cause?.errno
         let closedHere = writer.isClosing || errno == EBADF
         let peerWentAway = [ECONNRESET, EPIPE, ETIMEDOUT].contains(errno)
         let message = "connection handler for \(writer.peerAddress.map(\.description) ?? "?") threw"

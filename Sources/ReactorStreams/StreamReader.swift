@@ -16,7 +16,7 @@ import Reactor
 /// by every later read, as asyncio's `set_exception` does.
 ///
 /// One task reads at a time: a second task that calls a read while the first waits for data
-/// gets `StreamError.readInProgress`. The reads are `nonisolated(nonsending)`: in a task on
+/// gets `ReactorError` (`.busy`). The reads are `nonisolated(nonsending)`: in a task on
 /// the handle's reactor they run where they are called, with no executor switch; called
 /// elsewhere, they hop to the reactor (`Reactor.runOnLoop`).
 public final class StreamReader: @unchecked Sendable {
@@ -66,7 +66,7 @@ public final class StreamReader: @unchecked Sendable {
         try throwStoredError()
         if maxBytes == 0 { return [] }
         guard maxBytes > 0 else {
-            throw StreamError(.invalidArgument, "read size can not be less than zero (use read() to read until EOF)")
+            throw ReactorError(.invalidArgument, "read size can not be less than zero (use read() to read until EOF)")
         }
         if buffer.isEmpty && !sawEOF { try await fill("read") }
         return buffer.take(min(maxBytes, buffer.count))
@@ -91,7 +91,7 @@ public final class StreamReader: @unchecked Sendable {
         guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop((self, count), file: file, line: line) { try await $0.0.readExactly($0.1) } }
         defer { buffer.settle() }
         guard count >= 0 else {
-            throw StreamError(.invalidArgument, "readExactly size can not be less than zero")
+            throw ReactorError(.invalidArgument, "readExactly size can not be less than zero")
         }
         try throwStoredError()
         if count == 0 { return [] }
@@ -131,7 +131,7 @@ public final class StreamReader: @unchecked Sendable {
         guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop((self, separator), file: file, line: line) { try await $0.0.readUntil($0.1) } }
         defer { buffer.settle() }
         guard !separator.isEmpty else {
-            throw StreamError(.invalidArgument, "separator should be at least one byte")
+            throw ReactorError(.invalidArgument, "separator should be at least one byte")
         }
         return try await readThrough(shortest: separator.count, longest: separator.count) { buffer, offset in
             buffer.firstIndex(of: separator, from: offset).map { (start: $0, end: $0 + separator.count) }
@@ -145,7 +145,7 @@ public final class StreamReader: @unchecked Sendable {
         defer { buffer.settle() }
         let separators = separators.sorted { $0.count < $1.count }
         guard let shortest = separators.first?.count, shortest > 0 else {
-            throw StreamError(.invalidArgument, "separator should be at least one byte")
+            throw ReactorError(.invalidArgument, "separator should be at least one byte")
         }
         return try await readThrough(shortest: shortest, longest: separators.last!.count) { buffer, offset in
             var match: (start: Int, end: Int)?
@@ -252,8 +252,8 @@ public final class StreamReader: @unchecked Sendable {
     @inline(__always)
     private nonisolated(nonsending) func fill(_ operation: String) async throws {
         if let waiting = waitingOperation {
-            throw StreamError(
-                .readInProgress,
+            throw ReactorError(
+                .busy,
                 "\(operation)() called while another task is already waiting for incoming data (in \(waiting)())")
         }
         waitingOperation = operation
@@ -282,7 +282,7 @@ public final class StreamReader: @unchecked Sendable {
                 buffer.settle()
                 try await handle.waitUntilReadableOnLoop()
             }
-        } catch let error as SocketError {
+        } catch let error as SystemCallError {
             // A failed syscall is kept, as asyncio's set_exception; the reactor's own
             // conditions (cancellation, a busy direction) are not.
             storedError = error

@@ -89,7 +89,7 @@ public final class StreamWriter: @unchecked Sendable {
     // MARK: - Writing
 
     /// Queues `bytes` for sending, sending at once what the kernel takes. Never waits: call
-    /// `drain()` to let the queue empty. Throws `StreamError` after `close()` or `writeEOF()`,
+    /// `drain()` to let the queue empty. Throws `ReactorError` after `close()` or `writeEOF()`,
     /// or once the connection was lost. Contiguous collections are sent from their own
     /// storage; others are copied once.
     public func write<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws {
@@ -160,13 +160,13 @@ public final class StreamWriter: @unchecked Sendable {
     /// Throws unless bytes may still be written: not after `close()` or `writeEOF()`, nor once
     /// the connection is lost.
     private func checkWritable() throws {
-        if closeRequested || isClosed { throw StreamError(.writerClosed, "write() called after close()") }
-        if eofRequested { throw StreamError(.writerClosed, "write() called after writeEOF()") }
+        if closeRequested || isClosed { throw ReactorError(.invalidState, "write() called after close()") }
+        if eofRequested { throw ReactorError(.invalidState, "write() called after writeEOF()") }
         if let lostError { throw connectionLost(lostError) }
     }
 
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
-    /// are. Throws `StreamError(.connectionLost)` if the connection is lost or closed.
+    /// are. Throws `ReactorError(.connectionLost)` if the connection is lost or closed.
     public nonisolated(nonsending) func drain(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.drain() } }
         try throwIfClosed()
@@ -181,7 +181,7 @@ public final class StreamWriter: @unchecked Sendable {
 
     private func throwIfClosed() throws {
         if let lostError { throw connectionLost(lostError) }
-        if isClosed { throw StreamError(.connectionLost, "the stream is closed") }
+        if isClosed { throw ReactorError(.connectionLost, "the stream is closed") }
     }
 
     /// Half-closes: once the queue is sent, shuts down the write side (the peer reads EOF);
@@ -193,7 +193,7 @@ public final class StreamWriter: @unchecked Sendable {
             reactor.runOnLoopNowOrNextTurn(self) { try? $0.writeEOF() }
             return
         }
-        if closeRequested || isClosed { throw StreamError(.writerClosed, "writeEOF() called after close()") }
+        if closeRequested || isClosed { throw ReactorError(.invalidState, "writeEOF() called after close()") }
         guard !eofRequested else { return }
         eofRequested = true
         if queue.isEmpty { try shutdownWrite() }
@@ -323,7 +323,7 @@ public final class StreamWriter: @unchecked Sendable {
         }
     }
 
-    private func connectionLost(_ error: any Error) -> StreamError {
-        StreamError(.connectionLost, "connection lost: \(error)", cause: error as? SocketError)
+    private func connectionLost(_ error: any Error) -> ReactorError {
+        ReactorError(.connectionLost, "connection lost: \(error)", cause: error as? SystemCallError)
     }
 }

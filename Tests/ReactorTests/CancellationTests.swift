@@ -116,7 +116,7 @@ final class CancellationTests: XCTestCase {
             do {
                 _ = try await reader.value
                 XCTFail("recv returned after its socket was closed")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, EBADF)
                 XCTAssertEqual(error.operation, "recv")
                 XCTAssertTrue(error.description.contains("fd \(server.fileDescriptor) is closed"), error.description)

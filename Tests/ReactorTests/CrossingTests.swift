@@ -65,7 +65,7 @@ final class CrossingTests: XCTestCase {
         listener.close()
         XCTAssertFalse(listener.isOpen)
         XCTAssertThrowsError(try listener.localAddress()) { error in
-            XCTAssertEqual((error as? SocketError)?.errno, EBADF)
+            XCTAssertEqual((error as? SystemCallError)?.errno, EBADF)
         }
         await reactor.shutdown()
         XCTAssertThrowsError(try listener.localAddress()) { error in

@@ -48,8 +48,8 @@ final class IOHandleTests: XCTestCase {
             readEnd.close()
             let bytes: [UInt8] = [1, 2, 3]
             XCTAssertThrowsError(try bytes.withUnsafeBytes { try writeEnd.tryWrite($0) }) { error in
-                XCTAssertEqual((error as? SocketError)?.errno, EPIPE)
-                XCTAssertEqual((error as? SocketError)?.operation, "write")
+                XCTAssertEqual((error as? SystemCallError)?.errno, EPIPE)
+                XCTAssertEqual((error as? SystemCallError)?.operation, "write")
             }
             writeEnd.close()
         }
@@ -89,7 +89,7 @@ final class IOHandleTests: XCTestCase {
             do {
                 _ = try await reactor.adopt(fd)
                 XCTFail("epoll watched a regular file")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, EPERM)
             }
             XCTAssertEqual(fcntl(fd, F_GETFD), -1, "a refused fd was left open")
@@ -100,7 +100,7 @@ final class IOHandleTests: XCTestCase {
             do {
                 _ = try await reactor.adoptSocket(fds[0])
                 XCTFail("adoptSocket took a pipe")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, ENOTSOCK)
             }
             XCTAssertEqual(fcntl(fds[0], F_GETFD), -1)
@@ -140,7 +140,7 @@ final class IOHandleTests: XCTestCase {
             do {
                 _ = try await reactor.watch(readEnd)
                 XCTFail("an fd was watched twice")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, EEXIST)
             }
             // Unwatched, the fd is still the owner's, open, and still works.

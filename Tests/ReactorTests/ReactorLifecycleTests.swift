@@ -140,7 +140,7 @@ final class ReactorLifecycleTests: XCTestCase {
                 do {
                     _ = try await reactor.sockRecv(server, maxBytes: 1)
                     outcome.value = "returned"
-                } catch let error as SocketError {
+                } catch let error as SystemCallError {
                     outcome.value = "errno \(error.errno)"
                 }
             }

@@ -208,7 +208,7 @@ final class ServerTests: XCTestCase {
             do {
                 _ = try await openConnection(host: "127.0.0.1", port: server.port!)
                 XCTFail("connected to a closed server")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, ECONNREFUSED)
             }
             server.abortClients()

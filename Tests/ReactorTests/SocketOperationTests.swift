@@ -100,7 +100,7 @@ final class SocketOperationTests: XCTestCase {
             do {
                 _ = try await reactor.connect(to: address)
                 XCTFail("connect succeeded")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, ECONNREFUSED)
                 XCTAssertEqual(error.operation, "connect")
                 XCTAssertTrue(error.description.contains("Connection refused"), error.description)
@@ -117,14 +117,14 @@ final class SocketOperationTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("70000"), "\(error)")
         }
         XCTAssertThrowsError(try SocketAddress(unixPath: String(repeating: "x", count: 200))) { error in
-            XCTAssertEqual((error as? SocketError)?.errno, ENAMETOOLONG)
+            XCTAssertEqual((error as? SystemCallError)?.errno, ENAMETOOLONG)
         }
         try runReactor { reactor in
             // 192.0.2.1 (TEST-NET-1) is not an address of this machine: bind fails locally.
             do {
                 _ = try await reactor.listen(on: SocketAddress(ipAddress: "192.0.2.1", port: 0))
                 XCTFail("bind succeeded")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, EADDRNOTAVAIL)
             }
             // A port already bound without SO_REUSEPORT.
@@ -133,7 +133,7 @@ final class SocketOperationTests: XCTestCase {
             do {
                 _ = try await reactor.listen(on: address)
                 XCTFail("second bind succeeded")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, EADDRINUSE)
             }
         }
@@ -154,12 +154,12 @@ final class SocketOperationTests: XCTestCase {
                         try await reactor.sockSendall(client, [1, 2, 3])
                     }
                     XCTFail("\(operation) on a closed socket succeeded")
-                } catch let error as SocketError {
+                } catch let error as SystemCallError {
                     XCTAssertEqual(error.errno, EBADF)
                     XCTAssertTrue(error.description.contains("fd \(client.fileDescriptor)"), error.description)
                 }
             }
-            XCTAssertThrowsError(try client.localAddress()) { XCTAssertEqual(($0 as? SocketError)?.errno, EBADF) }
+            XCTAssertThrowsError(try client.localAddress()) { XCTAssertEqual(($0 as? SystemCallError)?.errno, EBADF) }
         }
     }
 
@@ -177,7 +177,7 @@ final class SocketOperationTests: XCTestCase {
             do {
                 try await reactor.sockSendall(first, [42])
                 XCTFail("a stale handle sent on a reused fd")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, EBADF)
             }
             XCTAssertTrue(second.isOpen && secondPeer.isOpen)
@@ -332,7 +332,7 @@ final class SocketOperationTests: XCTestCase {
             do {
                 _ = try await reactor.adopt(closed)
                 XCTFail("adopted a closed fd")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, EBADF)
                 XCTAssertEqual(error.operation, "adopt")
             }

@@ -86,9 +86,9 @@ final class StreamReaderTests: XCTestCase {
 
     func testNegativeCountsAreClearErrors() throws {
         try withReader { f in
-            await assertThrows(StreamError.Kind.invalidArgument) { _ = try await f.reader.read(-1) }
-            await assertThrows(StreamError.Kind.invalidArgument) { _ = try await f.reader.readExactly(-1) }
-            await assertThrows(StreamError.Kind.invalidArgument) { _ = try await f.reader.readUntil([]) }
+            await assertThrows(ReactorError.Code.invalidArgument) { _ = try await f.reader.read(-1) }
+            await assertThrows(ReactorError.Code.invalidArgument) { _ = try await f.reader.readExactly(-1) }
+            await assertThrows(ReactorError.Code.invalidArgument) { _ = try await f.reader.readUntil([]) }
         }
     }
 
@@ -238,8 +238,8 @@ final class StreamReaderTests: XCTestCase {
             do {
                 _ = try await f.reader.read(10)
                 XCTFail("a second concurrent read was allowed")
-            } catch let error as StreamError {
-                XCTAssertEqual(error.kind, .readInProgress)
+            } catch let error as ReactorError {
+                XCTAssertEqual(error.code, .busy)
                 XCTAssertTrue(error.message.contains("another task is already waiting"), error.message)
             }
             try await f.send("for the first\n")
@@ -259,7 +259,7 @@ final class StreamReaderTests: XCTestCase {
             for _ in 0..<2 {
                 do {
                     _ = try await f.reader.readExactly(100)
-                } catch let error as SocketError {
+                } catch let error as SystemCallError {
                     errors.append(error.errno)
                 }
             }
@@ -304,15 +304,15 @@ func assertThrows<E: Error>(
 }
 
 func assertThrows(
-    _ kind: StreamError.Kind, file: StaticString = #filePath, line: UInt = #line, _ body: () async throws -> Void
+    _ code: ReactorError.Code, file: StaticString = #filePath, line: UInt = #line, _ body: () async throws -> Void
 ) async {
     do {
         try await body()
-        XCTFail("expected StreamError(\(kind)), nothing was thrown", file: file, line: line)
-    } catch let error as StreamError {
-        XCTAssertEqual(error.kind, kind, file: file, line: line)
+        XCTFail("expected ReactorError(\(code)), nothing was thrown", file: file, line: line)
+    } catch let error as ReactorError {
+        XCTAssertEqual(error.code, code, file: file, line: line)
     } catch {
-        XCTFail("expected StreamError(\(kind)), got \(error)", file: file, line: line)
+        XCTFail("expected ReactorError(\(code)), got \(error)", file: file, line: line)
     }
 }
 

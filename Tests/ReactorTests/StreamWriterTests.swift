@@ -50,11 +50,11 @@ final class StreamWriterTests: XCTestCase {
             do {
                 try await drainer.value
                 XCTFail("drain returned on a reset connection")
-            } catch let error as StreamError {
-                XCTAssertEqual(error.kind, .connectionLost)
+            } catch let error as ReactorError {
+                XCTAssertEqual(error.code, .connectionLost)
             }
             XCTAssertTrue(writer.isClosing)
-            await assertThrows(StreamError.Kind.connectionLost) { try writer.write([1]) }
+            await assertThrows(ReactorError.Code.connectionLost) { try writer.write([1]) }
         }
     }
 
@@ -64,8 +64,8 @@ final class StreamWriterTests: XCTestCase {
             defer { peer.close() }
             writer.close()
             XCTAssertTrue(writer.isClosing)
-            await assertThrows(StreamError.Kind.writerClosed) { try writer.write([1]) }
-            await assertThrows(StreamError.Kind.connectionLost) { try await writer.drain() }
+            await assertThrows(ReactorError.Code.invalidState) { try writer.write([1]) }
+            await assertThrows(ReactorError.Code.connectionLost) { try await writer.drain() }
             await writer.waitClosed()
             XCTAssertFalse(writer.handle.isOpen)
         }
@@ -121,7 +121,7 @@ final class StreamWriterTests: XCTestCase {
             let payload = randomBytes(256 * 1024, seed: 51)
             try writer.write(payload)
             try writer.writeEOF()
-            await assertThrows(StreamError.Kind.writerClosed) { try writer.write([1]) }
+            await assertThrows(ReactorError.Code.invalidState) { try writer.write([1]) }
             let received = try await receive(reactor, peer, count: payload.count + 1)
             XCTAssertTrue(received == payload, "the peer did not get every byte, then EOF")
             try await reactor.sockSendall(peer, Array("still listening\n".utf8))

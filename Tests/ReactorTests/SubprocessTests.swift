@@ -43,7 +43,7 @@ final class SubprocessTests: XCTestCase {
             try sleeper.kill()
             let killed = try await sleeper.wait()
             XCTAssertEqual(killed, -SIGKILL)
-            XCTAssertThrowsError(try sleeper.terminate()) { XCTAssertEqual(($0 as? SocketError)?.errno, ESRCH) }
+            XCTAssertThrowsError(try sleeper.terminate()) { XCTAssertEqual(($0 as? SystemCallError)?.errno, ESRCH) }
         }
     }
 
@@ -53,7 +53,7 @@ final class SubprocessTests: XCTestCase {
             do {
                 _ = try await createSubprocessExec("/nonexistent/program", stdin: .pipe, stdout: .pipe, stderr: .pipe)
                 XCTFail("a missing program started")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, ENOENT)
             }
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("not-executable-\(getpid())").path
@@ -62,7 +62,7 @@ final class SubprocessTests: XCTestCase {
             do {
                 _ = try await createSubprocessExec(path, stdout: .pipe)
                 XCTFail("a file without the execute bit started")
-            } catch let error as SocketError {
+            } catch let error as SystemCallError {
                 XCTAssertEqual(error.errno, EACCES)
             }
         }
@@ -228,7 +228,7 @@ final class SubprocessTests: XCTestCase {
             try sleeper.kill()
             let killed = try await sleeper.wait()
             XCTAssertEqual(killed, -SIGKILL)
-            XCTAssertThrowsError(try sleeper.kill()) { XCTAssertEqual(($0 as? SocketError)?.errno, ESRCH) }
+            XCTAssertThrowsError(try sleeper.kill()) { XCTAssertEqual(($0 as? SystemCallError)?.errno, ESRCH) }
             let statuses = try await withThrowingTaskGroup(of: (Int32, Int32).self) { group in
                 for index in 0..<50 {
                     group.addTask { (Int32(index % 7), try await createSubprocessShell("exit \(index % 7)").wait()) }

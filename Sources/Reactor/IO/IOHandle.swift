@@ -46,7 +46,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
 
     public var description: String { "\(isSocket ? "Socket" : "IOHandle")(fd: \(fileDescriptor))" }
 
-    /// Closes the fd: tasks waiting on it resume with a `SocketError` (EBADF). Closing twice is
+    /// Closes the fd: tasks waiting on it resume with a `SystemCallError` (EBADF). Closing twice is
     /// harmless. Called off the loop thread, the close happens in the loop's next turn.
     public final func close() {
         closeCalled.store(true, ordering: .relaxed)
@@ -92,7 +92,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// Waits until the fd may have data (or EOF, or an error) to read. Returns at once when
-    /// its readiness is remembered. Throws `SocketError` (EBADF) when the handle is or gets
+    /// its readiness is remembered. Throws `SystemCallError` (EBADF) when the handle is or gets
     /// closed, `ReactorError` (`.busy`) when another task already waits to read, and
     /// `CancellationError`.
     public final nonisolated(nonsending) func waitUntilReadable(file: StaticString = #fileID, line: UInt = #line) async throws {
@@ -134,7 +134,7 @@ extension Reactor {
         _ syscall: () -> Int
     ) throws -> Int? {
         guard let source = sources.source(fd: handle.fd, generation: handle.generation) else {
-            throw SocketError.closed(operation(), fd: handle.fd)
+            throw SystemCallError.closed(operation(), fd: handle.fd)
         }
         guard source.pointee.isReady(interest) else { return nil }
         let count = syscall()
@@ -144,7 +144,7 @@ extension Reactor {
             }
             return count
         }
-        guard count == -Int(EAGAIN) else { throw SocketError(operation: operation(), errno: Int32(-count)) }
+        guard count == -Int(EAGAIN) else { throw SystemCallError(operation: operation(), errno: Int32(-count)) }
         source.pointee.clearReadyAfterEAGAIN(interest)
         return nil
     }

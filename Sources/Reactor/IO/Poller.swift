@@ -22,7 +22,7 @@ final class Poller {
         if added < 0 {
             if wakeFD >= 0 { _ = cr_close(wakeFD) }
             _ = cr_close(epollFD)
-            throw SocketError(operation: wakeFD < 0 ? "eventfd" : "epoll_ctl", errno: -added)
+            throw SystemCallError(operation: wakeFD < 0 ? "eventfd" : "epoll_ctl", errno: -added)
         }
         self.epollFD = epollFD
         self.wakeFD = wakeFD
@@ -62,7 +62,7 @@ final class Poller {
     /// Waits up to `timeoutNanoseconds` (-1: forever) and returns how many events arrived.
     func wait(timeoutNanoseconds: Int64) -> Int {
         let count = cr_epoll_wait(epollFD, events, Int32(Self.maxEvents), timeoutNanoseconds)
-        precondition(count >= 0, "epoll_pwait2 failed: \(SocketError(operation: "epoll_wait", errno: -count))")
+        precondition(count >= 0, "epoll_pwait2 failed: \(SystemCallError(operation: "epoll_wait", errno: -count))")
         return Int(count)
     }
 

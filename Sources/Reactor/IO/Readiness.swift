@@ -2,7 +2,7 @@ extension Reactor {
     /// Parks the calling task (on the loop thread) until `handle` becomes ready for
     /// `interest`; returns at once when that readiness is remembered.
     ///
-    /// Throws `SocketError` (EBADF) when the handle is or gets closed, `ReactorError`
+    /// Throws `SystemCallError` (EBADF) when the handle is or gets closed, `ReactorError`
     /// (`.busy`) when another task already waits in that direction, and `CancellationError`
     /// when the task is cancelled; in that case the waiter is removed and the handle stays
     /// usable.
@@ -12,7 +12,7 @@ extension Reactor {
     @inline(__always)
     nonisolated(nonsending) func waitUntilReady(_ handle: IOHandle, for interest: Interest, _ operation: StaticString) async throws {
         guard let source = sources.source(fd: handle.fd, generation: handle.generation) else {
-            throw SocketError.closed("\(operation)", fd: handle.fd)
+            throw SystemCallError.closed("\(operation)", fd: handle.fd)
         }
         if source.pointee.isReady(interest) && !source.pointee.isWatched { return }
         if source.pointee[waiter: interest] != nil {
@@ -45,10 +45,10 @@ extension Reactor {
             // A job that ran between the wake-up and now may have closed the handle (and its
             // fd number may be someone else's by now).
             guard sources.source(fd: handle.fd, generation: handle.generation) != nil else {
-                throw SocketError.closed("\(operation)", fd: handle.fd)
+                throw SystemCallError.closed("\(operation)", fd: handle.fd)
             }
         case .cancelled: throw CancellationError()
-        case .closed: throw SocketError.closed("\(operation)", fd: handle.fd)
+        case .closed: throw SystemCallError.closed("\(operation)", fd: handle.fd)
         }
     }
 

@@ -19,7 +19,7 @@ extension Reactor {
         }
         if result < 0 {
             _ = cr_close(fd)
-            throw SocketError(operation: "adopt", errno: -result, detail: "fd \(fd)")
+            throw SystemCallError(operation: "adopt", errno: -result, detail: "fd \(fd)")
         }
         if !isSocket { ignoreSIGPIPE() }
         return try await registerOnLoop(
@@ -32,7 +32,7 @@ extension Reactor {
         let handle = try await adopt(fd, file: file, line: line)
         guard let socket = handle as? Socket else {
             handle.close()
-            throw SocketError(operation: "adopt", errno: ENOTSOCK, detail: "fd \(fd)")
+            throw SystemCallError(operation: "adopt", errno: ENOTSOCK, detail: "fd \(fd)")
         }
         return socket
     }
@@ -107,7 +107,7 @@ extension Reactor {
     /// Registers an fd for `watch`, on the loop thread; on failure the fd stays as it was.
     private func registerWatched(_ fd: Int32) throws -> IOHandle {
         if sources.isRegistered(fd: fd) {
-            throw SocketError(operation: "watch", errno: EEXIST, detail: "fd \(fd) is already registered with this reactor")
+            throw SystemCallError(operation: "watch", errno: EEXIST, detail: "fd \(fd) is already registered with this reactor")
         }
         let (generation, _) = sources.register(fd: fd, isStream: true, isWatched: true)
         do {

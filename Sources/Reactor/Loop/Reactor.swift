@@ -169,7 +169,7 @@ public final class Reactor: @unchecked Sendable {
         }, context)
         if started < 0 {
             Unmanaged<Reactor>.fromOpaque(context).release()
-            throw SocketError(operation: "pthread_create", errno: -started)
+            throw SystemCallError(operation: "pthread_create", errno: -started)
         }
         return reactor
     }

@@ -1,5 +1,6 @@
-/// A condition of the reactor's own: not a failed syscall (those are `SocketError`, with their
-/// errno), but a call the reactor refused or could not finish.
+/// A condition of the reactor's own, and of the layers on it (the streams): not a failed
+/// syscall (those are ``SystemCallError``, with their errno), but a call the reactor refused
+/// or could not finish.
 ///
 /// Compare by `code`: `catch let error as ReactorError where error.code == .timedOut`.
 public struct ReactorError: Error, Equatable, CustomStringConvertible {
@@ -12,15 +13,20 @@ public struct ReactorError: Error, Equatable, CustomStringConvertible {
         case wrongReactor
         /// `withTimeout`'s deadline passed before the operation finished.
         case timedOut
-        /// Another task already waits in this direction on this handle: at most one reader
-        /// and one writer may wait.
+        /// Another task already waits in this direction on this handle, or on this stream
+        /// reader: at most one reader and one writer may wait.
         case busy
-        /// An argument out of range, such as a port above 65535 or a negative semaphore value.
+        /// An argument out of range, such as a port above 65535, a negative semaphore value or
+        /// read size, an empty separator.
         case invalidArgument
         /// A call that the state of what it was made on does not allow, as asyncio's
         /// `RuntimeError` and `InvalidStateError`: releasing a lock nobody holds, setting a
-        /// future's result twice.
+        /// future's result twice, writing to a stream after `close()` or `writeEOF()`.
         case invalidState
+        /// A stream's connection failed or was closed while data was still to be sent: `cause`
+        /// is the failed call, when there was one (the peer's reset, a pipe whose reader is
+        /// gone).
+        case connectionLost
         /// The blocking pool's queue is full.
         case poolFull
     }
@@ -28,10 +34,13 @@ public struct ReactorError: Error, Equatable, CustomStringConvertible {
     public let code: Code
     /// What happened, for people: the operation and what it was applied to.
     public let message: String
+    /// The failed system call behind it, if any (a lost connection's reset or broken pipe).
+    public let cause: SystemCallError?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, cause: SystemCallError? = nil) {
         self.code = code
         self.message = message
+        self.cause = cause
     }
 
     public var description: String { message }

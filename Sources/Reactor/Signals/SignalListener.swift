@@ -12,7 +12,7 @@ final class SignalListener: @unchecked Sendable {
 
     init(reactor: Reactor) throws {
         let fd = cr_signalfd(-1, nil, 0)
-        if fd < 0 { throw SocketError(operation: "signalfd", errno: -fd) }
+        if fd < 0 { throw SystemCallError(operation: "signalfd", errno: -fd) }
         signalfd = try reactor.register(fd, isSocket: false, isStream: false)
         Task(executorPreference: reactor) { [self] in await readUntilClosed() }
     }
@@ -62,7 +62,7 @@ final class SignalListener: @unchecked Sendable {
     private func updateMask() throws {
         let signals = Array(subscriptionCounts.keys)
         let result = signals.withUnsafeBufferPointer { cr_signalfd(signalfd.fileDescriptor, $0.baseAddress, Int32($0.count)) }
-        if result < 0 { throw SocketError(operation: "signalfd", errno: -result) }
+        if result < 0 { throw SystemCallError(operation: "signalfd", errno: -result) }
     }
 
     private func readUntilClosed() async {

@@ -22,7 +22,7 @@ enum SignalRouting {
                     if result < 0 {
                         for signal in installed { _ = cr_signal_restore(signal) }
                         for signal in targeted { cr_signal_set_target(signal, 0) }
-                        throw SocketError(operation: "sigaction", errno: -result, detail: "signal \(signal)")
+                        throw SystemCallError(operation: "sigaction", errno: -result, detail: "signal \(signal)")
                     }
                     installed.append(signal)
                 }

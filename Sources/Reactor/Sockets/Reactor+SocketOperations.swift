@@ -38,7 +38,7 @@ extension Reactor {
                 ENETUNREACH:
                 continue  // that connection failed (accept(2) lists these); the next may be fine
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                let error = SocketError(operation: "accept", errno: -fd)
+                let error = SystemCallError(operation: "accept", errno: -fd)
                 if backoff == .milliseconds(10) {
                     logger.warning("\(error); pausing accepts on fd \(listener.fd)")
                 } else {
@@ -47,7 +47,7 @@ extension Reactor {
                 try await sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(1))
             default:
-                throw SocketError(operation: "accept", errno: -fd)
+                throw SystemCallError(operation: "accept", errno: -fd)
             }
         }
     }
@@ -131,7 +131,7 @@ extension Reactor {
 
     private nonisolated(nonsending) func connect(_ socket: Socket, to address: SocketAddress) async throws {
         guard let source = sources.source(fd: socket.fd, generation: socket.generation) else {
-            throw SocketError.closed("connect", fd: socket.fd)
+            throw SystemCallError.closed("connect", fd: socket.fd)
         }
         // An unconnected socket polls as writable and hung up; what epoll said of it before
         // this attempt says nothing of the connection (and epoll re-polls the socket when it
@@ -149,7 +149,7 @@ extension Reactor {
                 try await waitUntilReady(socket, for: .write, "connect")
                 let error = cr_socket_error(socket.fd)
                 if error != 0 {
-                    throw SocketError(operation: "connect", errno: error < 0 ? -error : error, detail: "to \(address)")
+                    throw SystemCallError(operation: "connect", errno: error < 0 ? -error : error, detail: "to \(address)")
                 }
                 // Loop: connect again returns 0 or EISCONN once established, EALREADY if the
                 // wake-up was early.
@@ -158,7 +158,7 @@ extension Reactor {
                 try await sleep(for: backoff)
                 backoff = min(backoff * 2, .milliseconds(64))
             default:
-                throw SocketError(operation: "connect", errno: -result, detail: "to \(address)")
+                throw SystemCallError(operation: "connect", errno: -result, detail: "to \(address)")
             }
         }
     }

@@ -63,7 +63,7 @@ public final class Socket: IOHandle, @unchecked Sendable {
     private func onOpenSocket<T: Sendable>(_ operation: String, _ call: @escaping @Sendable (Int32) throws -> T) throws -> T {
         try reactor.runOnLoopAndWait(operation) { [reactor, fd, generation] in
             guard reactor.sources.source(fd: fd, generation: generation) != nil else {
-                throw SocketError.closed(operation, fd: fd)
+                throw SystemCallError.closed(operation, fd: fd)
             }
             return try call(fd)
         }

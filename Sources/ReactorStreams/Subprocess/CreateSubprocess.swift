@@ -11,7 +11,7 @@ import Reactor
 /// The child gets its three streams and nothing else: every fd the reactor opens is
 /// close-on-exec. It starts with no signal blocked, and SIGPIPE (which the reactor ignores) and
 /// SIGXFSZ at their defaults, as Python's `restore_signals` does. A missing
-/// or not executable file throws `SocketError` with ENOENT or EACCES, and leaves nothing
+/// or not executable file throws `SystemCallError` with ENOENT or EACCES, and leaves nothing
 /// open behind.
 public func createSubprocessExec(
     _ executable: String, _ arguments: [String] = [],
@@ -40,7 +40,7 @@ public func createSubprocessExec(
             }
             guard pid > 0 else {
                 childStreams.closeParentEnds()
-                throw SocketError(operation: "posix_spawn", errno: -pid, detail: executable)
+                throw SystemCallError(operation: "posix_spawn", errno: -pid, detail: executable)
             }
             return pid
         }
@@ -97,12 +97,12 @@ private struct ChildStreams {
         case .stdout: childFDs[target] = childFDs[1] >= 0 ? childFDs[1] : 1
         case .devNull:
             let fd = cr_open_dev_null()
-            guard fd >= 0 else { throw SocketError(operation: "open", errno: -fd, detail: "/dev/null") }
+            guard fd >= 0 else { throw SystemCallError(operation: "open", errno: -fd, detail: "/dev/null") }
             own(fd, for: target)
         case .pipe:
             var fds: [Int32] = [-1, -1]
             let result = cr_pipe_for_child(&fds)
-            guard result == 0 else { throw SocketError(operation: "pipe2", errno: -result) }
+            guard result == 0 else { throw SystemCallError(operation: "pipe2", errno: -result) }
             // The child reads stdin's pipe and writes the others.
             let (child, parent) = target == 0 ? (fds[0], fds[1]) : (fds[1], fds[0])
             own(child, for: target)

@@ -38,7 +38,7 @@ final class FallbackReaper: Sendable {
     /// kill(2) for a watched child; ESRCH once it was reaped.
     func sendSignal(_ signal: Int32, to pid: Int32) throws {
         let result = state.withLock { $0.children.keys.contains(pid) ? cr_kill(pid, signal) : -ESRCH }
-        if result < 0 { throw SocketError(operation: "kill", errno: -result, detail: "pid \(pid)") }
+        if result < 0 { throw SystemCallError(operation: "kill", errno: -result, detail: "pid \(pid)") }
     }
 
     private func pollUntilNone() {
@@ -50,7 +50,7 @@ final class FallbackReaper: Sendable {
                     let reaped = cr_pid_reap(pid, &status)
                     if reaped == 0 { continue }
                     state.children[pid] = nil
-                    exited.append((exit, reaped == 1 ? .success(status) : .failure(SocketError(operation: "waitid", errno: -reaped, detail: "pid \(pid)"))))
+                    exited.append((exit, reaped == 1 ? .success(status) : .failure(SystemCallError(operation: "waitid", errno: -reaped, detail: "pid \(pid)"))))
                 }
                 if state.children.isEmpty { state.isPolling = false }
                 return !state.isPolling

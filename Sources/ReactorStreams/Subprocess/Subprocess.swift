@@ -62,7 +62,7 @@ public final class Subprocess: Sendable {
             var status: Int32 = 0
             let reaped = cr_pidfd_reap(pidfd.fileDescriptor, &status)
             if reaped == 1 { return try! exit.setResult(status) }
-            if reaped < 0 { return try! exit.setError(SocketError(operation: "waitid", errno: -reaped, detail: "\(pidfd)")) }
+            if reaped < 0 { return try! exit.setError(SystemCallError(operation: "waitid", errno: -reaped, detail: "\(pidfd)")) }
             pidfd.forgetReadable()
             do {
                 try await pidfd.waitUntilReadable()
@@ -97,7 +97,7 @@ public final class Subprocess: Sendable {
     }
 
     /// Sends `signal` to the child, through its pidfd (so never to a process that reused its
-    /// pid). Throws `SocketError` (ESRCH) once it has exited. It runs on the loop thread, where
+    /// pid). Throws `SystemCallError` (ESRCH) once it has exited. It runs on the loop thread, where
     /// the reaper closes the pidfd: called elsewhere, it waits for the loop from a thread that
     /// runs no reactor, and is refused (`ReactorError`, `.wrongReactor`) from another
     /// reactor's loop thread. Without a pidfd, it is kill(2), sent only while the child is not
@@ -105,9 +105,9 @@ public final class Subprocess: Sendable {
     public func sendSignal(_ signal: Int32) throws {
         guard let pidfd else { return try FallbackReaper.shared.sendSignal(signal, to: pid) }
         try reactor.runOnLoopAndWait("sendSignal") { [self] in
-            if returnCode != nil { throw SocketError(operation: "pidfd_send_signal", errno: ESRCH, detail: "pid \(pid)") }
+            if returnCode != nil { throw SystemCallError(operation: "pidfd_send_signal", errno: ESRCH, detail: "pid \(pid)") }
             let result = cr_pidfd_send_signal(pidfd.fileDescriptor, signal)
-            if result < 0 { throw SocketError(operation: "pidfd_send_signal", errno: -result, detail: "pid \(pid)") }
+            if result < 0 { throw SystemCallError(operation: "pidfd_send_signal", errno: -result, detail: "pid \(pid)") }
         }
     }
 
@@ -132,7 +132,7 @@ public final class Subprocess: Sendable {
             if let input, !input.isEmpty {
                 do {
                     try await stdin.writeAll(input)
-                } catch let error as StreamError where [EPIPE, ECONNRESET].contains(error.cause?.errno) {
+                } catch let error as ReactorError where [EPIPE, ECONNRESET].contains(error.cause?.errno) {
                     // The child stopped reading: what it wrote and its status still count.
                 }
             }

@@ -1,5 +1,3 @@
-import Reactor
-
 /// EOF came before the read was complete (asyncio's `IncompleteReadError`).
 public struct IncompleteReadError: Error, Equatable, CustomStringConvertible {
     /// The bytes read before EOF.
@@ -31,32 +29,4 @@ public struct LimitOverrunError: Error, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(message) (consumed: \(consumed))" }
-}
-
-/// A stream used in a way it does not allow.
-public struct StreamError: Error, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
-        /// A second task tried to read while another was waiting for data.
-        case readInProgress
-        /// A negative count, an empty separator.
-        case invalidArgument
-        /// `write` after `close()` or `writeEOF()`.
-        case writerClosed
-        /// The connection failed or was closed while data was still to be sent.
-        case connectionLost
-    }
-
-    public let kind: Kind
-    public let message: String
-    /// The failed system call behind a `.connectionLost`, when there was one (the peer's
-    /// reset, a pipe whose reader is gone): its errno tells them apart.
-    public let cause: SocketError?
-
-    public init(_ kind: Kind, _ message: String, cause: SocketError? = nil) {
-        self.kind = kind
-        self.message = message
-        self.cause = cause
-    }
-
-    public var description: String { message }
 }
