@@ -100,11 +100,7 @@ public final class Barrier: @unchecked Sendable {
     }
 
     private nonisolated(nonsending) func park() async throws {
-        switch await waiters.park() {
-        case .ready: if Task.isCancelled { throw CancellationError() }
-        case .cancelled: throw CancellationError()
-        case .closed: throw ReactorError.shutDown("Barrier.wait")
-        }
+        try await waiters.waitInTurn("Barrier.wait")
     }
 }
 

@@ -46,10 +46,6 @@ public final class Event: @unchecked Sendable {
             return try await reactor.runOnLoop(self, file: file, line: line) { event in try await event.wait() }
         }
         if isSet { return }
-        switch await waiters.park() {
-        case .ready: if Task.isCancelled { throw CancellationError() }
-        case .cancelled: throw CancellationError()
-        case .closed: throw ReactorError.shutDown("Event.wait")
-        }
+        try await waiters.waitInTurn("Event.wait")
     }
 }

@@ -104,11 +104,7 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
             return try await reactor.runOnLoop(self, file: file, line: line) { future in try await future.value() }
         }
         while !isDone {
-            switch await waiters.park() {
-            case .ready: if Task.isCancelled { throw CancellationError() }
-            case .cancelled: throw CancellationError()
-            case .closed: throw ReactorError.shutDown("Future.value")
-            }
+            try await waiters.waitInTurn("Future.value")
         }
         return try result()
     }

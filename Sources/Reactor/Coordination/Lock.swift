@@ -80,17 +80,12 @@ public final class Lock: Holdable, @unchecked Sendable {
 
     @usableFromInline
     nonisolated(nonsending) func waitForHandOff(cancellable: Bool) async throws {
-        switch await waiters.park(cancellable: cancellable) {
-        case .ready:
-            // The lock is ours now; a task cancelled meanwhile does not keep it.
+        // Woken, the lock is ours; a task cancelled meanwhile does not keep it.
+        try await waiters.waitInTurn("Lock.acquire", cancellable: cancellable) {
             state = .held
-            if cancellable && Task.isCancelled {
-                handOff()
-                throw CancellationError()
-            }
-        case .cancelled: throw CancellationError()
-        case .closed: throw ReactorError.shutDown("Lock.acquire")
+            handOff()
         }
+        state = .held
     }
 
     /// Releases the lock: the longest-waiting task gets it, or it becomes free. Throws

@@ -136,11 +136,7 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
             return try await reactor.runOnLoop(self, file: file, line: line) { queue in try await queue.join() }
         }
         if unfinishedTasks == 0 { return }
-        switch await joiners.park() {
-        case .ready: if Task.isCancelled { throw CancellationError() }
-        case .cancelled: throw CancellationError()
-        case .closed: throw ReactorError.shutDown("Queue.join")
-        }
+        try await joiners.waitInTurn("Queue.join")
     }
 
     /// Shuts the queue down (Python 3.13): `put` throws ``QueueShutDown`` from now on, and so
@@ -190,15 +186,9 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
     /// wake-up on to the next, unless the state that made it wait is back.
     @inlinable
     final nonisolated(nonsending) func waitInTurn(_ waiters: WaitQueue, _ operation: StaticString) async throws {
-        switch await waiters.park() {
-        case .ready:
-            if Task.isCancelled {
-                let stillBlocked = waiters === putters ? isFull : isEmpty
-                if !stillBlocked { waiters.wakeOne() }
-                throw CancellationError()
-            }
-        case .cancelled: throw CancellationError()
-        case .closed: throw ReactorError.shutDown("\(operation)")
+        try await waiters.waitInTurn(operation) {
+            let stillBlocked = waiters === putters ? isFull : isEmpty
+            if !stillBlocked { waiters.wakeOne() }
         }
     }
 

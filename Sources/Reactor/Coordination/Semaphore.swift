@@ -66,15 +66,7 @@ public class Semaphore: Holdable, @unchecked Sendable {
     /// Parks until a release hands this task its permit (loop thread).
     @usableFromInline
     final nonisolated(nonsending) func waitForHandOff() async throws {
-        switch await waiters.park() {
-        case .ready:
-            if Task.isCancelled {
-                handOff()
-                throw CancellationError()
-            }
-        case .cancelled: throw CancellationError()
-        case .closed: throw ReactorError.shutDown("Semaphore.acquire")
-        }
+        try await waiters.waitInTurn("Semaphore.acquire") { handOff() }
     }
 
     /// Gives a permit back: to the longest-waiting task, or to the count. A

@@ -34,14 +34,28 @@ public final class WaitQueue: @unchecked Sendable {
     }
 
     private nonisolated(nonsending) func waitOnLoop() async throws {
-        switch await park() {
+        try await waitInTurn("wait") { self.wakeOne() }
+    }
+
+    /// Parks the calling task (loop thread) until it is woken, and turns how it was woken into
+    /// a return or an error: every wait of the coordination primitives ends here. Throws
+    /// `CancellationError` when its task is cancelled while it waits, or was woken but
+    /// cancelled before it ran, in which case `wokenButCancelled` first passes on what the
+    /// wake-up gave it (the wake-up itself, a lock, a permit); and ``ReactorError``
+    /// (`.shutDown`, naming `operation`) when the reactor shuts down. A wait that is not
+    /// `cancellable` ignores cancellation (see `park`).
+    @inlinable
+    nonisolated(nonsending) func waitInTurn(
+        _ operation: StaticString, cancellable: Bool = true, wokenButCancelled: () -> Void = {}
+    ) async throws {
+        switch await park(cancellable: cancellable) {
         case .ready:
-            if Task.isCancelled {
-                wakeOne()
+            if cancellable && Task.isCancelled {
+                wokenButCancelled()
                 throw CancellationError()
             }
         case .cancelled: throw CancellationError()
-        case .closed: throw ReactorError.shutDown("wait")
+        case .closed: throw ReactorError.shutDown("\(operation)")
         }
     }
 
