@@ -262,6 +262,7 @@ public final class StreamReader: @unchecked Sendable {
         buffer.settle()
         await reactor.consumeBudget()
         do {
+            // A loop of its own, not `whenReady`'s: see `waitUntilReadableOnLoop`.
             while true {
                 if buffer.hasNoStorage { buffer.borrow(reactor.receiveScratch(atLeast: receiveSize)) }
                 // The space is computed at the syscall, never held across a wait: the buffer

@@ -142,14 +142,12 @@ public final class StreamWriter: @unchecked Sendable {
         var sent = 0
         do {
             while sent < bytes.count {
-                let count = try bytes.withUnsafeBytes { try handle.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
-                if let count {
-                    sent += count
-                    reactor.chargeBudget(bytes: count)
-                    await reactor.consumeBudget()
-                } else {
-                    try await handle.waitUntilWritable()
+                let count = try await handle.whenReady(.write) {
+                    try bytes.withUnsafeBytes { try handle.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
                 }
+                sent += count
+                reactor.chargeBudget(bytes: count)
+                await reactor.consumeBudget()
             }
         } catch {
             lose(error)
@@ -243,13 +241,11 @@ public final class StreamWriter: @unchecked Sendable {
         defer { isFlushing = false }
         do {
             while !queue.isEmpty && !isClosed {
-                if let sent = try sendQueued() {
-                    consumeQueued(sent)
-                    reactor.chargeBudget(bytes: sent)
-                    await reactor.consumeBudget()
-                } else {
-                    try await handle.waitUntilWritable()
-                }
+                // Closing or losing the connection meanwhile empties the queue.
+                let sent = try await handle.whenReady(.write) { queue.isEmpty || isClosed ? 0 : try sendQueued() }
+                consumeQueued(sent)
+                reactor.chargeBudget(bytes: sent)
+                await reactor.consumeBudget()
             }
             if eofRequested && !isClosed { try shutdownWrite() }
         } catch {

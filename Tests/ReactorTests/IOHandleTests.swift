@@ -177,5 +177,40 @@ final class IOHandleTests: XCTestCase {
             try await reading.value
         }
     }
+
+    func testWhenReadyIsTheTryThenWaitLoopALayerOfItsOwnCanUse() throws {
+        // A layer outside the reactor moves 4 MiB through a pipe with whenReady and the try
+        // calls alone: the writer meets a full pipe and waits, the reader an empty one.
+        let payload = randomBytes(4 << 20, seed: 404)
+        let received = try runReactor { reactor -> [UInt8] in
+            let (readEnd, writeEnd) = try await reactor.makePipe()
+            defer { readEnd.close() }
+            let writing = Task(executorPreference: reactor) { () -> Int in
+                defer { writeEnd.close() }
+                var sent = 0
+                var waits = 0
+                while sent < payload.count {
+                    sent += try await writeEnd.whenReady(.write) {
+                        let count = try payload.withUnsafeBytes { try writeEnd.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
+                        if count == nil { waits += 1 }
+                        return count
+                    }
+                }
+                return waits
+            }
+            var received: [UInt8] = []
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+            defer { buffer.deallocate() }
+            while true {
+                let count = try await readEnd.whenReady(.read) { try readEnd.tryRead(into: buffer) }
+                if count == 0 { break }
+                received += buffer.prefix(count)
+            }
+            let writerWaits = try await writing.value
+            XCTAssertGreaterThan(writerWaits, 0, "the writer never met a full pipe")
+            return received
+        }
+        XCTAssertTrue(received == payload, "the bytes through whenReady differ")
+    }
 }
 

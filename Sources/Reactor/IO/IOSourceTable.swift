@@ -1,5 +1,5 @@
-/// The direction a task waits in.
-enum Interest {
+/// The direction a task waits in: readiness to read, or to write (Tokio's `Interest`).
+public enum Interest: Sendable {
     case read, write
 }
 

@@ -58,13 +58,9 @@ extension Reactor {
         try checkOwns(socket, "sockRecv")
         guard runsInPlace(#isolation) else { return try await runOnLoop((self, socket, buffer), file: file, line: line) { try await $0.0.sockRecv($0.1, into: $0.2) } }
         await consumeBudget()
-        while true {
-            if let count = try socket.tryRead(into: buffer) {
-                chargeBudget(bytes: count)
-                return count
-            }
-            try await waitUntilReady(socket, for: .read, "recv")
-        }
+        let count = try await socket.whenReady(.read) { try socket.tryRead(into: buffer) }
+        chargeBudget(bytes: count)
+        return count
     }
 
     /// Receives at most `maxBytes` (`loop.sock_recv`); empty at EOF. Allocates the result;
@@ -108,12 +104,9 @@ extension Reactor {
         await consumeBudget()
         var sent = 0
         while sent < total {
-            if let count = try write(sent) {
-                sent += count
-                chargeBudget(bytes: count)
-            } else {
-                try await waitUntilReady(socket, for: .write, "send")
-            }
+            let count = try await socket.whenReady(.write) { try write(sent) }
+            sent += count
+            chargeBudget(bytes: count)
         }
     }
 
