@@ -3,16 +3,16 @@ import XCTest
 
 @testable import Reactor
 
-/// A task cancelled while it waits resumes promptly with CancellationError, its waiter is
-/// removed, and the socket keeps working.
+/// A task cancelled while it waits resumes with CancellationError, its waiter is removed, and
+/// the socket keeps working. Promptly: nothing else could end these waits (no data comes), and
+/// runReactor's timeout would fail a test whose cancellation did not.
 final class CancellationTests: XCTestCase {
     func testCancelledRecvResumesPromptlyAndTheSocketStillWorks() throws {
         try runReactor { reactor in
             let (client, server) = try await connectedPair(reactor)
             defer { client.close(); server.close() }
             let reader = Task(executorPreference: reactor) { try await reactor.sockRecv(server, maxBytes: 10) }
-            let elapsed = try await cancelWhenParked(reactor, reader, "recv is parked") { reactor.isWaiting(server, .read) }
-            XCTAssertLessThan(elapsed, .milliseconds(100))
+            try await cancelWhenParked(reactor, reader, "recv is parked") { reactor.isWaiting(server, .read) }
             XCTAssertFalse(reactor.isWaiting(server, .read), "the cancelled waiter was not removed")
             try await reactor.sockSendall(client, Array("after".utf8))
             let received = try await receive(reactor, server, count: 5)
@@ -26,10 +26,8 @@ final class CancellationTests: XCTestCase {
             defer { client.close(); server.close() }
             let reader = Task(executorPreference: reactor) { try await reactor.sockRecv(server, maxBytes: 10) }
             try await waitUntil(reactor, "recv is parked") { reactor.isWaiting(server, .read) }
-            let start = ContinuousClock.now
             Task.detached { reader.cancel() }  // runs on the global executor
             await XCTAssertThrowsCancellation(try await reader.value)
-            XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(100))
             XCTAssertFalse(reactor.isWaiting(server, .read))
         }
     }
@@ -39,8 +37,7 @@ final class CancellationTests: XCTestCase {
             let (listener, address) = try await loopbackListener(reactor)
             defer { listener.close() }
             let acceptor = Task(executorPreference: reactor) { try await reactor.sockAccept(listener) }
-            let elapsed = try await cancelWhenParked(reactor, acceptor, "accept is parked") { reactor.isWaiting(listener, .read) }
-            XCTAssertLessThan(elapsed, .milliseconds(100))
+            try await cancelWhenParked(reactor, acceptor, "accept is parked") { reactor.isWaiting(listener, .read) }
             let client = try await reactor.connect(to: address)
             defer { client.close() }
             let (accepted, peer) = try await reactor.sockAccept(listener)
@@ -59,8 +56,7 @@ final class CancellationTests: XCTestCase {
             let sender = Task(executorPreference: reactor) {
                 try await reactor.sockSendall(client, [UInt8](repeating: 0, count: 8 << 20))
             }
-            let elapsed = try await cancelWhenParked(reactor, sender, "sendall is parked") { reactor.isWaiting(client, .write) }
-            XCTAssertLessThan(elapsed, .milliseconds(100))
+            try await cancelWhenParked(reactor, sender, "sendall is parked") { reactor.isWaiting(client, .write) }
             XCTAssertFalse(reactor.isWaiting(client, .write))
             // The socket still works: the peer drains the zeros, then sees the marker.
             let marker = Array("END!".utf8)
@@ -93,8 +89,7 @@ final class CancellationTests: XCTestCase {
             let socket = try await reactor.makeSocket(family: .ipv4)
             defer { socket.close() }
             let connector = Task(executorPreference: reactor) { try await reactor.sockConnect(socket, to: address) }
-            let elapsed = try await cancelWhenParked(reactor, connector, "connect is parked") { reactor.isWaiting(socket, .write) }
-            XCTAssertLessThan(elapsed, .milliseconds(100))
+            try await cancelWhenParked(reactor, connector, "connect is parked") { reactor.isWaiting(socket, .write) }
             // Free the queue; connecting again waits for the attempt under way (its SYN is
             // retransmitted after about a second) and succeeds.
             let (first, _) = try await reactor.sockAccept(listener)
@@ -146,8 +141,7 @@ final class CancellationTests: XCTestCase {
                 let echoed = try await receive(reactor, client, count: 1)
                 XCTAssertEqual(echoed, [UInt8(truncatingIfNeeded: round)])
             }
-            let elapsed = try await cancelWhenParked(reactor, reader, "the last recv is parked") { reactor.isWaiting(server, .read) }
-            XCTAssertLessThan(elapsed, .milliseconds(100))
+            try await cancelWhenParked(reactor, reader, "the last recv is parked") { reactor.isWaiting(server, .read) }
             XCTAssertFalse(reactor.isWaiting(server, .read), "the cancelled waiter was not removed")
         }
     }
@@ -178,12 +172,11 @@ func XCTAssertThrowsCancellation<T>(
     }
 }
 
-/// Cancels `task` once `parked` holds and returns how long it took to resume.
+/// Cancels `task` once `parked` holds, and checks that it resumed with CancellationError.
 func cancelWhenParked<T>(
     _ reactor: Reactor, _ task: Task<T, any Error>, _ what: String, parked: () -> Bool
-) async throws -> Duration {
+) async throws {
     try await waitUntil(reactor, what, parked)
-    let start = ContinuousClock.now
     task.cancel()
     do {
         _ = try await task.value
@@ -192,5 +185,4 @@ func cancelWhenParked<T>(
     } catch {
         XCTFail("\(what): expected CancellationError, got \(error)")
     }
-    return ContinuousClock.now - start
 }

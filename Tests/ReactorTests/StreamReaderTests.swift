@@ -43,10 +43,10 @@ final class StreamReaderTests: XCTestCase {
     func testReadZeroReturnsNothingEvenWithDataBuffered() throws {
         try withReader { f in
             try await f.send("data")
-            let value1 = try await f.reader.read(0)
-            XCTAssertEqual(value1, [])
-            let value2 = try await f.reader.read(100)
-            XCTAssertEqual(text(value2), "data")
+            let nothing = try await f.reader.read(0)
+            XCTAssertEqual(nothing, [])
+            let data = try await f.reader.read(100)
+            XCTAssertEqual(text(data), "data")
         }
     }
 
@@ -54,21 +54,21 @@ final class StreamReaderTests: XCTestCase {
         try withReader { f in
             let reading = Task(executorPreference: f.reactor) { try await f.reader.read(30) }
             try await f.sendWhenReaderWaits("line1")
-            let value3 = try await reading.value
-            XCTAssertEqual(text(value3), "line1")
+            let firstLine = try await reading.value
+            XCTAssertEqual(text(firstLine), "line1")
             try await f.send("0123456789")
-            let value4 = try await f.reader.read(4)
-            XCTAssertEqual(text(value4), "0123")
-            let value5 = try await f.reader.read(100)
-            XCTAssertEqual(text(value5), "456789")
+            let firstFour = try await f.reader.read(4)
+            XCTAssertEqual(text(firstFour), "0123")
+            let theRest = try await f.reader.read(100)
+            XCTAssertEqual(text(theRest), "456789")
         }
     }
 
     func testReadAtEOFReturnsEmpty() throws {
         try withReader { f in
             try f.sendEOF()
-            let value6 = try await f.reader.read(1024)
-            XCTAssertEqual(value6, [])
+            let atEOF = try await f.reader.read(1024)
+            XCTAssertEqual(atEOF, [])
             XCTAssertTrue(f.reader.atEOF)
         }
     }
@@ -78,8 +78,8 @@ final class StreamReaderTests: XCTestCase {
             let payload = String(repeating: "chunk-", count: 1000)  // far over the limit
             try await f.send(payload)
             try f.sendEOF()
-            let value7 = try await f.reader.read()
-            XCTAssertEqual(text(value7), payload)
+            let everything = try await f.reader.read()
+            XCTAssertEqual(text(everything), payload)
             XCTAssertTrue(f.reader.atEOF)
         }
     }
@@ -98,13 +98,13 @@ final class StreamReaderTests: XCTestCase {
             let reading = Task(executorPreference: f.reactor) { try await f.reader.readLine() }
             try await f.sendWhenReaderWaits("chunk2 ")
             try await f.sendWhenReaderWaits("chunk3 \nchunk4")
-            let value8 = try await reading.value
-            XCTAssertEqual(text(value8), "chunk1 chunk2 chunk3 \n")
+            let unfinishedLine = try await reading.value
+            XCTAssertEqual(text(unfinishedLine), "chunk1 chunk2 chunk3 \n")
             try f.sendEOF()
-            let value9 = try await f.reader.readLine()
-            XCTAssertEqual(text(value9), "chunk4")
-            let value10 = try await f.reader.readLine()
-            XCTAssertEqual(value10, [])
+            let partialLineAtEOF = try await f.reader.readLine()
+            XCTAssertEqual(text(partialLineAtEOF), "chunk4")
+            let afterEOF = try await f.reader.readLine()
+            XCTAssertEqual(afterEOF, [])
             XCTAssertTrue(f.reader.atEOF)
         }
     }
@@ -120,8 +120,8 @@ final class StreamReaderTests: XCTestCase {
                 XCTAssertEqual(error.consumed, 5)
             }
             // What follows the dropped line is intact (it is itself over the limit for readLine).
-            let value11 = try await f.reader.readExactly(6)
-            XCTAssertEqual(text(value11), "line2\n")
+            let secondLine = try await f.reader.readExactly(6)
+            XCTAssertEqual(text(secondLine), "line2\n")
         }
     }
 
@@ -139,10 +139,10 @@ final class StreamReaderTests: XCTestCase {
             let reading = Task(executorPreference: f.reactor) { try await f.reader.readUntil(Array("!!".utf8)) }
             try await f.sendWhenReaderWaits("lineAAA!")
             try await f.sendWhenReaderWaits("!rest")
-            let value12 = try await reading.value
-            XCTAssertEqual(text(value12), "lineAAA!!")
-            let value13 = try await f.reader.read(100)
-            XCTAssertEqual(text(value13), "rest")
+            let untilSeparator = try await reading.value
+            XCTAssertEqual(text(untilSeparator), "lineAAA!!")
+            let afterSeparator = try await f.reader.read(100)
+            XCTAssertEqual(text(afterSeparator), "rest")
         }
     }
 
@@ -150,10 +150,10 @@ final class StreamReaderTests: XCTestCase {
         try withReader { f in
             try await f.send("key=value;other\r\nlast")
             let separators = [Array("\r\n".utf8), Array(";".utf8), Array("\n".utf8)]
-            let value14 = try await f.reader.readUntil(anyOf: separators)
-            XCTAssertEqual(text(value14), "key=value;")
-            let value15 = try await f.reader.readUntil(anyOf: separators)
-            XCTAssertEqual(text(value15), "other\r\n")
+            let untilSemicolon = try await f.reader.readUntil(anyOf: separators)
+            XCTAssertEqual(text(untilSemicolon), "key=value;")
+            let untilCRLF = try await f.reader.readUntil(anyOf: separators)
+            XCTAssertEqual(text(untilCRLF), "other\r\n")
         }
     }
 
@@ -168,8 +168,8 @@ final class StreamReaderTests: XCTestCase {
             }
             XCTAssertGreaterThan(f.reader.bufferedCount, 4, "readUntil dropped data on LimitOverrunError")
             try await f.send("!")
-            let value16 = try await f.reader.readExactly(8)
-            XCTAssertEqual(text(value16), "abcdefgh")
+            let eightBytes = try await f.reader.readExactly(8)
+            XCTAssertEqual(text(eightBytes), "abcdefgh")
         }
     }
 
@@ -190,13 +190,13 @@ final class StreamReaderTests: XCTestCase {
 
     func testReadExactly() throws {
         try withReader { f in
-            let value17 = try await f.reader.readExactly(0)
-            XCTAssertEqual(value17, [])
+            let zeroBytes = try await f.reader.readExactly(0)
+            XCTAssertEqual(zeroBytes, [])
             let reading = Task(executorPreference: f.reactor) { try await f.reader.readExactly(10) }
             try await f.sendWhenReaderWaits("01234")
             try await f.sendWhenReaderWaits("56789tail")
-            let value18 = try await reading.value
-            XCTAssertEqual(text(value18), "0123456789")
+            let tenBytes = try await reading.value
+            XCTAssertEqual(text(tenBytes), "0123456789")
             try f.sendEOF()
             do {
                 _ = try await f.reader.readExactly(10)
@@ -213,8 +213,8 @@ final class StreamReaderTests: XCTestCase {
         try withReader(limit: 16) { f in
             let payload = randomBytes(100_000, seed: 21)
             try await f.reactor.sockSendall(f.peer, payload)
-            let value19 = try await f.reader.readExactly(payload.count) == payload
-            XCTAssertTrue(value19)
+            let sameBytes = try await f.reader.readExactly(payload.count) == payload
+            XCTAssertTrue(sameBytes)
         }
     }
 
@@ -243,8 +243,8 @@ final class StreamReaderTests: XCTestCase {
                 XCTAssertTrue(error.message.contains("another task is already waiting"), error.message)
             }
             try await f.send("for the first\n")
-            let value20 = try await first.value
-            XCTAssertEqual(text(value20), "for the first\n")
+            let firstReadersLine = try await first.value
+            XCTAssertEqual(text(firstReadersLine), "for the first\n")
         }
     }
 

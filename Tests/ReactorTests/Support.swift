@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Glibc
 import Logging
 import Synchronization
 import XCTest
@@ -185,4 +186,49 @@ final class AtomicCount: Sendable {
     private let count = Atomic<Int>(0)
     var value: Int { count.load(ordering: .relaxed) }
     func increment() { count.add(1, ordering: .relaxed) }
+}
+
+/// Looks at the loop thread's scheduler state over and over, from a plain thread, while a body
+/// runs on the loop: the share of looks that found it asleep (`S`: blocked in epoll_wait). A
+/// loop that spins is found running instead. What happened, not how long it took. Made on the
+/// loop thread, before anything that may leave no descriptor to spare.
+final class LoopSleepProbe {
+    private let stat: Int32
+
+    init(_ reactor: Reactor) throws {
+        precondition(reactor.isOnLoopThread, "a LoopSleepProbe is made on the loop thread")
+        // "/proc/thread-self" is "PID/task/TID" for the thread that reads it.
+        let loopThread = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")
+        stat = open("/proc/\(loopThread)/stat", O_RDONLY | O_CLOEXEC)
+        guard stat >= 0 else { throw TestFailure("cannot open the loop thread's stat") }
+    }
+
+    deinit { close(stat) }
+
+    func asleepShare(during body: () async throws -> Void) async throws -> Double {
+        let done = Shared(false)
+        let looks = LockedValue((asleep: 0, all: 0))
+        let finished = DispatchSemaphore(value: 0)
+        let stat = self.stat
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 512)
+            while !done.value {
+                let count = buffer.withUnsafeMutableBytes { pread(stat, $0.baseAddress, $0.count, 0) }
+                // "PID (name) S ...": the state follows the last ')'.
+                guard count > 0, let close = buffer[..<count].lastIndex(of: UInt8(ascii: ")")), close + 2 < count else { continue }
+                let asleep = buffer[close + 2] == UInt8(ascii: "S")
+                looks.withLock { looks in
+                    looks.all += 1
+                    if asleep { looks.asleep += 1 }
+                }
+            }
+            finished.signal()
+        }
+        defer {
+            done.value = true
+            finished.wait()
+        }
+        try await body()
+        return looks.withLock { $0.all == 0 ? 0 : Double($0.asleep) / Double($0.all) }
+    }
 }

@@ -21,14 +21,13 @@ final class TimerTests: XCTestCase {
         XCTAssertEqual(order, ["now", "10ms first", "10ms second", "20ms", "30ms"])
     }
 
-    func testSleepTakesAtLeastItsDurationAndNotMuchMore() throws {
+    func testSleepNeverWakesBeforeItsDeadline() throws {
         let elapsed = try runReactor { reactor in
             let start = ContinuousClock.now
             try await reactor.sleep(for: .milliseconds(50))
             return ContinuousClock.now - start
         }
         XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(50))
-        XCTAssertLessThan(elapsed, .milliseconds(200))
     }
 
     func testCancelledSleepResumesPromptly() throws {
@@ -36,10 +35,9 @@ final class TimerTests: XCTestCase {
             let timersBefore = try await timersOfRunReactor(reactor)
             let sleeper = Task(executorPreference: reactor) { try await reactor.sleep(for: .seconds(30)) }
             try await waitUntil(reactor, "the sleeper's timer is scheduled") { reactor.timers.count > timersBefore }
-            let start = ContinuousClock.now
+            // Thirty seconds is past runReactor's timeout: only the cancellation can end it.
             sleeper.cancel()
             await XCTAssertThrowsCancellation(try await sleeper.value)
-            XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(100))
             XCTAssertEqual(reactor.timers.count, timersBefore, "the cancelled sleep left its timer behind")
         }
     }
@@ -69,14 +67,11 @@ final class TimerTests: XCTestCase {
         }
     }
 
-    func testAnIdleReactorUsesAlmostNoCPU() throws {
-        let share = try runReactor { reactor in
-            let cpuBefore = processCPUTime()
-            let wallBefore = ContinuousClock.now
-            try await reactor.sleep(for: .milliseconds(500))
-            return (processCPUTime() - cpuBefore) / (ContinuousClock.now - wallBefore)
+    func testAnIdleReactorSleepsInEpollWait() throws {
+        let asleep = try runReactor { reactor in
+            try await LoopSleepProbe(reactor).asleepShare { try await reactor.sleep(for: .milliseconds(300)) }
         }
-        XCTAssertLessThan(share, 0.10)
+        XCTAssertGreaterThan(asleep, 0.9, "the idle loop was found running")
     }
 
     func testTimerHeapMatchesASortedModelUnderRandomScheduleAndCancel() {
