@@ -208,18 +208,21 @@ public final class StreamReader: @unchecked Sendable {
     ///
     /// At EOF, `parse` is called with `atEOF` true (and the bytes left, perhaps none); if it
     /// still asks for more, this throws `IncompleteReadError` with the bytes left (which are
-    /// dropped). Once `limit` bytes or more are buffered and `parse` asks for more without
-    /// using any, it throws `LimitOverrunError` (the bytes stay buffered): a reader for large
-    /// frames needs a large `limit`, and the parser should refuse a frame whose declared size
-    /// is too large before waiting for it. A socket error is thrown as by the other reads.
+    /// dropped). Once `frameLimit` bytes or more are buffered and `parse` asks for more without
+    /// using any, it throws `LimitOverrunError` (the bytes stay buffered). `frameLimit` is the
+    /// reader's `limit` unless given: a protocol whose frames are larger than its lines (a
+    /// 1 MiB value) passes its frame limit here and keeps the line limit of `readLine` and
+    /// `readUntil`. The parser should refuse a frame whose declared size is too large before
+    /// waiting for it. A socket error is thrown as by the other reads.
     ///
     /// Unlike the other reads it does not hop: `parse` runs where the bytes lie, so it must be
     /// called in a task on the reader's reactor (outside any actor); elsewhere it throws
     /// `ReactorError` (`.notOnReactor`).
     public nonisolated(nonsending) func withBufferedBytes<Value: Sendable>(
-        file: StaticString = #fileID, line: UInt = #line,
+        upTo frameLimit: Int? = nil, file: StaticString = #fileID, line: UInt = #line,
         _ parse: (_ bytes: UnsafeRawBufferPointer, _ atEOF: Bool) throws -> (consumed: Int, value: Value?)
     ) async throws -> Value {
+        let frameLimit = frameLimit ?? limit
         guard reactor.runsInPlace(#isolation) else {
             throw ReactorError(
                 .notOnReactor, "withBufferedBytes was called off the reader's loop thread (or in an actor): parse in a task on the reactor")
@@ -233,8 +236,8 @@ public final class StreamReader: @unchecked Sendable {
                 buffer.discard(consumed)
                 if let value { return value }
                 if sawEOF { throw IncompleteReadError(partial: buffer.take(buffer.count), expected: nil) }
-                if consumed == 0 && buffer.count >= limit {
-                    throw LimitOverrunError("the parser needs more than the \(limit) bytes buffered", consumed: 0)
+                if consumed == 0 && buffer.count >= frameLimit {
+                    throw LimitOverrunError("the parser needs more than the \(frameLimit) bytes buffered", consumed: 0)
                 }
             }
             try await fill("withBufferedBytes")

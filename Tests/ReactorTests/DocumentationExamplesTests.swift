@@ -94,6 +94,20 @@ final class DocumentationExamplesTests: XCTestCase {
         }
     }
 
+    /// The ReactorStreams catalog's overview, "State shared by the connections".
+    static func loopBoundExample() throws {
+        try Reactor.run { reactor in
+            let hits = LoopBound([String: Int](), on: reactor)      // the loop thread's: no lock
+            let server = try await startServer(host: "127.0.0.1", port: 8888) { reader, writer in
+                for try await line in reader.lines {
+                    hits.value[line, default: 0] += 1
+                    try writer.write(Array("\(line): \(hits.value[line]!)\n".utf8))
+                }
+            }
+            try await server.serveForever()
+        }
+    }
+
     /// README, "Graceful shutdown".
     static func gracefulShutdownExample() throws {
         try Reactor.run { reactor in
@@ -108,6 +122,41 @@ final class DocumentationExamplesTests: XCTestCase {
     }
 
     // MARK: - Run
+
+    /// The ReactorStreams catalog's overview, "Parsing in place": frames larger than the
+    /// reader's line limit are parsed in place, the line limit still holds for lines, and a
+    /// declared size past the frame limit is refused before its bytes are waited for.
+    func testTheNetstringReader() throws {
+        try runReactor { reactor in
+            let (readEnd, writeEnd) = try await reactor.makePipe()
+            let reader = StreamReader(readEnd)
+            let writer = StreamWriter(writeEnd)
+            defer { readEnd.close(); writer.abort() }
+            let big = randomBytes(1 << 20, seed: 9)
+            let writing = Task(executorPreference: reactor) {
+                try writer.write(Array("5:hello,".utf8) + Array("\(big.count):".utf8) + big + Array(",".utf8))
+                try writer.write([UInt8](repeating: UInt8(ascii: "x"), count: 70_000) + Array("\n".utf8))
+                try writer.write(Array("99999999:".utf8))
+                try await writer.drain()
+            }
+            let hello = try await readNetstring(reader)
+            XCTAssertEqual(hello, Array("hello".utf8))
+            let payload = try await readNetstring(reader)
+            XCTAssertTrue(payload == big, "the 1 MiB netstring came back different")
+            do {
+                _ = try await reader.readLine()
+                XCTFail("a 70,000-byte line passed the 64 KiB line limit")
+            } catch is LimitOverrunError {
+                // The line was dropped through its newline, as asyncio's readline does.
+            }
+            do {
+                _ = try await readNetstring(reader)
+                XCTFail("an 8-digit length was accepted")
+            } catch is NetstringError {
+            }
+            try await writing.value
+        }
+    }
 
     /// The ReactorStreams catalog's "Streams over any handle".
     func testStreamsOverAPipe() throws {
@@ -137,3 +186,24 @@ final class DocumentationExamplesTests: XCTestCase {
         XCTAssertEqual(text, "line 1, line 2, line 3")
     }
 }
+
+// The ReactorStreams catalog's overview, "Parsing in place".
+struct NetstringError: Error {}
+
+/// One netstring's payload, parsed where it was received.
+func readNetstring(_ reader: StreamReader) async throws -> [UInt8] {
+    try await reader.withBufferedBytes(upTo: (1 << 20) + 9) { bytes, atEOF in
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else {
+            if bytes.count > 7 { throw NetstringError() }         // a length of 8 digits or more
+            return (0, nil)                                        // more, please
+        }
+        guard let length = Int(String(decoding: bytes[..<colon], as: UTF8.self)), length <= 1 << 20 else {
+            throw NetstringError()                                 // refused before it is waited for
+        }
+        let end = colon + 1 + length
+        guard end < bytes.count else { return (0, nil) }           // the payload and its ',' are not all here
+        guard bytes[end] == UInt8(ascii: ",") else { throw NetstringError() }
+        return (end + 1, Array(bytes[(colon + 1)..<end]))
+    }
+}
+

@@ -159,6 +159,37 @@ final class ServerTests: XCTestCase {
         }
     }
 
+    func testHandlersShareLoopBoundStateWithoutALock() throws {
+        // 20 clients × 50 lines each, every handler counting into one dictionary: the counts
+        // are exact, with no lock, because every handler runs on the loop thread.
+        let counts = try runReactor { reactor -> [String: Int] in
+            let seen = LoopBound([String: Int](), on: reactor)
+            let server = try await startServer(host: "127.0.0.1", port: 0) { reader, writer in
+                for try await line in reader.lines {
+                    seen.value[line, default: 0] += 1
+                    try writer.write(Array("\(seen.value[line]!)\n".utf8))
+                }
+            }
+            defer { server.close() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<20 {
+                    group.addTask(executorPreference: reactor) {
+                        let (reader, writer) = try await openConnection(host: "127.0.0.1", port: server.port!)
+                        defer { writer.close() }
+                        for round in 0..<50 {
+                            try writer.write(Array("key\((client + round) % 7)\n".utf8))
+                            _ = try await reader.readLine()
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            return seen.value
+        }
+        XCTAssertEqual(counts.values.reduce(0, +), 1000)
+        XCTAssertEqual(counts.count, 7)
+    }
+
     func testAPeerThatResetsIsLoggedAtDebugWhicheverSideSeesIt() throws {
         let logs = LogCapture()
         try runReactor(configuration: Reactor.Configuration(logger: logs.logger)) { reactor in
