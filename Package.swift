@@ -99,10 +99,12 @@ let package = Package(
         ),
         // What the test targets share: servers started as processes, and their memory.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // What the signal tests ask of the process (a signal's disposition, a thread's mask).
+        .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .testTarget(
             name: "ReactorTests",
             dependencies: [
-                "Reactor", "ReactorStreams", "ReactorServiceLifecycle", "CReactor", "TestSupport",
+                "Reactor", "ReactorStreams", "ReactorServiceLifecycle", "CReactor", "TestSupport", "CTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

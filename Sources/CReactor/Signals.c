@@ -50,25 +50,12 @@ int cr_signal_restore(int signal) {
     return sigaction(signal, &cr_signal_replaced[signal], NULL) == 0 ? 0 : -errno;
 }
 
-int cr_signal_disposition(int signal) {
-    struct sigaction current;
-    if (sigaction(signal, NULL, &current) != 0) return -errno;
-    if (current.sa_handler == SIG_DFL) return 0;
-    return current.sa_handler == SIG_IGN ? 1 : 2;
-}
-
 int cr_thread_block_signal(int signal, int block) {
     sigset_t set, previous;
     sigemptyset(&set);
     sigaddset(&set, signal);
     pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, &previous);
     return sigismember(&previous, signal);
-}
-
-int cr_thread_blocks_signal(int signal) {
-    sigset_t current;
-    pthread_sigmask(SIG_BLOCK, NULL, &current);
-    return sigismember(&current, signal);
 }
 
 int cr_signalfd(int fd, const int *signals, int count) {

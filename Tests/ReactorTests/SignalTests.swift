@@ -1,4 +1,4 @@
-import CReactor
+import CTestSupport
 import Foundation
 import Glibc
 import XCTest
@@ -18,8 +18,8 @@ final class SignalTests: XCTestCase {
         try runReactor { reactor in
             let signals = try reactor.signals(SIGUSR1, SIGUSR2)
             XCTAssertEqual(signals.signals, [SIGUSR1, SIGUSR2])
-            XCTAssertEqual(cr_signal_disposition(SIGUSR1), 2, "a handler is installed")
-            XCTAssertEqual(cr_thread_blocks_signal(SIGUSR1), 1, "the loop thread blocks it")
+            XCTAssertEqual(ct_signal_disposition(SIGUSR1), 2, "a handler is installed")
+            XCTAssertEqual(ct_thread_blocks_signal(SIGUSR1), 1, "the loop thread blocks it")
             kill(getpid(), SIGUSR2)
             let first = try await reactor.withTimeout(.seconds(10)) { await nextSignal(signals) }
             XCTAssertEqual(first, SIGUSR2)
@@ -29,9 +29,9 @@ final class SignalTests: XCTestCase {
             signals.finish()
             let end = await nextSignal(signals)
             XCTAssertNil(end, "a finished sequence ends")
-            XCTAssertEqual(cr_signal_disposition(SIGUSR1), 0, "the default action is back")
-            XCTAssertEqual(cr_signal_disposition(SIGUSR2), 0)
-            XCTAssertEqual(cr_thread_blocks_signal(SIGUSR1), 0, "the loop thread's mask is as it was")
+            XCTAssertEqual(ct_signal_disposition(SIGUSR1), 0, "the default action is back")
+            XCTAssertEqual(ct_signal_disposition(SIGUSR2), 0)
+            XCTAssertEqual(ct_thread_blocks_signal(SIGUSR1), 0, "the loop thread's mask is as it was")
         }
     }
 
@@ -43,7 +43,7 @@ final class SignalTests: XCTestCase {
         let blockedThere = LockedValue<Int32>(-1)
         let thread = Thread {
             go.wait()
-            blockedThere.withLock { $0 = cr_thread_blocks_signal(SIGUSR1) }
+            blockedThere.withLock { $0 = ct_thread_blocks_signal(SIGUSR1) }
             pthread_kill(pthread_self(), SIGUSR1)
             sent.signal()
         }
@@ -80,15 +80,15 @@ final class SignalTests: XCTestCase {
         // The first reactor stops listening: the second still takes every SIGUSR1, and the
         // handler now sends them on to its loop thread.
         firstSignals.finish()
-        let firstBlocks = try first.runOnLoopAndWait("test") { cr_thread_blocks_signal(SIGUSR1) }
+        let firstBlocks = try first.runOnLoopAndWait("test") { ct_thread_blocks_signal(SIGUSR1) }
         XCTAssertEqual(firstBlocks, 0, "the first loop thread's mask is as it was")
-        XCTAssertEqual(cr_signal_disposition(SIGUSR1), 2, "the second reactor still wants it")
+        XCTAssertEqual(ct_signal_disposition(SIGUSR1), 2, "the second reactor still wants it")
         kill(getpid(), SIGUSR1)
         let both = try await second.withTimeout(.seconds(10)) { await secondArrived.value }
         XCTAssertEqual(both, [SIGUSR1, SIGUSR1])
         secondSignals.finish()
         _ = try second.runOnLoopAndWait("test") {}  // after the finish, which ran in that turn
-        XCTAssertEqual(cr_signal_disposition(SIGUSR1), 0, "the default action is back")
+        XCTAssertEqual(ct_signal_disposition(SIGUSR1), 0, "the default action is back")
         await first.shutdown()
         await second.shutdown()
     }
@@ -104,7 +104,7 @@ final class SignalTests: XCTestCase {
             iteration.cancel()
             let count = try await reactor.withTimeout(.seconds(10)) { await iteration.value }
             XCTAssertEqual(count, 0)
-            XCTAssertEqual(cr_signal_disposition(SIGUSR2), 0, "the default action is back")
+            XCTAssertEqual(ct_signal_disposition(SIGUSR2), 0, "the default action is back")
         }
     }
 
@@ -113,10 +113,10 @@ final class SignalTests: XCTestCase {
             do {
                 let signals = try reactor.signals(SIGUSR1)
                 XCTAssertEqual(signals.signals, [SIGUSR1])
-                XCTAssertEqual(cr_signal_disposition(SIGUSR1), 2)
+                XCTAssertEqual(ct_signal_disposition(SIGUSR1), 2)
             }
-            XCTAssertEqual(cr_signal_disposition(SIGUSR1), 0)
-            XCTAssertEqual(cr_thread_blocks_signal(SIGUSR1), 0)
+            XCTAssertEqual(ct_signal_disposition(SIGUSR1), 0)
+            XCTAssertEqual(ct_thread_blocks_signal(SIGUSR1), 0)
         }
     }
 
@@ -124,9 +124,9 @@ final class SignalTests: XCTestCase {
         signal(SIGUSR1, SIG_IGN)
         try runReactor { reactor in
             let signals = try reactor.signals(SIGUSR1)
-            XCTAssertEqual(cr_signal_disposition(SIGUSR1), 2)
+            XCTAssertEqual(ct_signal_disposition(SIGUSR1), 2)
             signals.finish()
-            XCTAssertEqual(cr_signal_disposition(SIGUSR1), 1, "ignored again, as before")
+            XCTAssertEqual(ct_signal_disposition(SIGUSR1), 1, "ignored again, as before")
         }
     }
 
@@ -142,7 +142,7 @@ final class SignalTests: XCTestCase {
         await reactor.shutdown()
         let arrived = await iteration.value
         XCTAssertNil(arrived)
-        XCTAssertEqual(cr_signal_disposition(SIGUSR2), 0)
+        XCTAssertEqual(ct_signal_disposition(SIGUSR2), 0)
         XCTAssertEqual(openSignalfdCount(), 0, "the signalfd was closed")
     }
 

@@ -215,8 +215,8 @@ final class SubprocessTests: XCTestCase {
     }
 
     func testWithoutPidfdOnePoolJobReapsEveryChild() throws {
-        Subprocess.pidfdDisabled.store(true, ordering: .relaxed)
-        defer { Subprocess.pidfdDisabled.store(false, ordering: .relaxed) }
+        Subprocess.pidfdDisabledForTesting.store(true, ordering: .relaxed)
+        defer { Subprocess.pidfdDisabledForTesting.store(false, ordering: .relaxed) }
         let threadsBefore = Self.threadCount()
         try runReactor(timeout: .seconds(60)) { reactor in
             let echo = try await createSubprocessExec("echo", ["hello"], stdout: .pipe)

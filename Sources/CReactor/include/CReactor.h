@@ -141,13 +141,9 @@ int cr_signal_target(int signal);
 int cr_signal_install_forwarder(int signal);
 // Puts back the action cr_signal_install_forwarder replaced.
 int cr_signal_restore(int signal);
-// What `signal` does now: 0 its default, 1 ignored, 2 a handler of this process's.
-int cr_signal_disposition(int signal);
 // Blocks (block != 0) or unblocks `signal` in the calling thread; returns whether it was
 // blocked before (1 or 0).
 int cr_thread_block_signal(int signal, int block);
-// Whether `signal` is blocked in the calling thread.
-int cr_thread_blocks_signal(int signal);
 // Makes (fd < 0) or updates a non-blocking, close-on-exec signalfd for signals[0..<count];
 // returns the fd or -errno.
 int cr_signalfd(int fd, const int *signals, int count);

@@ -46,7 +46,7 @@ public func createSubprocessExec(
         }
     }
     // Without a pidfd (refused, or forced off for a test), the fallback reaper watches it.
-    let pidfdNumber = Subprocess.pidfdDisabled.load(ordering: .relaxed) ? -ENOSYS : cr_pidfd_open(pid)
+    let pidfdNumber = Subprocess.pidfdDisabledForTesting.load(ordering: .relaxed) ? -ENOSYS : cr_pidfd_open(pid)
     childStreams.closeChildEnds()
     // adopt closes the fd it fails on; the ends not reached yet are closed here.
     var handles: [IOHandle?] = []

@@ -26,8 +26,9 @@ public final class Subprocess: Sendable {
     public let stdout: StreamReader?
     /// The child's stderr, when it is a `.pipe`.
     public let stderr: StreamReader?
-    /// Set by tests: children get no pidfd, as on a kernel without pidfd_open.
-    package static let pidfdDisabled = Atomic<Bool>(false)
+    /// A test hook, not API (package access): while set, children get no pidfd, as on a
+    /// kernel without pidfd_open, so the tests can reach the fallback reaper.
+    package static let pidfdDisabledForTesting = Atomic<Bool>(false)
 
     /// nil where the fallback reaper watches the child.
     private let pidfd: IOHandle?
