@@ -98,13 +98,22 @@ let package = Package(
             ]
         ),
         // What the test targets share: servers started as processes, and their memory.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Reactor", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
         // What the signal tests ask of the process (a signal's disposition, a thread's mask).
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .testTarget(
             name: "ReactorTests",
+            dependencies: ["Reactor", "CReactor", "TestSupport", "CTestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Streams, servers, clients and subprocesses, and the documentation's examples.
+        .testTarget(
+            name: "ReactorStreamsTests",
             dependencies: [
-                "Reactor", "ReactorStreams", "ReactorServiceLifecycle", "CReactor", "TestSupport", "CTestSupport",
+                "Reactor", "ReactorStreams", "ReactorServiceLifecycle", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

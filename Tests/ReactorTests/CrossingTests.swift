@@ -1,8 +1,8 @@
 import Glibc
+import TestSupport
 import XCTest
 
 @testable import Reactor
-@testable import ReactorStreams
 
 /// The crossing rule: what runs in place, what hops, what is refused.
 final class CrossingTests: XCTestCase {

@@ -1,6 +1,7 @@
 import CTestSupport
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 @testable import Reactor

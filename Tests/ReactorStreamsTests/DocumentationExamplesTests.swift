@@ -4,6 +4,7 @@ import Reactor
 import ReactorServiceLifecycle
 import ReactorStreams
 import ServiceLifecycle
+import TestSupport
 import XCTest
 
 /// Every Swift block of the README and of the DocC articles is compiled as part of a test:
