@@ -89,13 +89,15 @@ let package = Package(
             ],
             path: "Examples/Redis/Server"
         ),
+        // The echo server, on the streams or on the sock level (reactor-bench's servers).
         .executableTarget(
             name: "reactor-echo",
             dependencies: [
                 "Reactor",
                 "ReactorStreams",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            path: "Examples/Echo"
         ),
         // What the test targets share: servers started as processes, and their memory.
         .target(

@@ -4,7 +4,7 @@ import Foundation
 import Reactor
 
 /// One workload of the coordination primitives for a while, and its rate on stdout as
-/// `<operations> <seconds>`: reactor-bench `--coordination` runs each pinned to one CPU, in turns.
+/// `<operations> <seconds>`: reactor-bench `coordination` runs each pinned to one CPU, in turns.
 ///
 /// `coordination-bench WORKLOAD SECONDS`. The ping-pongs pass an item from one task to another and
 /// back through two one-slot channels, so every item is one hand-off between tasks.

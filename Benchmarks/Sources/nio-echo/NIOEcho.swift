@@ -9,7 +9,7 @@ import NIOPosix
 ///
 /// The main is synchronous and waits for a task that runs the server: an async main parks the
 /// main thread in dispatch_main, whose sigsuspend valgrind 3.19 cannot run (it writes into the
-/// read-only mask it is given), and `reactor-bench --instructions` runs these under valgrind.
+/// read-only mask it is given), and `reactor-bench instructions` runs these under valgrind.
 /// The server's own threads are the same either way.
 @main
 struct NIOEcho: ParsableCommand {

@@ -14,7 +14,7 @@ enum IdleMemory {
         guard fileLimit >= connections + spareFiles else {
             throw BenchError("""
                 \(connections) idle connections need \(connections + spareFiles) open files on each side, and the limit \
-                is \(fileLimit): raise the hard limit (ulimit -Hn, as root) or ask for fewer (--idle-connections)
+                is \(fileLimit): raise the hard limit (ulimit -Hn, as root) or ask for fewer (--connections)
                 """)
         }
         let count = Report.grouped(Double(connections))

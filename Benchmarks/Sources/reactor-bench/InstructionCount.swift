@@ -11,9 +11,9 @@ enum InstructionCount {
 
     static func run(servers: [ServerKind], base: Int, extra: Int, toolbox: Toolbox) throws {
         guard let valgrind = Toolbox.system("valgrind") else {
-            throw BenchError("--instructions needs valgrind (apt-get install valgrind)")
+            throw BenchError("reactor-bench instructions needs valgrind (apt-get install valgrind)")
         }
-        guard let strip = Toolbox.system("strip") else { throw BenchError("--instructions needs strip (apt-get install binutils)") }
+        guard let strip = Toolbox.system("strip") else { throw BenchError("reactor-bench instructions needs strip (apt-get install binutils)") }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reactor-bench-callgrind-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -44,7 +44,7 @@ enum InstructionCount {
         }
         print(Report.render([header] + rows).joined(separator: "\n"))
         if !failures.isEmpty {
-            throw BenchError("--instructions could not measure:\n  " + failures.joined(separator: "\n  "))
+            throw BenchError("reactor-bench instructions could not measure:\n  " + failures.joined(separator: "\n  "))
         }
     }
 

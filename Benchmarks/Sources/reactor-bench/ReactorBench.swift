@@ -1,31 +1,55 @@
 import ArgumentParser
 import Foundation
 
-/// Runs every server against every scenario, side by side in one run, and prints a table per
-/// scenario. Servers run pinned to CPU 0 and the load generator to CPU 1; the servers take
-/// turns within each repetition, so drift in the machine hits them alike; medians are shown,
-/// with their spread and the ratios to the C floor within each repetition.
+/// The benchmark driver: each run is a subcommand; `reactor-bench` alone is the echo matrix.
+/// Servers run pinned to CPU 0 and their load to CPU 1, side by side in one run.
 @main
 struct ReactorBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reactor-bench",
-        abstract: "swift-reactor side by side with a C epoll floor and SwiftNIO.",
+        abstract: "swift-reactor side by side with a C epoll floor, SwiftNIO and the real peer servers.",
+        subcommands: [Echo.self, Syscalls.self, Instructions.self, Memory.self, Coordination.self, Subprocesses.self, Redis.self],
+        defaultSubcommand: Echo.self)
+}
+
+/// The echo servers to run (all by default).
+struct ServerSelection: ParsableArguments {
+    @Option(help: "Comma-separated servers to run (default: all).")
+    var servers: String?
+
+    func selectedServers() throws -> [ServerKind] {
+        try selected(servers, from: ServerKind.all, \.name, ServerKind.named)
+    }
+}
+
+/// How long and how often a timed run measures.
+struct Timing: ParsableArguments {
+    @Flag(help: "One repetition of 1 s: a quick look, not figures to quote.")
+    var quick = false
+
+    @Option(help: "Seconds of load per run (default: 0.25; 1 with --quick).")
+    var duration: Double?
+
+    @Option(help: "Repetitions of each run; the tables show medians and spreads (default: the run's own; 1 with --quick).")
+    var repetitions: Int?
+
+    var seconds: Double { duration ?? (quick ? 1 : 0.25) }
+    func repetitions(default standard: Int) -> Int { repetitions ?? (quick ? 1 : standard) }
+}
+
+/// The echo matrix: every server against every scenario; the servers take turns within each
+/// repetition, so drift in the machine hits them alike; medians are shown, with their spread
+/// and the ratios to the C floor within each repetition.
+struct Echo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The echo servers under every scenario, timed (the default run).",
         discussion: """
             Servers: \(ServerKind.all.map { "\($0.name) (\($0.summary))" }.joined(separator: ", ")).
             Scenarios: \(Scenario.all.map { "\($0.name) (\($0.title))" }.joined(separator: ", ")).
             """)
 
-    @Flag(help: "One repetition of 1 s per scenario: a quick look, not figures to quote.")
-    var quick = false
-
-    @Option(help: "Seconds of load per run, after a warm-up of a quarter of it (at most 0.5 s). Default: 0.25 (1 with --quick).")
-    var duration: Double?
-
-    @Option(help: "Repetitions of each run; the tables show medians and spreads. Default: 25 (1 with --quick).")
-    var repetitions: Int?
-
-    @Option(help: "Comma-separated servers to run (default: all).")
-    var servers: String?
+    @OptionGroup var selection: ServerSelection
+    @OptionGroup var timing: Timing
 
     @Option(help: "Comma-separated scenarios to run (default: all).")
     var scenarios: String?
@@ -33,87 +57,20 @@ struct ReactorBench: ParsableCommand {
     @Option(help: "Also write every measurement to this JSON file.")
     var json: String?
 
-    @Flag(help: "Count syscalls per echoed message for each server (strace), instead of timing.")
-    var syscalls = false
-
-    @Option(help: "Messages to echo for --syscalls.")
-    var syscallMessages = 200_000
-
-    @Flag(help: "Count user-space instructions per echoed message for each server (valgrind's callgrind), instead of timing.")
-    var instructions = false
-
-    @Option(help: "Messages the shorter of --instructions' two runs echoes.")
-    var instructionBaseMessages = 4_000
-
-    @Option(help: "Messages the longer of --instructions' two runs echoes beyond the shorter's.")
-    var instructionMessages = 40_000
-
-    @Flag(help: "Measure each server's memory per idle connection (VmRSS), instead of timing.")
-    var memory = false
-
-    @Option(help: "Connections that --memory opens and holds.")
-    var idleConnections = 10_000
-
-    @Flag(help: "Time the coordination primitives (Queue, Lock) against AsyncStream, AsyncChannel, an actor and asyncio, instead of the servers.")
-    var coordination = false
-
-    @Flag(help: "Time starting children (/bin/true, and /bin/cat with 1 MiB) against swift-subprocess and asyncio, instead of the servers.")
-    var subprocesses = false
-
-    @Flag(help: "Run redis-benchmark against redis-server, reactor-redis and nio-redis (RESP), instead of the echo servers.")
-    var redis = false
-
-    @Option(help: "Requests of each --redis run at -P 1 (ten times as many at -P 16).")
-    var redisRequests = 100_000
-
-    @Option(help: "PINGs that --redis times beside a connection pipelining GETs flat out.")
-    var redisPings = 200
-
-    func validate() throws {
-        if [syscalls, instructions, memory, coordination, subprocesses, redis].filter({ $0 }).count > 1 {
-            throw ValidationError("--syscalls, --instructions, --memory, --coordination, --subprocesses and --redis are separate runs; choose one")
-        }
-        if redisRequests < 100 { throw ValidationError("--redis-requests must be at least 100") }
-        if redisPings < 1 { throw ValidationError("--redis-pings must be positive") }
-        if idleConnections < 1 { throw ValidationError("--idle-connections must be positive") }
-        if instructionBaseMessages < 1 || instructionMessages < 1 { throw ValidationError("--instruction-*-messages must be positive") }
-    }
-
     func run() throws {
         let toolbox = Toolbox()
-        if redis {
-            return try RedisRuns.run(repetitions: repetitions ?? (quick ? 1 : 5), requests: redisRequests, pings: redisPings, toolbox: toolbox)
-        }
-        if coordination || subprocesses {
-            // Each run is about as long as a server's; a default of 15 repetitions takes a minute.
-            let groups = try coordination ? WorkloadRuns.coordinationGroups(toolbox: toolbox) : WorkloadRuns.subprocessGroups(toolbox: toolbox)
-            return try WorkloadRuns.run(
-                groups, flag: coordination ? "--coordination" : "--subprocesses", repetitions: repetitions ?? (quick ? 1 : 15),
-                duration: duration ?? (quick ? 1 : 0.25), toolbox: toolbox)
-        }
-        // Raised before any server or load generator starts, so that they inherit it.
-        let fileLimit = FileLimit.raise(to: max(20_000, idleConnections + 1_000))
-        let servers = try selected(servers, from: ServerKind.all, \.name, ServerKind.named)
-        // Neither memory nor instructions depend on which CPU runs what: these run unpinned.
-        if memory {
-            return try IdleMemory.run(servers: servers, connections: idleConnections, fileLimit: fileLimit, toolbox: toolbox)
-        }
-        if instructions {
-            return try InstructionCount.run(servers: servers, base: instructionBaseMessages, extra: instructionMessages, toolbox: toolbox)
-        }
+        FileLimit.raise(to: 20_000)
+        let servers = try selection.selectedServers()
         if toolbox.taskset == nil {
             statusLine("warning: taskset not found; servers and load run unpinned\n")
         }
-        if syscalls {
-            return try SyscallCount.run(servers: servers, messages: syscallMessages, toolbox: toolbox)
-        }
         let scenarios = try selected(self.scenarios, from: Scenario.all, \.name, Scenario.named)
-        let duration = self.duration ?? (quick ? 1 : 0.25)
+        let duration = timing.seconds
         let warmup = min(duration / 4, 0.5)
         // Many short runs rather than a few long ones: the servers take turns within a second
         // or so, which the machine's slower swings move together, and the median of many
         // per-repetition ratios shrugs off its spikes (BENCHMARKS.md has the measurements).
-        let repetitions = self.repetitions ?? (quick ? 1 : 25)
+        let repetitions = timing.repetitions(default: 25)
         var results: [Scenario: [ServerKind: [Measurement]]] = [:]
         let total = scenarios.count * repetitions * servers.count
         var done = 0
@@ -145,16 +102,6 @@ struct ReactorBench: ParsableCommand {
         print("reactor-bench: done in \(Int(Date().timeIntervalSince(started))) s")
         if let json {
             try write(results, to: json, duration: duration, repetitions: repetitions)
-        }
-    }
-
-    private func selected<T>(_ list: String?, from all: [T], _ name: KeyPath<T, String>, _ lookup: (String) -> T?) throws -> [T] {
-        guard let list else { return all }
-        return try list.split(separator: ",").map { item in
-            guard let value = lookup(String(item)) else {
-                throw ValidationError("unknown '\(item)'; choose from \(all.map { $0[keyPath: name] }.joined(separator: ", "))")
-            }
-            return value
         }
     }
 
@@ -196,3 +143,129 @@ struct ReactorBench: ParsableCommand {
         try encoder.encode(document).write(to: URL(fileURLWithPath: path))
     }
 }
+
+/// Syscalls per echoed message for each server (strace).
+struct Syscalls: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Syscalls per echoed message for each server (strace), instead of timing.")
+
+    @OptionGroup var selection: ServerSelection
+
+    @Option(help: "Messages to echo.")
+    var messages = 200_000
+
+    func run() throws {
+        let toolbox = Toolbox()
+        FileLimit.raise(to: 20_000)
+        try SyscallCount.run(servers: try selection.selectedServers(), messages: messages, toolbox: toolbox)
+    }
+}
+
+/// User-space instructions per echoed message for each server (callgrind); unpinned.
+struct Instructions: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "User-space instructions per echoed message for each server (valgrind's callgrind).")
+
+    @OptionGroup var selection: ServerSelection
+
+    @Option(help: "Messages the shorter of the two runs echoes.")
+    var baseMessages = 4_000
+
+    @Option(help: "Messages the longer run echoes beyond the shorter's.")
+    var messages = 40_000
+
+    func validate() throws {
+        if baseMessages < 1 || messages < 1 { throw ValidationError("--base-messages and --messages must be positive") }
+    }
+
+    func run() throws {
+        let toolbox = Toolbox()
+        FileLimit.raise(to: 20_000)
+        try InstructionCount.run(servers: try selection.selectedServers(), base: baseMessages, extra: messages, toolbox: toolbox)
+    }
+}
+
+/// Each server's memory per idle connection; unpinned.
+struct Memory: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Each server's memory per idle connection (VmRSS), instead of timing.")
+
+    @OptionGroup var selection: ServerSelection
+
+    @Option(help: "Connections to open and hold.")
+    var connections = 10_000
+
+    func validate() throws {
+        if connections < 1 { throw ValidationError("--connections must be positive") }
+    }
+
+    func run() throws {
+        let toolbox = Toolbox()
+        // Raised before any server or load generator starts, so that they inherit it.
+        let fileLimit = FileLimit.raise(to: max(20_000, connections + 1_000))
+        try IdleMemory.run(servers: try selection.selectedServers(), connections: connections, fileLimit: fileLimit, toolbox: toolbox)
+    }
+}
+
+/// The coordination primitives against AsyncStream, AsyncChannel, an actor and asyncio.
+struct Coordination: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Queue and Lock against AsyncStream, AsyncChannel, an actor and asyncio.")
+
+    @OptionGroup var timing: Timing
+
+    func run() throws {
+        let toolbox = Toolbox()
+        // Each run is about as long as a server's; 15 repetitions take a minute.
+        try WorkloadRuns.run(
+            try WorkloadRuns.coordinationGroups(toolbox: toolbox), command: "coordination",
+            repetitions: timing.repetitions(default: 15), duration: timing.seconds, toolbox: toolbox)
+    }
+}
+
+/// Starting children against swift-subprocess and asyncio.
+struct Subprocesses: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Starting children (/bin/true, and cat with 1 MiB) against swift-subprocess and asyncio.")
+
+    @OptionGroup var timing: Timing
+
+    func run() throws {
+        let toolbox = Toolbox()
+        try WorkloadRuns.run(
+            try WorkloadRuns.subprocessGroups(toolbox: toolbox), command: "subprocesses",
+            repetitions: timing.repetitions(default: 15), duration: timing.seconds, toolbox: toolbox)
+    }
+}
+
+/// redis-benchmark against redis-server, reactor-redis and nio-redis.
+struct Redis: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "redis-benchmark against redis-server, reactor-redis and nio-redis (RESP), and a PING beside a busy connection.")
+
+    @Option(help: "Repetitions of each workload (default: 5; 1 with --quick).")
+    var repetitions: Int?
+
+    @Flag(help: "One repetition.")
+    var quick = false
+
+    @Option(help: "Requests of each run at -P 1 (ten times as many at -P 16).")
+    var requests = 100_000
+
+    @Option(help: "PINGs timed beside a connection pipelining GETs flat out.")
+    var pings = 200
+
+    func validate() throws {
+        if requests < 100 { throw ValidationError("--requests must be at least 100") }
+        if pings < 1 { throw ValidationError("--pings must be positive") }
+    }
+
+    func run() throws {
+        try RedisRuns.run(repetitions: repetitions ?? (quick ? 1 : 5), requests: requests, pings: pings, toolbox: Toolbox())
+    }
+}
+
+func selected<T>(_ list: String?, from all: [T], _ name: KeyPath<T, String>, _ lookup: (String) -> T?) throws -> [T] {
+    guard let list else { return all }
+    return try list.split(separator: ",").map { item in
+        guard let value = lookup(String(item)) else {
+            throw ValidationError("unknown '\(item)'; choose from \(all.map { $0[keyPath: name] }.joined(separator: ", "))")
+        }
+        return value
+    }
+}
+

@@ -1,6 +1,6 @@
 import Foundation
 
-/// reactor-bench --redis, last part: one busy connection beside a quiet one. One client
+/// reactor-bench redis, last part: one busy connection beside a quiet one. One client
 /// pipelines GETs flat out on one connection (8,000 per send, from one thread, while another
 /// thread reads the replies), so the server always has requests to read; a second connection
 /// sends a PING every 2 ms and times its reply. A server whose loop lets the busy connection

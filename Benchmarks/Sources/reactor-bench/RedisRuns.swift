@@ -1,6 +1,6 @@
 import Foundation
 
-/// reactor-bench --redis: RESP servers side by side under redis-benchmark. redis-server (the
+/// reactor-bench redis: RESP servers side by side under redis-benchmark. redis-server (the
 /// real one, nothing saved), reactor-redis and nio-redis each run pinned to CPU 0, and
 /// redis-benchmark with 50 connections pinned to CPU 1; every workload runs against each
 /// server in turn within a repetition. Then each of ours runs once more with an allocation
@@ -47,7 +47,7 @@ enum RedisRuns {
         }
         servers.append(("reactor-redis", try ServerProcess(ServerKind(name: "reactor-redis", summary: "", executable: "reactor-redis", arguments: []), toolbox: toolbox, cpu: 0)))
         servers.append((nio, try ServerProcess(ServerKind(name: nio, summary: "", executable: "nio-redis", arguments: []), toolbox: toolbox, cpu: 0)))
-        print("reactor-bench --redis: \(servers.count) servers × \(workloads.count) workloads × \(repetitions) repetitions; servers on CPU 0, redis-benchmark -c 50 on CPU 1")
+        print("reactor-bench redis: \(servers.count) servers × \(workloads.count) workloads × \(repetitions) repetitions; servers on CPU 0, redis-benchmark -c 50 on CPU 1")
         var results: [String: [String: [Result]]] = [:]
         for repetition in 0..<repetitions {
             for workload in workloads {

@@ -10,7 +10,7 @@ enum SyscallCount {
 
     static func run(servers: [ServerKind], messages: Int, toolbox: Toolbox) throws {
         guard let strace = Toolbox.system("strace") else {
-            throw BenchError("--syscalls needs strace (apt-get install strace)")
+            throw BenchError("reactor-bench syscalls needs strace (apt-get install strace)")
         }
         print("Syscalls per echoed message: \(messages) messages, 64 connections × 64 B (strace -f -c)\n")
         var rows: [[String]] = []

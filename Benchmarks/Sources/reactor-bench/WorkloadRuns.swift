@@ -1,6 +1,6 @@
 import Foundation
 
-/// `reactor-bench --coordination` and `--subprocesses`: the coordination primitives and the
+/// `reactor-bench coordination` and `subprocesses`: the coordination primitives and the
 /// subprocesses side by side with Swift's and Python's alternatives. Each workload is a
 /// process of its own (coordination-bench, subprocess-bench, or CPython for asyncio) pinned to
 /// CPU 0; they take turns within each repetition, and the table shows each one's median rate
@@ -80,8 +80,8 @@ enum WorkloadRuns {
         ]
     }
 
-    static func run(_ groups: [Group], flag: String, repetitions: Int, duration: Double, toolbox: Toolbox) throws {
-        print("reactor-bench \(flag): \(repetitions) repetitions of \(Report.format(duration, 2)) s per workload, each pinned to CPU 0, in turns\n")
+    static func run(_ groups: [Group], command: String, repetitions: Int, duration: Double, toolbox: Toolbox) throws {
+        print("reactor-bench \(command): \(repetitions) repetitions of \(Report.format(duration, 2)) s per workload, each pinned to CPU 0, in turns\n")
         for group in groups {
             var rates = Array(repeating: [Double](), count: group.workloads.count)
             for repetition in 0..<repetitions {

@@ -5,7 +5,7 @@ import ReactorStreams
 import Subprocess
 
 /// One subprocess workload for a while, and its rate on stdout as `<operations> <seconds>`:
-/// reactor-bench `--subprocesses` runs each pinned to one CPU, in turns, beside CPython's
+/// reactor-bench `subprocesses` runs each pinned to one CPU, in turns, beside CPython's
 /// asyncio (`Scripts/asyncio_subprocess.py`).
 ///
 /// `subprocess-bench WORKLOAD SECONDS`. One child at a time: start `/bin/true` and wait for

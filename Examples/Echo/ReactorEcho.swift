@@ -39,24 +39,17 @@ struct ReactorEcho: ParsableCommand {
             case .streams: try await StreamsEchoServer.start(options, on: reactor)
             case .sock: try await SockEchoServer.start(options, on: reactor)
             }
-            say("reactor-echo (\(options.mode.rawValue)) listening on \(server.address)")
+            print("reactor-echo (\(options.mode.rawValue)) listening on \(server.address)")
+            fflush(nil)
             var signals = stopSignals.makeAsyncIterator()
             let signal = await signals.next()
-            say("reactor-echo: signal \(signal ?? 0), stopping")
+            print("reactor-echo: signal \(signal ?? 0), stopping")
+            fflush(nil)
             await server.stop(gracePeriod: .milliseconds(options.gracePeriod))
         }
     }
 }
 
-/// Writes a line to standard output at once (unbuffered: scripts wait for these lines).
-func say(_ line: String) {
-    var bytes = Array((line + "\n").utf8)[...]
-    while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
-        if written <= 0 { return }
-        bytes = bytes.dropFirst(written)
-    }
-}
 
 protocol EchoServer: Sendable {
     var address: SocketAddress { get }
