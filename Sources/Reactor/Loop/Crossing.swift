@@ -64,7 +64,7 @@ extension Reactor {
     /// The slow path of `runOnLoop`: runs `body` in a child task that has this reactor as its
     /// executor preference. Not `withTaskExecutorPreference` around the running task: with
     /// that, a `nonisolated(nonsending)` operation that parked resumed on the global executor
-    /// in release builds (Swift 6.3.1), off the loop thread. The child keeps cancellation
+    /// in release builds, off the loop thread. The child keeps cancellation
     /// structured; it costs one task, on this slow path only.
     ///
     /// The arguments live in the caller's region and cross in an `UnsafeTransfer`: the caller
