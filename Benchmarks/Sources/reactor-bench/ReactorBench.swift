@@ -211,11 +211,7 @@ struct Coordination: ParsableCommand {
     @OptionGroup var timing: Timing
 
     func run() throws {
-        let toolbox = Toolbox()
-        // Each run is about as long as a server's; 15 repetitions take a minute.
-        try WorkloadRuns.run(
-            try WorkloadRuns.coordinationGroups(toolbox: toolbox), command: "coordination",
-            repetitions: timing.repetitions(default: 15), duration: timing.seconds, toolbox: toolbox)
+        try WorkloadRuns.run(WorkloadRuns.coordinationGroups, command: "coordination", timing: timing)
     }
 }
 
@@ -226,10 +222,7 @@ struct Subprocesses: ParsableCommand {
     @OptionGroup var timing: Timing
 
     func run() throws {
-        let toolbox = Toolbox()
-        try WorkloadRuns.run(
-            try WorkloadRuns.subprocessGroups(toolbox: toolbox), command: "subprocesses",
-            repetitions: timing.repetitions(default: 15), duration: timing.seconds, toolbox: toolbox)
+        try WorkloadRuns.run(WorkloadRuns.subprocessGroups, command: "subprocesses", timing: timing)
     }
 }
 

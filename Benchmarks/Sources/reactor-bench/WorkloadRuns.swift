@@ -80,7 +80,14 @@ enum WorkloadRuns {
         ]
     }
 
-    static func run(_ groups: [Group], command: String, repetitions: Int, duration: Double, toolbox: Toolbox) throws {
+    /// Runs the groups `makeGroups` makes, as `timing` says: each run about as long as a
+    /// server's, 15 repetitions by default (about a minute).
+    static func run(_ makeGroups: (Toolbox) throws -> [Group], command: String, timing: Timing) throws {
+        let toolbox = Toolbox()
+        try run(try makeGroups(toolbox), command: command, repetitions: timing.repetitions(default: 15), duration: timing.seconds, toolbox: toolbox)
+    }
+
+    private static func run(_ groups: [Group], command: String, repetitions: Int, duration: Double, toolbox: Toolbox) throws {
         print("reactor-bench \(command): \(repetitions) repetitions of \(Report.format(duration, 2)) s per workload, each pinned to CPU 0, in turns\n")
         for group in groups {
             var rates = Array(repeating: [Double](), count: group.workloads.count)
