@@ -11,7 +11,7 @@ let package = Package(
     name: "swift-reactor-benchmarks",
     platforms: [.macOS(.v15)],
     products: [
-        // Preloaded into the RESP servers by reactor-bench --redis, to count their allocations.
+        // Preloaded into the RESP servers by reactor-bench redis, to count their allocations.
         .library(name: "MallocCounter", type: .dynamic, targets: ["MallocCounter"]),
     ],
     dependencies: [
@@ -36,7 +36,7 @@ let package = Package(
         ),
         // The timing loop of the workload executables.
         .target(name: "BenchTiming", dependencies: [.product(name: "Reactor", package: library)]),
-        // The coordination primitives' workloads (reactor-bench --coordination), with Swift's
+        // The coordination primitives' workloads (reactor-bench coordination), with Swift's
         // AsyncStream and swift-async-algorithms' AsyncChannel beside ours.
         .executableTarget(
             name: "coordination-bench",
@@ -46,7 +46,7 @@ let package = Package(
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ]
         ),
-        // The subprocess workloads (reactor-bench --subprocesses), with swift-subprocess's.
+        // The subprocess workloads (reactor-bench subprocesses), with swift-subprocess's.
         .executableTarget(
             name: "subprocess-bench",
             dependencies: [

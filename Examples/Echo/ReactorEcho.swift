@@ -98,7 +98,7 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
         self.reactor = reactor
         self.listener = listener
         self.address = try listener.localAddress()
-        self.idleWaiters = WaitQueue(reactor: reactor)
+        self.idleWaiters = WaitQueue(on: reactor)
         self.scratch = .allocate(byteCount: bufferSize, alignment: 16)
     }
 

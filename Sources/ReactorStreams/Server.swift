@@ -81,8 +81,8 @@ public final class Server: @unchecked Sendable {
         self.limit = limit
         self.unixPath = unixPath
         self.handler = handler
-        self.closeWaiters = WaitQueue(reactor: reactor)
-        self.doneWaiters = WaitQueue(reactor: reactor)
+        self.closeWaiters = WaitQueue(on: reactor)
+        self.doneWaiters = WaitQueue(on: reactor)
         runningAcceptLoops = listeners.count
         for listener in listeners {
             Task(executorPreference: reactor) { await self.acceptLoop(listener) }

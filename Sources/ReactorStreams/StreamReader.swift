@@ -7,11 +7,12 @@ import Reactor
 ///
 /// Bytes are read from the handle only when a read needs more than is buffered, at most
 /// `limit` (and 256 KiB) per recv, so the buffer stays within about 2 x `limit` (more only
-/// while a `readExactly(n)` with a larger n waits); what the reader has not taken stays in
-/// the kernel, whose TCP window pushes back on the peer.
+/// while a `readExactly(n)` with a larger n, or a `withBufferedBytes(upTo:)` with a larger
+/// frame limit, waits); what the reader has not taken stays in the kernel, whose TCP window
+/// pushes back on the peer.
 ///
 /// A parser of a framed protocol reads without a copy through
-/// ``withBufferedBytes(file:line:_:)``: it looks at the buffered bytes where they lie and says
+/// ``withBufferedBytes(upTo:file:line:_:)``: it looks at the buffered bytes where they lie and says
 /// how many it used. A socket error is kept and thrown again
 /// by every later read, as asyncio's `set_exception` does.
 ///

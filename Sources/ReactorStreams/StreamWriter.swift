@@ -63,8 +63,8 @@ public final class StreamWriter: @unchecked Sendable {
         self.highWaterMark = highWaterMark
         self.lowWaterMark = lowWaterMark
         self.closeTimeout = closeTimeout
-        self.drainWaiters = WaitQueue(reactor: handle.reactor)
-        self.closeWaiters = WaitQueue(reactor: handle.reactor)
+        self.drainWaiters = WaitQueue(on: handle.reactor)
+        self.closeWaiters = WaitQueue(on: handle.reactor)
     }
 
     deinit {
@@ -100,8 +100,9 @@ public final class StreamWriter: @unchecked Sendable {
     /// `write` of an array: the common case, without the generic one's dynamic dispatch.
     public func write(_ bytes: [UInt8]) throws {
         guard reactor.isOnLoopThread else {
-            // The next turn (`Reactor.runOnLoop`'s rule); its errors surface in drain().
-            reactor.runOnLoopNowOrNextTurn((self, bytes)) { try? $0.0.write($0.1) }
+            // The next turn (the crossing rule): a lost connection surfaces in drain(), a misuse
+            // in the exception handler.
+            reactor.runOnLoopNowOrNextTurn((self, bytes)) { writer, bytes in writer.reportingLateMisuse { try writer.write(bytes) } }
             return
         }
         try bytes.withUnsafeBytes { try write($0) }
@@ -183,18 +184,37 @@ public final class StreamWriter: @unchecked Sendable {
     }
 
     /// Half-closes: once the queue is sent, shuts down the write side (the peer reads EOF);
-    /// this side can still read. Called off the loop thread, it runs in the loop's next turn,
-    /// after the writes called before it, as `write` does; its errors then surface in
-    /// `drain()`.
+    /// this side can still read. A failed shutdown loses the connection. Called off the loop
+    /// thread, it runs in the loop's next turn, after the writes called before it, as `write`
+    /// does: a lost connection then surfaces in `drain()`, and a misuse (after `close()`) goes
+    /// to the reactor's exception handler.
     public func writeEOF() throws {
         guard reactor.isOnLoopThread else {
-            reactor.runOnLoopNowOrNextTurn(self) { try? $0.writeEOF() }
+            reactor.runOnLoopNowOrNextTurn(self) { writer in writer.reportingLateMisuse { try writer.writeEOF() } }
             return
         }
         if closeRequested || isClosed { throw ReactorError(.invalidState, "writeEOF() called after close()") }
         guard !eofRequested else { return }
         eofRequested = true
-        if queue.isEmpty { try shutdownWrite() }
+        if queue.isEmpty {
+            do {
+                try shutdownWrite()
+            } catch {
+                lose(error)
+                throw error
+            }
+        }
+    }
+
+    /// Runs a call handed over from another thread: a lost connection is kept for `drain()`
+    /// (the call itself lost it), a misuse goes to the exception handler, as it can no longer
+    /// be thrown to its caller.
+    private func reportingLateMisuse(_ call: () throws -> Void) {
+        do {
+            try call()
+        } catch let error as ReactorError where error.code == .invalidState {
+            reactor.callExceptionHandler(ErrorContext(message: "a StreamWriter call made off the loop thread, so not thrown", error: error))
+        } catch {}
     }
 
     /// Closes the stream: queued bytes are still sent (for at most `closeTimeout`, and not to

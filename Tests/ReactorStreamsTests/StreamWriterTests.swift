@@ -132,12 +132,15 @@ final class StreamWriterTests: XCTestCase {
     }
 
     func testWriteEOFFromAPlainThreadRunsInTheLoopsNextTurnAfterTheWritesBeforeIt() throws {
-        try runReactor { reactor in
+        let misuses = LockedValue<[ErrorContext]>([])
+        let configuration = Reactor.Configuration(exceptionHandler: { _, context in misuses.withLock { $0.append(context) } })
+        try runReactor(configuration: configuration) { reactor in
             let (writer, peer) = try await writerAndPeer(reactor)
             defer { writer.close(); peer.close() }
             let payload = randomBytes(256 * 1024, seed: 52)
-            // write then writeEOF, twice, from a thread that runs no reactor (the second
-            // writeEOF is a no-op, the second write refused in the loop's turn): neither traps.
+            // write then writeEOF, twice, from a thread that runs no reactor: neither traps; the
+            // second writeEOF is a no-op, and the second write, refused in the loop's turn, goes
+            // to the exception handler.
             let returned = callTwiceFromAPlainThread {
                 try writer.write(payload)
                 try writer.writeEOF()
@@ -145,6 +148,11 @@ final class StreamWriterTests: XCTestCase {
             XCTAssertEqual(returned, [true, true])
             let received = try await receive(reactor, peer, count: payload.count + 1)
             XCTAssertTrue(received == payload, "the peer did not get the first write's bytes, then EOF")
+            try await waitUntil(reactor, "the late misuse reaches the handler") { misuses.withLock { !$0.isEmpty } }
+            let misuse = misuses.withLock { $0 }
+            XCTAssertEqual(misuse.count, 1)
+            XCTAssertEqual((misuse.first?.error as? ReactorError)?.code, .invalidState)
+            XCTAssertEqual((misuse.first?.error as? ReactorError)?.message, "write() called after writeEOF()")
         }
     }
 

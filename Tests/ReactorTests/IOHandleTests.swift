@@ -177,5 +177,43 @@ final class IOHandleTests: XCTestCase {
         }
         XCTAssertTrue(received == payload, "the bytes through whenReady differ")
     }
+
+    func testWhenReadyWaitsForANewEdgeAfterAnAttemptThatSaysNotReadyOfItsOwnAccord() throws {
+        // An attempt that answers nil while the fd is readable (a layer that wants a whole
+        // frame, or the other direction) must not be run again and again: it waits for a new
+        // edge.
+        try runReactor { reactor in
+            let (readEnd, writeEnd) = try await reactor.makePipe()
+            defer { readEnd.close(); writeEnd.close() }
+            _ = try [UInt8]([1]).withUnsafeBytes { try writeEnd.tryWrite($0) }
+            let attempts = Shared(0)
+            let reading = Task(executorPreference: reactor) { () -> Int in
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
+                defer { buffer.deallocate() }
+                return try await readEnd.whenReady(.read) {
+                    attempts.value += 1
+                    if attempts.value == 1 { return nil }  // not enough yet, of its own accord
+                    return try readEnd.tryRead(into: buffer)
+                }
+            }
+            try await waitUntil(reactor, "the reader waits for a new edge") { reactor.isWaiting(readEnd, .read) }
+            XCTAssertEqual(attempts.value, 1)
+            _ = try [UInt8]([2]).withUnsafeBytes { try writeEnd.tryWrite($0) }
+            let count = try await reading.value
+            XCTAssertEqual(count, 2)
+            XCTAssertEqual(attempts.value, 2)
+        }
+    }
+
+    func testWatchingANegativeFdIsEBADF() throws {
+        try runReactor { reactor in
+            do {
+                _ = try await reactor.watch(-1)
+                XCTFail("fd -1 was watched")
+            } catch let error as SystemCallError {
+                XCTAssertEqual(error.errno, EBADF)
+            }
+        }
+    }
 }
 

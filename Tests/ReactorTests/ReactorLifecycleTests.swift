@@ -36,8 +36,8 @@ final class ReactorLifecycleTests: XCTestCase {
         }
         try runReactor { reactor in
             let counter = Counter(reactor: reactor)
-            let runOnLoop = await Task.detached { await counter.increment() }.value
-            XCTAssertTrue(runOnLoop)
+            let ranOnLoop = await Task.detached { await counter.increment() }.value
+            XCTAssertTrue(ranOnLoop)
             let count = await counter.count
             XCTAssertEqual(count, 1)
         }

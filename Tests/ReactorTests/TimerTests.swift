@@ -68,7 +68,7 @@ final class TimerTests: XCTestCase {
         }
     }
 
-    func testAnIdleReactorSleepsInEpollWait() throws {
+    func testAnIdleReactorsLoopThreadIsFoundAsleep() throws {
         let asleep = try runReactor { reactor in
             try await LoopSleepProbe(reactor).asleepShare { try await reactor.sleep(for: .milliseconds(300)) }
         }

@@ -8,7 +8,7 @@ import XCTest
 final class WaitQueueTests: XCTestCase {
     func testWakeOneWakesInArrivalOrderAndWakeAllWakesTheRest() throws {
         try runReactor { reactor in
-            let queue = WaitQueue(reactor: reactor)
+            let queue = WaitQueue(on: reactor)
             let order = Shared<[Int]>([])
             var tasks: [Task<Void, any Error>] = []
             for index in 0..<5 {
@@ -32,7 +32,7 @@ final class WaitQueueTests: XCTestCase {
 
     func testACancelledWaiterLeavesAtOnceAndTheOthersKeepTheirPlaces() throws {
         try runReactor { reactor in
-            let queue = WaitQueue(reactor: reactor)
+            let queue = WaitQueue(on: reactor)
             let woken = Shared<[Int]>([])
             var tasks: [Task<Void, any Error>] = []
             for index in 0..<3 {
@@ -58,7 +58,7 @@ final class WaitQueueTests: XCTestCase {
 
     func testAWaiterWokenAndCancelledAtOnceHandsTheWakeUpToTheNext() throws {
         try runReactor { reactor in
-            let queue = WaitQueue(reactor: reactor)
+            let queue = WaitQueue(on: reactor)
             let first = Task(executorPreference: reactor) { try await queue.wait() }
             try await waitUntil(reactor, "the first waiter parks") { queue.count == 1 }
             let second = Task(executorPreference: reactor) { try await queue.wait() }
@@ -78,7 +78,7 @@ final class WaitQueueTests: XCTestCase {
 
     func testAnAlreadyCancelledTaskDoesNotPark() throws {
         try runReactor { reactor in
-            let queue = WaitQueue(reactor: reactor)
+            let queue = WaitQueue(on: reactor)
             let task = Task(executorPreference: reactor) {
                 withUnsafeCurrentTask { $0?.cancel() }
                 try await queue.wait()
@@ -95,7 +95,7 @@ final class WaitQueueTests: XCTestCase {
         let watchdog = Watchdog(seconds: 60, name)
         defer { watchdog.cancel() }
         let reactor = try Reactor.start()
-        let queues = [WaitQueue(reactor: reactor), WaitQueue(reactor: reactor)]
+        let queues = [WaitQueue(on: reactor), WaitQueue(on: reactor)]
         let outcomes = Shared<[String]>([])
         let waiters = (0..<4).map { index in
             Task(executorPreference: reactor) {

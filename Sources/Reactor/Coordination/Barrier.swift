@@ -26,7 +26,7 @@ public final class Barrier: @unchecked Sendable {
         guard parties >= 1 else { throw ReactorError.invalidArgument("Barrier(parties: \(parties)): parties must be 1 or more") }
         self.reactor = Reactor.owner(reactor, of: "Barrier()")
         self.parties = parties
-        waiters = WaitQueue(reactor: self.reactor)
+        waiters = WaitQueue(on: self.reactor)
     }
 
     private var state: State {

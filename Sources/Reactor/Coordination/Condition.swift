@@ -20,10 +20,10 @@ public final class Condition: @unchecked Sendable {
     /// else on the one whose loop runs on this thread.
     public init(lock: Lock? = nil, on reactor: Reactor? = nil) {
         let lock = lock ?? Lock(on: Reactor.owner(reactor, of: "Condition()"))
-        precondition(reactor == nil || reactor === lock.reactor, "Condition(lock:reactor:): the lock belongs to another reactor")
+        precondition(reactor == nil || reactor === lock.reactor, "Condition(lock:on:): the lock belongs to another reactor")
         self.reactor = lock.reactor
         self.lock = lock
-        waiters = WaitQueue(reactor: lock.reactor)
+        waiters = WaitQueue(on: lock.reactor)
     }
 
     /// True while a task holds the lock.

@@ -19,7 +19,7 @@ public final class Event: @unchecked Sendable {
     /// An event on `reactor`, by default the one whose loop runs on this thread.
     public init(on reactor: Reactor? = nil) {
         self.reactor = Reactor.owner(reactor, of: "Event()")
-        waiters = WaitQueue(reactor: self.reactor)
+        waiters = WaitQueue(on: self.reactor)
     }
 
     /// True once `set()` was called, until `clear()`.

@@ -46,7 +46,7 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
     /// A pending future on `reactor`, by default the one whose loop runs on this thread.
     public init(on reactor: Reactor? = nil) {
         self.reactor = Reactor.owner(reactor, of: "Future()")
-        waiters = WaitQueue(reactor: self.reactor)
+        waiters = WaitQueue(on: self.reactor)
     }
 
     private var state: State { State(rawValue: stateValue.load(ordering: .acquiring))! }

@@ -29,7 +29,7 @@ public final class Lock: Holdable, @unchecked Sendable {
     /// A lock on `reactor`, by default the one whose loop runs on this thread.
     public init(on reactor: Reactor? = nil) {
         self.reactor = Reactor.owner(reactor, of: "Lock()")
-        waiters = WaitQueue(reactor: self.reactor)
+        waiters = WaitQueue(on: self.reactor)
     }
 
     /// True while a task holds the lock, or one it was handed to is about to.

@@ -54,9 +54,9 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
         self.reactor = Reactor.owner(reactor, of: "\(Self.self)()")
         self.maxSize = Swift.max(0, maxSize)
         self.discipline = discipline
-        getters = WaitQueue(reactor: self.reactor)
-        putters = WaitQueue(reactor: self.reactor)
-        joiners = WaitQueue(reactor: self.reactor)
+        getters = WaitQueue(on: self.reactor)
+        putters = WaitQueue(on: self.reactor)
+        joiners = WaitQueue(on: self.reactor)
     }
 
     /// How many items are queued.

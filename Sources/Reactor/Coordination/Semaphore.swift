@@ -30,7 +30,7 @@ public class Semaphore: Holdable, @unchecked Sendable {
     init(value: Int, bound: Int?, on reactor: Reactor?, name: String) throws {
         guard value >= 0 else { throw ReactorError.invalidArgument("\(name)(value: \(value)): the value must be 0 or more") }
         self.reactor = Reactor.owner(reactor, of: "\(name)()")
-        waiters = WaitQueue(reactor: self.reactor)
+        waiters = WaitQueue(on: self.reactor)
         permits = Atomic(value)
         self.bound = bound
     }

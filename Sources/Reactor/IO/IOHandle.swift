@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// The readiness and the waiters live in the reactor (`IOSource`); this handle names the
 /// registration by fd and generation, so a handle used after `close()` gets EBADF even when
-/// the fd number was reused. Dropping the last reference closes the fd.
+/// the fd number was reused. Dropping the last reference closes the fd, as `close()` does;
+/// a handle from `Reactor.watch` does not own its fd, and only stops watching it.
 ///
 /// The non-blocking primitives are the handle's, in the manner of Tokio's `try_read` and
 /// `readable()`: `tryRead` / `tryWrite` make one syscall (recv / send for a socket, read /
@@ -19,7 +20,8 @@ import Synchronization
 public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// The reactor this handle is registered with; its operations run on that reactor's loop.
     public let reactor: Reactor
-    /// The file descriptor, for calls this type does not wrap. Do not close it yourself.
+    /// The file descriptor, for calls this type does not wrap. Do not close it yourself (a
+    /// watched fd is its owner's to close, after `close()` here).
     public let fileDescriptor: Int32
     let generation: UInt32
     /// recv / send / sendmsg for a socket (send with MSG_NOSIGNAL), read / write / writev
@@ -46,8 +48,8 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
 
     public var description: String { "\(isSocket ? "Socket" : "IOHandle")(fd: \(fileDescriptor))" }
 
-    /// Closes the fd: tasks waiting on it resume with a `SystemCallError` (EBADF). Closing twice is
-    /// harmless. Called off the loop thread, the close happens in the loop's next turn.
+    /// Closes the fd (a watched one is only no longer watched, and stays open): tasks waiting
+    /// on it resume with a `SystemCallError` (EBADF). Closing twice is harmless. Called off the loop thread, the close happens in the loop's next turn.
     public final func close() {
         closeCalled.store(true, ordering: .relaxed)
         reactor.close(fd: fileDescriptor, generation: generation)
@@ -94,10 +96,13 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// The one try-then-wait loop (mio's `do_io`, Tokio's `Registration::async_io`): runs
     /// `attempt`, one non-blocking transfer through `tryRead` or `tryWrite`, and while it
     /// answers nil (the kernel said EAGAIN) waits until the handle is ready in `interest` and
-    /// runs it again; returns its count. Every transfer of the reactor and the streams goes
-    /// through it, and so can a layer of your own (TLS, a framing): the fast path is the same.
-    /// Loop thread only, as the `try*` calls are; nothing may hold memory for the attempt
-    /// across the wait that another task could reuse (a shared buffer).
+    /// runs it again; returns its count. The `sock*` transfers and the stream writer go through
+    /// it, and so can a layer of your own (TLS, a framing): the fast path is the same. An
+    /// attempt answers nil only when a `try*` call did (the readiness is forgotten before
+    /// each wait, so an attempt that answers nil for a reason of its own waits for a new edge
+    /// rather than spinning). Loop thread only, as the `try*` calls are; nothing may hold
+    /// memory for the attempt across the wait that another task could reuse (a shared
+    /// buffer).
     ///
     /// The first attempt is inlined into every caller, so a transfer the kernel takes at once
     /// makes no async call; only a wait goes through one frame (the design article, "Memory
@@ -112,6 +117,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     @usableFromInline
     final nonisolated(nonsending) func waitThenRetry(_ interest: Interest, _ attempt: () throws -> Int?) async throws -> Int {
         while true {
+            reactor.sources.source(fd: fd, generation: generation)?.pointee.clearReady(interest)
             try await reactor.waitUntilReady(self, for: interest, interest == .read ? (isSocket ? "recv" : "read") : (isSocket ? "send" : "write"))
             if let count = try attempt() { return count }
         }

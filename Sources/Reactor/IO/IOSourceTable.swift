@@ -111,6 +111,7 @@ struct IOSourceTable {
     /// A slot still held by an older registration means its fd was closed behind the
     /// reactor's back and reused: that registration's waiters are returned, to be told.
     mutating func register(fd: Int32, isStream: Bool, isWatched: Bool = false) -> (generation: UInt32, stranded: (reader: Waiter?, writer: Waiter?)) {
+        precondition(fd >= 0, "registering fd \(fd)")
         if Int(fd) >= capacity { grow(toHold: Int(fd)) }
         let stranded = (slots[Int(fd)].reader, slots[Int(fd)].writer)
         lastGeneration = lastGeneration == .max ? 1 : lastGeneration + 1

@@ -36,8 +36,8 @@ final class Poller {
     }
 
     /// Adds an fd that other code reads and writes (`Reactor.watch`): level-triggered and
-    /// one-shot, disarmed until a wait arms it, so that readiness nobody waits for is never
-    /// reported again and again.
+    /// one-shot, disarmed until a wait arms it (but for a hang-up or an error, which epoll
+    /// reports once), so that readiness nobody waits for is never reported again and again.
     func registerWatched(fd: Int32, generation: UInt32) throws {
         _ = try check(cr_epoll_add(epollFD, fd, CR_EPOLLONESHOT, Self.token(fd, generation)), "epoll_ctl")
     }

@@ -43,7 +43,9 @@ extension Reactor {
     /// call, however much of it the owner read meanwhile, at the cost of one epoll_ctl per
     /// wait (asyncio pays the same). `close()` stops watching and leaves the fd open, as
     /// asyncio's `remove_reader` does; its blocking mode is left as the owner set it. An fd
-    /// this reactor already has registered is refused with EEXIST.
+    /// this reactor already has registered is refused with EEXIST. As with asyncio, stop
+    /// watching before the owner closes the fd: epoll forgets a closed fd without a word, so
+    /// a task still waiting on it would wait for good.
     public func watch(_ fd: Int32, file: StaticString = #fileID, line: UInt = #line) async throws -> IOHandle {
         try await runOnLoop((self, fd), file: file, line: line) { arguments in
             let (reactor, fd) = arguments
@@ -106,6 +108,7 @@ extension Reactor {
 
     /// Registers an fd for `watch`, on the loop thread; on failure the fd stays as it was.
     private func registerWatched(_ fd: Int32) throws -> IOHandle {
+        guard fd >= 0 else { throw SystemCallError(operation: "watch", errno: EBADF, detail: "fd \(fd)") }
         if sources.isRegistered(fd: fd) {
             throw SystemCallError(operation: "watch", errno: EEXIST, detail: "fd \(fd) is already registered with this reactor")
         }

@@ -22,7 +22,7 @@ public final class Reactor: @unchecked Sendable {
         /// asyncio's debug mode: logs each job that holds the loop longer than
         /// `slowJobThreshold`, each call site whose operation hopped onto the loop, and a handle,
         /// writer or child dropped without being closed or waited for; a shutdown that cannot
-        /// quiesce stops the process. Defaults to true when the environment has
+        /// quiesce fails an assertion (in debug builds). Defaults to true when the environment has
         /// `REACTOR_DEBUG=1`, as asyncio's `PYTHONASYNCIODEBUG`.
         public var debugMode: Bool
         /// How long a job may hold the loop before debug mode logs it (asyncio's
@@ -97,6 +97,7 @@ public final class Reactor: @unchecked Sendable {
     init(configuration: Configuration = Configuration()) throws {
         logger = configuration.logger
         blockingPool = configuration.blockingPool
+        isDebugMode = configuration.debugMode
         slowJobThresholdNanoseconds = configuration.debugMode ? configuration.slowJobThreshold.nanoseconds : nil
         exceptionHandler = configuration.exceptionHandler
         poller = try Poller()
@@ -112,7 +113,7 @@ public final class Reactor: @unchecked Sendable {
 
     /// Whether the configuration asked for debug mode: layers above log their misuse warnings
     /// then, as asyncio's debug mode does.
-    public var isDebugMode: Bool { slowJobThresholdNanoseconds != nil }
+    public let isDebugMode: Bool
 
     /// The reactor whose loop runs on the current thread, or nil.
     public static var current: Reactor? {

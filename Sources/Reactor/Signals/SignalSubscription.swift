@@ -19,7 +19,7 @@ final class SignalSubscription: @unchecked Sendable {
         self.reactor = reactor
         self.signals = signals
         self.loopThreadID = cr_gettid()
-        self.arrivals = WaitQueue(reactor: reactor)
+        self.arrivals = WaitQueue(on: reactor)
         try reactor.listeningForSignals().add(self)
     }
 

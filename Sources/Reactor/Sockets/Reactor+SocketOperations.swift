@@ -104,6 +104,7 @@ extension Reactor {
         await consumeBudget()
         var sent = 0
         while sent < total {
+            if sent > 0 { await consumeBudget() }  // each further chunk is an operation too
             let count = try await socket.whenReady(.write) { try write(sent) }
             sent += count
             chargeBudget(bytes: count)

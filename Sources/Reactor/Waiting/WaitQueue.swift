@@ -20,7 +20,7 @@ public final class WaitQueue: @unchecked Sendable {
     @exclusivity(unchecked) private unowned(unsafe) var previousWaiting: WaitQueue?
     @exclusivity(unchecked) private unowned(unsafe) var nextWaiting: WaitQueue?
 
-    public init(reactor: Reactor) {
+    public init(on reactor: Reactor) {
         self.reactor = reactor
     }
 
