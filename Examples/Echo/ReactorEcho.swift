@@ -50,7 +50,6 @@ struct ReactorEcho: ParsableCommand {
     }
 }
 
-
 protocol EchoServer: Sendable {
     var address: SocketAddress { get }
     /// Stops accepting, waits up to `gracePeriod` for the connections to end, cuts the rest.

@@ -68,7 +68,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// when no data is there yet.
     public final func tryRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
         reactor.assertOnLoop("tryRead")
-        return try reactor.attempt(self, .read, requested: buffer.count, isSocket ? "recv" : "read") {
+        return try reactor.attempt(self, .read, requested: buffer.count, "\(transferName(.read))") {
             isSocket ? cr_recv(fd, buffer.baseAddress, buffer.count) : cr_read(fd, buffer.baseAddress, buffer.count)
         }
     }
@@ -77,7 +77,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// or nil when it took none (EAGAIN).
     public final func tryWrite(_ bytes: UnsafeRawBufferPointer) throws -> Int? {
         reactor.assertOnLoop("tryWrite")
-        return try reactor.attempt(self, .write, requested: bytes.count, isSocket ? "send" : "write") {
+        return try reactor.attempt(self, .write, requested: bytes.count, "\(transferName(.write))") {
             isSocket ? cr_send(fd, bytes.baseAddress, bytes.count) : cr_write(fd, bytes.baseAddress, bytes.count)
         }
     }
@@ -117,8 +117,8 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     @usableFromInline
     final nonisolated(nonsending) func waitThenRetry(_ interest: Interest, _ attempt: () throws -> Int?) async throws -> Int {
         while true {
-            reactor.sources.source(fd: fd, generation: generation)?.pointee.clearReady(interest)
-            try await reactor.waitUntilReady(self, for: interest, interest == .read ? (isSocket ? "recv" : "read") : (isSocket ? "send" : "write"))
+            forgetReadiness(interest)
+            try await reactor.waitUntilReady(self, for: interest, transferName(interest))
             if let count = try attempt() { return count }
         }
     }
@@ -138,21 +138,29 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// few hundred instructions.
     @inline(__always)
     package final nonisolated(nonsending) func waitUntilReadableOnLoop() async throws {
-        try await reactor.waitUntilReady(self, for: .read, isSocket ? "recv" : "read")
+        try await reactor.waitUntilReady(self, for: .read, transferName(.read))
     }
 
-    /// Forgets that the fd is readable, so the next `waitUntilReadable` waits for a new edge:
-    /// for an fd that is not read to say EAGAIN, such as a pidfd (loop thread; nothing may
-    /// yield between the check that found nothing to do and the wait).
-    package final func forgetReadable() {
-        reactor.assertOnLoop("forgetReadable")
-        reactor.sources.source(fd: fd, generation: generation)?.pointee.clearReady(.read)
+    /// Forgets that the fd is ready in `interest`, so the next wait in that direction waits for
+    /// a new edge: for an fd that is not read to say EAGAIN, such as a pidfd, and before each
+    /// wait of `whenReady` (loop thread; nothing may yield between the check that found
+    /// nothing to do and the wait).
+    package final func forgetReadiness(_ interest: Interest) {
+        reactor.assertOnLoop("forgetReadiness")
+        reactor.sources.source(fd: fd, generation: generation)?.pointee.clearReady(interest)
+    }
+
+    /// The syscall a transfer in `interest` makes, for errors: recv / send on a socket, read /
+    /// write on anything else.
+    @inline(__always)
+    final func transferName(_ interest: Interest) -> StaticString {
+        interest == .read ? (isSocket ? "recv" : "read") : (isSocket ? "send" : "write")
     }
 
     /// Waits until the fd may take more bytes (or has failed). As `waitUntilReadable`.
     public final nonisolated(nonsending) func waitUntilWritable(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.waitUntilWritable() } }
-        try await reactor.waitUntilReady(self, for: .write, isSocket ? "send" : "write")
+        try await reactor.waitUntilReady(self, for: .write, transferName(.write))
     }
 }
 

@@ -64,7 +64,7 @@ public final class Subprocess: Sendable {
             let reaped = cr_pidfd_reap(pidfd.fileDescriptor, &status)
             if reaped == 1 { return try! exit.setResult(status) }
             if reaped < 0 { return try! exit.setError(SystemCallError(operation: "waitid", errno: -reaped, detail: "\(pidfd)")) }
-            pidfd.forgetReadable()
+            pidfd.forgetReadiness(.read)
             do {
                 try await pidfd.waitUntilReadable()
             } catch {
