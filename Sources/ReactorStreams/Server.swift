@@ -1,7 +1,6 @@
 import Glibc
 import Logging
 import Reactor
-import Synchronization
 
 /// Serves one connection; runs in a task of its own on the server's reactor.
 public typealias ConnectionHandler = @Sendable (StreamReader, StreamWriter) async throws -> Void
@@ -11,9 +10,12 @@ public typealias ConnectionHandler = @Sendable (StreamReader, StreamWriter) asyn
 /// `handler` for each connection, in a task of its own on `reactor` (by default the reactor
 /// the caller runs on), with TCP_NODELAY set. When the handler returns or throws, the
 /// connection is closed (a throw is logged first); the server and the other connections carry
-/// on. Port 0 picks a free port, shared by all of the host's addresses.
+/// on. Port 0 picks a free port, shared by all of the host's addresses. With `transport`, each
+/// connection's streams read and write through the layer it starts (a TLS handshake), which
+/// runs in the connection's task before the handler; a connection whose layer fails to start
+/// is closed, with a debug log.
 public func startServer(
-    host: String? = nil, port: Int, backlog: Int32 = 511, reusePort: Bool = false,
+    host: String? = nil, port: Int, backlog: Int32 = 511, reusePort: Bool = false, transport: TransportStarter? = nil,
     limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line,
     handler: @escaping ConnectionHandler
 ) async throws -> Server {
@@ -40,7 +42,7 @@ public func startServer(
         for listener in listeners { listener.close() }
         throw error
     }
-    return try Server(reactor: reactor, listeners: listeners, limit: limit, unixPath: nil, handler: handler)
+    return try Server(reactor: reactor, listeners: listeners, limit: limit, unixPath: nil, transport: transport, handler: handler)
 }
 
 /// Starts a Unix-domain stream server at `path` (asyncio's `start_unix_server`). A stale
@@ -53,7 +55,7 @@ public func startUnixServer(
     var status = stat()
     if stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
     let listener = try await reactor.listen(on: SocketAddress(unixPath: path), backlog: backlog, file: file, line: line)
-    return try Server(reactor: reactor, listeners: [listener], limit: limit, unixPath: path, handler: handler)
+    return try Server(reactor: reactor, listeners: [listener], limit: limit, unixPath: path, transport: nil, handler: handler)
 }
 
 /// A running server: its listeners, and the connections their handlers serve.
@@ -64,6 +66,7 @@ public final class Server: @unchecked Sendable {
     private let listeners: [Socket]
     private let limit: Int
     private let unixPath: String?
+    private let transport: TransportStarter?
     private let handler: ConnectionHandler
 
     // Loop-thread state.
@@ -72,14 +75,18 @@ public final class Server: @unchecked Sendable {
     @exclusivity(unchecked) private var connections: [ObjectIdentifier: StreamWriter] = [:]
     private let closeWaiters: WaitQueue
     private let doneWaiters: WaitQueue
-    private let gracePeriodNanoseconds = Atomic<Int64>(10_000_000_000)
+    private let gracePeriodValue = LockedValue(Duration.seconds(10))
 
-    init(reactor: Reactor, listeners: [Socket], limit: Int, unixPath: String?, handler: @escaping ConnectionHandler) throws {
+    init(
+        reactor: Reactor, listeners: [Socket], limit: Int, unixPath: String?, transport: TransportStarter?,
+        handler: @escaping ConnectionHandler
+    ) throws {
         self.reactor = reactor
         self.listeners = listeners
         self.addresses = try listeners.map { try $0.localAddress() }
         self.limit = limit
         self.unixPath = unixPath
+        self.transport = transport
         self.handler = handler
         self.closeWaiters = WaitQueue(on: reactor)
         self.doneWaiters = WaitQueue(on: reactor)
@@ -121,14 +128,24 @@ public final class Server: @unchecked Sendable {
 
     private func serve(_ socket: Socket, peer: SocketAddress) {
         let reader = StreamReader(socket, limit: limit)
-        let writer = StreamWriter(socket, peerAddress: peer)
+        let writer = StreamWriter(socket, peerAddress: peer, reader: reader)
         connections[ObjectIdentifier(writer)] = writer
         // The task's first frame stays on its stack for as long as the connection lives, under
         // every frame of the handler's waits, so it holds little: a failure is reported in a
         // synchronous function of its own.
         Task(executorPreference: reactor) {
             do {
+                if let transport = self.transport {
+                    do {
+                        try await writer.startTransport(transport)
+                    } catch {
+                        self.transportFailed(error, writer)
+                        throw CancellationError()
+                    }
+                }
                 try await self.handler(reader, writer)
+            } catch is CancellationError where writer.transport == nil && self.transport != nil {
+                // The layer did not start: reported already.
             } catch {
                 self.handlerThrew(error, writer)
             }
@@ -137,6 +154,15 @@ public final class Server: @unchecked Sendable {
             self.connections[ObjectIdentifier(writer)] = nil
             self.resumeDoneWaitersIfDone()
         }
+    }
+
+    /// A layer that failed to start (a TLS handshake with a scanner, a client that gave up, a
+    /// certificate the server refused) is the peer's failure, not the server's: debug, as
+    /// asyncio logs a failed SSL handshake.
+    @inline(never)
+    private func transportFailed(_ error: any Error, _ writer: StreamWriter) {
+        reactor.logger.debug("connection from \(writer.peerAddress.map(\.description) ?? "?"): its transport failed to start: \(error)")
+        writer.abort()
     }
 
     @inline(never)
@@ -191,8 +217,8 @@ public final class Server: @unchecked Sendable {
     /// the `ReactorServiceLifecycle` adapter) lets the handlers finish before it cuts their
     /// connections. 10 seconds unless set.
     public var gracePeriod: Duration {
-        get { .nanoseconds(gracePeriodNanoseconds.load(ordering: .relaxed)) }
-        set { gracePeriodNanoseconds.store(newValue.nanoseconds, ordering: .relaxed) }
+        get { gracePeriodValue.withLock { $0 } }
+        set { gracePeriodValue.withLock { $0 = newValue } }
     }
 
     /// Stops accepting (`close()`), lets the handlers finish for up to ``gracePeriod``, then

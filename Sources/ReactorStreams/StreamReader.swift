@@ -29,6 +29,8 @@ public final class StreamReader: @unchecked Sendable {
 
     /// What the bytes are read from: a `Socket`, a pipe's read end, any readable handle.
     public let handle: IOHandle
+    /// The layer the bytes are read through (TLS), if any; else the handle's own bytes.
+    @exclusivity(unchecked) public internal(set) var transport: (any StreamTransport)?
     /// The most a line (or a `readUntil` chunk) may hold before `LimitOverrunError`.
     public let limit: Int
     private var reactor: Reactor { handle.reactor }
@@ -41,9 +43,10 @@ public final class StreamReader: @unchecked Sendable {
     /// How much one recv asks for: doubles while recvs come back full, up to `limit`.
     @exclusivity(unchecked) private var receiveSize: Int
 
-    public init(_ handle: IOHandle, limit: Int = StreamReader.defaultLimit) {
+    public init(_ handle: IOHandle, limit: Int = StreamReader.defaultLimit, transport: (any StreamTransport)? = nil) {
         precondition(limit > 0, "a StreamReader's limit must be positive")
         self.handle = handle
+        self.transport = transport
         self.limit = limit
         self.receiveSize = min(Self.initialReceiveSize, limit)
     }
@@ -266,33 +269,43 @@ public final class StreamReader: @unchecked Sendable {
         buffer.settle()
         await reactor.consumeBudget()
         do {
-            // A loop of its own, not `whenReady`'s: see `waitUntilReadableOnLoop`.
+            // `whenReady`'s loop, written out: measured, its closure's context in the frame of
+            // every parked reader cost a message hundreds of instructions.
+            var count: Int
             while true {
                 if buffer.hasNoStorage { buffer.borrow(reactor.receiveScratch(atLeast: receiveSize)) }
                 // The space is computed at the syscall, never held across a wait: the buffer
                 // may move meanwhile.
                 let space = buffer.freeSpace(atLeast: receiveSize)
                 let target = UnsafeMutableRawBufferPointer(rebasing: space.prefix(receiveSize))
-                if let count = try handle.tryRead(into: target) {
-                    if count == 0 {
-                        sawEOF = true
-                    } else {
-                        buffer.didAppend(count)
-                        reactor.chargeBudget(bytes: count)
-                        if count == target.count { receiveSize = min(receiveSize * 2, limit, Self.maxReceiveSize) }
-                    }
-                    return
+                var direction = Interest.read
+                if let received = try transport == nil ? handle.tryRead(into: target) : transport!.tryRead(into: target, waitIn: &direction) {
+                    count = received
+                    break
                 }
                 // No scratch is held across the wait, and no memory when nothing is buffered.
                 buffer.settle()
-                try await handle.waitUntilReadableOnLoop()
+                // The attempt's `try*` call cleared the readiness it found missing.
+                try await handle.waitOnLoop(direction)
             }
-        } catch let error as SystemCallError {
-            // A failed syscall is kept, as asyncio's set_exception; the reactor's own
-            // conditions (cancellation, a busy direction) are not.
-            storedError = error
+            if count == 0 {
+                sawEOF = true
+            } else {
+                buffer.didAppend(count)
+                reactor.chargeBudget(bytes: count)
+                if count == receiveSize { receiveSize = min(receiveSize * 2, limit, Self.maxReceiveSize) }
+            }
+        } catch {
+            // A failed syscall or a layer's error (TLS) is kept, as asyncio's set_exception;
+            // the reactor's own conditions (a busy direction) and cancellation are not.
+            keepIfFailure(error)
             throw error
         }
+    }
+
+    @inline(never)
+    private func keepIfFailure(_ error: any Error) {
+        if !(error is ReactorError || error is CancellationError) { storedError = error }
     }
 
     private func throwStoredError() throws {

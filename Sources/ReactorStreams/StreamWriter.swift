@@ -26,6 +26,11 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// What the bytes are written to: a `Socket`, a pipe's write end, any writable handle.
     public let handle: IOHandle
+    /// The layer the bytes are written through (TLS), if any; else the handle's own bytes.
+    @exclusivity(unchecked) public private(set) var transport: (any StreamTransport)?
+    /// The reader of the same connection (asyncio's writer holds its reader too), which
+    /// `startTransport(_:)` layers the transport under as well.
+    let reader: StreamReader?
     /// The peer's address, as asyncio's `get_extra_info("peername")` (nil but for sockets).
     public let peerAddress: SocketAddress?
     /// The local address, as asyncio's `get_extra_info("sockname")`: nil but for an open
@@ -52,13 +57,15 @@ public final class StreamWriter: @unchecked Sendable {
     private let closeWaiters: WaitQueue
 
     public init(
-        _ handle: IOHandle, peerAddress: SocketAddress? = nil,
+        _ handle: IOHandle, peerAddress: SocketAddress? = nil, reader: StreamReader? = nil,
         highWaterMark: Int = StreamWriter.defaultHighWaterMark,
         lowWaterMark: Int = StreamWriter.defaultLowWaterMark,
         closeTimeout: Duration = StreamWriter.defaultCloseTimeout
     ) {
         precondition(0 <= lowWaterMark && lowWaterMark <= highWaterMark, "need 0 <= lowWaterMark <= highWaterMark")
         self.handle = handle
+        self.reader = reader
+        self.transport = reader?.transport
         self.peerAddress = peerAddress ?? (try? (handle as? Socket)?.peerAddress())
         self.highWaterMark = highWaterMark
         self.lowWaterMark = lowWaterMark
@@ -76,6 +83,8 @@ public final class StreamWriter: @unchecked Sendable {
         }
         for chunk in queue { chunk.deallocate() }
     }
+
+    func setTransport(_ transport: any StreamTransport) { self.transport = transport }
 
     /// True once `close()` or `abort()` was called, or the connection was lost.
     public var isClosing: Bool { closeRequested || isClosed || lostError != nil }
@@ -117,7 +126,8 @@ public final class StreamWriter: @unchecked Sendable {
         var sent = 0
         if queue.isEmpty {
             do {
-                sent = try handle.tryWrite(bytes) ?? 0
+                var direction = Interest.write
+                sent = try (transport == nil ? handle.tryWrite(bytes) : transport!.tryWrite(bytes, waitIn: &direction)) ?? 0
             } catch {
                 lose(error)
                 throw connectionLost(error)
@@ -143,8 +153,11 @@ public final class StreamWriter: @unchecked Sendable {
         var sent = 0
         do {
             while sent < bytes.count {
-                let count = try await handle.whenReady(.write) {
-                    try bytes.withUnsafeBytes { try handle.tryWrite(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
+                let count = try await handle.whenReady(.write) { direction in
+                    try bytes.withUnsafeBytes { bytes in
+                        let rest = UnsafeRawBufferPointer(rebasing: bytes[sent...])
+                        return try transport == nil ? handle.tryWrite(rest) : transport!.tryWrite(rest, waitIn: &direction)
+                    }
                 }
                 sent += count
                 reactor.chargeBudget(bytes: count)
@@ -194,6 +207,10 @@ public final class StreamWriter: @unchecked Sendable {
             return
         }
         if closeRequested || isClosed { throw ReactorError(.invalidState, "writeEOF() called after close()") }
+        if let transport {
+            // As asyncio's SSL transport, whose can_write_eof() is false.
+            throw ReactorError(.invalidState, "writeEOF(): \(type(of: transport)) can not half-close a stream")
+        }
         guard !eofRequested else { return }
         eofRequested = true
         if queue.isEmpty {
@@ -226,11 +243,13 @@ public final class StreamWriter: @unchecked Sendable {
     private func closeOnLoop() {
         guard !closeRequested && !isClosed else { return }
         closeRequested = true
-        if queue.isEmpty || lostError != nil {
+        if lostError != nil || (queue.isEmpty && transport == nil) {
             finishClose()
-        } else {
-            closeTimer = reactor.callLater(closeTimeout) { [self] in abort() }
+            return
         }
+        if !queue.isEmpty { closeTimer = reactor.callLater(closeTimeout) { [self] in abort() } }
+        // The flush task ends the transport's stream after the queue (TLS's close_notify).
+        startFlushing()
     }
 
     /// Closes at once, dropping whatever is queued.
@@ -262,7 +281,7 @@ public final class StreamWriter: @unchecked Sendable {
         do {
             while !queue.isEmpty && !isClosed {
                 // Closing or losing the connection meanwhile empties the queue.
-                let sent = try await handle.whenReady(.write) { queue.isEmpty || isClosed ? 0 : try sendQueued() }
+                let sent = try await handle.whenReady(.write) { direction in queue.isEmpty || isClosed ? 0 : try sendQueued(&direction) }
                 consumeQueued(sent)
                 reactor.chargeBudget(bytes: sent)
                 await reactor.consumeBudget()
@@ -271,11 +290,30 @@ public final class StreamWriter: @unchecked Sendable {
         } catch {
             lose(error)
         }
-        if closeRequested { finishClose() }
+        if closeRequested {
+            if let transport, lostError == nil && !isClosed {
+                if let closeTimer { reactor.cancelTimer(closeTimer) }
+                closeTimer = nil
+                await transport.shutdown()
+            }
+            finishClose()
+        }
     }
 
-    /// One gathering sendmsg of the queued chunks.
-    private func sendQueued() throws -> Int? {
+    /// One gathering sendmsg of the queued chunks; through a transport, the chunks in turn
+    /// while it takes them whole.
+    private func sendQueued(_ direction: inout Interest) throws -> Int? {
+        if let transport {
+            var sent = 0
+            for (index, chunk) in queue.prefix(Self.maxGather).enumerated() {
+                let skip = index == 0 ? sentOfFirst : 0
+                let rest = UnsafeRawBufferPointer(rebasing: chunk[skip...])
+                guard let count = try transport.tryWrite(rest, waitIn: &direction) else { return sent == 0 ? nil : sent }
+                sent += count
+                if count < rest.count { break }
+            }
+            return sent
+        }
         let count = min(queue.count, Self.maxGather)
         return try withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { vectors in
             for (index, chunk) in queue.prefix(count).enumerated() {

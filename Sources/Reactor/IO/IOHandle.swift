@@ -96,9 +96,9 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// The one try-then-wait loop (mio's `do_io`, Tokio's `Registration::async_io`): runs
     /// `attempt`, one non-blocking transfer through `tryRead` or `tryWrite`, and while it
     /// answers nil (the kernel said EAGAIN) waits until the handle is ready in `interest` and
-    /// runs it again; returns its count. The `sock*` transfers and the stream writer go through
-    /// it, and so can a layer of your own (TLS, a framing): the fast path is the same. An
-    /// attempt answers nil only when a `try*` call did (the readiness is forgotten before
+    /// runs it again; returns its count. The `sock*` transfers, the stream reader and writer
+    /// go through it, and so can a layer of your own (a framing): the fast path is the same.
+    /// An attempt answers nil only when a `try*` call did (the readiness is forgotten before
     /// each wait, so an attempt that answers nil for a reason of its own waits for a new edge
     /// rather than spinning). Loop thread only, as the `try*` calls are; nothing may hold
     /// memory for the attempt across the wait that another task could reuse (a shared
@@ -109,18 +109,45 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// per connection").
     @inlinable @inline(__always)
     public final nonisolated(nonsending) func whenReady(_ interest: Interest, _ attempt: () throws -> Int?) async throws -> Int {
-        if let count = try attempt() { return count }
-        return try await waitThenRetry(interest, attempt)
+        try await whenReady(interest) { (_: inout Interest) in try attempt() }
+    }
+
+    /// `whenReady` for a layer whose transfer in one direction may need the other: a TLS
+    /// record layer, whose read may have to write (a key update) and whose write may have to
+    /// read (a handshake message). `attempt` is called with the direction to wait in,
+    /// `interest` at first, and sets it to the other one before it answers nil when that is
+    /// the one its `try*` call found not ready.
+    @inlinable @inline(__always)
+    public final nonisolated(nonsending) func whenReady(_ interest: Interest, _ attempt: (_ waitIn: inout Interest) throws -> Int?) async throws -> Int {
+        var direction = interest
+        if let count = try attempt(&direction) { return count }
+        return try await waitThenRetry(direction, interest, attempt)
     }
 
     /// `whenReady`'s slow path: waits, then tries again, until an attempt succeeds.
     @usableFromInline
-    final nonisolated(nonsending) func waitThenRetry(_ interest: Interest, _ attempt: () throws -> Int?) async throws -> Int {
+    final nonisolated(nonsending) func waitThenRetry(
+        _ direction: Interest, _ interest: Interest, _ attempt: (inout Interest) throws -> Int?
+    ) async throws -> Int {
+        var direction = direction
         while true {
-            forgetReadiness(interest)
-            try await reactor.waitUntilReady(self, for: interest, transferName(interest))
-            if let count = try attempt() { return count }
+            forgetReadiness(direction)
+            try await waitOnLoop(direction)
+            direction = interest
+            if let count = try attempt(&direction) { return count }
         }
+    }
+
+    /// The wait of `whenReady`'s loop, for a layer that writes the loop out (the stream
+    /// reader, whose closure would stay in the frame of every parked reader): parks until the
+    /// handle is ready in `interest`, as `waitUntilReadable` and `waitUntilWritable` do but
+    /// without their check for a hop, so it must be called in a task on the handle's reactor
+    /// (outside any actor), right after the `try*` call that answered nil in `interest`.
+    /// Inlined into its caller, so a parked task keeps no frame of its own for it.
+    @inline(__always)
+    public final nonisolated(nonsending) func waitOnLoop(_ interest: Interest) async throws {
+        reactor.assertOnLoop("waitOnLoop")
+        try await reactor.waitUntilReady(self, for: interest, transferName(interest))
     }
 
     /// Waits until the fd may have data (or EOF, or an error) to read. Returns at once when
@@ -129,23 +156,14 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// `CancellationError`.
     public final nonisolated(nonsending) func waitUntilReadable(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.waitUntilReadable() } }
-        try await waitUntilReadableOnLoop()
-    }
-
-    /// `waitUntilReadable` for the stream reader's receive, which keeps its own loop of tries
-    /// rather than `whenReady`'s: measured, the closure and its context in the frame of every
-    /// parked reader cost an idle connection a second 1 KiB slab of its task, and a message a
-    /// few hundred instructions.
-    @inline(__always)
-    package final nonisolated(nonsending) func waitUntilReadableOnLoop() async throws {
         try await reactor.waitUntilReady(self, for: .read, transferName(.read))
     }
 
     /// Forgets that the fd is ready in `interest`, so the next wait in that direction waits for
-    /// a new edge: for an fd that is not read to say EAGAIN, such as a pidfd, and before each
-    /// wait of `whenReady` (loop thread; nothing may yield between the check that found
-    /// nothing to do and the wait).
-    package final func forgetReadiness(_ interest: Interest) {
+    /// a new edge: for an fd that is never read until it says EAGAIN, such as a pidfd (read
+    /// its state, forget, then wait), and before each wait of `whenReady`. Loop thread only;
+    /// nothing may yield between the look that found nothing to do and the wait.
+    public final func forgetReadiness(_ interest: Interest) {
         reactor.assertOnLoop("forgetReadiness")
         reactor.sources.source(fd: fd, generation: generation)?.pointee.clearReady(interest)
     }

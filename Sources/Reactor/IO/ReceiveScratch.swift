@@ -5,8 +5,8 @@ extension Reactor {
     /// busy one allocates none (libuv's shared read buffer does the same).
     ///
     /// Valid until the caller next suspends, or next asks for it: whatever is left in it must be
-    /// copied out before either.
-    package func receiveScratch(atLeast minimum: Int) -> UnsafeMutableRawBufferPointer {
+    /// copied out before either. Loop thread only.
+    public func receiveScratch(atLeast minimum: Int) -> UnsafeMutableRawBufferPointer {
         assert(isOnLoopThread, "receiveScratch is for the loop thread")
         if receiveScratchMemory.count < minimum {
             receiveScratchMemory.deallocate()
