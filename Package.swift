@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Reactor", targets: ["Reactor"]),
         .library(name: "ReactorStreams", targets: ["ReactorStreams"]),
         .library(name: "ReactorServiceLifecycle", targets: ["ReactorServiceLifecycle"]),
+        .library(name: "ReactorTLS", targets: ["ReactorTLS"]),
         .executable(name: "reactor-echo", targets: ["reactor-echo"]),
         .executable(name: "reactor-service-echo", targets: ["reactor-service-echo"]),
         .library(name: "RESP", targets: ["RESP"]),
@@ -48,6 +49,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // TLS over the streams, on the system's OpenSSL 3, in a target of its own so the core
+        // keeps its few dependencies.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "ReactorTLS", dependencies: ["COpenSSL", "Reactor", "ReactorStreams"]),
         // The adapter that makes a Server a swift-service-lifecycle Service, in a target of its
         // own so the core keeps its few dependencies.
         .target(
@@ -76,6 +81,7 @@ let package = Package(
             dependencies: [
                 "Reactor",
                 "ReactorStreams",
+                "ReactorTLS",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             path: "Examples/Redis/RESP"
@@ -85,6 +91,7 @@ let package = Package(
             dependencies: [
                 "RESP",
                 "Reactor",
+                "ReactorTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/Redis/Server"
@@ -95,6 +102,7 @@ let package = Package(
             dependencies: [
                 "Reactor",
                 "ReactorStreams",
+                "ReactorTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/Echo"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Reactor
 import ReactorStreams
+import ReactorTLS
 
 /// An echo server on swift-reactor: every byte a client sends comes back. On EOF from a
 /// client it echoes what remains, then closes. SIGINT or SIGTERM stop it gracefully: it stops
@@ -31,6 +32,17 @@ struct ReactorEcho: ParsableCommand {
     @Option(help: "How long connections may take to end after SIGINT/SIGTERM, in milliseconds.")
     var gracePeriod = 1000
 
+    @Option(help: "Serve TLS with this certificate chain (PEM; streams mode, with --tls-key).")
+    var tlsCert: String?
+
+    @Option(help: "The private key of --tls-cert (PEM).")
+    var tlsKey: String?
+
+    func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsCert != nil && mode == .sock { throw ValidationError("TLS is served in streams mode only: the sock calls are plain sockets") }
+    }
+
     func run() throws {
         let options = self
         try Reactor.run { reactor in
@@ -39,7 +51,7 @@ struct ReactorEcho: ParsableCommand {
             case .streams: try await StreamsEchoServer.start(options, on: reactor)
             case .sock: try await SockEchoServer.start(options, on: reactor)
             }
-            print("reactor-echo (\(options.mode.rawValue)) listening on \(server.address)")
+            print("reactor-echo (\(options.mode.rawValue)\(options.tlsCert == nil ? "" : ", TLS")) listening on \(server.address)")
             fflush(nil)
             var signals = stopSignals.makeAsyncIterator()
             let signal = await signals.next()
@@ -63,7 +75,7 @@ struct StreamsEchoServer: EchoServer {
 
     static func start(_ options: ReactorEcho, on reactor: Reactor) async throws -> StreamsEchoServer {
         let bufferSize = options.bufferSize
-        let server = try await startServer(host: options.host, port: options.port, on: reactor) { reader, writer in
+        let echo: ConnectionHandler = { reader, writer in
             while true {
                 let bytes = try await reader.read(bufferSize)
                 if bytes.isEmpty { return }
@@ -71,7 +83,11 @@ struct StreamsEchoServer: EchoServer {
                 try await writer.drain()
             }
         }
-        return StreamsEchoServer(server: server)
+        if let certificate = options.tlsCert, let key = options.tlsKey {
+            let tls = try TLSContext(.server(certificateChain: .file(certificate), privateKey: .file(key)))
+            return StreamsEchoServer(server: try await startServer(host: options.host, port: options.port, tls: tls, on: reactor, handler: echo))
+        }
+        return StreamsEchoServer(server: try await startServer(host: options.host, port: options.port, on: reactor, handler: echo))
     }
 
     func stop(gracePeriod: Duration) async {

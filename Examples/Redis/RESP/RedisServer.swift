@@ -1,6 +1,7 @@
 import Glibc
 import Reactor
 import ReactorStreams
+import ReactorTLS
 
 /// A Redis-protocol server on the streams: one task per connection, one ``Database`` on the
 /// reactor's loop, its expired keys swept every 100 ms on the loop's timers.
@@ -9,18 +10,40 @@ public final class RedisServer: Sendable {
     /// is closed.
     public static let queryBufferLimit = 1 << 30
 
-    public let server: Server
+    /// The plain server, if there is one, then the TLS one: one database behind both.
+    public let servers: [Server]
     public let database: Database
 
-    /// Starts serving on `host` and `port` (0: a free port) on `reactor`, or the caller's.
-    public static func start(host: String? = "127.0.0.1", port: Int, on reactor: Reactor? = nil) async throws -> RedisServer {
+    /// The first of `servers`.
+    public var server: Server { servers[0] }
+
+    /// Starts serving on `host` and `port` (0: a free port; nil: no plain port), and over TLS
+    /// on `tls.port` (0: a free port) if given, on `reactor`, or the caller's.
+    public static func start(
+        host: String? = "127.0.0.1", port: Int?, tls: (port: Int, context: TLSContext)? = nil, on reactor: Reactor? = nil
+    ) async throws -> RedisServer {
+        precondition(port != nil || tls != nil, "RedisServer.start needs a port")
         let reactor = try Reactor.resolve(reactor, for: "RedisServer.start")
         let database = Database(clock: monotonicMilliseconds)
         let clients = ClientCounter()
-        let server = try await startServer(host: host, port: port, limit: Self.queryBufferLimit, on: reactor) { reader, writer in
+        let handler: ConnectionHandler = { reader, writer in
             try await serve(reader, writer, database: database, id: clients.next())
         }
-        let redis = RedisServer(server: server, database: database)
+        var servers: [Server] = []
+        do {
+            if let port {
+                servers.append(try await startServer(host: host, port: port, limit: Self.queryBufferLimit, on: reactor, handler: handler))
+            }
+            if let tls {
+                servers.append(
+                    try await startServer(
+                        host: host, port: tls.port, tls: tls.context, limit: Self.queryBufferLimit, on: reactor, handler: handler))
+            }
+        } catch {
+            for server in servers { server.close() }
+            throw error
+        }
+        let redis = RedisServer(servers: servers, database: database)
         Task(executorPreference: reactor) { [weak redis] in
             while let redis, redis.server.isServing {
                 try? await reactor.sleep(for: .milliseconds(100))
@@ -30,8 +53,8 @@ public final class RedisServer: Sendable {
         return redis
     }
 
-    private init(server: Server, database: Database) {
-        self.server = server
+    private init(servers: [Server], database: Database) {
+        self.servers = servers
         self.database = database
     }
 
