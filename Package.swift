@@ -128,6 +128,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // TLS against openssl, Python's ssl and asyncio, and redis-server's TLS; the scripts
+        // are run from the sources.
+        .testTarget(
+            name: "ReactorTLSTests",
+            dependencies: ["Reactor", "ReactorStreams", "ReactorTLS", "TestSupport"],
+            exclude: ["make-pki.sh", "tls_peers.py"]
+        ),
         // differential.py is run from the sources by RealClientTests.
         .testTarget(name: "RESPTests", dependencies: ["RESP", "Reactor", "ReactorStreams", "TestSupport"], exclude: ["differential.py"]),
     ]

@@ -5,8 +5,9 @@ import COpenSSL
 /// per configuration and share it between connections and reactors; each connection's
 /// session is made from it.
 ///
-/// Every context refuses renegotiation, offers no session tickets to keep, and lets an idle
-/// connection give back OpenSSL's record buffers (`SSL_MODE_RELEASE_BUFFERS`).
+/// Every context refuses renegotiation, resumes no session (each handshake is a full one),
+/// and lets an idle connection give back OpenSSL's record buffers
+/// (`SSL_MODE_RELEASE_BUFFERS`).
 public final class TLSContext: @unchecked Sendable {
     public let configuration: TLSConfiguration
     let context: OpaquePointer
@@ -47,7 +48,9 @@ public final class TLSContext: @unchecked Sendable {
         // Read as much as the record buffer holds at once: one recv for many small records.
         reactor_ssl_ctx_set_read_ahead(context, 1)
         _ = SSL_CTX_set_options(context, reactor_ssl_op_no_renegotiation | reactor_ssl_op_no_ticket | reactor_ssl_op_no_compression)
+        // No session resumption: every handshake is a full one, and a server sends no tickets.
         _ = reactor_ssl_ctx_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
+        _ = SSL_CTX_set_num_tickets(context, 0)
         if let suites = configuration.cipherSuites { try check(SSL_CTX_set_ciphersuites(context, suites), "cipher suites \(suites)") }
         if let list = configuration.cipherList { try check(SSL_CTX_set_cipher_list(context, list), "cipher list \(list)") }
 
