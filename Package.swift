@@ -107,11 +107,13 @@ let package = Package(
             ],
             path: "Examples/Echo"
         ),
-        // What the test targets share: servers started as processes, and their memory.
+        // What the test targets share: servers started as processes, and their memory; the
+        // test certificates.
         .target(
             name: "TestSupport",
             dependencies: ["Reactor", .product(name: "Logging", package: "swift-log")],
-            path: "Tests/TestSupport"
+            path: "Tests/TestSupport",
+            exclude: ["make-pki.sh"]
         ),
         // What the signal tests ask of the process (a signal's disposition, a thread's mask).
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
@@ -133,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "ReactorTLSTests",
             dependencies: ["Reactor", "ReactorStreams", "ReactorTLS", "TestSupport"],
-            exclude: ["make-pki.sh", "tls_peers.py"]
+            exclude: ["tls_peers.py"]
         ),
         // differential.py is run from the sources by RealClientTests.
         .testTarget(name: "RESPTests", dependencies: ["RESP", "Reactor", "ReactorStreams", "TestSupport"], exclude: ["differential.py"]),

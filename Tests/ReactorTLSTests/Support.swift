@@ -7,19 +7,11 @@ import Reactor
 import ReactorStreams
 import ReactorTLS
 
-/// The certificates of `make-pki.sh`, made once per test run into a directory of its own.
+/// The test certificates (`TestPKI`), and contexts made of them.
 enum PKI {
-    static let directory: String = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reactor-tls-tests-\(getpid())").path
-        try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let (status, output) = try! runProgram("/bin/sh", ["\(testsDirectory)/make-pki.sh", directory])
-        precondition(status == 0, "make-pki.sh failed: \(output)")
-        return directory
-    }()
-
     static var testsDirectory: String { URL(fileURLWithPath: #filePath).deletingLastPathComponent().path }
 
-    static func path(_ name: String) -> String { "\(directory)/\(name)" }
+    static func path(_ name: String) -> String { TestPKI.path(name) }
 
     /// A server context presenting `certificate` (server, expired) signed by the test CA.
     static func serverContext(
