@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
@@ -31,7 +32,7 @@ let package = Package(
                 // The processes it drives, built beside it.
                 .product(name: "reactor-echo", package: library),
                 .product(name: "reactor-redis", package: library),
-                "nio-echo", "nio-redis", "bench-c-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
+                "nio-echo", "nio-redis", "bench-c-echo", "bench-c-tls-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
             ]
         ),
         // The timing loop of the workload executables.
@@ -56,12 +57,13 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
-        // SwiftNIO echo servers: a ChannelInboundHandler, and NIOAsyncChannel.
+        // SwiftNIO echo servers: a ChannelInboundHandler (over NIOSSL too), and NIOAsyncChannel.
         .executableTarget(
             name: "nio-echo",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -77,8 +79,11 @@ let package = Package(
         .target(name: "MallocCounter"),
         // The floor: a minimal C epoll echo server.
         .executableTarget(name: "bench-c-echo"),
-        // The load generator: C over raw epoll, not built on the code under test.
-        .executableTarget(name: "bench-loadgen"),
+        // The TLS floor: the same over the system's OpenSSL.
+        .executableTarget(name: "bench-c-tls-echo", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        // The load generator: C over raw epoll (and OpenSSL for TLS), not built on the code
+        // under test.
+        .executableTarget(name: "bench-loadgen", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // Micro-benchmarks with malloc counts (package-benchmark).
         .executableTarget(
             name: "ReactorMicro",

@@ -21,6 +21,16 @@
 // closed none of them, closes them all and prints {"closed":N,...}. reactor-bench
 // reads the server's memory in between.
 //
+// TLS (--tls; --tls12 forces TLS 1.2): every connection is a TLS client over its
+// socket (no certificate verification, SNI "localhost", no session resumption);
+// a mode's connections do their handshakes together before it starts. Sends
+// are SSL_write, a record (up to 16 KiB) at a time; receives are SSL_read.
+//
+// Handshake mode (--tls --handshakes): each of --connections slots opens a new
+// connection, does a full handshake, echoes one --size message (verified),
+// closes and starts over. "messages" counts these round trips, "handshakes"
+// the handshakes done; p50/p99 are of a whole round trip, connect to echo.
+//
 // Output: exactly one JSON line on stdout (idle mode: two). Errors: {"error":...}, exit 2.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -28,6 +38,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -47,6 +59,7 @@
 #define STREAM_CHUNK (256 * 1024)
 #define IDLE_LIMIT_NS (10ull * 1000000000ull)
 #define IDLE_BATCH 256
+#define TLS_RECORD 16384 // the largest TLS plaintext record
 
 // ---------------------------------------------------------------- utilities
 
@@ -114,11 +127,14 @@ static const char *opt_host = "127.0.0.1";
 static long opt_port = -1, opt_conns = 1, opt_size = 64, opt_depth = 1;
 static double opt_duration = -1, opt_warmup = -1;
 static long long opt_messages = 0, opt_stream = 0, opt_idle = 0;
+static int opt_tls = 0, opt_tls12 = 0, opt_handshakes = 0;
 
 static void usage(void) {
     fprintf(stderr, "usage: bench-loadgen --port N [--host H] [--connections N] [--size B] [--depth D]\n"
-                    "       [--duration S | --messages M] [--warmup S] [--stream-bytes B]\n"
-                    "       bench-loadgen --port N --idle N [--size B]\n");
+                    "       [--duration S | --messages M] [--warmup S] [--stream-bytes B] [--tls [--tls12]]\n"
+                    "       bench-loadgen --port N --idle N [--size B] [--tls [--tls12]]\n"
+                    "       bench-loadgen --port N --tls [--tls12] --handshakes [--connections N] [--size B]\n"
+                    "       [--duration S | --messages M] [--warmup S]\n");
     exit(1);
 }
 
@@ -140,6 +156,9 @@ static double parse_double(const char *s) {
 static void parse_args(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(k, "--tls")) { opt_tls = 1; continue; }
+        if (!strcmp(k, "--tls12")) { opt_tls12 = 1; continue; }
+        if (!strcmp(k, "--handshakes")) { opt_handshakes = 1; continue; }
         if (!v || strncmp(k, "--", 2)) usage();
         i++;
         if (!strcmp(k, "--host")) opt_host = v;
@@ -155,6 +174,8 @@ static void parse_args(int argc, char **argv) {
         else usage();
     }
     if (opt_port < 0) usage();
+    if ((opt_tls12 || opt_handshakes) && !opt_tls) usage();
+    if (opt_handshakes && (opt_stream || opt_idle)) usage();
     if (opt_warmup < 0) opt_warmup = (opt_messages || opt_stream) ? 0.0 : 0.5;
     if (opt_duration < 0) opt_duration = opt_stream ? 0.0 : 5.0; // a stream: just one
 }
@@ -204,12 +225,144 @@ static void mismatch(const char *where, uint64_t off, const char *got, const cha
          (unsigned char)got[i], (unsigned char)want[i]);
 }
 
-static void print_result(long long msgs, long long bytes, double secs, double cpu_pct, double p50, double p99) {
+// handshakes < 0: not the handshake mode, no such field.
+static void print_result(long long msgs, long long bytes, double secs, double cpu_pct, double p50, double p99,
+                         long long handshakes) {
     if (secs <= 0) secs = 1e-9;
     printf("{\"messages\":%lld,\"bytes\":%lld,\"seconds\":%.3f,\"msgs_per_sec\":%.1f,\"mb_per_sec\":%.2f,"
-           "\"p50_us\":%.1f,\"p99_us\":%.1f,\"client_cpu_percent\":%.1f,\"errors\":0}\n",
+           "\"p50_us\":%.1f,\"p99_us\":%.1f,\"client_cpu_percent\":%.1f,",
            msgs, bytes, secs, (double)msgs / secs, (double)bytes / secs / 1e6, p50, p99, cpu_pct);
+    if (handshakes >= 0) printf("\"handshakes\":%lld,", handshakes);
+    printf("\"errors\":0}\n");
     fflush(stdout);
+}
+
+// ---------------------------------------------------------------- TLS
+
+static SSL_CTX *tls; // NULL: plain TCP
+
+static const char *tls_reason(void) {
+    const char *r = ERR_reason_error_string(ERR_get_error());
+    return r ? r : "unknown error";
+}
+
+static int accept_any_certificate(X509_STORE_CTX *store, void *arg) {
+    (void)store, (void)arg;
+    return 1;
+}
+
+static void tls_init(void) {
+    int version = opt_tls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+    tls = SSL_CTX_new(TLS_client_method());
+    if (!tls || !SSL_CTX_set_min_proto_version(tls, version) || !SSL_CTX_set_max_proto_version(tls, version) ||
+        !SSL_CTX_set_ciphersuites(tls, "TLS_AES_128_GCM_SHA256") ||
+        !SSL_CTX_set_cipher_list(tls, "ECDHE-ECDSA-AES128-GCM-SHA256"))
+        fail("TLS setup: %s", tls_reason());
+    // A benchmark: any certificate will do, and no chain is built to be ignored.
+    SSL_CTX_set_verify(tls, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_cert_verify_callback(tls, accept_any_certificate, NULL);
+    // Every handshake a full one.
+    SSL_CTX_set_options(tls, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(tls, SSL_SESS_CACHE_OFF);
+    // Partial writes: SSL_write returns after each record, so what went out is
+    // known as with sendmsg. Moving buffer: a write retried after WANT_WRITE
+    // offers the same bytes, but not always from the same buffer.
+    SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // One read() takes as many records as fit, not a header and then a body.
+    SSL_CTX_set_read_ahead(tls, 1);
+}
+
+static SSL *tls_new(int fd) {
+    SSL *ssl = SSL_new(tls);
+    if (!ssl || !SSL_set_fd(ssl, fd) || !SSL_set_tlsext_host_name(ssl, "localhost")) fail("SSL_new: %s", tls_reason());
+    SSL_set_connect_state(ssl);
+    return ssl;
+}
+
+// A failed SSL call (ret as it returned): the readiness it waits for,
+// EPOLLIN or EPOLLOUT. Anything else is a failure report.
+static uint32_t tls_wait(SSL *ssl, int ret, const char *what) {
+    int err = SSL_get_error(ssl, ret);
+    if (err == SSL_ERROR_WANT_READ) return EPOLLIN;
+    if (err == SSL_ERROR_WANT_WRITE) return EPOLLOUT;
+    if (err == SSL_ERROR_ZERO_RETURN) fail("connection closed by server before done");
+    if (err == SSL_ERROR_SYSCALL && !ERR_peek_error())
+        fail("%s: %s", what, errno ? strerror(errno) : "connection closed by server");
+    fail("%s: %s", what, tls_reason());
+    return 0;
+}
+
+// SSL_read (one record at most); 0 when it needs the socket to become readable.
+static size_t tls_read(SSL *ssl, char *buf, size_t cap) {
+    size_t n;
+    if (SSL_read_ex(ssl, buf, cap, &n)) return n;
+    if (tls_wait(ssl, 0, "SSL_read") != EPOLLIN) fail("SSL_read wants to write (renegotiation?)");
+    return 0;
+}
+
+// SSL_write (one record at most); 0 when the socket is full. The call after a
+// 0 must offer the same bytes again, at least as many.
+static size_t tls_write(SSL *ssl, const void *buf, size_t len) {
+    size_t n;
+    if (SSL_write_ex(ssl, buf, len, &n)) return n;
+    if (tls_wait(ssl, 0, "SSL_write") != EPOLLOUT) fail("SSL_write wants to read (renegotiation?)");
+    return 0;
+}
+
+// recv(), or SSL_read over TLS; 0 when nothing is there now.
+static size_t read_some(int fd, SSL *ssl, char *buf, size_t cap) {
+    return ssl ? tls_read(ssl, buf, cap) : recv_checked(fd, buf, cap);
+}
+
+// Whether to read again before waiting: level-triggered epoll reports what is
+// left in the socket, but not the records OpenSSL has already read ahead.
+static int read_more(SSL *ssl) { return ssl && SSL_has_pending(ssl); }
+
+// One step of connection i's handshake in handshake_all.
+static void handshake_step(int hep, SSL **ssl, uint32_t *wait, long long i, long long *left) {
+    int r = SSL_do_handshake(ssl[i]);
+    int fd = SSL_get_fd(ssl[i]);
+    if (r == 1) {
+        wait[i] = 0;
+        (*left)--;
+        if (epoll_ctl(hep, EPOLL_CTL_DEL, fd, NULL) < 0) fail("epoll_ctl: %s", strerror(errno));
+        return;
+    }
+    uint32_t w = tls_wait(ssl[i], r, "handshake");
+    if (w == wait[i]) return;
+    wait[i] = w;
+    struct epoll_event ev = { .events = w == EPOLLOUT ? EPOLLIN | EPOLLOUT : EPOLLIN, .data.u64 = (uint64_t)i };
+    if (epoll_ctl(hep, EPOLL_CTL_MOD, fd, &ev) < 0) fail("epoll_ctl: %s", strerror(errno));
+}
+
+// Drives the handshakes of n new connections together, on an epoll set of
+// their own, so that the caller's registrations do not matter.
+static void handshake_all(SSL **ssl, long long n) {
+    int hep = epoll_create1(EPOLL_CLOEXEC);
+    uint32_t *wait = calloc((size_t)n, sizeof *wait); // what each waits for; 0 once done
+    if (hep < 0 || !wait) fail("handshakes: %s", hep < 0 ? strerror(errno) : "out of memory");
+    for (long long i = 0; i < n; i++) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)i };
+        if (epoll_ctl(hep, EPOLL_CTL_ADD, SSL_get_fd(ssl[i]), &ev) < 0) fail("epoll_ctl: %s", strerror(errno));
+        wait[i] = EPOLLIN;
+    }
+    long long left = n;
+    for (long long i = 0; i < n; i++) handshake_step(hep, ssl, wait, i, &left); // the ClientHellos
+    uint64_t last = now_ns();
+    struct epoll_event evs[MAX_EVENTS];
+    while (left > 0) {
+        int k = epoll_wait(hep, evs, MAX_EVENTS, 1000);
+        if (k < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
+        for (int e = 0; e < k; e++) {
+            long long i = (long long)evs[e].data.u64;
+            if (wait[i]) handshake_step(hep, ssl, wait, i, &left);
+        }
+        uint64_t now = now_ns();
+        if (k > 0) last = now;
+        else if (now - last >= IDLE_LIMIT_NS) fail("TLS handshake: no progress for 10 s");
+    }
+    close(hep); // its registrations go with it
+    free(wait);
 }
 
 static char rbuf[RECV_BUF];
@@ -222,6 +375,8 @@ typedef struct {
     uint64_t s_msg, s_off;  // message being sent, bytes of it already sent
     uint64_t r_msg, r_off;  // message being received, bytes of it verified
     uint64_t *ts;           // send timestamps, ring of `depth` (index k % depth)
+    SSL *ssl;               // NULL: plain TCP
+    size_t retry;           // bytes the SSL_write that found the socket full offered
 } conn_t;
 
 static unsigned char *ramp; // ramp[j] = j & 0xff, length size + 256
@@ -234,8 +389,21 @@ static inline const unsigned char *msg_bytes(const conn_t *c, uint64_t k) {
     return ramp + (((uint64_t)c->id * 31 + k * 7) & 0xff);
 }
 
+// Account for n bytes that went out; a message is timestamped when its first byte is accepted.
+static void account_sent(conn_t *c, uint64_t n, uint64_t t) {
+    for (uint64_t rem = n; rem > 0;) {
+        if (c->s_off == 0) { c->ts[c->s_msg % depth] = t; started++; }
+        uint64_t left = size - c->s_off;
+        if (rem >= left) { rem -= left; c->s_msg++; c->s_off = 0; }
+        else { c->s_off += rem; rem = 0; }
+    }
+}
+
+static void send_more_tls(conn_t *c);
+
 // Send as many messages as the window allows, in as few sendmsg calls as possible.
 static void send_more(conn_t *c) {
+    if (c->ssl) { send_more_tls(c); return; }
     for (;;) {
         struct iovec iov[MAX_IOV];
         int cnt = 0;
@@ -256,13 +424,7 @@ static void send_more(conn_t *c) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) goto blocked;
             fail("send: %s", strerror(errno));
         }
-        // Account for what went out; a message is timestamped when its first byte is accepted.
-        for (uint64_t rem = (uint64_t)n; rem > 0;) {
-            if (c->s_off == 0) { c->ts[c->s_msg % depth] = t; started++; }
-            uint64_t left = size - c->s_off;
-            if (rem >= left) { rem -= left; c->s_msg++; c->s_off = 0; }
-            else { c->s_off += rem; rem = 0; }
-        }
+        account_sent(c, (uint64_t)n, t);
         if ((uint64_t)n < total) goto blocked; // socket buffer full
     }
     if (c->want_out) { c->want_out = 0; watch(c->fd, c, EPOLLIN, EPOLL_CTL_MOD); }
@@ -271,10 +433,49 @@ blocked:
     if (!c->want_out) { c->want_out = 1; watch(c->fd, c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD); }
 }
 
-// One recv; verify the bytes against the messages in flight. Returns messages completed.
-static uint64_t recv_echo(conn_t *c, uint64_t *last_rx) {
-    size_t n = recv_checked(c->fd, rbuf, sizeof rbuf);
-    if (!n) return 0;
+// send_more over TLS, which has no gathering write: one SSL_write per record,
+// of a message (or its rest) straight from the table, or of several small
+// ones copied into one buffer, which costs less than a record each.
+static void send_more_tls(conn_t *c) {
+    static char wbuf[TLS_RECORD];
+    for (;;) {
+        const char *buf = NULL;
+        size_t total = 0;
+        uint64_t k = c->s_msg, off = c->s_off, fresh = 0;
+        while (k < c->r_msg + depth && total < TLS_RECORD) {
+            // A retried write offers at least what it offered before, budget or not.
+            if (off == 0 && started + fresh >= start_cap && total >= c->retry) break;
+            if (off == 0) fresh++;
+            const char *p = (const char *)msg_bytes(c, k) + off;
+            size_t len = (size_t)(size - off);
+            if (!buf) {
+                buf = p, total = len;
+            } else {
+                if (buf != wbuf) buf = memcpy(wbuf, buf, total);
+                if (len > TLS_RECORD - total) len = TLS_RECORD - total;
+                memcpy(wbuf + total, p, len);
+                total += len;
+            }
+            k++, off = 0;
+        }
+        if (total == 0) break;
+        uint64_t t = now_ns();
+        size_t n = tls_write(c->ssl, buf, total);
+        if (n == 0) {
+            c->retry = total < TLS_RECORD ? total : TLS_RECORD; // the record it cut from them, at most
+            goto blocked;
+        }
+        c->retry = 0;
+        account_sent(c, n, t);
+    }
+    if (c->want_out) { c->want_out = 0; watch(c->fd, c, EPOLLIN, EPOLL_CTL_MOD); }
+    return;
+blocked:
+    if (!c->want_out) { c->want_out = 1; watch(c->fd, c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD); }
+}
+
+// Verify n received bytes in rbuf against the messages in flight. Returns messages completed.
+static uint64_t check_echo(conn_t *c, size_t n, uint64_t *last_rx) {
     uint64_t t = now_ns(), done = 0;
     *last_rx = t;
     const char *p = rbuf;
@@ -300,6 +501,18 @@ static uint64_t recv_echo(conn_t *c, uint64_t *last_rx) {
     return done;
 }
 
+// One recv (TLS: SSL_reads while OpenSSL holds more), verified. Returns messages completed.
+static uint64_t recv_echo(conn_t *c, uint64_t *last_rx) {
+    uint64_t done = 0;
+    do {
+        size_t n = read_some(c->fd, c->ssl, rbuf, sizeof rbuf);
+        if (!n) break;
+        done += check_echo(c, n, last_rx);
+        if (completed == done_target) break;
+    } while (read_more(c->ssl));
+    return done;
+}
+
 static int run_echo(void) {
     size = (uint64_t)opt_size;
     depth = (uint64_t)opt_depth;
@@ -315,6 +528,14 @@ static int run_echo(void) {
         c->ts = calloc(depth, sizeof *c->ts);
         if (!c->ts) fail("out of memory");
         watch(c->fd, c, EPOLLIN, EPOLL_CTL_ADD);
+        if (tls) c->ssl = tls_new(c->fd);
+    }
+    if (tls) {
+        SSL **ssl = malloc((size_t)opt_conns * sizeof *ssl);
+        if (!ssl) fail("out of memory");
+        for (long i = 0; i < opt_conns; i++) ssl[i] = conns[i].ssl;
+        handshake_all(ssl, opt_conns);
+        free(ssl);
     }
 
     uint64_t t0 = now_ns(), last_rx = t0;
@@ -356,7 +577,7 @@ finished:;
     double secs = (double)(t_end - t_start) / 1e9;
     double cpu_pct = secs > 0 ? (double)(cpu_ns() - cpu_start) / 1e9 / secs * 100.0 : 0;
     long long msgs = (long long)(completed - done_base);
-    print_result(msgs, msgs * (long long)size, secs, cpu_pct, percentile_us(0.50), percentile_us(0.99));
+    print_result(msgs, msgs * (long long)size, secs, cpu_pct, percentile_us(0.50), percentile_us(0.99), -1);
     return 0;
 }
 
@@ -366,6 +587,11 @@ finished:;
 static void stream_once(const unsigned char *pat, uint64_t total) {
     uint64_t sent = 0, rcvd = 0;
     int fd = connect_one();
+    SSL *ssl = NULL;
+    if (tls) {
+        ssl = tls_new(fd);
+        handshake_all(&ssl, 1);
+    }
     int want_out = 1;
     watch(fd, NULL, EPOLLIN | EPOLLOUT, EPOLL_CTL_ADD);
     uint64_t last_rx = now_ns();
@@ -377,23 +603,39 @@ static void stream_once(const unsigned char *pat, uint64_t total) {
         uint32_t e = n > 0 ? evs[0].events : 0;
         if (e & EPOLLERR) check_socket_error(fd);
         if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-            size_t r = recv_checked(fd, rbuf, sizeof rbuf);
-            if (r) {
+            do {
+                size_t r = read_some(fd, ssl, rbuf, sizeof rbuf);
+                if (!r) break;
                 last_rx = now_ns();
                 if (rcvd + r > sent) fail("received more bytes than sent");
                 const char *want = (const char *)pat + (rcvd & 0xff);
                 if (memcmp(rbuf, want, r)) mismatch("stream", rcvd, rbuf, want, r);
                 rcvd += r;
-            }
+            } while (read_more(ssl));
         }
         if ((e & EPOLLOUT) && sent < total) {
             size_t len = total - sent < STREAM_CHUNK ? (size_t)(total - sent) : STREAM_CHUNK;
-            ssize_t s = send(fd, pat + (sent & 0xff), len, MSG_NOSIGNAL);
-            if (s < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail("send: %s", strerror(errno));
-            if (s > 0) sent += (uint64_t)s;
+            if (ssl) {
+                // A record per SSL_write: up to a chunk of them, as much as one send() offers.
+                // A retry after a full socket offers the same bytes, as sent has not moved.
+                for (uint64_t end = sent + len; sent < end;) {
+                    size_t s = tls_write(ssl, pat + (sent & 0xff), (size_t)(end - sent));
+                    if (!s) break;
+                    sent += s;
+                }
+            } else {
+                ssize_t s = send(fd, pat + (sent & 0xff), len, MSG_NOSIGNAL);
+                if (s < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                    fail("send: %s", strerror(errno));
+                if (s > 0) sent += (uint64_t)s;
+            }
             if (sent == total && want_out) { want_out = 0; watch(fd, NULL, EPOLLIN, EPOLL_CTL_MOD); }
         }
         if (now_ns() - last_rx >= IDLE_LIMIT_NS) fail("no data received for 10 s");
+    }
+    if (ssl) {
+        SSL_shutdown(ssl); // close_notify, without waiting for the server's
+        SSL_free(ssl);
     }
     close(fd); // also leaves the epoll set
 }
@@ -410,7 +652,7 @@ static int run_stream(void) {
     } while ((double)(now_ns() - t0) / 1e9 < opt_duration);
     double secs = (double)(now_ns() - t0) / 1e9;
     double cpu_pct = secs > 0 ? (double)(cpu_ns() - cpu0) / 1e9 / secs * 100.0 : 0;
-    print_result((long long)(bytes / (uint64_t)opt_size), (long long)bytes, secs, cpu_pct, 0, 0);
+    print_result((long long)(bytes / (uint64_t)opt_size), (long long)bytes, secs, cpu_pct, 0, 0, -1);
     return 0;
 }
 
@@ -422,11 +664,31 @@ static const unsigned char *idle_message(const unsigned char *pattern, long long
 }
 
 // Opens connections [first, first+count), sends one message on each, verifies every echo.
-static void idle_batch(int *fds, long long first, long long count, const unsigned char *pattern, size_t *got) {
+// ssls: NULL for plain TCP.
+static void idle_batch(int *fds, SSL **ssls, long long first, long long count, const unsigned char *pattern,
+                       size_t *got) {
+    if (ssls) {
+        // The batch's handshakes go together, before the messages.
+        for (long long i = first; i < first + count; i++) {
+            fds[i] = connect_one();
+            ssls[i] = tls_new(fds[i]);
+            // Held idle by the thousand: no buffers between uses.
+            SSL_set_mode(ssls[i], SSL_MODE_RELEASE_BUFFERS);
+        }
+        handshake_all(ssls + first, count);
+    }
     for (long long i = first; i < first + count; i++) {
-        fds[i] = connect_one();
+        if (!ssls) fds[i] = connect_one();
         got[i - first] = 0;
-        ssize_t n = send(fds[i], idle_message(pattern, i), (size_t)opt_size, MSG_NOSIGNAL);
+        ssize_t n;
+        if (ssls) {
+            const unsigned char *m = idle_message(pattern, i);
+            size_t done = 0, w;
+            while (done < (size_t)opt_size && (w = tls_write(ssls[i], m + done, (size_t)opt_size - done))) done += w;
+            n = (ssize_t)done;
+        } else {
+            n = send(fds[i], idle_message(pattern, i), (size_t)opt_size, MSG_NOSIGNAL);
+        }
         if (n != opt_size) fail("send on connection %lld: %s", i, n < 0 ? strerror(errno) : "short");
         watch(fds[i], (void *)(intptr_t)i, EPOLLIN, EPOLL_CTL_ADD);
     }
@@ -438,22 +700,25 @@ static void idle_batch(int *fds, long long first, long long count, const unsigne
         if (n < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
         for (int e = 0; e < n; e++) {
             long long i = (long long)(intptr_t)evs[e].data.ptr;
+            SSL *ssl = ssls ? ssls[i] : NULL;
             size_t *have = &got[i - first];
             if (evs[e].events & EPOLLERR) check_socket_error(fds[i]);
-            size_t r = recv_checked(fds[i], rbuf, sizeof rbuf);
-            if (!r) continue;
-            last_rx = now_ns();
-            if (*have + r > (size_t)opt_size) fail("received more bytes than sent on connection %lld", i);
-            const char *want = (const char *)idle_message(pattern, i) + *have;
-            if (memcmp(rbuf, want, r)) {
-                char where[64];
-                snprintf(where, sizeof where, "connection %lld", i);
-                mismatch(where, *have, rbuf, want, r);
-            }
-            if ((*have += r) == (size_t)opt_size) {
-                watch(fds[i], NULL, 0, EPOLL_CTL_DEL);
-                left--;
-            }
+            do {
+                size_t r = read_some(fds[i], ssl, rbuf, sizeof rbuf);
+                if (!r) break;
+                last_rx = now_ns();
+                if (*have + r > (size_t)opt_size) fail("received more bytes than sent on connection %lld", i);
+                const char *want = (const char *)idle_message(pattern, i) + *have;
+                if (memcmp(rbuf, want, r)) {
+                    char where[64];
+                    snprintf(where, sizeof where, "connection %lld", i);
+                    mismatch(where, *have, rbuf, want, r);
+                }
+                if ((*have += r) == (size_t)opt_size) {
+                    watch(fds[i], NULL, 0, EPOLL_CTL_DEL);
+                    left--;
+                }
+            } while (read_more(ssl));
         }
         if (now_ns() - last_rx >= IDLE_LIMIT_NS) fail("no data received for 10 s");
     }
@@ -462,12 +727,13 @@ static void idle_batch(int *fds, long long first, long long count, const unsigne
 static int run_idle(void) {
     long long total = opt_idle;
     int *fds = calloc((size_t)total, sizeof *fds);
+    SSL **ssls = tls ? calloc((size_t)total, sizeof *ssls) : NULL;
     size_t *got = calloc(IDLE_BATCH, sizeof *got);
     unsigned char *pattern = malloc((size_t)opt_size + 256);
-    if (!fds || !got || !pattern) fail("out of memory");
+    if (!fds || (tls && !ssls) || !got || !pattern) fail("out of memory");
     for (long j = 0; j < opt_size + 256; j++) pattern[j] = (unsigned char)j;
     for (long long first = 0; first < total; first += IDLE_BATCH)
-        idle_batch(fds, first, total - first < IDLE_BATCH ? total - first : IDLE_BATCH, pattern, got);
+        idle_batch(fds, ssls, first, total - first < IDLE_BATCH ? total - first : IDLE_BATCH, pattern, got);
     printf("{\"holding\":%lld,\"errors\":0}\n", total);
     fflush(stdout);
 
@@ -481,9 +747,142 @@ static int run_idle(void) {
         if (n > 0) fail("the server sent unasked bytes on idle connection %lld", i);
         if (errno != EAGAIN && errno != EWOULDBLOCK) fail("idle connection %lld: %s", i, strerror(errno));
     }
-    for (long long i = 0; i < total; i++) close(fds[i]);
+    for (long long i = 0; i < total; i++) {
+        if (ssls) {
+            SSL_shutdown(ssls[i]); // close_notify, without waiting for the server's
+            SSL_free(ssls[i]);
+        }
+        close(fds[i]);
+    }
     printf("{\"closed\":%lld,\"errors\":0}\n", total);
     fflush(stdout);
+    return 0;
+}
+
+// ---------------------------------------------------------------- handshake mode
+
+typedef struct {
+    int fd, id;
+    int phase;        // 0: handshake, 1: send the message, 2: receive its echo
+    uint32_t events;  // registered with epoll
+    SSL *ssl;
+    uint64_t round;   // round trips done by this slot; picks the message
+    uint64_t off;     // bytes of the message sent (phase 1) or verified (phase 2)
+    uint64_t t0;      // when the connection was opened
+} slot_t;
+
+static uint64_t handshakes; // done while measuring
+
+static void slot_open(slot_t *s) {
+    s->t0 = now_ns();
+    s->fd = connect_one();
+    // Closing resets the connection instead of a FIN exchange, so the client
+    // keeps no TIME_WAIT: thousands of connections a second would otherwise
+    // use up the local ports. The server, closed by the reset, keeps none either.
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    if (setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0) fail("SO_LINGER: %s", strerror(errno));
+    s->ssl = tls_new(s->fd);
+    s->phase = 0, s->off = 0, s->events = EPOLLIN;
+    watch(s->fd, s, EPOLLIN, EPOLL_CTL_ADD);
+}
+
+// Takes slot s as far as it goes without waiting: through the handshake,
+// message and echo, to a new connection. Returns the round trips completed.
+static uint64_t slot_run(slot_t *s, uint64_t *last_rx) {
+    uint64_t done = 0;
+    const unsigned char *msg = ramp + (((uint64_t)s->id * 31 + s->round * 7) & 0xff);
+    for (;;) {
+        uint32_t wait;
+        if (s->phase == 0) {
+            int r = SSL_do_handshake(s->ssl);
+            if (r == 1) {
+                s->phase = 1;
+                if (measuring) handshakes++;
+                continue;
+            }
+            wait = tls_wait(s->ssl, r, "handshake");
+        } else if (s->phase == 1) {
+            size_t n = tls_write(s->ssl, msg + s->off, (size_t)(size - s->off));
+            if (n) {
+                if ((s->off += n) == size) s->phase = 2, s->off = 0;
+                continue;
+            }
+            wait = EPOLLOUT;
+        } else {
+            size_t n = tls_read(s->ssl, rbuf, sizeof rbuf);
+            if (n) {
+                uint64_t t = now_ns();
+                *last_rx = t;
+                if (s->off + n > size) fail("received more bytes than sent on connection %d", s->id);
+                if (memcmp(rbuf, msg + s->off, n)) {
+                    char where[64];
+                    snprintf(where, sizeof where, "connection %d, round %llu", s->id, (unsigned long long)s->round);
+                    mismatch(where, s->off, rbuf, (const char *)msg + s->off, n);
+                }
+                if ((s->off += n) < size) continue;
+                if (measuring) { hist[bucket_of(t - s->t0)]++; hist_count++; }
+                SSL_shutdown(s->ssl); // close_notify, without waiting for the server's
+                ERR_clear_error();    // whatever it met, lest the next SSL_get_error see it
+                SSL_free(s->ssl);
+                close(s->fd);         // also leaves the epoll set
+                s->round++, done++;
+                if (++completed == done_target) return done;
+                msg = ramp + (((uint64_t)s->id * 31 + s->round * 7) & 0xff);
+                slot_open(s);
+                continue;
+            }
+            wait = EPOLLIN;
+        }
+        uint32_t events = wait == EPOLLOUT ? EPOLLIN | EPOLLOUT : EPOLLIN;
+        if (events != s->events) { s->events = events; watch(s->fd, s, events, EPOLL_CTL_MOD); }
+        return done;
+    }
+}
+
+static int run_handshakes(void) {
+    size = (uint64_t)opt_size;
+    ramp = malloc(size + 256);
+    slot_t *slots = calloc((size_t)opt_conns, sizeof *slots);
+    if (!ramp || !slots) fail("out of memory");
+    for (uint64_t j = 0; j < size + 256; j++) ramp[j] = (unsigned char)j;
+
+    uint64_t t0 = now_ns(), last_rx = t0;
+    uint64_t warm_end = t0 + (uint64_t)(opt_warmup * 1e9);
+    uint64_t t_start = 0, cpu_start = 0, done_base = 0;
+    uint64_t run_ns = (uint64_t)(opt_duration * 1e9);
+    if (opt_warmup <= 0) BEGIN_MEASURE(t0); // as in run_echo
+
+    for (long i = 0; i < opt_conns; i++) {
+        slots[i].id = (int)i;
+        slot_open(&slots[i]);
+        slot_run(&slots[i], &last_rx);
+    }
+
+    struct epoll_event evs[MAX_EVENTS];
+    for (;;) {
+        uint64_t now = now_ns();
+        uint64_t deadline = measuring ? (opt_messages ? now + 1000000000ull : t_start + run_ns) : warm_end;
+        if (deadline > last_rx + IDLE_LIMIT_NS) deadline = last_rx + IDLE_LIMIT_NS;
+        int timeout = deadline > now ? (int)((deadline - now + 999999) / 1000000) : 0;
+        int n = epoll_wait(ep, evs, MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
+        // Errors and hangups surface as failed SSL calls, with OpenSSL's word for them.
+        for (int i = 0; i < n; i++) {
+            slot_run(evs[i].data.ptr, &last_rx);
+            if (completed == done_target) goto finished;
+        }
+        now = now_ns();
+        if (!measuring && now >= warm_end) BEGIN_MEASURE(now);
+        else if (measuring && !opt_messages && now >= t_start + run_ns) goto finished;
+        if (now - last_rx >= IDLE_LIMIT_NS) fail("no data received for 10 s");
+    }
+finished:;
+    uint64_t t_end = now_ns();
+    double secs = (double)(t_end - t_start) / 1e9;
+    double cpu_pct = secs > 0 ? (double)(cpu_ns() - cpu_start) / 1e9 / secs * 100.0 : 0;
+    long long msgs = (long long)(completed - done_base);
+    print_result(msgs, msgs * (long long)size, secs, cpu_pct, percentile_us(0.50), percentile_us(0.99),
+                 (long long)handshakes);
     return 0;
 }
 
@@ -495,5 +894,6 @@ int main(int argc, char **argv) {
     if (inet_pton(AF_INET, opt_host, &server.sin_addr) != 1) fail("bad --host %s", opt_host);
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) fail("epoll_create1: %s", strerror(errno));
-    return opt_idle ? run_idle() : opt_stream ? run_stream() : run_echo();
+    if (opt_tls) tls_init();
+    return opt_idle ? run_idle() : opt_stream ? run_stream() : opt_handshakes ? run_handshakes() : run_echo();
 }

@@ -2,10 +2,12 @@ import ArgumentParser
 import Dispatch
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// SwiftNIO echo servers for the comparison, written as NIO's own examples write them, on one
 /// event loop: `handler` echoes in a ChannelInboundHandler (NIOEchoServer); `async` wraps each
-/// connection in a NIOAsyncChannel and echoes in a task (NIOTCPEchoServer).
+/// connection in a NIOAsyncChannel and echoes in a task (NIOTCPEchoServer). With a certificate
+/// and key, `handler` serves TLS through NIOSSL (BoringSSL) in front of the same handler.
 ///
 /// The main is synchronous and waits for a task that runs the server: an async main parks the
 /// main thread in dispatch_main, whose sigsuspend valgrind 3.19 cannot run (it writes into the
@@ -22,6 +24,8 @@ struct NIOEcho: ParsableCommand {
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "The port to listen on (0 picks one, printed at start).") var port = 0
     @Option(help: "handler: ChannelInboundHandler; async: NIOAsyncChannel.") var mode = Mode.handler
+    @Option(help: "Serve TLS (handler mode) with this certificate chain (PEM), with --tls-key.") var tlsCert: String?
+    @Option(help: "The private key of --tls-cert (PEM).") var tlsKey: String?
 
     func run() throws {
         let done = DispatchSemaphore(value: 0)
@@ -43,12 +47,20 @@ struct NIOEcho: ParsableCommand {
     }
 
     private func runHandler(_ group: MultiThreadedEventLoopGroup) async throws {
+        var tls: NIOSSLContext?
+        if let tlsCert, let tlsKey {
+            let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
+            let configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem)))
+            tls = try NIOSSLContext(configuration: configuration)
+        }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(EchoHandler())
                 }
             }

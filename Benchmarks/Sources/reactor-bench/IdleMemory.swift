@@ -18,7 +18,7 @@ enum IdleMemory {
                 """)
         }
         let count = Report.grouped(Double(connections))
-        print("Memory per idle connection: the server's VmRSS holding \(count) idle connections (each echoed 64 B once), less before, / \(count)\n")
+        print("Memory per idle connection\(servers.first?.loadFlags.contains("--tls") == true ? " (TLS, handshake done)" : ""): the server's VmRSS holding \(count) idle connections (each echoed 64 B once), less before, / \(count)\n")
         var results: [(ServerKind, before: Int, after: Int)] = []
         for (index, server) in servers.enumerated() {
             statusLine("[\(index + 1)/\(servers.count)] \(server.name): \(count) idle connections\n")
@@ -27,7 +27,7 @@ enum IdleMemory {
             usleep(settle)
             guard let before = process.residentBytes else { throw BenchError("\(server.name): cannot read its VmRSS") }
             var after: Int?
-            try hold(connections, on: process.port, toolbox: toolbox) {
+            try hold(connections, on: process.port, loadFlags: server.loadFlags, toolbox: toolbox) {
                 usleep(settle)
                 after = process.residentBytes
             }
@@ -35,7 +35,7 @@ enum IdleMemory {
             guard process.process.isRunning else { throw BenchError("\(server.name) exited after its idle connections closed") }
             // Still serving once they are gone.
             _ = try Measurement.runLoad([try toolbox.path(of: "bench-loadgen"), "--port", "\(process.port)", "--connections", "1",
-                                         "--size", "64", "--messages", "100"])
+                                         "--size", "64", "--messages", "100"] + server.loadFlags)
             results.append((server, before, after))
         }
         let perConnection = Dictionary(uniqueKeysWithValues: results.map { ($0.0.name, Double($0.after - $0.before) / Double(connections)) })
@@ -49,10 +49,10 @@ enum IdleMemory {
     }
 
     /// Runs `measure` while bench-loadgen holds `connections` idle connections to `port`.
-    static func hold(_ connections: Int, on port: Int, toolbox: Toolbox, _ measure: () -> Void) throws {
+    static func hold(_ connections: Int, on port: Int, loadFlags: [String], toolbox: Toolbox, _ measure: () -> Void) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try toolbox.path(of: "bench-loadgen"))
-        process.arguments = ["--port", "\(port)", "--idle", "\(connections)", "--size", "64"]
+        process.arguments = ["--port", "\(port)", "--idle", "\(connections)", "--size", "64"] + loadFlags
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input

@@ -18,7 +18,7 @@ enum InstructionCount {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let long = base + extra
-        print("User-space instructions per echoed message: callgrind's Ir, (Ir(\(Report.grouped(Double(long)))) - Ir(\(Report.grouped(Double(base))))) / \(Report.grouped(Double(extra))), 8 connections × 64 B\n")
+        print("User-space instructions per echoed message\(servers.first?.loadFlags.contains("--tls") == true ? " over TLS (libssl and libcrypto included)" : ""): callgrind's Ir, (Ir(\(Report.grouped(Double(long)))) - Ir(\(Report.grouped(Double(base))))) / \(Report.grouped(Double(extra))), 8 connections × 64 B\n")
         var copies: [String: String] = [:]
         var results: [(ServerKind, Double, Double)] = []
         var failures: [String] = []
@@ -76,7 +76,7 @@ enum InstructionCount {
         }
         do {
             _ = try Measurement.runLoad([try toolbox.path(of: "bench-loadgen"), "--port", "\(process.port)", "--connections", "8",
-                                         "--size", "64", "--messages", "\(messages)"])
+                                         "--size", "64", "--messages", "\(messages)"] + server.loadFlags)
         } catch {
             process.stop()
             throw error

@@ -18,7 +18,7 @@ struct Measurement: Codable, Sendable {
     static func run(
         _ scenario: Scenario, against server: ServerProcess, toolbox: Toolbox, cpu: Int?, duration: Double, warmup: Double
     ) throws -> Measurement {
-        let command = toolbox.pinned(cpu, [try toolbox.path(of: "bench-loadgen")] + scenario.loadArguments(port: server.port, duration: duration, warmup: warmup))
+        let command = toolbox.pinned(cpu, [try toolbox.path(of: "bench-loadgen")] + scenario.loadArguments(port: server.port, duration: duration, warmup: warmup) + server.kind.loadFlags)
         let cpuBefore = server.cpuSeconds
         let wallBefore = Date()
         let report = try runLoad(command)

@@ -8,7 +8,7 @@ struct ReactorBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reactor-bench",
         abstract: "swift-reactor side by side with a C epoll floor, SwiftNIO and the real peer servers.",
-        subcommands: [Echo.self, Syscalls.self, Instructions.self, Memory.self, Coordination.self, Subprocesses.self, Redis.self],
+        subcommands: [Echo.self, Syscalls.self, Instructions.self, Memory.self, TLS.self, Coordination.self, Subprocesses.self, Redis.self],
         defaultSubcommand: Echo.self)
 }
 
@@ -58,19 +58,28 @@ struct Echo: ParsableCommand {
     var json: String?
 
     func run() throws {
+        let scenarios = try selected(self.scenarios, from: Scenario.all, \.name, Scenario.named)
+        let results = try Self.matrix(try selection.selectedServers(), scenarios, timing: timing)
+        if let json {
+            try write(results, to: json, duration: timing.seconds, repetitions: timing.repetitions(default: Self.repetitions))
+        }
+    }
+
+    static let repetitions = 25
+
+    /// Runs every server under every scenario and prints a table per scenario.
+    static func matrix(_ servers: [ServerKind], _ scenarios: [Scenario], timing: Timing) throws -> [Scenario: [ServerKind: [Measurement]]] {
         let toolbox = Toolbox()
         FileLimit.raise(to: 20_000)
-        let servers = try selection.selectedServers()
         if toolbox.taskset == nil {
             statusLine("warning: taskset not found; servers and load run unpinned\n")
         }
-        let scenarios = try selected(self.scenarios, from: Scenario.all, \.name, Scenario.named)
         let duration = timing.seconds
         let warmup = min(duration / 4, 0.5)
         // Many short runs rather than a few long ones: the servers take turns within a second
         // or so, which the machine's slower swings move together, and the median of many
         // per-repetition ratios shrugs off its spikes (BENCHMARKS.md has the measurements).
-        let repetitions = timing.repetitions(default: 25)
+        let repetitions = timing.repetitions(default: Self.repetitions)
         var results: [Scenario: [ServerKind: [Measurement]]] = [:]
         let total = scenarios.count * repetitions * servers.count
         var done = 0
@@ -100,9 +109,7 @@ struct Echo: ParsableCommand {
             print(Report.table(scenario, rows, repetitions: repetitions, duration: duration) + "\n")
         }
         print("reactor-bench: done in \(Int(Date().timeIntervalSince(started))) s")
-        if let json {
-            try write(results, to: json, duration: duration, repetitions: repetitions)
-        }
+        return results
     }
 
     private func write(_ results: [Scenario: [ServerKind: [Measurement]]], to path: String, duration: Double, repetitions: Int) throws {
@@ -242,13 +249,21 @@ struct Redis: ParsableCommand {
     @Option(help: "PINGs timed beside a connection pipelining GETs flat out.")
     var pings = 200
 
+    @Flag(help: "redis-server's TLS port against reactor-redis's (redis-benchmark --tls) instead.")
+    var tls = false
+
     func validate() throws {
         if requests < 100 { throw ValidationError("--requests must be at least 100") }
         if pings < 1 { throw ValidationError("--pings must be positive") }
     }
 
     func run() throws {
-        try RedisRuns.run(repetitions: repetitions ?? (quick ? 1 : 5), requests: requests, pings: pings, toolbox: Toolbox())
+        let repetitions = repetitions ?? (quick ? 1 : 5)
+        if tls {
+            try RedisRuns.runTLS(repetitions: repetitions, requests: requests, certificate: try TestCertificate.make(), toolbox: Toolbox())
+        } else {
+            try RedisRuns.run(repetitions: repetitions, requests: requests, pings: pings, toolbox: Toolbox())
+        }
     }
 }
 

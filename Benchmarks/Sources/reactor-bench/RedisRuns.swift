@@ -74,6 +74,49 @@ enum RedisRuns {
         try countAllocations(benchmark, requests: requests, toolbox: toolbox)
     }
 
+    /// redis-server's TLS port against reactor-redis's (no plain port on either), under
+    /// redis-benchmark --tls: SET and GET at -P 1 and -P 16.
+    static func runTLS(repetitions: Int, requests: Int, certificate: TestCertificate, toolbox: Toolbox) throws {
+        guard let benchmark = Toolbox.system("redis-benchmark") else {
+            throw BenchError("redis-benchmark is not installed (apt-get install redis-tools)")
+        }
+        guard let redis = Toolbox.system("redis-server") else { throw BenchError("redis-server is not installed (apt-get install redis-server)") }
+        let tlsFiles = ["--tls-cert-file", certificate.certificate, "--tls-key-file", certificate.key]
+        let port = Int.random(in: 20_000..<30_000)
+        let reference = ServerKind(
+            name: Self.reference, summary: "", executable: redis,
+            arguments: ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--port", "0", "--tls-port", "\(port)",
+                        "--tls-auth-clients", "no"] + tlsFiles)
+        // reactor-redis's --port 0 is no plain port beside --tls-port, as redis-server's; the
+        // driver adds --port 0 first, and the TLS port comes from its banner.
+        let ours = ServerKind(name: "reactor-redis", summary: "", executable: "reactor-redis", arguments: ["--tls-port", "0"] + tlsFiles)
+        let servers = [(Self.reference, try ServerProcess(reference, toolbox: toolbox, cpu: 0, executable: redis, fixedPort: port)),
+                       ("reactor-redis", try ServerProcess(ours, toolbox: toolbox, cpu: 0))]
+        defer { for (_, server) in servers { server.stop() } }
+        let tls = ["--tls", "--cacert", certificate.certificate]
+        let workloads = workloads.filter { $0.test == "set" || $0.test == "get" }
+        print("reactor-bench redis --tls: \(servers.count) servers × \(workloads.count) workloads × \(repetitions) repetitions; servers on CPU 0, redis-benchmark --tls -c 50 on CPU 1")
+        var results: [String: [String: [Result]]] = [:]
+        for repetition in 0..<repetitions {
+            for workload in workloads {
+                for index in servers.indices.map({ ($0 + repetition) % servers.count }) {
+                    let (name, server) = servers[index]
+                    let count = requests * (workload.pipeline > 1 ? 10 : 1)
+                    progress("[\(repetition + 1)/\(repetitions)] \(workload.name) · \(name)")
+                    let before = server.cpuSeconds
+                    let (rps, p50, p99) = try load(benchmark, port: server.port, workload, requests: count, extra: tls, toolbox: toolbox)
+                    let cpu = server.cpuSeconds - before
+                    results[workload.name, default: [:]][name, default: []].append(
+                        Result(requestsPerSecond: rps, p50Milliseconds: p50, p99Milliseconds: p99, cpuMicroseconds: cpu * 1e6 / Double(count)))
+                }
+            }
+        }
+        progress(nil)
+        for workload in workloads {
+            print(table(workload, servers.map(\.0), results[workload.name] ?? [:], repetitions: repetitions, over: " --tls") + "\n")
+        }
+    }
+
     private static func startRedisServer(_ path: String, toolbox: Toolbox) throws -> ServerProcess {
         let port = Int.random(in: 20_000..<30_000)
         let kind = ServerKind(
@@ -83,8 +126,10 @@ enum RedisRuns {
     }
 
     /// One redis-benchmark run: requests/s, p50 and p99 in ms (its --csv line).
-    private static func load(_ benchmark: String, port: Int, _ workload: Workload, requests: Int, toolbox: Toolbox) throws -> (Double, Double, Double) {
-        let command = toolbox.pinned(1, ["/usr/bin/timeout", "120", benchmark, "-p", "\(port)", "-c", "50", "-n", "\(requests)", "-P", "\(workload.pipeline)", "-t", workload.test, "--csv"])
+    private static func load(
+        _ benchmark: String, port: Int, _ workload: Workload, requests: Int, extra: [String] = [], toolbox: Toolbox
+    ) throws -> (Double, Double, Double) {
+        let command = toolbox.pinned(1, ["/usr/bin/timeout", "120", benchmark, "-p", "\(port)", "-c", "50", "-n", "\(requests)", "-P", "\(workload.pipeline)", "-t", workload.test, "--csv"] + extra)
         let (data, status) = try Toolbox.output(of: command)
         let output = String(decoding: data, as: UTF8.self)
         // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
@@ -95,14 +140,14 @@ enum RedisRuns {
         return (fields[1], fields[4], fields[6])
     }
 
-    private static func table(_ workload: Workload, _ servers: [String], _ runs: [String: [Result]], repetitions: Int) -> String {
+    private static func table(_ workload: Workload, _ servers: [String], _ runs: [String: [Result]], repetitions: Int, over flags: String = "") -> String {
         func ratios(_ server: String, _ base: String, _ key: KeyPath<Result, Double>) -> String {
             guard let mine = runs[server], let theirs = runs[base], server != base else { return "" }
             let spread = Spread(zip(mine, theirs).compactMap { $1[keyPath: key] > 0 ? $0[keyPath: key] / $1[keyPath: key] : nil })
             return spread.map { String(format: "%.2fx (%.2f-%.2f)", $0.median, $0.min, $0.max) } ?? ""
         }
         var lines = [
-            "### \(workload.name) (redis-benchmark -c 50 -P \(workload.pipeline) -t \(workload.test); medians of \(repetitions), min-max)",
+            "### \(workload.name) (redis-benchmark\(flags) -c 50 -P \(workload.pipeline) -t \(workload.test); medians of \(repetitions), min-max)",
             "",
             "| server | requests/s | p50 ms | p99 ms | server CPU µs/request | rate vs redis-server | CPU vs redis-server | rate vs nio-redis |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -7,6 +7,8 @@ struct Scenario: Sendable, Hashable {
     let depth: Int
     /// Streaming: this many bytes through one connection instead of messages.
     let streamBytes: Int?
+    /// More of bench-loadgen's flags: `--handshakes`, a new connection per message.
+    var loadFlags: [String] = []
 
     static let all: [Scenario] = [
         Scenario(name: "latency", title: "1 connection, 64 B ping-pong", connections: 1, messageSize: 64, depth: 1, streamBytes: nil),
@@ -20,6 +22,14 @@ struct Scenario: Sendable, Hashable {
 
     static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
 
+    /// reactor-bench tls: the plain matrix's echo and stream, and full handshakes (ECDSA P-256,
+    /// no resumption): each of 64 clients connects, handshakes, echoes 64 B and closes, over
+    /// and over; a "message" is one such round trip.
+    static let tls: [Scenario] = ["conns64", "conns64-4k", "stream"].compactMap(named) + [
+        Scenario(name: "handshakes", title: "64 clients, a new connection and full handshake per 64 B round trip", connections: 64,
+                 messageSize: 64, depth: 1, streamBytes: nil, loadFlags: ["--handshakes"]),
+    ]
+
     /// The figure servers are compared by: a stream's MB/s, or messages per second.
     var rate: KeyPath<Measurement, Double> { streamBytes != nil ? \.megabytesPerSecond : \.messagesPerSecond }
 
@@ -31,6 +41,6 @@ struct Scenario: Sendable, Hashable {
         } else {
             arguments += ["--duration", "\(duration)", "--warmup", "\(warmup)"]
         }
-        return arguments
+        return arguments + loadFlags
     }
 }

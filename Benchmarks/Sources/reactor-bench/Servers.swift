@@ -6,6 +6,8 @@ struct ServerKind: Sendable, Hashable {
     let summary: String
     let executable: String
     let arguments: [String]
+    /// What bench-loadgen needs to talk to it: `--tls` for a TLS server.
+    var loadFlags: [String] = []
 
     static let all: [ServerKind] = [
         ServerKind(name: "c-floor", summary: "minimal C epoll echo (the floor)", executable: "bench-c-echo", arguments: []),
@@ -16,6 +18,20 @@ struct ServerKind: Sendable, Hashable {
     ]
 
     static func named(_ name: String) -> ServerKind? { all.first { $0.name == name } }
+
+    /// The TLS echo servers (reactor-bench tls), presenting `certificate` with `key`: the C floor
+    /// over OpenSSL, ours (the streams over ReactorTLS), and SwiftNIO's handler behind NIOSSL
+    /// (BoringSSL). They keep the plain servers' names, so the tables compare them the same way.
+    static func tls(certificate: String, key: String) -> [ServerKind] {
+        [
+            ServerKind(name: "c-floor", summary: "minimal C epoll echo over OpenSSL (the floor)", executable: "bench-c-tls-echo",
+                       arguments: ["--cert", certificate, "--key", key], loadFlags: ["--tls"]),
+            ServerKind(name: "reactor-streams", summary: "swift-reactor StreamReader/StreamWriter over ReactorTLS", executable: "reactor-echo",
+                       arguments: ["--mode", "streams", "--tls-cert", certificate, "--tls-key", key], loadFlags: ["--tls"]),
+            ServerKind(name: "nio-handler", summary: "SwiftNIO ChannelInboundHandler behind NIOSSL", executable: "nio-echo",
+                       arguments: ["--mode", "handler", "--tls-cert", certificate, "--tls-key", key], loadFlags: ["--tls"]),
+        ]
+    }
 }
 
 /// Where reactor-bench finds its sibling executables, and how it pins them to a CPU.
