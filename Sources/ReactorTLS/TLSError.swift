@@ -43,9 +43,9 @@ public struct TLSError: Error, Sendable, CustomStringConvertible {
         let first = ERR_get_error()
         ERR_clear_error()
         guard first != 0 else { return TLSError(code, fallback) }
+        if let reason = ERR_reason_error_string(first) { return TLSError(code, String(cString: reason)) }
         var text = [CChar](repeating: 0, count: 256)
         ERR_error_string_n(first, &text, text.count)
-        let reason = ERR_reason_error_string(first).map { String(cString: $0) } ?? String(cString: text)
-        return TLSError(code, reason)
+        return TLSError(code, String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 }
