@@ -14,8 +14,8 @@ public final class TLSContext: @unchecked Sendable {
     /// The ALPN list in its wire form (length-prefixed names).
     let applicationProtocolsWire: [UInt8]
 
-    /// A client context with the system's trust store and nothing else: what
-    /// `openConnection(host:port:tls:)` uses by default (asyncio's `ssl=True`).
+    /// A client context with the system's trust store and nothing else (asyncio's `ssl=True`):
+    /// `openConnection(host: "example.com", port: 443, tls: .defaultClient)`.
     public static let defaultClient: TLSContext = try! TLSContext(.client())
 
     public init(_ configuration: TLSConfiguration) throws {

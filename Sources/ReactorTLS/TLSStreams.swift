@@ -17,10 +17,11 @@ public func startServer(
 }
 
 /// Connects over TLS (asyncio's `open_connection(ssl=)`): verifies the server's certificate
-/// (against the system's trust store with the default context) and checks it against
-/// `serverName`, by default `host`, which is also sent as SNI.
+/// (against the system's trust store with `.defaultClient`, asyncio's `ssl=True`) and checks
+/// it against `serverName`, by default `host`, which is also sent as SNI (an address is
+/// checked against the certificate's IP names, and sent as no SNI).
 public func openConnection(
-    host: String, port: Int, tls: TLSContext = .defaultClient, serverName: String? = nil, connectTimeout: Duration? = nil,
+    host: String, port: Int, tls: TLSContext, serverName: String? = nil, connectTimeout: Duration? = nil,
     limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line
 ) async throws -> (StreamReader, StreamWriter) {
     precondition(tls.configuration.role == .client, "openConnection(tls:) needs a client context")

@@ -41,7 +41,7 @@ final class DocumentationExamplesTests: XCTestCase {
             return (enumerator?.allObjects as? [URL] ?? []).filter { $0.pathExtension == "swift" }
         }
         let tests = try swiftFiles(under: "Tests").map { try Self.codeLines(Substring(String(contentsOf: $0, encoding: .utf8))) }
-        let articles = ["Sources/Reactor/Reactor.docc", "Sources/ReactorStreams/ReactorStreams.docc"].flatMap { folder in
+        let articles = ["Sources/Reactor/Reactor.docc", "Sources/ReactorStreams/ReactorStreams.docc", "Sources/ReactorTLS/ReactorTLS.docc"].flatMap { folder in
             (try? files.contentsOfDirectory(atPath: Self.root.appendingPathComponent(folder).path))?.filter { $0.hasSuffix(".md") }.map { "\(folder)/\($0)" } ?? []
         }
         var checked = 0

@@ -11,7 +11,7 @@ import ReactorTLS
 /// TLS on the same socket.
 final class StartTLSTests: XCTestCase {
     /// The server side of the STARTTLS exchange, then an echo of one line over TLS.
-    private static func startTLSServer(_ context: TLSContext, on reactor: Reactor) async throws -> Server {
+    static func startTLSServer(_ context: TLSContext, on reactor: Reactor) async throws -> Server {
         try await startServer(host: "127.0.0.1", port: 0, on: reactor) { reader, writer in
             guard text(try await reader.readLine()) == "STARTTLS\n" else { return }
             try writer.write(Array("GO\n".utf8))
