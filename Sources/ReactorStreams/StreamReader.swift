@@ -269,8 +269,8 @@ public final class StreamReader: @unchecked Sendable {
         buffer.settle()
         await reactor.consumeBudget()
         do {
-            // `whenReady`'s loop, written out: measured, its closure's context in the frame of
-            // every parked reader cost a message hundreds of instructions.
+            // `whenReady`'s loop, written out: its closure's context would stay in the frame
+            // of every parked reader (the design article, "One I/O-source layer").
             var count: Int
             while true {
                 if buffer.hasNoStorage { buffer.borrow(reactor.receiveScratch(atLeast: receiveSize)) }

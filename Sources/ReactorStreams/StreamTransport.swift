@@ -13,7 +13,7 @@ public protocol StreamTransport: AnyObject, Sendable {
     /// One non-blocking read of the layer's bytes into `buffer`, through the handle's
     /// `tryRead` (and `tryWrite`, if reading needs to write): the count, 0 at the end of the
     /// stream, or nil when a `try*` call found the handle not ready, with `waitIn` set to the
-    /// direction of that call (the attempt of `IOHandle.whenReady(_:_:)`).
+    /// direction of that call (the attempt of `IOHandle.whenReady`).
     func tryRead(into buffer: UnsafeMutableRawBufferPointer, waitIn: inout Interest) throws -> Int?
 
     /// One non-blocking write of `bytes`: how many the layer took, or nil as for `tryRead`.
