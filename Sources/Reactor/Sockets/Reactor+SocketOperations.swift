@@ -23,31 +23,31 @@ extension Reactor {
     private nonisolated(nonsending) func accept(_ listener: Socket) async throws -> (Socket, SocketAddress) {
         await consumeBudget()
         var backoff = Duration.milliseconds(10)
+        var storage = sockaddr_storage()
+        var length = socklen_t(0)
         while true {
-            try await waitUntilReady(listener, for: .read, "accept")
-            var storage = sockaddr_storage()
-            var length = socklen_t(0)
-            let fd = cr_accept(listener.fd, &storage, &length)
-            if fd >= 0 {
-                return (try register(fd) as! Socket, SocketAddress(storage: storage, length: length))
-            }
-            switch -fd {
-            case EAGAIN:
-                sources.source(fd: listener.fd, generation: listener.generation)?.pointee.clearReadyAfterEAGAIN(.read)
-            case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
-                ENETUNREACH:
-                continue  // that connection failed (accept(2) lists these); the next may be fine
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                let error = SystemCallError(operation: "accept", errno: -fd)
-                if backoff == .milliseconds(10) {
-                    logger.warning("\(error); pausing accepts on fd \(listener.fd)")
-                } else {
-                    logger.debug("\(error); still pausing accepts for \(backoff)")
+            do {
+                // A new fd is no short transfer: the listener stays ready until accept says EAGAIN.
+                let fd = try await listener.whenReady(.read) {
+                    try attempt(listener, .read, requested: 0, "accept") { Int(cr_accept(listener.fd, &storage, &length)) }
                 }
-                try await sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(1))
-            default:
-                throw SystemCallError(operation: "accept", errno: -fd)
+                return (try register(Int32(fd)) as! Socket, SocketAddress(storage: storage, length: length))
+            } catch let error as SystemCallError {
+                switch error.errno {
+                case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
+                    ENETUNREACH:
+                    continue  // that connection failed (accept(2) lists these); the next may be fine
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    if backoff == .milliseconds(10) {
+                        logger.warning("\(error); pausing accepts on fd \(listener.fd)")
+                    } else {
+                        logger.debug("\(error); still pausing accepts for \(backoff)")
+                    }
+                    try await sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(1))
+                default:
+                    throw error
+                }
             }
         }
     }
