@@ -96,8 +96,9 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// The one try-then-wait loop (mio's `do_io`, Tokio's `Registration::async_io`): runs
     /// `attempt`, one non-blocking transfer through `tryRead` or `tryWrite`, and while it
     /// answers nil (the kernel said EAGAIN) waits until the handle is ready in `interest` and
-    /// runs it again; returns its count. The `sock*` transfers, the stream reader and writer
-    /// go through it, and so can a layer of your own (a framing): the fast path is the same.
+    /// runs it again; returns its count. The `sock*` operations and the stream writer go
+    /// through it (the stream reader writes the same loop out, with `waitOnLoop`), and so can
+    /// a layer of your own: the fast path is the same.
     /// An attempt answers nil only when a `try*` call did (the readiness is forgotten before
     /// each wait, so an attempt that answers nil for a reason of its own waits for a new edge
     /// rather than spinning). Loop thread only, as the `try*` calls are; nothing may hold
