@@ -37,6 +37,7 @@ static inline void reactor_bio_set_retry_write(BIO *bio) { BIO_set_retry_write(b
 static inline void reactor_bio_clear_retry_flags(BIO *bio) { BIO_clear_retry_flags(bio); }
 static inline long reactor_bio_mem_data(BIO *bio, char **data) { return BIO_get_mem_data(bio, data); }
 static inline void reactor_openssl_free(void *pointer) { OPENSSL_free(pointer); }
+static inline int reactor_err_is_system_error(unsigned long error) { return ERR_SYSTEM_ERROR(error) ? 1 : 0; }
 
 // The DNS names and IP addresses of a certificate's subjectAltName, one per call: the index-th
 // into `buffer` (text), or 0 past the last. Returns the length written, -1 to skip an entry.

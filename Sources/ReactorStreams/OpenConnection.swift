@@ -55,7 +55,8 @@ private func streams(
     var transport: (any StreamTransport)?
     if let start {
         do {
-            transport = try await start(socket)
+            // On the loop thread, as a starter is run (this caller may be anywhere).
+            transport = try await socket.reactor.runOnLoop((socket, start)) { try await $0.1($0.0) }
         } catch {
             socket.close()
             throw error

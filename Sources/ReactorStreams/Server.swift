@@ -134,20 +134,12 @@ public final class Server: @unchecked Sendable {
         // every frame of the handler's waits, so it holds little: a failure is reported in a
         // synchronous function of its own.
         Task(executorPreference: reactor) {
-            do {
-                if let transport = self.transport {
-                    do {
-                        try await writer.startTransport(transport)
-                    } catch {
-                        self.transportFailed(error, writer)
-                        throw CancellationError()
-                    }
+            if await self.startTransport(writer) {
+                do {
+                    try await self.handler(reader, writer)
+                } catch {
+                    self.handlerThrew(error, writer)
                 }
-                try await self.handler(reader, writer)
-            } catch is CancellationError where writer.transport == nil && self.transport != nil {
-                // The layer did not start: reported already.
-            } catch {
-                self.handlerThrew(error, writer)
             }
             writer.close()
             await writer.waitClosed()
@@ -156,13 +148,20 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    /// A layer that failed to start (a TLS handshake with a scanner, a client that gave up, a
-    /// certificate the server refused) is the peer's failure, not the server's: debug, as
-    /// asyncio logs a failed SSL handshake.
-    @inline(never)
-    private func transportFailed(_ error: any Error, _ writer: StreamWriter) {
-        reactor.logger.debug("connection from \(writer.peerAddress.map(\.description) ?? "?"): its transport failed to start: \(error)")
-        writer.abort()
+    /// Starts the server's transport on the connection, if it has one: false if it failed. A
+    /// layer that failed to start (a TLS handshake with a scanner, a client that gave up, a
+    /// certificate the server refused) is the peer's failure, not the server's: logged at
+    /// debug, as asyncio logs a failed SSL handshake, and the connection closed.
+    private nonisolated(nonsending) func startTransport(_ writer: StreamWriter) async -> Bool {
+        guard let transport else { return true }
+        do {
+            try await writer.startTransport(transport)
+            return true
+        } catch {
+            reactor.logger.debug("connection from \(writer.peerAddress.map(\.description) ?? "?"): its transport failed to start: \(error)")
+            writer.abort()
+            return false
+        }
     }
 
     @inline(never)

@@ -39,7 +39,8 @@ public final class StreamReader: @unchecked Sendable {
     @exclusivity(unchecked) private var buffer = StreamBuffer()
     @exclusivity(unchecked) private var sawEOF = false
     @exclusivity(unchecked) private var storedError: (any Error)?
-    @exclusivity(unchecked) private var waitingOperation: String?
+    /// The read waiting for data, or `startTransport` while its handshake reads.
+    @exclusivity(unchecked) var waitingOperation: String?
     /// How much one recv asks for: doubles while recvs come back full, up to `limit`.
     @exclusivity(unchecked) private var receiveSize: Int
 

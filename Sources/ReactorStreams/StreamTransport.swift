@@ -2,13 +2,16 @@ import Reactor
 
 /// A byte stream layered over a connection's socket, under its `StreamReader` and
 /// `StreamWriter`: a TLS session (the `ReactorTLS` library), or a layer of your own. The
-/// streams call it where they would call the handle's `tryRead` and `tryWrite`, and wait
-/// through the handle's `whenReady`, so a layer has the plain path's readiness bookkeeping
-/// and fairness budget; a stream without one reads and writes its handle directly, with no
-/// call through the protocol.
+/// streams call it where they would call the handle's `tryRead` and `tryWrite`, and wait as
+/// they do (the writer through `whenReady`, the reader through `waitOnLoop`), so a layer has
+/// the plain path's readiness bookkeeping and fairness budget; a stream without one reads and
+/// writes its handle directly, with no call through the protocol.
 ///
 /// Its methods are called on the handle's loop thread, by at most one reading and one
-/// writing task at a time.
+/// writing task at a time. A handle has one waiter per direction: a read that must wait to
+/// write while the writer's flush waits to write too (a TLS alert behind a full socket)
+/// throws `ReactorError` (`.busy`), as does a close that would wait for the peer's last
+/// bytes while a reader waits for them (TLS's close then skips the wait).
 public protocol StreamTransport: AnyObject, Sendable {
     /// One non-blocking read of the layer's bytes into `buffer`, through the handle's
     /// `tryRead` (and `tryWrite`, if reading needs to write): the count, 0 at the end of the
@@ -52,8 +55,20 @@ extension StreamWriter {
             throw ReactorError(.invalidState, "startTransport: \(reader.bufferedCount) bytes were received before the layer started and not read")
         }
         if isClosing { throw ReactorError(.invalidState, "startTransport: the stream is closing") }
+        if isHalfClosed { throw ReactorError(.invalidState, "startTransport: writeEOF() was called") }
+        if let waiting = reader.waitingOperation {
+            throw ReactorError(.busy, "startTransport: another task is waiting for incoming data (in \(waiting)())")
+        }
+        // Until the layer is up, the handshake's bytes are the layer's: plain reads and writes
+        // are refused.
+        isStartingTransport = true
+        reader.waitingOperation = "startTransport"
+        defer {
+            isStartingTransport = false
+            reader.waitingOperation = nil
+        }
         let transport = try await start(handle)
-        setTransport(transport)
+        self.transport = transport
         reader.transport = transport
     }
 }

@@ -27,7 +27,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// What the bytes are written to: a `Socket`, a pipe's write end, any writable handle.
     public let handle: IOHandle
     /// The layer the bytes are written through (TLS), if any; else the handle's own bytes.
-    @exclusivity(unchecked) public private(set) var transport: (any StreamTransport)?
+    @exclusivity(unchecked) public internal(set) var transport: (any StreamTransport)?
     /// The reader of the same connection (asyncio's writer holds its reader too), which
     /// `startTransport(_:)` layers the transport under as well.
     let reader: StreamReader?
@@ -47,6 +47,8 @@ public final class StreamWriter: @unchecked Sendable {
     @exclusivity(unchecked) private var sentOfFirst = 0
     @exclusivity(unchecked) private var queuedBytes = 0
     @exclusivity(unchecked) private var isFlushing = false
+    /// While `startTransport` runs its handshake, the stream is the layer's.
+    @exclusivity(unchecked) var isStartingTransport = false
     @exclusivity(unchecked) private var eofRequested = false
     @exclusivity(unchecked) private var closeRequested = false
     @exclusivity(unchecked) private var isClosed = false
@@ -84,7 +86,8 @@ public final class StreamWriter: @unchecked Sendable {
         for chunk in queue { chunk.deallocate() }
     }
 
-    func setTransport(_ transport: any StreamTransport) { self.transport = transport }
+    /// True once `writeEOF()` was called.
+    var isHalfClosed: Bool { eofRequested }
 
     /// True once `close()` or `abort()` was called, or the connection was lost.
     public var isClosing: Bool { closeRequested || isClosed || lostError != nil }
@@ -174,6 +177,7 @@ public final class StreamWriter: @unchecked Sendable {
     private func checkWritable() throws {
         if closeRequested || isClosed { throw ReactorError(.invalidState, "write() called after close()") }
         if eofRequested { throw ReactorError(.invalidState, "write() called after writeEOF()") }
+        if isStartingTransport { throw ReactorError(.invalidState, "write() called while startTransport() runs") }
         if let lostError { throw connectionLost(lostError) }
     }
 
@@ -235,7 +239,9 @@ public final class StreamWriter: @unchecked Sendable {
     }
 
     /// Closes the stream: queued bytes are still sent (for at most `closeTimeout`, and not to
-    /// a peer that is gone), then the socket is closed. Returns at once; `waitClosed()` waits.
+    /// a peer that is gone), then a transport ends its stream (TLS sends close_notify and waits
+    /// for the peer's, for at most its shutdown timeout), then the socket is closed. Returns
+    /// at once; `waitClosed()` waits.
     public func close() {
         reactor.runOnLoopNowOrNextTurn(self) { $0.closeOnLoop() }
     }

@@ -14,6 +14,10 @@ public struct TLSCertificate: Sendable {
     public let notValidAfter: String
 
     init(_ certificate: OpaquePointer) {
+        // A malformed field of a peer's certificate leaves errors behind, which the loop's next
+        // record-layer call would take for its own.
+        ERR_set_mark()
+        defer { ERR_pop_to_mark() }
         var derPointer: UnsafeMutablePointer<UInt8>?
         let length = i2d_X509(certificate, &derPointer)
         der = length > 0 ? Array(UnsafeBufferPointer(start: derPointer, count: Int(length))) : []

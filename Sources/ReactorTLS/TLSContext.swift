@@ -20,11 +20,16 @@ public final class TLSContext: @unchecked Sendable {
 
     public init(_ configuration: TLSConfiguration) throws {
         self.configuration = configuration
+        if let bad = configuration.applicationProtocols.first(where: { $0.utf8.isEmpty || $0.utf8.count > 255 }) {
+            throw TLSError(.configuration, "an ALPN protocol name is 1 to 255 bytes: \"\(bad)\"")
+        }
         applicationProtocolsWire = configuration.applicationProtocols.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }
         guard let context = SSL_CTX_new(configuration.role == .server ? TLS_server_method() : TLS_client_method()) else {
             throw TLSError.fromQueue(.configuration, fallback: "SSL_CTX_new failed")
         }
         self.context = context
+        // An encrypted key is refused rather than asked for on the terminal.
+        SSL_CTX_set_default_passwd_cb(context, noPassphrase)
         try configure()
     }
 
@@ -117,7 +122,7 @@ public final class TLSContext: @unchecked Sendable {
             let key = bytes.withUnsafeBytes { buffer -> OpaquePointer? in
                 let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count))
                 defer { BIO_free(bio) }
-                return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+                return PEM_read_bio_PrivateKey(bio, nil, noPassphrase, nil)
             }
             guard let key else { throw TLSError.fromQueue(.configuration, fallback: "no private key in the PEM bytes") }
             defer { EVP_PKEY_free(key) }
@@ -164,6 +169,11 @@ public final class TLSContext: @unchecked Sendable {
         guard !certificates.isEmpty else { throw TLSError(.configuration, "no certificate in the PEM bytes") }
         return certificates
     }
+}
+
+/// OpenSSL's passphrase callback: none, so an encrypted key fails to load.
+private func noPassphrase(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ writing: Int32, _ argument: UnsafeMutableRawPointer?) -> Int32 {
+    0
 }
 
 /// A server's ALPN choice: the first of its protocols that the client offers; none agreed

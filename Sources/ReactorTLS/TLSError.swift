@@ -1,4 +1,5 @@
 import COpenSSL
+import Glibc
 
 /// Why TLS failed: the handshake, the peer's certificate, a record the peer sent, or the
 /// configuration. `reason` is OpenSSL's ("certificate has expired", "hostname mismatch",
@@ -38,14 +39,22 @@ public struct TLSError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The oldest error on this thread's OpenSSL queue, with the queue emptied (so the next
-    /// call starts clean, as OpenSSL requires); `fallback` if there is none.
+    /// call starts clean, as OpenSSL requires); `fallback` if there is none. A configuration
+    /// error says what it was loading: "the private key in key.pem: bad decrypt".
     static func fromQueue(_ code: Code, fallback: String) -> TLSError {
         let first = ERR_get_error()
         ERR_clear_error()
         guard first != 0 else { return TLSError(code, fallback) }
-        if let reason = ERR_reason_error_string(first) { return TLSError(code, String(cString: reason)) }
-        var text = [CChar](repeating: 0, count: 256)
-        ERR_error_string_n(first, &text, text.count)
-        return TLSError(code, String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        let reason: String
+        if let text = ERR_reason_error_string(first) {
+            reason = String(cString: text)
+        } else if reactor_err_is_system_error(first) == 1 {
+            reason = String(cString: strerror(ERR_GET_REASON(first)))
+        } else {
+            var text = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(first, &text, text.count)
+            reason = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return TLSError(code, code == .configuration ? "\(fallback): \(reason)" : reason)
     }
 }

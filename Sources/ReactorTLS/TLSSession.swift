@@ -39,17 +39,21 @@ public final class TLSSession: StreamTransport, @unchecked Sendable {
             return
         }
         SSL_set_connect_state(ssl)
-        if let serverName {
-            var address = in6_addr()
-            let isAddress = inet_pton(AF_INET, serverName, &address) == 1 || inet_pton(AF_INET6, serverName, &address) == 1
-            if isAddress {
-                // An address is checked against the certificate's IP names, and is no SNI.
-                if context.configuration.peerVerification != .none { X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) }
-            } else {
-                _ = reactor_ssl_set_server_name(ssl, serverName)
-                if context.configuration.peerVerification != .none { SSL_set1_host(ssl, serverName) }
-            }
+        let verifies = context.configuration.peerVerification != .none
+        guard let serverName, !serverName.isEmpty else {
+            // As Python's check_hostname: a verified chain alone would take any site's certificate.
+            if verifies { throw TLSError(.configuration, "a client that verifies the server needs the server's name") }
+            return
         }
+        var address = in6_addr()
+        let isAddress = inet_pton(AF_INET, serverName, &address) == 1 || inet_pton(AF_INET6, serverName, &address) == 1
+        // An address is checked against the certificate's IP names, and is no SNI.
+        let named = if isAddress {
+            !verifies || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) == 1
+        } else {
+            reactor_ssl_set_server_name(ssl, serverName) == 1 && (!verifies || SSL_set1_host(ssl, serverName) == 1)
+        }
+        if !named { throw TLSError.fromQueue(.configuration, fallback: "the server name \(serverName)") }
     }
 
     deinit { SSL_free(ssl) }
@@ -58,10 +62,16 @@ public final class TLSSession: StreamTransport, @unchecked Sendable {
 
     /// A session over `handle` with its handshake done, within the context's handshake
     /// timeout (then `ReactorError` `.timedOut`, and the handle is closed). A client checks the
-    /// server's certificate against `serverName` (and sends it as SNI).
-    public static func start(
-        _ handle: IOHandle, context: TLSContext, serverName: String? = nil
+    /// server's certificate against `serverName` (and sends it as SNI); one that verifies
+    /// needs it. Called off the handle's loop thread, it hops there.
+    public static nonisolated(nonsending) func start(
+        _ handle: IOHandle, context: TLSContext, serverName: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) async throws -> TLSSession {
+        guard handle.reactor.runsInPlace(#isolation) else {
+            return try await handle.reactor.runOnLoop((handle, context, serverName), file: file, line: line) {
+                try await start($0.0, context: $0.1, serverName: $0.2)
+            }
+        }
         let session = try TLSSession(context: context, handle: handle, serverName: serverName)
         try await session.handshake()
         return session
@@ -99,8 +109,9 @@ public final class TLSSession: StreamTransport, @unchecked Sendable {
 
     private func handshakeFailure(_ error: Int32) -> any Error {
         failed = true
+        // Without verification OpenSSL still records what it would have said.
         let verification = SSL_get_verify_result(ssl)
-        if verification != X509_V_OK {
+        if context.configuration.peerVerification != .none && verification != X509_V_OK {
             ERR_clear_error()
             let reason = String(cString: X509_verify_cert_error_string(verification))
             return TLSError(.certificateVerificationFailed, reason, verificationResult: verification)

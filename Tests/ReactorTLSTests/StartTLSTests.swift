@@ -112,6 +112,52 @@ final class StartTLSTests: XCTestCase {
         }
     }
 
+    func testAVerifyingClientNeedsTheServersName() throws {
+        let clientContext = try PKI.clientContext()
+        try runReactor { reactor in
+            let server = try await startServer(host: "127.0.0.1", port: 0, on: reactor) { reader, _ in _ = try await reader.read() }
+            defer { server.close() }
+            let (_, writer) = try await openConnection(host: "127.0.0.1", port: server.port!, on: reactor)
+            defer { writer.abort() }
+            do {
+                try await writer.startTLS(clientContext)
+                XCTFail("started TLS with no name to check the certificate against")
+            } catch let error as TLSError {
+                XCTAssertEqual(error.code, .configuration)
+                XCTAssertEqual(error.reason, "a client that verifies the server needs the server's name")
+            }
+        }
+    }
+
+    func testPlainReadsAndWritesAreRefusedWhileTheHandshakeRuns() throws {
+        let clientContext = try PKI.clientContext()
+        try runReactor { reactor in
+            // A server that never answers the ClientHello: once it has it, the handshake waits.
+            let hello = Future<[UInt8]>(on: reactor)
+            let server = try await startServer(host: "127.0.0.1", port: 0, on: reactor) { reader, _ in
+                try hello.setResult(try await reader.read(5))
+                _ = try await reader.read()
+            }
+            defer { server.close() }
+            let (reader, writer) = try await openConnection(host: "127.0.0.1", port: server.port!, on: reactor)
+            let handshake = Task(executorPreference: reactor) { try await writer.startTLS(clientContext, serverName: "localhost") }
+            let record = try await hello.value()
+            XCTAssertEqual(record.first, 0x16, "a handshake record")
+            XCTAssertThrowsError(try writer.write(Array("plain".utf8))) { error in
+                XCTAssertEqual((error as? ReactorError)?.code, .invalidState, "\(error)")
+            }
+            do {
+                _ = try await reader.read(1)
+                XCTFail("read plain bytes during the handshake")
+            } catch let error as ReactorError {
+                XCTAssertEqual(error.code, .busy, "\(error)")
+            }
+            // Closing the connection ends the handshake (EBADF).
+            writer.abort()
+            await assertThrows(SystemCallError.self, handshake)
+        }
+    }
+
     func testHalfClosingATLSStreamIsRefusedAsAsyncioDoes() throws {
         let serverContext = try PKI.serverContext()
         let clientContext = try PKI.clientContext()
