@@ -134,7 +134,11 @@ public final class Server: @unchecked Sendable {
         // every frame of the handler's waits, so it holds little: a failure is reported in a
         // synchronous function of its own.
         Task(executorPreference: reactor) {
-            if await self.startTransport(writer) {
+            // Tested here, not in the call: a task keeps the slab its deepest frames took, and a
+            // plain connection makes no call it does not need.
+            var started = true
+            if self.transport != nil { started = await self.startTransport(writer) }
+            if started {
                 do {
                     try await self.handler(reader, writer)
                 } catch {
