@@ -57,17 +57,6 @@ func startTLSEchoServer(_ context: TLSContext, on reactor: Reactor) async throws
     }
 }
 
-/// Reads from `reader` until `count` bytes came, or EOF.
-func readBytes(_ reader: StreamReader, count: Int) async throws -> [UInt8] {
-    var received: [UInt8] = []
-    while received.count < count {
-        let chunk = try await reader.read(count - received.count)
-        if chunk.isEmpty { break }
-        received += chunk
-    }
-    return received
-}
-
 func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
 /// Waits until `server` serves no connection (each bad client's connection was closed).

@@ -69,6 +69,13 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+// How long epoll_wait may sleep at `now`: until `deadline` (the run's end, or the warm-up's),
+// and no later than the idle limit after the last reply, in whole milliseconds rounded up.
+static int wait_timeout(uint64_t now, uint64_t deadline, uint64_t last_rx) {
+    if (deadline > last_rx + IDLE_LIMIT_NS) deadline = last_rx + IDLE_LIMIT_NS;
+    return deadline > now ? (int)((deadline - now + 999999) / 1000000) : 0;
+}
+
 static uint64_t cpu_ns(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -513,6 +520,47 @@ static uint64_t recv_echo(conn_t *c, uint64_t *last_rx) {
     return done;
 }
 
+// The timed phase of the echo and handshake modes: a warm-up, then --duration (or --messages)
+// counted from when it ends.
+static uint64_t warm_end, run_ns, t_start, cpu_start, done_base;
+
+// Starts counting: now, or with the budget of --messages from here.
+static void begin_measure(uint64_t t) {
+    measuring = 1;
+    t_start = t;
+    cpu_start = cpu_ns();
+    done_base = completed;
+    if (opt_messages) start_cap = done_target = completed + (uint64_t)opt_messages;
+}
+
+// Counting starts right away (no warm-up) or once the warm-up ends.
+static void phase_start(uint64_t t0) {
+    warm_end = t0 + (uint64_t)(opt_warmup * 1e9);
+    run_ns = (uint64_t)(opt_duration * 1e9);
+    if (opt_warmup <= 0) begin_measure(t0);
+}
+
+// How long epoll_wait may sleep: until the warm-up's or the run's end.
+static int phase_timeout(uint64_t now, uint64_t last_rx) {
+    return wait_timeout(now, measuring ? (opt_messages ? now + 1000000000ull : t_start + run_ns) : warm_end, last_rx);
+}
+
+// After a batch of events: starts counting once the warm-up is over; true once the run is.
+static int phase_over(uint64_t now, uint64_t last_rx) {
+    if (!measuring && now >= warm_end) begin_measure(now);
+    else if (measuring && !opt_messages && now >= t_start + run_ns) return 1;
+    if (now - last_rx >= IDLE_LIMIT_NS) fail("no data received for 10 s");
+    return 0;
+}
+
+// The JSON line of the counted phase (`handshakes` -1: none).
+static void phase_report(long long handshakes) {
+    double secs = (double)(now_ns() - t_start) / 1e9;
+    double cpu_pct = secs > 0 ? (double)(cpu_ns() - cpu_start) / 1e9 / secs * 100.0 : 0;
+    long long msgs = (long long)(completed - done_base);
+    print_result(msgs, msgs * (long long)size, secs, cpu_pct, percentile_us(0.50), percentile_us(0.99), handshakes);
+}
+
 static int run_echo(void) {
     size = (uint64_t)opt_size;
     depth = (uint64_t)opt_depth;
@@ -539,24 +587,14 @@ static int run_echo(void) {
     }
 
     uint64_t t0 = now_ns(), last_rx = t0;
-    uint64_t warm_end = t0 + (uint64_t)(opt_warmup * 1e9);
-    uint64_t t_start = 0, cpu_start = 0, done_base = 0;
-    uint64_t run_ns = (uint64_t)(opt_duration * 1e9);
-
-    // Start counting right away (no warmup) or when the warmup ends.
-    #define BEGIN_MEASURE(t) do { measuring = 1; t_start = (t); cpu_start = cpu_ns(); done_base = completed; \
-        if (opt_messages) start_cap = done_target = completed + (uint64_t)opt_messages; } while (0)
-    if (opt_warmup <= 0) BEGIN_MEASURE(t0);
+    phase_start(t0);
 
     for (long i = 0; i < opt_conns; i++) send_more(&conns[i]);
 
     struct epoll_event evs[MAX_EVENTS];
     for (;;) {
         uint64_t now = now_ns();
-        uint64_t deadline = measuring ? (opt_messages ? now + 1000000000ull : t_start + run_ns) : warm_end;
-        if (deadline > last_rx + IDLE_LIMIT_NS) deadline = last_rx + IDLE_LIMIT_NS;
-        int timeout = deadline > now ? (int)((deadline - now + 999999) / 1000000) : 0;
-        int n = epoll_wait(ep, evs, MAX_EVENTS, timeout);
+        int n = epoll_wait(ep, evs, MAX_EVENTS, phase_timeout(now, last_rx));
         if (n < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
         for (int i = 0; i < n; i++) {
             conn_t *c = evs[i].data.ptr;
@@ -567,17 +605,10 @@ static int run_echo(void) {
             if (completed == done_target) goto finished;
             if (got || (e & EPOLLOUT)) send_more(c);
         }
-        now = now_ns();
-        if (!measuring && now >= warm_end) BEGIN_MEASURE(now);
-        else if (measuring && !opt_messages && now >= t_start + run_ns) goto finished;
-        if (now - last_rx >= IDLE_LIMIT_NS) fail("no data received for 10 s");
+        if (phase_over(now_ns(), last_rx)) break;
     }
-finished:;
-    uint64_t t_end = now_ns();
-    double secs = (double)(t_end - t_start) / 1e9;
-    double cpu_pct = secs > 0 ? (double)(cpu_ns() - cpu_start) / 1e9 / secs * 100.0 : 0;
-    long long msgs = (long long)(completed - done_base);
-    print_result(msgs, msgs * (long long)size, secs, cpu_pct, percentile_us(0.50), percentile_us(0.99), -1);
+finished:
+    phase_report(-1);
     return 0;
 }
 
@@ -847,10 +878,7 @@ static int run_handshakes(void) {
     for (uint64_t j = 0; j < size + 256; j++) ramp[j] = (unsigned char)j;
 
     uint64_t t0 = now_ns(), last_rx = t0;
-    uint64_t warm_end = t0 + (uint64_t)(opt_warmup * 1e9);
-    uint64_t t_start = 0, cpu_start = 0, done_base = 0;
-    uint64_t run_ns = (uint64_t)(opt_duration * 1e9);
-    if (opt_warmup <= 0) BEGIN_MEASURE(t0); // as in run_echo
+    phase_start(t0);
 
     for (long i = 0; i < opt_conns; i++) {
         slots[i].id = (int)i;
@@ -861,28 +889,17 @@ static int run_handshakes(void) {
     struct epoll_event evs[MAX_EVENTS];
     for (;;) {
         uint64_t now = now_ns();
-        uint64_t deadline = measuring ? (opt_messages ? now + 1000000000ull : t_start + run_ns) : warm_end;
-        if (deadline > last_rx + IDLE_LIMIT_NS) deadline = last_rx + IDLE_LIMIT_NS;
-        int timeout = deadline > now ? (int)((deadline - now + 999999) / 1000000) : 0;
-        int n = epoll_wait(ep, evs, MAX_EVENTS, timeout);
+        int n = epoll_wait(ep, evs, MAX_EVENTS, phase_timeout(now, last_rx));
         if (n < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
         // Errors and hangups surface as failed SSL calls, with OpenSSL's word for them.
         for (int i = 0; i < n; i++) {
             slot_run(evs[i].data.ptr, &last_rx);
             if (completed == done_target) goto finished;
         }
-        now = now_ns();
-        if (!measuring && now >= warm_end) BEGIN_MEASURE(now);
-        else if (measuring && !opt_messages && now >= t_start + run_ns) goto finished;
-        if (now - last_rx >= IDLE_LIMIT_NS) fail("no data received for 10 s");
+        if (phase_over(now_ns(), last_rx)) break;
     }
-finished:;
-    uint64_t t_end = now_ns();
-    double secs = (double)(t_end - t_start) / 1e9;
-    double cpu_pct = secs > 0 ? (double)(cpu_ns() - cpu_start) / 1e9 / secs * 100.0 : 0;
-    long long msgs = (long long)(completed - done_base);
-    print_result(msgs, msgs * (long long)size, secs, cpu_pct, percentile_us(0.50), percentile_us(0.99),
-                 (long long)handshakes);
+finished:
+    phase_report((long long)handshakes);
     return 0;
 }
 

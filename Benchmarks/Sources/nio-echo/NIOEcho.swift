@@ -47,12 +47,12 @@ struct NIOEcho: ParsableCommand {
     }
 
     private func runHandler(_ group: MultiThreadedEventLoopGroup) async throws {
-        var tls: NIOSSLContext?
-        if let tlsCert, let tlsKey {
-            let chain = try NIOSSLCertificate.fromPEMFile(tlsCert).map { NIOSSLCertificateSource.certificate($0) }
-            let configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem)))
-            tls = try NIOSSLContext(configuration: configuration)
+        let tls = try tlsCert.flatMap { certificate in
+            try tlsKey.map { key in
+                let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+                return try NIOSSLContext(
+                    configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))))
+            }
         }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)

@@ -48,25 +48,7 @@ enum RedisRuns {
         servers.append(("reactor-redis", try ServerProcess(ServerKind(name: "reactor-redis", summary: "", executable: "reactor-redis", arguments: []), toolbox: toolbox, cpu: 0)))
         servers.append((nio, try ServerProcess(ServerKind(name: nio, summary: "", executable: "nio-redis", arguments: []), toolbox: toolbox, cpu: 0)))
         print("reactor-bench redis: \(servers.count) servers × \(workloads.count) workloads × \(repetitions) repetitions; servers on CPU 0, redis-benchmark -c 50 on CPU 1")
-        var results: [String: [String: [Result]]] = [:]
-        for repetition in 0..<repetitions {
-            for workload in workloads {
-                for index in servers.indices.map({ ($0 + repetition) % servers.count }) {
-                    let (name, server) = servers[index]
-                    let count = requests * (workload.pipeline > 1 ? 10 : 1)
-                    progress("[\(repetition + 1)/\(repetitions)] \(workload.name) · \(name)")
-                    let before = server.cpuSeconds
-                    let (rps, p50, p99) = try load(benchmark, port: server.port, workload, requests: count, toolbox: toolbox)
-                    let cpu = server.cpuSeconds - before
-                    results[workload.name, default: [:]][name, default: []].append(
-                        Result(requestsPerSecond: rps, p50Milliseconds: p50, p99Milliseconds: p99, cpuMicroseconds: cpu * 1e6 / Double(count)))
-                }
-            }
-        }
-        progress(nil)
-        for workload in workloads {
-            print(table(workload, servers.map(\.0), results[workload.name] ?? [:], repetitions: repetitions) + "\n")
-        }
+        try measure(servers, workloads, repetitions: repetitions, requests: requests, benchmark: benchmark, toolbox: toolbox)
         try busyNeighbour(servers: servers, pings: pings)
         // Stopped now, not at the end: CPU 0 is the allocation counts' next.
         for (_, server) in servers { server.stop() }
@@ -96,6 +78,15 @@ enum RedisRuns {
         let tls = ["--tls", "--cacert", certificate.certificate]
         let workloads = workloads.filter { $0.test == "set" || $0.test == "get" }
         print("reactor-bench redis --tls: \(servers.count) servers × \(workloads.count) workloads × \(repetitions) repetitions; servers on CPU 0, redis-benchmark --tls -c 50 on CPU 1")
+        try measure(servers, workloads, repetitions: repetitions, requests: requests, benchmark: benchmark, extra: tls, toolbox: toolbox)
+    }
+
+    /// Every workload against each server in turn, `repetitions` times; a table per workload.
+    /// `extra` goes to every redis-benchmark (`--tls` and its CA).
+    private static func measure(
+        _ servers: [(String, ServerProcess)], _ workloads: [Workload], repetitions: Int, requests: Int, benchmark: String,
+        extra: [String] = [], toolbox: Toolbox
+    ) throws {
         var results: [String: [String: [Result]]] = [:]
         for repetition in 0..<repetitions {
             for workload in workloads {
@@ -104,7 +95,7 @@ enum RedisRuns {
                     let count = requests * (workload.pipeline > 1 ? 10 : 1)
                     progress("[\(repetition + 1)/\(repetitions)] \(workload.name) · \(name)")
                     let before = server.cpuSeconds
-                    let (rps, p50, p99) = try load(benchmark, port: server.port, workload, requests: count, extra: tls, toolbox: toolbox)
+                    let (rps, p50, p99) = try load(benchmark, port: server.port, workload, requests: count, extra: extra, toolbox: toolbox)
                     let cpu = server.cpuSeconds - before
                     results[workload.name, default: [:]][name, default: []].append(
                         Result(requestsPerSecond: rps, p50Milliseconds: p50, p99Milliseconds: p99, cpuMicroseconds: cpu * 1e6 / Double(count)))
@@ -112,8 +103,9 @@ enum RedisRuns {
             }
         }
         progress(nil)
+        let flags = extra.contains("--tls") ? " --tls" : ""
         for workload in workloads {
-            print(table(workload, servers.map(\.0), results[workload.name] ?? [:], repetitions: repetitions, over: " --tls") + "\n")
+            print(table(workload, servers.map(\.0), results[workload.name] ?? [:], repetitions: repetitions, over: flags) + "\n")
         }
     }
 
