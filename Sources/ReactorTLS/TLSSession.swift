@@ -126,6 +126,9 @@ public final class TLSSession: StreamTransport, @unchecked Sendable {
     // MARK: - The transport
 
     public func tryRead(into buffer: UnsafeMutableRawBufferPointer, waitIn direction: inout Interest) throws -> Int? {
+        // Nothing decrypted or read ahead, no record of its own waiting to go out, and the
+        // socket drained: OpenSSL could only say WANT_READ.
+        if SSL_has_pending(ssl) == 0 && SSL_want(ssl) != SSL_WRITING && !handle.mayBeReady(.read) { return nil }
         var count = 0
         if SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &count) == 1 { return count }
         return try outcome(SSL_get_error(ssl, 0), &direction, reading: true)

@@ -20,6 +20,28 @@ final class IOHandleTests: XCTestCase {
         }
     }
 
+    func testMayBeReadySaysWhetherATryWouldMakeItsSyscall() throws {
+        try runReactor { reactor in
+            let (readEnd, writeEnd) = try await reactor.makePipe()
+            defer {
+                readEnd.close()
+                writeEnd.close()
+            }
+            XCTAssertTrue(readEnd.mayBeReady(.read), "a new registration is ready until told otherwise")
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
+            defer { buffer.deallocate() }
+            XCTAssertNil(try readEnd.tryRead(into: buffer))
+            XCTAssertFalse(readEnd.mayBeReady(.read), "EAGAIN: nothing until the next edge")
+            _ = try [UInt8](repeating: 7, count: 4).withUnsafeBytes { try writeEnd.tryWrite($0) }
+            try await readEnd.waitUntilReadable()
+            XCTAssertTrue(readEnd.mayBeReady(.read), "the edge")
+            XCTAssertEqual(try readEnd.tryRead(into: buffer), 4)
+            XCTAssertFalse(readEnd.mayBeReady(.read), "a short read drained the pipe")
+            readEnd.close()
+            XCTAssertFalse(readEnd.mayBeReady(.read), "closed")
+        }
+    }
+
     func testAnAdoptedEventfdIsAwaitedAndReadWithRead() throws {
         try runReactor { reactor in
             let fd = cr_eventfd()

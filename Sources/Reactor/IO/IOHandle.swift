@@ -169,6 +169,14 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
         reactor.sources.source(fd: fd, generation: generation)?.pointee.clearReady(interest)
     }
 
+    /// Whether a `try*` call in `interest` would make its syscall: false once EAGAIN or a
+    /// short transfer said the kernel has nothing more (or no room), until the next edge. A
+    /// layer with a buffer of its own (TLS) asks it to skip a call that could only say "not
+    /// ready". Loop thread only; false for a closed handle.
+    public final func mayBeReady(_ interest: Interest) -> Bool {
+        reactor.sources.source(fd: fd, generation: generation)?.pointee.isReady(interest) ?? false
+    }
+
     /// The syscall a transfer in `interest` makes, for errors: recv / send on a socket, read /
     /// write on anything else.
     @inline(__always)
