@@ -173,10 +173,11 @@ public final class Server: @unchecked Sendable {
         // A connection this side closed (`abortClients()`, the reactor's shutdown) makes its
         // handler throw EBADF, or a closing writer's error; a peer that went away makes it
         // throw ECONNRESET, EPIPE or ETIMEDOUT, seen by the reader or by the writer. Neither is
-        // a failure of the handler: debug, whichever side saw it.
+        // a failure of the handler: debug, whichever side saw it. So is a transport's error that
+        // the peer caused (`PeerFailure`: a TLS alert).
         let errno = (error as? SystemCallError)?.errno ?? (error as? ReactorError)?.cause?.errno
         let closedHere = writer.isClosing || errno == EBADF
-        let peerWentAway = [ECONNRESET, EPIPE, ETIMEDOUT].contains(errno)
+        let peerWentAway = [ECONNRESET, EPIPE, ETIMEDOUT].contains(errno) || error is any PeerFailure
         let message = "connection handler for \(writer.peerAddress.map(\.description) ?? "?") threw"
         if closedHere || peerWentAway {
             reactor.logger.debug("\(message): \(error)")

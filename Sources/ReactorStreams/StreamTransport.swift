@@ -28,6 +28,11 @@ public protocol StreamTransport: AnyObject, Sendable {
     nonisolated(nonsending) func shutdown() async
 }
 
+/// An error a transport throws for what the peer did (a TLS alert, a broken record): a
+/// server logs a handler that ends with one at debug, as it does a reset, and as asyncio logs
+/// a fatal SSL error.
+public protocol PeerFailure: Error {}
+
 /// Layers a transport over a connection (a TLS handshake), on the handle's loop thread:
 /// `startServer(transport:)` runs it for each connection before the handler,
 /// `openConnection(transport:)` after connecting, and `StreamWriter.startTransport(_:)` on a

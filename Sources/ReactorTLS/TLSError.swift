@@ -1,10 +1,12 @@
 import COpenSSL
 import Glibc
+import ReactorStreams
 
 /// Why TLS failed: the handshake, the peer's certificate, a record the peer sent, or the
 /// configuration. `reason` is OpenSSL's ("certificate has expired", "hostname mismatch",
-/// "unable to get local issuer certificate", "wrong version number").
-public struct TLSError: Error, Sendable, CustomStringConvertible {
+/// "unable to get local issuer certificate", "wrong version number"). A `PeerFailure`: a server
+/// logs a handler that ends with one at debug.
+public struct TLSError: PeerFailure, Sendable, CustomStringConvertible {
     public enum Code: Sendable {
         /// The peer's certificate did not verify; `verificationResult` is OpenSSL's
         /// X509_V_ERR code.

@@ -104,6 +104,102 @@ final class TLSServerTests: XCTestCase {
         }
     }
 
+    func testOptionalClientCertificatesAreVerifiedWhenSentAndNotRequired() throws {
+        let context = try PKI.serverContext {
+            $0.peerVerification = .optional
+            $0.trustRoots = .certificates(.file(PKI.path("ca.pem")))
+        }
+        let withCertificate = try PKI.clientContext {
+            $0.certificateChain = .file(PKI.path("client.pem"))
+            $0.privateKey = .file(PKI.path("client-key.pem"))
+        }
+        let without = try PKI.clientContext()
+        try runReactor { reactor in
+            let server = try await startServer(host: "127.0.0.1", port: 0, tls: context, on: reactor) { reader, writer in
+                _ = try await reader.readLine()
+                try writer.write(Array("\(writer.tls?.peerCertificate?.subject ?? "none")\n".utf8))
+            }
+            defer { server.close() }
+            for (client, expected) in [(withCertificate, "CN=test client\n"), (without, "none\n")] {
+                let (reader, writer) = try await openConnection(host: "localhost", port: server.port!, tls: client, on: reactor)
+                try writer.write(Array("who am I?\n".utf8))
+                let answer = text(try await reader.readLine())
+                XCTAssertEqual(answer, expected)
+                writer.close()
+                await writer.waitClosed()
+            }
+        }
+    }
+
+    func testRenegotiationIsRefused() throws {
+        let openssl = try requireProgram("openssl")
+        let context = try PKI.serverContext()
+        let logs = LogCapture()
+        try runReactor(timeout: .seconds(30), configuration: Reactor.Configuration(logger: logs.logger)) { reactor in
+            let server = try await startTLSEchoServer(context, on: reactor)
+            defer { server.close() }
+            // s_client's "R", alone in a read of its stdin, asks a TLS 1.2 server to renegotiate:
+            // sent once the echo of a first line shows the connection up.
+            let peer = try await createSubprocessExec(
+                openssl, ["s_client", "-connect", "127.0.0.1:\(server.port!)", "-tls1_2", "-CAfile", PKI.path("ca.pem")],
+                stdin: .pipe, stdout: .pipe, stderr: .stdout, on: reactor)
+            try peer.stdin!.write(Array("hello\n".utf8))
+            var output = ""
+            while !output.hasSuffix("hello\n") {
+                let line = text(try await peer.stdout!.readLine())
+                if line.isEmpty { return XCTFail("s_client ended before the echo: \(output)") }
+                output += line
+            }
+            try peer.stdin!.write(Array("R\n".utf8))
+            output += text(try await peer.stdout!.read())
+            _ = try await peer.waitOrKill()
+            XCTAssertTrue(output.contains("RENEGOTIATING"), output)
+            XCTAssertTrue(output.contains("no renegotiation"), output)
+            try await waitUntilNoConnections(server)
+        }
+        // The client's alert ended the handler: the peer's doing, logged at debug.
+        let threw = logs.messages.withLock { $0 }.filter { $0.1.contains("threw") }
+        XCTAssertEqual(threw.map(\.0), [.debug], "\(threw)")
+        XCTAssertTrue(threw.first?.1.contains("TLS protocol error") ?? false, "\(threw)")
+    }
+
+    func testAPeerThatClosesWithoutCloseNotifyEndsTheStreamAsAnEOF() throws {
+        let context = try PKI.serverContext()
+        let client = try PKI.clientContext()
+        try runReactor { reactor in
+            let ended = Future<(Int, Bool)>(on: reactor)
+            let server = try await startServer(host: "127.0.0.1", port: 0, tls: context, on: reactor) { reader, writer in
+                let bytes = try await reader.read()
+                try ended.setResult((bytes.count, writer.tls!.receivedCloseNotify))
+            }
+            defer { server.close() }
+            let (_, writer) = try await openConnection(host: "localhost", port: server.port!, tls: client, on: reactor)
+            try writer.write(Array("cut short".utf8))
+            try await writer.drain()
+            // The socket closes with no close_notify before it: a truncation, as asyncio reads it.
+            writer.handle.close()
+            let (count, sawCloseNotify) = try await ended.value()
+            XCTAssertEqual(count, 9)
+            XCTAssertFalse(sawCloseNotify)
+            writer.abort()
+        }
+    }
+
+    func testCloseGivesUpOnAPeerThatNeverAnswersCloseNotify() throws {
+        let context = try PKI.serverContext { $0.shutdownTimeout = .milliseconds(300) }
+        let client = try PKI.clientContext()
+        try runReactor { reactor in
+            // The handler returns at once: the server sends close_notify and waits for the
+            // client's, which never reads, so never answers.
+            let server = try await startServer(host: "127.0.0.1", port: 0, tls: context, on: reactor) { _, _ in }
+            defer { server.close() }
+            let (_, writer) = try await openConnection(host: "localhost", port: server.port!, tls: client, on: reactor)
+            try await waitUntilNoConnections(server)
+            XCTAssertFalse(writer.isClosing, "the client is still open: the server gave up waiting")
+            writer.abort()
+        }
+    }
+
     // MARK: - Bad input
 
     /// Each misbehaving client is closed with nothing leaked, its failure logged at debug with
