@@ -137,7 +137,7 @@ public final class Server: @unchecked Sendable {
             // Tested here, not in the call: a task keeps the slab its deepest frames took, and a
             // plain connection makes no call it does not need.
             var started = true
-            if self.transport != nil { started = await self.startTransport(writer) }
+            if let transport = self.transport { started = await self.startTransport(transport, writer) }
             if started {
                 do {
                     try await self.handler(reader, writer)
@@ -152,12 +152,11 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    /// Starts the server's transport on the connection, if it has one: false if it failed. A
-    /// layer that failed to start (a TLS handshake with a scanner, a client that gave up, a
+    /// Starts the server's transport on the connection: false if it failed. A layer that
+    /// failed to start (a TLS handshake with a scanner, a client that gave up, a
     /// certificate the server refused) is the peer's failure, not the server's: logged at
     /// debug, as asyncio logs a failed SSL handshake, and the connection closed.
-    private nonisolated(nonsending) func startTransport(_ writer: StreamWriter) async -> Bool {
-        guard let transport else { return true }
+    private nonisolated(nonsending) func startTransport(_ transport: @escaping TransportStarter, _ writer: StreamWriter) async -> Bool {
         do {
             try await writer.startTransport(transport)
             return true

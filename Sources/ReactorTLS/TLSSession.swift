@@ -101,8 +101,7 @@ public final class TLSSession: StreamTransport, @unchecked Sendable {
                 }
                 throw handshakeFailure(error)
             }
-        } catch let error where timedOut {
-            _ = error
+        } catch where timedOut {
             throw ReactorError(.timedOut, "TLS handshake timed out after \(timeout)")
         }
     }
