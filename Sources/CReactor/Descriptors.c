@@ -87,6 +87,11 @@ int cr_close(int fd) {
     return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }
 
+int cr_dup(int fd) {
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    return copy < 0 ? -errno : copy;
+}
+
 int cr_socket_error(int fd) {
     int err = 0;
     socklen_t len = sizeof err;

@@ -4,6 +4,7 @@
 #include "Internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
@@ -54,4 +55,22 @@ int cr_thread_start(void (*body)(void *), void *context) {
         return -err;
     }
     return 0;
+}
+
+int cr_available_cpus(int *out, int max) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) < 0) return -errno;
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && count < max; cpu++) {
+        if (CPU_ISSET(cpu, &set)) out[count++] = cpu;
+    }
+    return count;
+}
+
+int cr_thread_pin(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    return err ? -err : 0;
 }

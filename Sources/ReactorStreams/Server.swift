@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import Reactor
+import Synchronization
 
 /// Serves one connection; runs in a task of its own on the server's reactor.
 public typealias ConnectionHandler = @Sendable (StreamReader, StreamWriter) async throws -> Void
@@ -20,200 +21,125 @@ public func startServer(
     handler: @escaping ConnectionHandler
 ) async throws -> Server {
     let reactor = try Reactor.resolve(reactor, for: "startServer")
-    var listeners: [Socket] = []
+    return try await startServer(host: host, port: port, on: reactor.blockingPool, transport: transport, limit: limit, handler: handler) { address in
+        [try await reactor.listen(on: address, backlog: backlog, reusePort: reusePort, file: file, line: line)]
+    }
+}
+
+/// Starts a TCP server on every reactor of `group`, as `startServer(host:port:handler:)` does
+/// on one: each reactor has its own SO_REUSEPORT listener on each address, the kernel spreads
+/// the connections over them, and a connection's handler runs on the reactor that accepted it
+/// for the connection's whole life. The one ``Server`` covers them all.
+public func startServer(
+    host: String? = nil, port: Int, group: ReactorGroup, backlog: Int32 = 511, transport: TransportStarter? = nil,
+    limit: Int = StreamReader.defaultLimit, file: StaticString = #fileID, line: UInt = #line,
+    handler: @escaping ConnectionHandler
+) async throws -> Server {
+    try await startServer(host: host, port: port, on: group.reactors[0].blockingPool, transport: transport, limit: limit, handler: handler) { address in
+        try await group.listen(on: address, backlog: backlog, file: file, line: line)
+    }
+}
+
+/// Both forms of `startServer`: `listen` makes one listener per reactor on an address (the
+/// first one picks the port, for port 0).
+private func startServer(
+    host: String?, port: Int, on pool: BlockingPool, transport: TransportStarter?, limit: Int, handler: @escaping ConnectionHandler,
+    listen: (SocketAddress) async throws -> [Socket]
+) async throws -> Server {
+    var listeners: [[Socket]] = []
     do {
         var port = port
         let addresses = if let host {
-            try await SocketAddress.resolve(host: host, port: port, on: reactor.blockingPool)
+            try await SocketAddress.resolve(host: host, port: port, on: pool)
         } else {
             [try SocketAddress(ipAddress: "0.0.0.0", port: port), try SocketAddress(ipAddress: "::", port: port)]
         }
         for address in addresses {
             let bound = try SocketAddress(ipAddress: address.host!, port: port)
             do {
-                let listener = try await reactor.listen(on: bound, backlog: backlog, reusePort: reusePort, file: file, line: line)
-                listeners.append(listener)
-                port = try listener.localAddress().port!
+                let sockets = try await listen(bound)
+                listeners.append(sockets)
+                port = try sockets[0].localAddress().port!
             } catch let error as SystemCallError where host == nil && address.family == .ipv6 && error.errno == EAFNOSUPPORT {
                 continue  // no IPv6 on this machine: every interface is the IPv4 ones
             }
         }
     } catch {
-        for listener in listeners { listener.close() }
+        for listener in listeners.joined() { listener.close() }
         throw error
     }
-    return try Server(reactor: reactor, listeners: listeners, limit: limit, unixPath: nil, transport: transport, handler: handler)
+    // listeners[address][reactor] -> one shard per reactor, with its listener on each address.
+    let perReactor = (0..<listeners[0].count).map { index in listeners.map { $0[index] } }
+    return try Server(listeners: perReactor, limit: limit, unixPath: nil, transport: transport, handler: handler)
 }
 
 /// Starts a Unix-domain stream server at `path` (asyncio's `start_unix_server`). A stale
 /// socket file left at `path` is removed first, and the file is removed again on `close()`.
+/// With `group`, every reactor of the group accepts from the one socket (see
+/// `ReactorGroup.listen(on:backlog:file:line:)`).
 public func startUnixServer(
     path: String, backlog: Int32 = 511, limit: Int = StreamReader.defaultLimit,
-    on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line, handler: @escaping ConnectionHandler
+    on reactor: Reactor? = nil, group: ReactorGroup? = nil, file: StaticString = #fileID, line: UInt = #line, handler: @escaping ConnectionHandler
 ) async throws -> Server {
-    let reactor = try Reactor.resolve(reactor, for: "startUnixServer")
     var status = stat()
     if stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
-    let listener = try await reactor.listen(on: SocketAddress(unixPath: path), backlog: backlog, file: file, line: line)
-    return try Server(reactor: reactor, listeners: [listener], limit: limit, unixPath: path, transport: nil, handler: handler)
+    let address = try SocketAddress(unixPath: path)
+    let listeners = if let group {
+        try await group.listen(on: address, backlog: backlog, file: file, line: line)
+    } else {
+        [try await Reactor.resolve(reactor, for: "startUnixServer").listen(on: address, backlog: backlog, file: file, line: line)]
+    }
+    return try Server(listeners: listeners.map { [$0] }, limit: limit, unixPath: path, transport: nil, handler: handler)
 }
 
-/// A running server: its listeners, and the connections their handlers serve.
+/// A running server: its listeners, and the connections their handlers serve, on one reactor
+/// or on each reactor of a group.
 public final class Server: @unchecked Sendable {
-    public let reactor: Reactor
+    /// The reactor the server runs on; for a group, the first of ``reactors``.
+    public var reactor: Reactor { shards[0].reactor }
+    /// The reactors the server runs on: one, or each of a group's.
+    public let reactors: [Reactor]
     /// The bound addresses (with the port the kernel picked, for port 0).
     public let addresses: [SocketAddress]
-    private let listeners: [Socket]
-    private let limit: Int
-    private let unixPath: String?
-    private let transport: TransportStarter?
-    private let handler: ConnectionHandler
-
-    // Loop-thread state.
-    @exclusivity(unchecked) private var isClosed = false
-    @exclusivity(unchecked) private var runningAcceptLoops = 0
-    @exclusivity(unchecked) private var connections: [ObjectIdentifier: StreamWriter] = [:]
-    private let closeWaiters: WaitQueue
-    private let doneWaiters: WaitQueue
+    private let shards: [ServerShard]
+    private let closed = Atomic<Bool>(false)
     private let gracePeriodValue = LockedValue(Duration.seconds(10))
 
-    init(
-        reactor: Reactor, listeners: [Socket], limit: Int, unixPath: String?, transport: TransportStarter?,
-        handler: @escaping ConnectionHandler
-    ) throws {
-        self.reactor = reactor
-        self.listeners = listeners
-        self.addresses = try listeners.map { try $0.localAddress() }
-        self.limit = limit
-        self.unixPath = unixPath
-        self.transport = transport
-        self.handler = handler
-        self.closeWaiters = WaitQueue(on: reactor)
-        self.doneWaiters = WaitQueue(on: reactor)
-        runningAcceptLoops = listeners.count
-        for listener in listeners {
-            Task(executorPreference: reactor) { await self.acceptLoop(listener) }
+    /// `listeners[i]`: the listeners of the i-th reactor's shard.
+    init(listeners: [[Socket]], limit: Int, unixPath: String?, transport: TransportStarter?, handler: @escaping ConnectionHandler) throws {
+        addresses = try listeners[0].map { try $0.localAddress() }
+        shards = listeners.enumerated().map { index, sockets in
+            ServerShard(
+                reactor: sockets[0].reactor, listeners: sockets, limit: limit, isUnix: unixPath != nil,
+                socketFile: index == 0 ? unixPath : nil, transport: transport, handler: handler)
         }
+        reactors = shards.map(\.reactor)
     }
 
     /// The port of the first address (nil for a Unix-domain server).
     public var port: Int? { addresses.first?.port }
 
-    /// How many connections are being served.
-    public var connectionCount: Int { connections.count }
+    /// How many connections are being served, on every reactor.
+    public var connectionCount: Int { shards.reduce(0) { $0 + $1.openConnections.load(ordering: .relaxed) } }
 
     /// True until `close()`.
-    public var isServing: Bool { !isClosed }
-
-    // MARK: - Serving
-
-    private func acceptLoop(_ listener: Socket) async {
-        defer {
-            runningAcceptLoops -= 1
-            resumeDoneWaitersIfDone()
-        }
-        while !isClosed {
-            do {
-                let (socket, peer) = try await reactor.sockAccept(listener)
-                if unixPath == nil { try? socket.setOption(.noDelay, 1) }
-                serve(socket, peer: peer)
-            } catch {
-                // The listener was closed (close()) or failed for good; sockAccept already
-                // rides out the passing errors, EMFILE included.
-                if !isClosed { reactor.callExceptionHandler(ErrorContext(message: "server on \(listener) stopped accepting", error: error)) }
-                return
-            }
-        }
-    }
-
-    private func serve(_ socket: Socket, peer: SocketAddress) {
-        let reader = StreamReader(socket, limit: limit)
-        let writer = StreamWriter(socket, peerAddress: peer, reader: reader)
-        connections[ObjectIdentifier(writer)] = writer
-        // The task's first frame stays on its stack for as long as the connection lives, under
-        // every frame of the handler's waits, so it holds little: a failure is reported in a
-        // synchronous function of its own.
-        Task(executorPreference: reactor) {
-            // Tested here, not in the call: a task keeps the slab its deepest frames took, and a
-            // plain connection makes no call it does not need.
-            var started = true
-            if let transport = self.transport { started = await self.startTransport(transport, writer) }
-            if started {
-                do {
-                    try await self.handler(reader, writer)
-                } catch {
-                    self.handlerThrew(error, writer)
-                }
-            }
-            writer.close()
-            await writer.waitClosed()
-            self.connections[ObjectIdentifier(writer)] = nil
-            self.resumeDoneWaitersIfDone()
-        }
-    }
-
-    /// Starts the server's transport on the connection: false if it failed. A layer that
-    /// failed to start (a TLS handshake with a scanner, a client that gave up, a
-    /// certificate the server refused) is the peer's failure, not the server's: logged at
-    /// debug, as asyncio logs a failed SSL handshake, and the connection closed.
-    private nonisolated(nonsending) func startTransport(_ transport: @escaping TransportStarter, _ writer: StreamWriter) async -> Bool {
-        do {
-            try await writer.startTransport(transport)
-            return true
-        } catch {
-            reactor.logger.debug("connection from \(writer.peerAddress.map(\.description) ?? "?"): its transport failed to start: \(error)")
-            writer.abort()
-            return false
-        }
-    }
-
-    @inline(never)
-    private func handlerThrew(_ error: any Error, _ writer: StreamWriter) {
-        // A connection this side closed (`abortClients()`, the reactor's shutdown) makes its
-        // handler throw EBADF, or a closing writer's error; a peer that went away makes it
-        // throw ECONNRESET, EPIPE or ETIMEDOUT, seen by the reader or by the writer. Neither is
-        // a failure of the handler: debug, whichever side saw it. So is a transport's error that
-        // the peer caused (`PeerFailure`: a TLS alert).
-        let errno = (error as? SystemCallError)?.errno ?? (error as? ReactorError)?.cause?.errno
-        let closedHere = writer.isClosing || errno == EBADF
-        let peerWentAway = [ECONNRESET, EPIPE, ETIMEDOUT].contains(errno) || error is any PeerFailure
-        let message = "connection handler for \(writer.peerAddress.map(\.description) ?? "?") threw"
-        if closedHere || peerWentAway {
-            reactor.logger.debug("\(message): \(error)")
-        } else {
-            reactor.callExceptionHandler(ErrorContext(message: message, error: error, peer: writer.peerAddress))
-        }
-    }
-
-    // MARK: - Stopping
+    public var isServing: Bool { !closed.load(ordering: .relaxed) }
 
     /// Stops accepting: the listeners close (and a Unix socket's file is removed). Connections
     /// already accepted carry on; see `closeClients()`, `abortClients()` and `waitClosed()`.
     public func close() {
-        reactor.runOnLoopNowOrNextTurn(self) { $0.closeOnLoop() }
-    }
-
-    private func closeOnLoop() {
-        guard !isClosed else { return }
-        isClosed = true
-        for listener in listeners { listener.close() }
-        if let unixPath { unlink(unixPath) }
-        closeWaiters.wakeAll()
-        resumeDoneWaitersIfDone()
+        closed.store(true, ordering: .relaxed)
+        for shard in shards { shard.close() }
     }
 
     /// Closes every connection's writer (its queued bytes are flushed first).
     public func closeClients() {
-        reactor.runOnLoopNowOrNextTurn(self) { server in
-            for writer in server.connections.values { writer.close() }
-        }
+        for shard in shards { shard.closeClients() }
     }
 
     /// Closes every connection at once, dropping queued bytes.
     public func abortClients() {
-        reactor.runOnLoopNowOrNextTurn(self) { server in
-            for writer in server.connections.values { writer.abort() }
-        }
+        for shard in shards { shard.abortClients() }
     }
 
     /// How long ``shutdownGracefully(file:line:)`` (and so a ServiceLifecycle graceful shutdown, with
@@ -239,34 +165,23 @@ public final class Server: @unchecked Sendable {
     /// Returns once the server is closed and every handler has finished and its connection
     /// is closed (or the waiting task is cancelled).
     public nonisolated(nonsending) func waitClosed(file: StaticString = #fileID, line: UInt = #line) async {
-        _ = try? await reactor.runOnLoop(self, file: file, line: line) { server in
-            if !server.isDone { try await server.doneWaiters.wait() }
-        }
+        for shard in shards { await shard.waitClosed(file: file, line: line) }
     }
 
     /// Waits until `close()` (asyncio's `serve_forever`). Cancelling the waiting task closes
     /// the server, and the task throws `CancellationError`.
     public nonisolated(nonsending) func serveForever(file: StaticString = #fileID, line: UInt = #line) async throws {
-        try await reactor.runOnLoop(self, file: file, line: line) { server in
-            if server.isClosed { return }
-            do {
-                try await server.closeWaiters.wait()
-            } catch {
-                server.closeOnLoop()
-                throw error
-            }
+        do {
+            try await shards[0].serveForever(file: file, line: line)
+        } catch {
+            close()
+            throw error
         }
-    }
-
-    private var isDone: Bool { isClosed && runningAcceptLoops == 0 && connections.isEmpty }
-
-    private func resumeDoneWaitersIfDone() {
-        if isDone { doneWaiters.wakeAll() }
     }
 }
 
 extension Server: CustomStringConvertible {
     public var description: String {
-        "Server(\(addresses.map(\.description).joined(separator: ", ")))"
+        "Server(\(addresses.map(\.description).joined(separator: ", "))\(shards.count > 1 ? " on \(shards.count) reactors" : ""))"
     }
 }

@@ -38,6 +38,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -60,6 +61,20 @@
 #define IDLE_LIMIT_NS (10ull * 1000000000ull)
 #define IDLE_BATCH 256
 #define TLS_RECORD 16384 // the largest TLS plaintext record
+#define UDP_MAX_PAYLOAD 65507 // 65535 less the IPv4 and UDP headers
+#define UDP_BATCH 64          // datagrams per sendmmsg / recvmmsg, segments per UDP_SEGMENT send
+#define UDP_LOSS_NS (200ull * 1000000ull)   // an echo this late counts as lost
+#define UDP_CHECK_NS (50ull * 1000000ull)   // how often in-flight datagrams are checked for loss
+#define PACED_BATCH 256       // connects outstanding at once: two batches fit a 511 backlog
+#define PACED_GRACE_NS (2ull * 1000000000ull) // how long the echoes still out may take at the end
+#define FD_MARGIN 64          // descriptors besides the connections (stdio, epoll, ...)
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
 
 // ---------------------------------------------------------------- utilities
 
@@ -135,13 +150,19 @@ static long opt_port = -1, opt_conns = 1, opt_size = 64, opt_depth = 1;
 static double opt_duration = -1, opt_warmup = -1;
 static long long opt_messages = 0, opt_stream = 0, opt_idle = 0;
 static int opt_tls = 0, opt_tls12 = 0, opt_handshakes = 0;
+static int opt_udp = 0, opt_udp_gso = 0, opt_paced = 0, opt_hold = 0;
+static long opt_interval_ms = -1, opt_sources = -1;
 
 static void usage(void) {
     fprintf(stderr, "usage: bench-loadgen --port N [--host H] [--connections N] [--size B] [--depth D]\n"
                     "       [--duration S | --messages M] [--warmup S] [--stream-bytes B] [--tls [--tls12]]\n"
                     "       bench-loadgen --port N --idle N [--size B] [--tls [--tls12]]\n"
                     "       bench-loadgen --port N --tls [--tls12] --handshakes [--connections N] [--size B]\n"
-                    "       [--duration S | --messages M] [--warmup S]\n");
+                    "       [--duration S | --messages M] [--warmup S]\n"
+                    "       bench-loadgen --port N --udp [--udp-gso] [--connections N] [--size B] [--depth D]\n"
+                    "       [--duration S | --messages M] [--warmup S]\n"
+                    "       bench-loadgen --port N --paced [--connections N] [--interval-ms I] [--duration S]\n"
+                    "       [--size B] [--sources K] [--hold]\n");
     exit(1);
 }
 
@@ -166,25 +187,37 @@ static void parse_args(int argc, char **argv) {
         if (!strcmp(k, "--tls")) { opt_tls = 1; continue; }
         if (!strcmp(k, "--tls12")) { opt_tls12 = 1; continue; }
         if (!strcmp(k, "--handshakes")) { opt_handshakes = 1; continue; }
+        if (!strcmp(k, "--udp")) { opt_udp = 1; continue; }
+        if (!strcmp(k, "--udp-gso")) { opt_udp = opt_udp_gso = 1; continue; }
+        if (!strcmp(k, "--paced")) { opt_paced = 1; continue; }
+        if (!strcmp(k, "--hold")) { opt_hold = 1; continue; }
         if (!v || strncmp(k, "--", 2)) usage();
         i++;
         if (!strcmp(k, "--host")) opt_host = v;
         else if (!strcmp(k, "--port")) opt_port = (long)parse_int(v, 1, 65535);
         else if (!strcmp(k, "--connections")) opt_conns = (long)parse_int(v, 1, 100000);
-        else if (!strcmp(k, "--size")) opt_size = (long)parse_int(v, 1, 64 << 20);
+        else if (!strcmp(k, "--size")) opt_size = (long)parse_int(v, 0, 64 << 20); // 0: UDP only
         else if (!strcmp(k, "--depth")) opt_depth = (long)parse_int(v, 1, 1 << 20);
         else if (!strcmp(k, "--duration")) opt_duration = parse_double(v);
         else if (!strcmp(k, "--messages")) opt_messages = parse_int(v, 1, INT64_MAX);
         else if (!strcmp(k, "--warmup")) opt_warmup = parse_double(v);
         else if (!strcmp(k, "--stream-bytes")) opt_stream = parse_int(v, 1, INT64_MAX);
         else if (!strcmp(k, "--idle")) opt_idle = parse_int(v, 1, 1000000);
+        else if (!strcmp(k, "--interval-ms")) opt_interval_ms = (long)parse_int(v, 1, 3600000);
+        else if (!strcmp(k, "--sources")) opt_sources = (long)parse_int(v, 1, 254);
         else usage();
     }
     if (opt_port < 0) usage();
     if ((opt_tls12 || opt_handshakes) && !opt_tls) usage();
     if (opt_handshakes && (opt_stream || opt_idle)) usage();
+    if ((opt_udp || opt_paced) && (opt_tls || opt_stream || opt_idle || opt_handshakes || (opt_udp && opt_paced))) usage();
+    if (opt_udp ? opt_size > UDP_MAX_PAYLOAD : opt_size < 1) usage();
+    if (!opt_paced && (opt_hold || opt_interval_ms >= 0 || opt_sources >= 0)) usage();
+    if (opt_paced && opt_messages) usage();
+    if (opt_interval_ms < 0) opt_interval_ms = 1000;
+    if (opt_sources < 0) opt_sources = 1;
     if (opt_warmup < 0) opt_warmup = (opt_messages || opt_stream) ? 0.0 : 0.5;
-    if (opt_duration < 0) opt_duration = opt_stream ? 0.0 : 5.0; // a stream: just one
+    if (opt_duration < 0) opt_duration = opt_stream ? 0.0 : opt_paced ? 20.0 : 5.0; // a stream: just one
 }
 
 // ---------------------------------------------------------------- sockets
@@ -232,15 +265,15 @@ static void mismatch(const char *where, uint64_t off, const char *got, const cha
          (unsigned char)got[i], (unsigned char)want[i]);
 }
 
-// handshakes < 0: not the handshake mode, no such field.
+// handshakes < 0: not the handshake mode, no such field. extra: more fields, each with its comma, or "".
 static void print_result(long long msgs, long long bytes, double secs, double cpu_pct, double p50, double p99,
-                         long long handshakes) {
+                         long long handshakes, const char *extra) {
     if (secs <= 0) secs = 1e-9;
     printf("{\"messages\":%lld,\"bytes\":%lld,\"seconds\":%.3f,\"msgs_per_sec\":%.1f,\"mb_per_sec\":%.2f,"
            "\"p50_us\":%.1f,\"p99_us\":%.1f,\"client_cpu_percent\":%.1f,",
            msgs, bytes, secs, (double)msgs / secs, (double)bytes / secs / 1e6, p50, p99, cpu_pct);
     if (handshakes >= 0) printf("\"handshakes\":%lld,", handshakes);
-    printf("\"errors\":0}\n");
+    printf("%s\"errors\":0}\n", extra);
     fflush(stdout);
 }
 
@@ -553,12 +586,12 @@ static int phase_over(uint64_t now, uint64_t last_rx) {
     return 0;
 }
 
-// The JSON line of the counted phase (`handshakes` -1: none).
-static void phase_report(long long handshakes) {
+// The JSON line of the counted phase (`handshakes` -1: none; `extra` as for print_result).
+static void phase_report(long long handshakes, const char *extra) {
     double secs = (double)(now_ns() - t_start) / 1e9;
     double cpu_pct = secs > 0 ? (double)(cpu_ns() - cpu_start) / 1e9 / secs * 100.0 : 0;
     long long msgs = (long long)(completed - done_base);
-    print_result(msgs, msgs * (long long)size, secs, cpu_pct, percentile_us(0.50), percentile_us(0.99), handshakes);
+    print_result(msgs, msgs * (long long)size, secs, cpu_pct, percentile_us(0.50), percentile_us(0.99), handshakes, extra);
 }
 
 static int run_echo(void) {
@@ -608,7 +641,7 @@ static int run_echo(void) {
         if (phase_over(now_ns(), last_rx)) break;
     }
 finished:
-    phase_report(-1);
+    phase_report(-1, "");
     return 0;
 }
 
@@ -683,7 +716,7 @@ static int run_stream(void) {
     } while ((double)(now_ns() - t0) / 1e9 < opt_duration);
     double secs = (double)(now_ns() - t0) / 1e9;
     double cpu_pct = secs > 0 ? (double)(cpu_ns() - cpu0) / 1e9 / secs * 100.0 : 0;
-    print_result((long long)(bytes / (uint64_t)opt_size), (long long)bytes, secs, cpu_pct, 0, 0, -1);
+    print_result((long long)(bytes / (uint64_t)opt_size), (long long)bytes, secs, cpu_pct, 0, 0, -1, "");
     return 0;
 }
 
@@ -899,7 +932,532 @@ static int run_handshakes(void) {
         if (phase_over(now_ns(), last_rx)) break;
     }
 finished:
-    phase_report((long long)handshakes);
+    phase_report((long long)handshakes, "");
+    return 0;
+}
+
+// ---------------------------------------------------------------- UDP mode
+
+typedef struct {
+    int fd, id;
+    int want_out;        // EPOLLOUT currently registered
+    unsigned char *buf;  // slot i's datagram at buf + i*size: the ramp from id*31, its header over it
+    uint32_t *seq;       // slot i's sequence number: i, then + depth each time it is sent anew
+    uint64_t *ts;        // when slot i's datagram went out; 0: not in flight
+    uint32_t *due, ndue; // slots waiting to be sent (a stack)
+    uint32_t *fifo, head, nfifo; // size < 8: slots in flight, oldest first (replies are matched in order)
+} uclient_t;
+
+static int udp_gso = -1;           // --udp-gso: 1 while UDP_SEGMENT works, 0 once it failed; -1: not asked
+static uint64_t udp_gso_sends;     // sendmsg calls that went out segmented
+static uint64_t udp_lost, udp_late; // lost while measuring; echoes that came after their datagram was given up
+static unsigned char *udp_rx;      // receive buffers, UDP_BATCH of size + 1 (a longer datagram shows)
+static size_t udp_rx_cap;
+
+static inline unsigned char *udp_slot(const uclient_t *c, uint32_t i) { return c->buf + (size_t)i * size; }
+
+static void put32(unsigned char *p, uint32_t v) { for (int j = 0; j < 4; j++) p[j] = (unsigned char)(v >> (8 * j)); }
+static uint32_t get32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+// Slot i is free: its next datagram gets a new sequence number and waits to be sent.
+static void udp_make_due(uclient_t *c, uint32_t i) {
+    c->ts[i] = 0;
+    if (c->seq[i] > UINT32_MAX - depth) fail("client %d used up its sequence numbers", c->id);
+    c->seq[i] += (uint32_t)depth;
+    c->due[c->ndue++] = i;
+}
+
+// The datagrams of slots list[0..n) went out at t.
+static void udp_sent(uclient_t *c, const uint32_t *list, uint32_t n, uint64_t t) {
+    for (uint32_t j = 0; j < n; j++) {
+        c->ts[list[j]] = t;
+        if (size < 8) c->fifo[(c->head + c->nfifo++) % depth] = list[j];
+    }
+}
+
+// A failed send: the socket is full (or a signal came), and the datagrams stay due until
+// EPOLLOUT; anything else (ECONNREFUSED: nothing listens there) fails the run.
+static void udp_send_blocked(const char *what) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail("%s: %s", what, strerror(errno));
+}
+
+// Sends list[0..n) with sendmmsg; returns how many went out.
+static uint32_t udp_sendmmsg(uclient_t *c, const uint32_t *list, uint32_t n) {
+    struct mmsghdr mm[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    memset(mm, 0, sizeof mm);
+    for (uint32_t j = 0; j < n; j++) {
+        iov[j] = (struct iovec){ .iov_base = udp_slot(c, list[j]), .iov_len = size };
+        mm[j].msg_hdr.msg_iov = &iov[j];
+        mm[j].msg_hdr.msg_iovlen = 1;
+    }
+    uint32_t done = 0;
+    while (done < n) {
+        int r = sendmmsg(c->fd, mm + done, n - done, 0);
+        if (r < 0) {
+            // ENOBUFS: the kernel dropped it, as a full network would; the loss timeout resends it.
+            if (errno == ENOBUFS) { done++; continue; }
+            udp_send_blocked("sendmmsg");
+            break;
+        }
+        done += (uint32_t)r;
+    }
+    return done;
+}
+
+// Sends list[0..n) (n >= 2) as one UDP_SEGMENT super-datagram; returns how many went out.
+// Falls back to sendmmsg for good when the kernel or the route cannot segment.
+static uint32_t udp_send_gso(uclient_t *c, const uint32_t *list, uint32_t n) {
+    struct iovec iov[UDP_BATCH];
+    for (uint32_t j = 0; j < n; j++) iov[j] = (struct iovec){ .iov_base = udp_slot(c, list[j]), .iov_len = size };
+    union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } ctrl;
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n, .msg_control = ctrl.buf, .msg_controllen = sizeof ctrl.buf };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t seg = (uint16_t)size;
+    memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+    if (sendmsg(c->fd, &mh, 0) >= 0) { udp_gso_sends++; return n; }
+    if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT) {
+        udp_gso = 0;
+        return udp_sendmmsg(c, list, n);
+    }
+    if (errno == ENOBUFS) return n; // dropped, as in udp_sendmmsg
+    udp_send_blocked("sendmsg (UDP_SEGMENT)");
+    return 0;
+}
+
+// Sends every due datagram: one send() each, or with --udp-gso as few calls as segmenting allows.
+static void udp_send_due(uclient_t *c) {
+    // Segments per UDP_SEGMENT send: the whole must fit one IPv4 datagram.
+    uint32_t per_gso = size ? (uint32_t)(UDP_MAX_PAYLOAD / size) : 0;
+    if (per_gso > UDP_BATCH) per_gso = UDP_BATCH;
+    while (c->ndue > 0) {
+        uint32_t n = c->ndue < UDP_BATCH ? c->ndue : UDP_BATCH, sent;
+        int gso = udp_gso == 1 && per_gso >= 2;
+        if (udp_gso < 0) n = 1;
+        else if (gso && n > per_gso) n = per_gso;
+        uint32_t *list = c->due + c->ndue - n; // the top n of the stack
+        for (uint32_t j = 0; j < n && size >= 8; j++) {
+            unsigned char *p = udp_slot(c, list[j]);
+            put32(p, (uint32_t)c->id);
+            put32(p + 4, c->seq[list[j]]);
+        }
+        if (n == 1) sent = send(c->fd, udp_slot(c, list[0]), size, 0) >= 0 || errno == ENOBUFS ? 1
+                                                                            : (udp_send_blocked("send"), 0);
+        else sent = gso ? udp_send_gso(c, list, n) : udp_sendmmsg(c, list, n);
+        // The first `sent` of the list went out; the rest stay due, for EPOLLOUT.
+        udp_sent(c, list, sent, now_ns());
+        memmove(list, list + sent, (n - sent) * sizeof *list);
+        c->ndue -= sent;
+        if (sent < n) goto blocked;
+    }
+    if (c->want_out) { c->want_out = 0; watch(c->fd, c, EPOLLIN, EPOLL_CTL_MOD); }
+    return;
+blocked:
+    if (!c->want_out) { c->want_out = 1; watch(c->fd, c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD); }
+}
+
+// Slot i's echo arrived at t.
+static void udp_complete(uclient_t *c, uint32_t i, uint64_t t) {
+    if (measuring) { hist[bucket_of(t - c->ts[i])]++; hist_count++; }
+    completed++;
+    udp_make_due(c, i);
+}
+
+// One echoed datagram: verified byte for byte and matched to the datagram it echoes.
+static void udp_reply(uclient_t *c, const unsigned char *p, size_t len, uint64_t t) {
+    if (len != size) fail("client %d: a datagram of %zu bytes came back, %llu were sent", c->id, len, (unsigned long long)size);
+    char where[64];
+    if (size < 8) {
+        // Too small to carry its number: the oldest in flight is taken to be the one.
+        const unsigned char *want = ramp + (((uint64_t)c->id * 31) & 0xff);
+        if (memcmp(p, want, size)) {
+            snprintf(where, sizeof where, "client %d", c->id);
+            mismatch(where, 0, (const char *)p, (const char *)want, size);
+        }
+        if (c->nfifo == 0) { udp_late++; return; } // the echo of one given up for lost
+        uint32_t i = c->fifo[c->head];
+        c->head = (uint32_t)((c->head + 1) % depth), c->nfifo--;
+        udp_complete(c, i, t);
+        return;
+    }
+    uint32_t id = get32(p), s = get32(p + 4), i = (uint32_t)(s % depth);
+    if (id != (uint32_t)c->id) fail("client %d: an echo carries client id %u", c->id, id);
+    int current = c->ts[i] && c->seq[i] == s;
+    if (!current && s >= c->seq[i]) fail("client %d: an echo of datagram %u, never sent", c->id, s);
+    // Past the header, a datagram is its client's ramp, whichever it was.
+    const unsigned char *want = udp_slot(c, i);
+    if (memcmp(p + 8, want + 8, size - 8)) {
+        snprintf(where, sizeof where, "client %d, datagram %u", c->id, s);
+        mismatch(where, 8, (const char *)p + 8, (const char *)want + 8, size - 8);
+    }
+    if (current) udp_complete(c, i, t);
+    else udp_late++; // resent already under a new number
+}
+
+// Reads every datagram waiting on c's socket: recv() each, or recvmmsg with --udp-gso.
+static void udp_recv(uclient_t *c, uint64_t *last_rx) {
+    for (;;) {
+        if (udp_gso < 0) {
+            ssize_t r = recv(c->fd, udp_rx, udp_rx_cap, 0);
+            if (r < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+                if (errno == EINTR) continue;
+                fail("recv: %s", strerror(errno)); // e.g. ECONNREFUSED: nothing listens there
+            }
+            udp_reply(c, udp_rx, (size_t)r, *last_rx = now_ns());
+            if (completed == done_target) return;
+            continue;
+        }
+        struct mmsghdr mm[UDP_BATCH];
+        struct iovec iov[UDP_BATCH];
+        memset(mm, 0, sizeof mm);
+        for (int j = 0; j < UDP_BATCH; j++) {
+            iov[j] = (struct iovec){ .iov_base = udp_rx + (size_t)j * udp_rx_cap, .iov_len = udp_rx_cap };
+            mm[j].msg_hdr.msg_iov = &iov[j];
+            mm[j].msg_hdr.msg_iovlen = 1;
+        }
+        int r = recvmmsg(c->fd, mm, UDP_BATCH, 0, NULL);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            if (errno == EINTR) continue;
+            fail("recvmmsg: %s", strerror(errno));
+        }
+        uint64_t t = *last_rx = now_ns();
+        for (int j = 0; j < r; j++) {
+            udp_reply(c, udp_rx + (size_t)j * udp_rx_cap, mm[j].msg_len, t);
+            if (completed == done_target) return;
+        }
+        if (r < UDP_BATCH) return;
+    }
+}
+
+// Datagrams whose echo is overdue count as lost; their slots send anew.
+static void udp_check_loss(uclient_t *c, uint64_t now) {
+    if (size < 8) {
+        while (c->nfifo > 0 && now - c->ts[c->fifo[c->head]] >= UDP_LOSS_NS) {
+            uint32_t i = c->fifo[c->head];
+            c->head = (uint32_t)((c->head + 1) % depth), c->nfifo--;
+            if (measuring) udp_lost++;
+            udp_make_due(c, i);
+        }
+    } else {
+        for (uint32_t i = 0; i < depth; i++)
+            if (c->ts[i] && now - c->ts[i] >= UDP_LOSS_NS) {
+                if (measuring) udp_lost++;
+                udp_make_due(c, i);
+            }
+    }
+    if (c->ndue > 0 && !c->want_out) udp_send_due(c);
+}
+
+static int run_udp(void) {
+    size = (uint64_t)opt_size;
+    depth = (uint64_t)opt_depth;
+    if (depth > UINT32_MAX / 2) fail("--depth too large for UDP");
+    if (opt_udp_gso) udp_gso = 1;
+    ramp = malloc(size + 256);
+    udp_rx_cap = (size_t)size + 1;
+    udp_rx = malloc((udp_gso < 0 ? 1 : UDP_BATCH) * udp_rx_cap);
+    uclient_t *cl = calloc((size_t)opt_conns, sizeof *cl);
+    if (!ramp || !udp_rx || !cl) fail("out of memory");
+    for (uint64_t j = 0; j < size + 256; j++) ramp[j] = (unsigned char)j;
+
+    for (long k = 0; k < opt_conns; k++) {
+        uclient_t *c = &cl[k];
+        c->id = (int)k;
+        c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (c->fd < 0) fail("socket: %s", strerror(errno));
+        if (connect(c->fd, (struct sockaddr *)&server, sizeof server) < 0) fail("connect: %s", strerror(errno));
+        c->buf = malloc(depth * size + 1);
+        c->seq = malloc(depth * sizeof *c->seq);
+        c->ts = calloc(depth, sizeof *c->ts);
+        c->due = malloc(depth * sizeof *c->due);
+        c->fifo = malloc(depth * sizeof *c->fifo);
+        if (!c->buf || !c->seq || !c->ts || !c->due || !c->fifo) fail("out of memory");
+        for (uint32_t i = 0; i < depth; i++) {
+            memcpy(udp_slot(c, i), ramp + (((uint64_t)c->id * 31) & 0xff), size);
+            c->seq[i] = i;
+            c->due[c->ndue++] = (uint32_t)(depth - 1 - i); // slot 0 on top: sent first
+        }
+        watch(c->fd, c, EPOLLIN, EPOLL_CTL_ADD);
+    }
+
+    uint64_t t0 = now_ns(), last_rx = t0, next_check = t0 + UDP_CHECK_NS;
+    phase_start(t0);
+    for (long k = 0; k < opt_conns; k++) udp_send_due(&cl[k]);
+
+    struct epoll_event evs[MAX_EVENTS];
+    for (;;) {
+        uint64_t now = now_ns();
+        int timeout = phase_timeout(now, last_rx);
+        int check_ms = next_check > now ? (int)((next_check - now + 999999) / 1000000) : 0;
+        if (check_ms < timeout) timeout = check_ms;
+        int n = epoll_wait(ep, evs, MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
+        for (int i = 0; i < n; i++) {
+            uclient_t *c = evs[i].data.ptr;
+            // EPOLLERR: a queued ICMP error, which recv reports.
+            if (evs[i].events & (EPOLLIN | EPOLLERR)) udp_recv(c, &last_rx);
+            if (completed == done_target) goto finished;
+            if (c->ndue > 0) udp_send_due(c);
+        }
+        now = now_ns();
+        if (now >= next_check) {
+            for (long k = 0; k < opt_conns; k++) udp_check_loss(&cl[k], now);
+            next_check = now + UDP_CHECK_NS;
+        }
+        if (phase_over(now, last_rx)) break;
+    }
+finished:;
+    char extra[80];
+    int len = snprintf(extra, sizeof extra, "\"lost\":%llu,", (unsigned long long)udp_lost);
+    // gso 0: every batch went by sendmmsg (segmenting failed, or a size it cannot segment).
+    if (udp_gso >= 0) snprintf(extra + len, sizeof extra - (size_t)len, "\"gso\":%d,", udp_gso_sends > 0);
+    phase_report(-1, extra);
+    return 0;
+}
+
+// ---------------------------------------------------------------- paced mode
+
+enum { PACED_WAIT, PACED_FLIGHT, PACED_DONE };
+
+typedef struct {
+    int fd;
+    int state;         // PACED_WAIT: on the timer heap; PACED_FLIGHT: a message out; PACED_DONE: none left
+    int want_out;      // EPOLLOUT currently registered
+    uint32_t k;        // the message out, or the next one
+    uint32_t left;     // messages still scheduled, the one out included
+    uint32_t sent, got; // bytes of message k sent, and echoed and verified
+    uint64_t sched;    // when message k is due
+    uint64_t t0;       // where its latency counts from
+} pconn_t;
+
+typedef struct { uint64_t t; uint32_t c; } due_t;
+
+static pconn_t *pconns;
+static due_t *heap;   // connections waiting for their next send, earliest first
+static uint32_t heap_n;
+static uint64_t paced_msgs, paced_max_ns, paced_interval;
+static long paced_active; // connections with messages left
+
+static void heap_push(uint64_t t, uint32_t c) {
+    uint32_t i = heap_n++;
+    while (i > 0 && heap[(i - 1) / 2].t > t) { heap[i] = heap[(i - 1) / 2]; i = (i - 1) / 2; }
+    heap[i] = (due_t){ t, c };
+}
+
+static uint32_t heap_pop(void) {
+    uint32_t top = heap[0].c;
+    due_t last = heap[--heap_n];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t m = 2 * i + 1;
+        if (m >= heap_n) break;
+        if (m + 1 < heap_n && heap[m + 1].t < heap[m].t) m++;
+        if (heap[m].t >= last.t) break;
+        heap[i] = heap[m];
+        i = m;
+    }
+    if (heap_n > 0) heap[i] = last;
+    return top;
+}
+
+// Raises the soft limit on open files to the hard one; returns the limit now in force.
+static rlim_t raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) fail("getrlimit: %s", strerror(errno));
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t soft = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) rl.rlim_cur = soft; // e.g. an unlimited hard limit
+    }
+    return rl.rlim_cur;
+}
+
+static inline const unsigned char *paced_msg(const pconn_t *p) {
+    return ramp + (((uint64_t)(p - pconns) * 31 + (uint64_t)p->k * 7) & 0xff);
+}
+
+// Opens connections [first, first+count) without waiting, each from 127.0.0.(1 + c % sources).
+static void paced_open(long first, long count) {
+    for (long c = first; c < first + count; c++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) fail("socket (connection %ld): %s", c, strerror(errno));
+        // The port is picked at connect, for the whole 4-tuple, not reserved at bind for
+        // any destination: each source address then has its own ephemeral range.
+        int one = 1;
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        struct sockaddr_in src = { .sin_family = AF_INET,
+                                   .sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(c % opt_sources)) };
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) fail("bind (connection %ld): %s", c, strerror(errno));
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, (struct sockaddr *)&server, sizeof server) < 0 && errno != EINPROGRESS)
+            fail("connect (connection %ld): %s", c, strerror(errno));
+        pconns[c].fd = fd;
+        watch(fd, &pconns[c], EPOLLOUT, EPOLL_CTL_ADD);
+    }
+}
+
+// Connects all n, a batch at a time: a batch's connects all complete before the next starts.
+static void paced_connect_all(long n) {
+    struct epoll_event evs[MAX_EVENTS];
+    for (long first = 0; first < n; first += PACED_BATCH) {
+        long count = n - first < PACED_BATCH ? n - first : PACED_BATCH, left = count;
+        paced_open(first, count);
+        uint64_t last = now_ns();
+        while (left > 0) {
+            int k = epoll_wait(ep, evs, MAX_EVENTS, 1000);
+            if (k < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
+            for (int e = 0; e < k; e++) {
+                pconn_t *p = evs[e].data.ptr;
+                int err = 0;
+                socklen_t len = sizeof err;
+                getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err) fail("connect (connection %ld): %s", (long)(p - pconns), strerror(err));
+                watch(p->fd, p, EPOLLIN, EPOLL_CTL_MOD);
+                left--;
+            }
+            uint64_t now = now_ns();
+            if (k > 0) last = now;
+            else if (now - last >= IDLE_LIMIT_NS) fail("connect: no progress for 10 s");
+        }
+    }
+}
+
+// Sends what is left of p's message; waits for EPOLLOUT if the socket is full.
+static void paced_write(pconn_t *p) {
+    while (p->sent < size) {
+        ssize_t n = send(p->fd, paced_msg(p) + p->sent, size - p->sent, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) fail("send (connection %ld): %s", (long)(p - pconns), strerror(errno));
+            if (!p->want_out) { p->want_out = 1; watch(p->fd, p, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD); }
+            return;
+        }
+        p->sent += (uint32_t)n;
+    }
+    if (p->want_out) { p->want_out = 0; watch(p->fd, p, EPOLLIN, EPOLL_CTL_MOD); }
+}
+
+// Message k goes out now; its latency counts from t0.
+static void paced_send(pconn_t *p, uint64_t t0) {
+    p->state = PACED_FLIGHT;
+    p->t0 = t0;
+    p->sent = p->got = 0;
+    paced_write(p);
+}
+
+// Reads and verifies p's echo; once it is whole, the next message is due.
+static void paced_recv(pconn_t *p) {
+    long c = (long)(p - pconns);
+    for (;;) {
+        size_t n = recv_checked(p->fd, rbuf, sizeof rbuf);
+        if (!n) return;
+        if (p->state != PACED_FLIGHT || p->got + n > p->sent) fail("received more bytes than sent on connection %ld", c);
+        const char *want = (const char *)paced_msg(p) + p->got;
+        if (memcmp(rbuf, want, n)) {
+            char where[64];
+            snprintf(where, sizeof where, "connection %ld, message %u", c, p->k);
+            mismatch(where, p->got, rbuf, want, n);
+        }
+        if ((p->got += (uint32_t)n) < size) continue;
+        uint64_t t = now_ns(), lat = t - p->t0;
+        hist[bucket_of(lat)]++, hist_count++;
+        if (lat > paced_max_ns) paced_max_ns = lat;
+        paced_msgs++;
+        p->k++;
+        if (--p->left == 0) { p->state = PACED_DONE; paced_active--; continue; }
+        p->sched += paced_interval;
+        // A late echo: the next message is already due. Its latency counts from
+        // its schedule, so the wait for this echo shows in it.
+        if (p->sched <= t) paced_send(p, p->sched);
+        else { p->state = PACED_WAIT; heap_push(p->sched, (uint32_t)c); }
+    }
+}
+
+// --hold: keeps every connection open until a byte or EOF on stdin, then closes them.
+static void paced_hold(long n) {
+    char byte;
+    while (read(0, &byte, 1) < 0 && errno == EINTR) {}
+    // A connection the server closed, or wrote to unasked, would be readable now.
+    for (long c = 0; c < n; c++) {
+        ssize_t r = recv(pconns[c].fd, rbuf, sizeof rbuf, MSG_DONTWAIT);
+        if (r == 0) fail("the server closed held connection %ld", c);
+        // Bytes are only unasked on a connection whose messages were all echoed.
+        if (r > 0 && pconns[c].state == PACED_DONE) fail("the server sent unasked bytes on held connection %ld", c);
+        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) fail("held connection %ld: %s", c, strerror(errno));
+    }
+    for (long c = 0; c < n; c++) close(pconns[c].fd);
+    printf("{\"closed\":%ld,\"errors\":0}\n", n);
+    fflush(stdout);
+}
+
+static int run_paced(void) {
+    long n = opt_conns;
+    rlim_t limit = raise_nofile();
+    if ((rlim_t)(n + FD_MARGIN) > limit)
+        fail("--connections %ld needs %ld open files; RLIMIT_NOFILE allows %llu", n, n + FD_MARGIN,
+             (unsigned long long)limit);
+    size = (uint64_t)opt_size;
+    if (size > UINT32_MAX) fail("--size too large for --paced");
+    ramp = malloc(size + 256);
+    pconns = calloc((size_t)n, sizeof *pconns);
+    heap = malloc((size_t)n * sizeof *heap);
+    if (!ramp || !pconns || !heap) fail("out of memory");
+    for (uint64_t j = 0; j < size + 256; j++) ramp[j] = (unsigned char)j;
+
+    uint64_t c0 = now_ns();
+    paced_connect_all(n);
+    double connect_secs = (double)(now_ns() - c0) / 1e9;
+
+    // Connection c's schedule starts c/n of an interval in, so sends are spread evenly.
+    paced_interval = (uint64_t)opt_interval_ms * 1000000ull;
+    uint64_t dur = (uint64_t)(opt_duration * 1e9), expected = 0;
+    uint64_t t_begin = now_ns(), t_stop = t_begin + dur + PACED_GRACE_NS;
+    for (long c = 0; c < n; c++) {
+        pconn_t *p = &pconns[c];
+        uint64_t off = (uint64_t)c * paced_interval / (uint64_t)n;
+        uint64_t count = off < dur ? (dur - off + paced_interval - 1) / paced_interval : 0;
+        if (count > UINT32_MAX) fail("--duration too long for --interval-ms");
+        p->sched = t_begin + off;
+        p->left = (uint32_t)count;
+        expected += count;
+        if (count) { p->state = PACED_WAIT; heap_push(p->sched, (uint32_t)c); paced_active++; }
+        else p->state = PACED_DONE;
+    }
+
+    struct epoll_event evs[MAX_EVENTS];
+    uint64_t now;
+    for (;;) {
+        now = now_ns();
+        // Waiting on the timer, a connection's latency counts from its actual send: any
+        // lateness here is this process's, not the server's.
+        while (heap_n > 0 && heap[0].t <= now) paced_send(&pconns[heap_pop()], now = now_ns());
+        if (paced_active == 0 || now >= t_stop) break;
+        uint64_t until = heap_n > 0 && heap[0].t < t_stop ? heap[0].t : t_stop;
+        int k = epoll_wait(ep, evs, MAX_EVENTS, (int)((until - now + 999999) / 1000000));
+        if (k < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
+        for (int e = 0; e < k; e++) {
+            pconn_t *p = evs[e].data.ptr;
+            uint32_t ev = evs[e].events;
+            if (ev & EPOLLERR) check_socket_error(p->fd);
+            if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) paced_recv(p);
+            if ((ev & EPOLLOUT) && p->state == PACED_FLIGHT) paced_write(p);
+        }
+    }
+    double secs = (double)(now - t_begin) / 1e9;
+    if (secs <= 0) secs = 1e-9;
+    printf("{\"connections\":%ld,\"connect_seconds\":%.3f,\"messages\":%llu,\"expected\":%llu,\"p50_us\":%.1f,"
+           "\"p99_us\":%.1f,\"max_us\":%.1f,\"seconds\":%.3f,\"msgs_per_sec\":%.1f,\"errors\":0}\n",
+           n, connect_secs, (unsigned long long)paced_msgs, (unsigned long long)expected, percentile_us(0.50),
+           percentile_us(0.99), (double)paced_max_ns / 1000.0, secs, (double)paced_msgs / secs);
+    fflush(stdout);
+    if (opt_hold) paced_hold(n);
     return 0;
 }
 
@@ -912,5 +1470,7 @@ int main(int argc, char **argv) {
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) fail("epoll_create1: %s", strerror(errno));
     if (opt_tls) tls_init();
+    if (opt_udp) return run_udp();
+    if (opt_paced) return run_paced();
     return opt_idle ? run_idle() : opt_stream ? run_stream() : opt_handshakes ? run_handshakes() : run_echo();
 }

@@ -72,11 +72,47 @@ int cr_shutdown(int fd, int how);
 // Makes an fd non-blocking (fcntl is variadic, so it lives here).
 int cr_set_nonblocking(int fd);
 int cr_close(int fd);
+// A close-on-exec duplicate of fd.
+int cr_dup(int fd);
 int cr_socket_error(int fd);
 int cr_setsockopt_int(int fd, int level, int name, int value);
 int cr_getsockopt_int(int fd, int level, int name, int *value);
 int cr_getsockname(int fd, struct sockaddr_storage *addr, socklen_t *len);
 int cr_getpeername(int fd, struct sockaddr_storage *addr, socklen_t *len);
+
+// ---- datagrams (Datagrams.c) -------------------------------------------------------------
+extern const int CR_UDP_SEGMENT;
+extern const int CR_UDP_GRO;
+extern const size_t CR_MMSGHDR_SIZE;
+// recv with MSG_TRUNC: the datagram's full length, more than len when it was cut.
+ssize_t cr_recv_datagram(int fd, void *buf, size_t len);
+// recvfrom with MSG_TRUNC, as cr_recv_datagram.
+ssize_t cr_recvfrom(int fd, void *buf, size_t len, struct sockaddr_storage *addr, socklen_t *addrlen);
+ssize_t cr_sendto(int fd, const void *buf, size_t len, const struct sockaddr *addr, socklen_t addrlen);
+
+// Control room per slot of a batch: one UDP_SEGMENT or UDP_GRO message.
+#define CR_BATCH_CONTROL 32
+// A batch of datagrams in caller memory: capacity slots of slot_size bytes each, with the
+// headers, vectors, addresses and control room recvmmsg and sendmmsg need, laid out once.
+typedef struct {
+    void *headers;               // struct mmsghdr[capacity] (a GNU type Swift may not see)
+    struct iovec *vectors;
+    struct sockaddr_storage *addresses;
+    socklen_t *address_lengths;  // 0 on send: the connected peer
+    char *control;
+    unsigned char *bytes;
+    size_t *lengths;
+    uint16_t *segment_sizes;     // GRO on receive, GSO on send; 0: one datagram
+    uint8_t *truncated;
+    size_t slot_size;
+    unsigned capacity;
+} cr_datagram_batch;
+// recvmmsg into every slot from 0: the number received (lengths, addresses, truncation and
+// segment sizes filled in), or -errno.
+int cr_batch_recv(int fd, cr_datagram_batch *batch);
+// sendmmsg of slots first..<first + count (a slot with a segment size goes with UDP_SEGMENT):
+// the number the kernel took, or -errno.
+int cr_batch_send(int fd, cr_datagram_batch *batch, unsigned first, unsigned count);
 
 // ---- addresses ---------------------------------------------------------------------------
 // Parses a numeric IPv4 or IPv6 address into addr. Returns the family, or -EINVAL.
@@ -103,6 +139,11 @@ static inline void *cr_current_reactor(void) { return cr_current_reactor_tls; }
 static inline void cr_set_current_reactor(void *reactor) { cr_current_reactor_tls = reactor; }
 // Starts a detached thread that calls body(context); returns 0 or -errno.
 int cr_thread_start(void (*body)(void *), void *context);
+// The CPUs this process may run on (sched_getaffinity), at most max of them into out; returns
+// their count or -errno.
+int cr_available_cpus(int *out, int max);
+// Pins the calling thread to one CPU; returns 0 or -errno.
+int cr_thread_pin(int cpu);
 
 // ---- child processes ---------------------------------------------------------------------
 // A close-on-exec pipe whose ends block: for a child's standard streams (the parent makes its

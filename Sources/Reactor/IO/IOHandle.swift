@@ -27,16 +27,21 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// recv / send / sendmsg for a socket (send with MSG_NOSIGNAL), read / write / writev
     /// for the rest.
     let isSocket: Bool
+    /// True for a datagram socket (UDP, a Unix datagram or seqpacket socket): each read is one
+    /// whole datagram, and one that did not fit is reported (`TruncatedDatagramError`) rather
+    /// than cut short without a word.
+    public let isDatagram: Bool
     /// Set by `close()`: a handle dropped without it is reported in debug mode.
     private let closeCalled = Atomic<Bool>(false)
 
     var fd: Int32 { fileDescriptor }
 
-    init(reactor: Reactor, fd: Int32, generation: UInt32, isSocket: Bool) {
+    init(reactor: Reactor, fd: Int32, generation: UInt32, isSocket: Bool, isDatagram: Bool = false) {
         self.reactor = reactor
         self.fileDescriptor = fd
         self.generation = generation
         self.isSocket = isSocket
+        self.isDatagram = isDatagram
     }
 
     deinit {
@@ -65,12 +70,21 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     // MARK: - Non-blocking primitives (loop thread)
 
     /// One read (recv(2) for a socket, read(2) otherwise): the byte count (0 at EOF), or nil
-    /// when no data is there yet.
+    /// when no data is there yet. On a datagram socket, one datagram (0 for an empty one);
+    /// one longer than `buffer` throws `TruncatedDatagramError`, its start in `buffer`.
     public final func tryRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
         reactor.assertOnLoop("tryRead")
+        if isDatagram { return try tryReceiveDatagram(into: buffer) }
         return try reactor.attempt(self, .read, requested: buffer.count, "\(transferName(.read))") {
             isSocket ? cr_recv(fd, buffer.baseAddress, buffer.count) : cr_read(fd, buffer.baseAddress, buffer.count)
         }
+    }
+
+    private final func tryReceiveDatagram(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        guard let size = try reactor.attempt(self, .read, requested: buffer.count, "recv", { cr_recv_datagram(fd, buffer.baseAddress, buffer.count) })
+        else { return nil }
+        if size > buffer.count { throw TruncatedDatagramError(size: size, capacity: buffer.count, sender: nil) }
+        return size
     }
 
     /// One write (send(2) for a socket, write(2) otherwise): how many bytes the kernel took,

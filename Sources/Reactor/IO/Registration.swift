@@ -102,7 +102,7 @@ extension Reactor {
             _ = cr_close(fd)
             throw error
         }
-        if isSocket { return Socket(reactor: self, fd: fd, generation: generation) }
+        if isSocket { return Socket(reactor: self, fd: fd, generation: generation, isDatagram: !isStream) }
         return IOHandle(reactor: self, fd: fd, generation: generation, isSocket: false)
     }
 

@@ -83,6 +83,8 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) unowned(unsafe) var firstWaitingQueue: WaitQueue?
     /// The signalfd of the reactor's ``SignalSequence``s, once it has one.
     @exclusivity(unchecked) var signalListener: SignalListener?
+    /// The CPU `start(cpu:)` pins the loop thread to; set before the thread starts.
+    @exclusivity(unchecked) var pinnedCPU: Int?
     @exclusivity(unchecked) var receiveScratchMemory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     // Cross-thread state.
@@ -159,12 +161,17 @@ public final class Reactor: @unchecked Sendable {
         return try outcome.withLock { $0 ?? .failure(ReactorError.shutDown("Reactor.run")) }.get()
     }
 
-    /// Starts a reactor whose loop runs on a thread of its own, until `shutdown()`.
-    public static func start(configuration: Configuration = Configuration()) throws -> Reactor {
+    /// Starts a reactor whose loop runs on a thread of its own, until `shutdown()`; with
+    /// `cpu`, that thread runs on that CPU only (see `ReactorGroup.availableCPUs`).
+    public static func start(configuration: Configuration = Configuration(), cpu: Int? = nil) throws -> Reactor {
         let reactor = try Reactor(configuration: configuration)
+        reactor.pinnedCPU = cpu
         let context = Unmanaged.passRetained(reactor).toOpaque()
         let started = cr_thread_start({ context in
             let reactor = Unmanaged<Reactor>.fromOpaque(context!).takeRetainedValue()
+            if let cpu = reactor.pinnedCPU, cr_thread_pin(Int32(cpu)) < 0 {
+                reactor.logger.warning("could not pin the loop thread to CPU \(cpu); it runs unpinned")
+            }
             reactor.bindToCurrentThread()
             reactor.runLoop()
         }, context)

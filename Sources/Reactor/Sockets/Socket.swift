@@ -13,8 +13,20 @@ public final class Socket: IOHandle, @unchecked Sendable {
         case read, write, both
     }
 
-    init(reactor: Reactor, fd: Int32, generation: UInt32) {
-        super.init(reactor: reactor, fd: fd, generation: generation, isSocket: true)
+    /// A byte stream (TCP, a Unix stream socket) or datagrams (UDP, a Unix datagram socket).
+    public enum Kind: Sendable {
+        case stream, datagram
+    }
+
+    init(reactor: Reactor, fd: Int32, generation: UInt32, isDatagram: Bool) {
+        super.init(reactor: reactor, fd: fd, generation: generation, isSocket: true, isDatagram: isDatagram)
+    }
+
+    /// bind(2): gives the socket its local address (port 0 picks a free one: see
+    /// `localAddress()`). For a datagram socket that receives, or a client that must send from
+    /// a given address; `Reactor.listen` binds a listener itself.
+    public func bind(to address: SocketAddress) throws {
+        try onOpenSocket("bind") { fd in _ = try address.withSockAddr { try check(cr_bind(fd, $0, $1), "bind to \(address)") } }
     }
 
     /// shutdown(2): `.write` sends FIN after the queued bytes; the peer reads EOF.
@@ -86,20 +98,32 @@ public struct SocketOption: Sendable {
     public static let keepAlive = SocketOption(level: SOL_SOCKET, name: SO_KEEPALIVE)
     public static let receiveBufferSize = SocketOption(level: SOL_SOCKET, name: SO_RCVBUF)
     public static let sendBufferSize = SocketOption(level: SOL_SOCKET, name: SO_SNDBUF)
+    /// UDP receive offload (UDP_GRO, Linux 5.0): a batch receive may return several datagrams
+    /// of one sender in one message (`DatagramBatch.Message.segmentSize`).
+    public static let udpReceiveOffload = SocketOption(level: Int32(IPPROTO_UDP), name: CR_UDP_GRO)
+    /// UDP segmentation offload for every send (UDP_SEGMENT, Linux 4.18): the segment size.
+    /// A batch sets it per message instead (`DatagramBatch.append(_:to:segmentSize:)`).
+    public static let udpSegmentSize = SocketOption(level: Int32(IPPROTO_UDP), name: CR_UDP_SEGMENT)
 }
 
 // MARK: - Opening and closing sockets on a reactor
 
 extension Reactor {
-    /// A new, unconnected TCP (or Unix stream) socket for `family`, registered with this
-    /// reactor; connect it with `sockConnect`.
-    public func makeSocket(family: SocketAddress.Family, file: StaticString = #fileID, line: UInt = #line) async throws -> Socket {
+    /// A new, unconnected socket for `family`, registered with this reactor: TCP (or Unix
+    /// stream), to connect with `sockConnect`; or with `kind: .datagram`, UDP (or Unix
+    /// datagram), to `bind(to:)` and use with `sockSendto` / `sockRecvfrom`, or to connect
+    /// with `sockConnect` and use with `sockSend` / `sockRecv`.
+    public func makeSocket(
+        family: SocketAddress.Family, kind: Socket.Kind = .stream, file: StaticString = #fileID, line: UInt = #line
+    ) async throws -> Socket {
         let domain = switch family {
         case .ipv4: AF_INET
         case .ipv6: AF_INET6
         case .unix: AF_UNIX
         }
-        return try await registerSocket(check(cr_socket(domain, Int32(SOCK_STREAM.rawValue)), "socket"), operation: "makeSocket", file: file, line: line)
+        let type = kind == .stream ? SOCK_STREAM : SOCK_DGRAM
+        let fd = try check(cr_socket(domain, Int32(type.rawValue)), "socket")
+        return try await registerOnLoop(fd, isSocket: true, isStream: kind == .stream, operation: "makeSocket", file: file, line: line) as! Socket
     }
 
     /// A listening socket bound to `address` (port 0 picks a free port: see `localAddress()`).

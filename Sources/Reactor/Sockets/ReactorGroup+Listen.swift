@@ -1,0 +1,35 @@
+import CReactor
+import Glibc
+
+extension ReactorGroup {
+    /// One listening socket per reactor, all on `address` (element i is `reactors[i]`'s), for
+    /// an accept loop on each reactor: the sock-level form of a server on a group.
+    ///
+    /// On an IP address each is a listener of its own with SO_REUSEPORT, and the kernel
+    /// spreads new connections over them (port 0 picks one free port for all). A Unix-domain
+    /// path cannot be shared that way: there one listener is made, and each other reactor
+    /// watches a duplicate of its fd, so whichever reactor accepts first takes the connection.
+    public func listen(on address: SocketAddress, backlog: Int32 = 511, file: StaticString = #fileID, line: UInt = #line) async throws -> [Socket] {
+        var listeners: [Socket] = []
+        do {
+            if address.family == .unix {
+                let first = try await reactors[0].listen(on: address, backlog: backlog, file: file, line: line)
+                listeners.append(first)
+                for reactor in reactors.dropFirst() {
+                    listeners.append(try await reactor.adoptSocket(check(cr_dup(first.fileDescriptor), "dup"), file: file, line: line))
+                }
+            } else {
+                var address = address
+                for reactor in reactors {
+                    let listener = try await reactor.listen(on: address, backlog: backlog, reusePort: true, file: file, line: line)
+                    listeners.append(listener)
+                    address = try listener.localAddress()
+                }
+            }
+        } catch {
+            for listener in listeners { listener.close() }
+            throw error
+        }
+        return listeners
+    }
+}

@@ -1,0 +1,188 @@
+import Glibc
+import Logging
+import Reactor
+import Synchronization
+
+/// The part of a ``Server`` on one reactor: that reactor's listeners, and the connections
+/// their handlers serve. All its state is the loop's.
+final class ServerShard: @unchecked Sendable {
+    let reactor: Reactor
+    let listeners: [Socket]
+    private let limit: Int
+    /// A Unix-domain server's: no TCP_NODELAY.
+    private let isUnix: Bool
+    /// The socket file of a Unix-domain server, which this shard removes on close (the first
+    /// shard's job).
+    private let socketFile: String?
+    private let transport: TransportStarter?
+    private let handler: ConnectionHandler
+
+    // Loop-thread state.
+    @exclusivity(unchecked) private var isClosed = false
+    @exclusivity(unchecked) private var runningAcceptLoops = 0
+    @exclusivity(unchecked) private var connections: [ObjectIdentifier: StreamWriter] = [:]
+    private let closeWaiters: WaitQueue
+    private let doneWaiters: WaitQueue
+    /// The connections' count, for any thread.
+    let openConnections = Atomic<Int>(0)
+
+    init(
+        reactor: Reactor, listeners: [Socket], limit: Int, isUnix: Bool, socketFile: String?, transport: TransportStarter?,
+        handler: @escaping ConnectionHandler
+    ) {
+        self.reactor = reactor
+        self.listeners = listeners
+        self.limit = limit
+        self.isUnix = isUnix
+        self.socketFile = socketFile
+        self.transport = transport
+        self.handler = handler
+        self.closeWaiters = WaitQueue(on: reactor)
+        self.doneWaiters = WaitQueue(on: reactor)
+        runningAcceptLoops = listeners.count
+        for listener in listeners {
+            Task(executorPreference: reactor) { await self.acceptLoop(listener) }
+        }
+    }
+
+    // MARK: - Serving
+
+    private func acceptLoop(_ listener: Socket) async {
+        defer {
+            runningAcceptLoops -= 1
+            resumeDoneWaitersIfDone()
+        }
+        while !isClosed {
+            do {
+                let (socket, peer) = try await reactor.sockAccept(listener)
+                if !isUnix { try? socket.setOption(.noDelay, 1) }
+                serve(socket, peer: peer)
+            } catch {
+                // The listener was closed (close()) or failed for good; sockAccept already
+                // rides out the passing errors, EMFILE included.
+                if !isClosed { reactor.callExceptionHandler(ErrorContext(message: "server on \(listener) stopped accepting", error: error)) }
+                return
+            }
+        }
+    }
+
+    private func serve(_ socket: Socket, peer: SocketAddress) {
+        let reader = StreamReader(socket, limit: limit)
+        let writer = StreamWriter(socket, peerAddress: peer, reader: reader)
+        connections[ObjectIdentifier(writer)] = writer
+        openConnections.add(1, ordering: .relaxed)
+        // The task's first frame stays on its stack for as long as the connection lives, under
+        // every frame of the handler's waits, so it holds little: a failure is reported in a
+        // synchronous function of its own.
+        Task(executorPreference: reactor) {
+            // Tested here, not in the call: a task keeps the slab its deepest frames took, and a
+            // plain connection makes no call it does not need.
+            var started = true
+            if let transport = self.transport { started = await self.startTransport(transport, writer) }
+            if started {
+                do {
+                    try await self.handler(reader, writer)
+                } catch {
+                    self.handlerThrew(error, writer)
+                }
+            }
+            writer.close()
+            await writer.waitClosed()
+            self.connections[ObjectIdentifier(writer)] = nil
+            self.openConnections.subtract(1, ordering: .relaxed)
+            self.resumeDoneWaitersIfDone()
+        }
+    }
+
+    /// Starts the server's transport on the connection: false if it failed. A layer that
+    /// failed to start (a TLS handshake with a scanner, a client that gave up, a
+    /// certificate the server refused) is the peer's failure, not the server's: logged at
+    /// debug, as asyncio logs a failed SSL handshake, and the connection closed.
+    private nonisolated(nonsending) func startTransport(_ transport: @escaping TransportStarter, _ writer: StreamWriter) async -> Bool {
+        do {
+            try await writer.startTransport(transport)
+            return true
+        } catch {
+            reactor.logger.debug("connection from \(writer.peerAddress.map(\.description) ?? "?"): its transport failed to start: \(error)")
+            writer.abort()
+            return false
+        }
+    }
+
+    @inline(never)
+    private func handlerThrew(_ error: any Error, _ writer: StreamWriter) {
+        // A connection this side closed (`abortClients()`, the reactor's shutdown) makes its
+        // handler throw EBADF, or a closing writer's error; a peer that went away makes it
+        // throw ECONNRESET, EPIPE or ETIMEDOUT, seen by the reader or by the writer. Neither is
+        // a failure of the handler: debug, whichever side saw it. So is a transport's error that
+        // the peer caused (`PeerFailure`: a TLS alert).
+        let errno = (error as? SystemCallError)?.errno ?? (error as? ReactorError)?.cause?.errno
+        let closedHere = writer.isClosing || errno == EBADF
+        let peerWentAway = [ECONNRESET, EPIPE, ETIMEDOUT].contains(errno) || error is any PeerFailure
+        let message = "connection handler for \(writer.peerAddress.map(\.description) ?? "?") threw"
+        if closedHere || peerWentAway {
+            reactor.logger.debug("\(message): \(error)")
+        } else {
+            reactor.callExceptionHandler(ErrorContext(message: message, error: error, peer: writer.peerAddress))
+        }
+    }
+
+    // MARK: - Stopping
+
+    /// Stops accepting: the listeners close (and a Unix socket's file is removed). Connections
+    /// already accepted carry on; see `closeClients()`, `abortClients()` and `waitClosed()`.
+    func close() {
+        reactor.runOnLoopNowOrNextTurn(self) { $0.closeOnLoop() }
+    }
+
+    private func closeOnLoop() {
+        guard !isClosed else { return }
+        isClosed = true
+        for listener in listeners { listener.close() }
+        if let socketFile { unlink(socketFile) }
+        closeWaiters.wakeAll()
+        resumeDoneWaitersIfDone()
+    }
+
+    /// Closes every connection's writer (its queued bytes are flushed first).
+    func closeClients() {
+        reactor.runOnLoopNowOrNextTurn(self) { server in
+            for writer in server.connections.values { writer.close() }
+        }
+    }
+
+    /// Closes every connection at once, dropping queued bytes.
+    func abortClients() {
+        reactor.runOnLoopNowOrNextTurn(self) { server in
+            for writer in server.connections.values { writer.abort() }
+        }
+    }
+
+    /// Returns once the server is closed and every handler has finished and its connection
+    /// is closed (or the waiting task is cancelled).
+    nonisolated(nonsending) func waitClosed(file: StaticString, line: UInt) async {
+        _ = try? await reactor.runOnLoop(self, file: file, line: line) { server in
+            if !server.isDone { try await server.doneWaiters.wait() }
+        }
+    }
+
+    /// Waits until `close()` (asyncio's `serve_forever`). Cancelling the waiting task closes
+    /// the server, and the task throws `CancellationError`.
+    nonisolated(nonsending) func serveForever(file: StaticString, line: UInt) async throws {
+        try await reactor.runOnLoop(self, file: file, line: line) { server in
+            if server.isClosed { return }
+            do {
+                try await server.closeWaiters.wait()
+            } catch {
+                server.closeOnLoop()
+                throw error
+            }
+        }
+    }
+
+    private var isDone: Bool { isClosed && runningAcceptLoops == 0 && connections.isEmpty }
+
+    private func resumeDoneWaitersIfDone() {
+        if isDone { doneWaiters.wakeAll() }
+    }
+}
