@@ -22,7 +22,8 @@ public func startServer(
 ) async throws -> Server {
     let reactor = try Reactor.resolve(reactor, for: "startServer")
     return try await startServer(host: host, port: port, on: reactor.blockingPool, transport: transport, limit: limit, handler: handler) { address in
-        [try await reactor.listen(on: address, backlog: backlog, reusePort: reusePort, file: file, line: line)]
+        let (listener, bound) = try await reactor.listenBound(on: address, backlog: backlog, reusePort: reusePort, file: file, line: line)
+        return ([listener], bound)
     }
 }
 
@@ -40,13 +41,14 @@ public func startServer(
     }
 }
 
-/// Both forms of `startServer`: `listen` makes one listener per reactor on an address (the
-/// first one picks the port, for port 0).
+/// Both forms of `startServer`: `listen` makes one listener per reactor on an address, and
+/// says where they listen (the port the first one picked, for port 0).
 private func startServer(
     host: String?, port: Int, on pool: BlockingPool, transport: TransportStarter?, limit: Int, handler: @escaping ConnectionHandler,
-    listen: (SocketAddress) async throws -> [Socket]
+    listen: (SocketAddress) async throws -> ([Socket], SocketAddress)
 ) async throws -> Server {
     var listeners: [[Socket]] = []
+    var bound: [SocketAddress] = []
     do {
         var port = port
         let addresses = if let host {
@@ -55,11 +57,11 @@ private func startServer(
             [try SocketAddress(ipAddress: "0.0.0.0", port: port), try SocketAddress(ipAddress: "::", port: port)]
         }
         for address in addresses {
-            let bound = try SocketAddress(ipAddress: address.host!, port: port)
             do {
-                let sockets = try await listen(bound)
+                let (sockets, address) = try await listen(try SocketAddress(ipAddress: address.host!, port: port))
                 listeners.append(sockets)
-                port = try sockets[0].localAddress().port!
+                bound.append(address)
+                port = address.port!
             } catch let error as SystemCallError where host == nil && address.family == .ipv6 && error.errno == EAFNOSUPPORT {
                 continue  // no IPv6 on this machine: every interface is the IPv4 ones
             }
@@ -70,7 +72,7 @@ private func startServer(
     }
     // listeners[address][reactor] -> one shard per reactor, with its listener on each address.
     let perReactor = (0..<listeners[0].count).map { index in listeners.map { $0[index] } }
-    return try Server(listeners: perReactor, limit: limit, unixPath: nil, transport: transport, handler: handler)
+    return Server(listeners: perReactor, addresses: bound, limit: limit, unixPath: nil, transport: transport, handler: handler)
 }
 
 /// Starts a Unix-domain stream server at `path` (asyncio's `start_unix_server`). A stale
@@ -85,11 +87,11 @@ public func startUnixServer(
     if stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
     let address = try SocketAddress(unixPath: path)
     let listeners = if let group {
-        try await group.listen(on: address, backlog: backlog, file: file, line: line)
+        try await group.listen(on: address, backlog: backlog, file: file, line: line).sockets
     } else {
         [try await Reactor.resolve(reactor, for: "startUnixServer").listen(on: address, backlog: backlog, file: file, line: line)]
     }
-    return try Server(listeners: listeners.map { [$0] }, limit: limit, unixPath: path, transport: nil, handler: handler)
+    return Server(listeners: listeners.map { [$0] }, addresses: [address], limit: limit, unixPath: path, transport: nil, handler: handler)
 }
 
 /// A running server: its listeners, and the connections their handlers serve, on one reactor
@@ -105,9 +107,12 @@ public final class Server: @unchecked Sendable {
     private let closed = Atomic<Bool>(false)
     private let gracePeriodValue = LockedValue(Duration.seconds(10))
 
-    /// `listeners[i]`: the listeners of the i-th reactor's shard.
-    init(listeners: [[Socket]], limit: Int, unixPath: String?, transport: TransportStarter?, handler: @escaping ConnectionHandler) throws {
-        addresses = try listeners[0].map { try $0.localAddress() }
+    /// `listeners[i]`: the listeners of the i-th reactor's shard, on `addresses`.
+    init(
+        listeners: [[Socket]], addresses: [SocketAddress], limit: Int, unixPath: String?, transport: TransportStarter?,
+        handler: @escaping ConnectionHandler
+    ) {
+        self.addresses = addresses
         shards = listeners.enumerated().map { index, sockets in
             ServerShard(
                 reactor: sockets[0].reactor, listeners: sockets, limit: limit, isUnix: unixPath != nil,

@@ -36,6 +36,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
@@ -1303,11 +1306,64 @@ static void paced_open(long first, long count) {
     }
 }
 
-// Connects all n, a batch at a time: a batch's connects all complete before the next starts.
+// The listen queue of the server's port when it is on this host, as `ss -lnt` reads it:
+// the most connections any listener on the port holds unaccepted, and the least backlog.
+// Returns 0 when unknown (no such listener here, or no sock_diag).
+static int listen_queue(uint32_t *queued, uint32_t *backlog) {
+    static int diag = -2; // -2: not opened yet
+    if (diag == -2) diag = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (diag < 0) return 0;
+    int found = 0;
+    *queued = 0, *backlog = UINT32_MAX;
+    // A dual-stack IPv6 listener takes IPv4 connections too.
+    for (int f = 0; f < 2; f++) {
+        struct { struct nlmsghdr nlh; struct inet_diag_req_v2 r; } req = {
+            .nlh = { .nlmsg_len = sizeof req, .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+            .r = { .sdiag_family = f ? AF_INET6 : AF_INET, .sdiag_protocol = IPPROTO_TCP, .idiag_states = 1u << TCP_LISTEN },
+        };
+        if (send(diag, &req, sizeof req, 0) < 0) return 0;
+        for (int done = 0; !done;) {
+            static union { char b[32768]; struct nlmsghdr align; } buf;
+            ssize_t len = recv(diag, buf.b, sizeof buf.b, 0);
+            if (len <= 0) return 0;
+            for (struct nlmsghdr *h = &buf.align; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+                if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) { done = 1; break; } // error: no IPv6
+                const struct inet_diag_msg *m = NLMSG_DATA(h);
+                if (m->id.idiag_sport != server.sin_port) continue;
+                found = 1;
+                if (m->idiag_rqueue > *queued) *queued = m->idiag_rqueue;   // accept queue now
+                if (m->idiag_wqueue < *backlog) *backlog = m->idiag_wqueue; // its limit
+            }
+        }
+    }
+    return found;
+}
+
+// How many connections the next batch may open, at most `want`, once the server's accept queue
+// has room for them. A connect completes before the server accepts it, so a server short of
+// CPU could otherwise let batches pile up in its queue until SYNs are dropped.
+static long paced_room(long want) {
+    uint32_t queued, backlog, last = UINT32_MAX;
+    uint64_t since = now_ns();
+    while (listen_queue(&queued, &backlog)) {
+        if ((uint64_t)want > (uint64_t)backlog + 1) want = (long)backlog + 1; // the queue holds backlog + 1
+        if ((uint64_t)queued + (uint64_t)want <= (uint64_t)backlog + 1) break;
+        uint64_t now = now_ns();
+        if (queued < last) last = queued, since = now;
+        else if (now - since >= IDLE_LIMIT_NS) fail("the server accepted no connection for 10 s (%u waiting)", queued);
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
+    return want;
+}
+
+// Connects all n, a batch at a time: a batch's connects all complete, and the server's
+// accept queue has room for the next, before the next starts.
 static void paced_connect_all(long n) {
     struct epoll_event evs[MAX_EVENTS];
-    for (long first = 0; first < n; first += PACED_BATCH) {
-        long count = n - first < PACED_BATCH ? n - first : PACED_BATCH, left = count;
+    for (long first = 0, count; first < n; first += count) {
+        count = paced_room(n - first < PACED_BATCH ? n - first : PACED_BATCH);
+        long left = count;
         paced_open(first, count);
         uint64_t last = now_ns();
         while (left > 0) {

@@ -131,7 +131,18 @@ extension Reactor {
         on address: SocketAddress, backlog: Int32 = 511, reuseAddress: Bool = true, reusePort: Bool = false,
         file: StaticString = #fileID, line: UInt = #line
     ) async throws -> Socket {
+        try await listenBound(on: address, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort, file: file, line: line).socket
+    }
+
+    /// `listen`, with the address the listener was bound to (its port, for port 0), read
+    /// before the socket is registered, so that a caller on another reactor's thread gets it
+    /// too.
+    package func listenBound(
+        on address: SocketAddress, backlog: Int32 = 511, reuseAddress: Bool = true, reusePort: Bool = false,
+        file: StaticString = #fileID, line: UInt = #line
+    ) async throws -> (socket: Socket, address: SocketAddress) {
         let fd = try check(cr_socket(address.domain, Int32(SOCK_STREAM.rawValue)), "socket")
+        var bound = address
         do {
             if address.family == .ipv6 {
                 // As asyncio's create_server: an IPv6 listener takes IPv6 only, so that one on
@@ -144,11 +155,14 @@ extension Reactor {
             }
             _ = try address.withSockAddr { try check(cr_bind(fd, $0, $1), "bind to \(address)") }
             _ = try check(cr_listen(fd, backlog), "listen")
+            if address.family != .unix {
+                _ = try check(cr_getsockname(fd, &bound.storage, &bound.length), "getsockname")
+            }
         } catch {
             _ = cr_close(fd)
             throw error
         }
-        return try await registerSocket(fd, operation: "listen", file: file, line: line)
+        return (try await registerSocket(fd, operation: "listen", file: file, line: line), bound)
     }
 
     /// A socket connected to `address` (makeSocket + sockConnect; closed again on failure).
