@@ -5,12 +5,18 @@ import ReactorStreams
 import ReactorTLS
 
 /// An echo server on swift-reactor: every byte a client sends comes back. On EOF from a
-/// client it echoes what remains, then closes. SIGINT or SIGTERM stop it gracefully: it stops
-/// accepting, gives the connections a grace period to end, cuts the rest, and exits 0.
+/// client it echoes what remains, then closes. With `--udp`, every UDP datagram sent to the
+/// same port number comes back to its sender too. With `--reactors N`, N reactors serve the
+/// port, each with its own listeners (SO_REUSEPORT). SIGINT or SIGTERM stop it gracefully: it
+/// stops accepting, gives the connections a grace period to end, cuts the rest, and exits 0.
 @main
 struct ReactorEcho: ParsableCommand {
     enum Mode: String, ExpressibleByArgument, CaseIterable {
         case streams, sock
+    }
+
+    enum UDPMode: String, ExpressibleByArgument, CaseIterable {
+        case plain, batched, offload
     }
 
     static let configuration = CommandConfiguration(
@@ -26,6 +32,18 @@ struct ReactorEcho: ParsableCommand {
     @Option(help: "streams: StreamReader/StreamWriter via startServer; sock: sockAccept/sockRecv/sockSendall.")
     var mode = Mode.streams
 
+    @Option(help: "How many reactors serve the port, each on a thread of its own (0: one per available CPU).")
+    var reactors = 1
+
+    @Option(help: "Pin each reactor's thread to a CPU of its own.")
+    var pinned = false
+
+    @Flag(help: "Also echo UDP datagrams sent to the same port number.")
+    var udp = false
+
+    @Option(help: "UDP: plain: one sockRecvfrom / sockSendto per datagram; batched: recvmmsg / sendmmsg; offload: batched with UDP_GRO and UDP_SEGMENT.")
+    var udpMode = UDPMode.batched
+
     @Option(help: "The most bytes read at once per connection.")
     var bufferSize = 65536
 
@@ -39,24 +57,31 @@ struct ReactorEcho: ParsableCommand {
     var tlsKey: String?
 
     func validate() throws {
+        if reactors < 0 { throw ValidationError("--reactors must be 0 (one per CPU) or more") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsCert != nil && mode == .sock { throw ValidationError("TLS is served in streams mode only: the sock calls are plain sockets") }
     }
 
     func run() throws {
         let options = self
-        try Reactor.run { reactor in
+        let count = reactors == 0 ? ReactorGroup.availableCPUs.count : reactors
+        try ReactorGroup.run(count: count, pinned: pinned) { group in
+            let reactor = group.reactors[0]
             let stopSignals = try reactor.signals(SIGINT, SIGTERM)
             let server: any EchoServer = switch options.mode {
-            case .streams: try await StreamsEchoServer.start(options, on: reactor)
-            case .sock: try await SockEchoServer.start(options, on: reactor)
+            case .streams: try await StreamsEchoServer.start(options, on: group)
+            case .sock: try await SockEchoServer.start(options, on: group)
             }
-            print("reactor-echo (\(options.mode.rawValue)\(options.tlsCert == nil ? "" : ", TLS")) listening on \(server.address)")
+            let udp = options.udp ? try await UDPEchoServer.start(options, port: server.address.port!, on: group) : nil
+            let serving = [options.mode.rawValue, options.tlsCert == nil ? nil : "TLS", udp.map { _ in "UDP \(options.udpMode.rawValue)" },
+                           count > 1 ? "\(count) reactors" : nil].compactMap { $0 }.joined(separator: ", ")
+            print("reactor-echo (\(serving)) listening on \(server.address)")
             fflush(nil)
             var signals = stopSignals.makeAsyncIterator()
             let signal = await signals.next()
             print("reactor-echo: signal \(signal ?? 0), stopping")
             fflush(nil)
+            await udp?.stop()
             await server.stop(gracePeriod: .milliseconds(options.gracePeriod))
         }
     }
@@ -73,7 +98,7 @@ struct StreamsEchoServer: EchoServer {
     let server: Server
     var address: SocketAddress { server.addresses[0] }
 
-    static func start(_ options: ReactorEcho, on reactor: Reactor) async throws -> StreamsEchoServer {
+    static func start(_ options: ReactorEcho, on group: ReactorGroup) async throws -> StreamsEchoServer {
         let bufferSize = options.bufferSize
         let echo: ConnectionHandler = { reader, writer in
             while true {
@@ -85,9 +110,9 @@ struct StreamsEchoServer: EchoServer {
         }
         if let certificate = options.tlsCert, let key = options.tlsKey {
             let tls = try TLSContext(.server(certificateChain: .file(certificate), privateKey: .file(key)))
-            return StreamsEchoServer(server: try await startServer(host: options.host, port: options.port, tls: tls, on: reactor, handler: echo))
+            return StreamsEchoServer(server: try await startServer(host: options.host, port: options.port, tls: tls, group: group, handler: echo))
         }
-        return StreamsEchoServer(server: try await startServer(host: options.host, port: options.port, on: reactor, handler: echo))
+        return StreamsEchoServer(server: try await startServer(host: options.host, port: options.port, group: group, handler: echo))
     }
 
     func stop(gracePeriod: Duration) async {
@@ -96,36 +121,54 @@ struct StreamsEchoServer: EchoServer {
     }
 }
 
-/// Echo on the sock-level calls: one task per connection, all receiving into the server's one
-/// buffer, so that no connection holds memory of its own while it is idle, nor keeps any after
-/// a burst.
-final class SockEchoServer: EchoServer, @unchecked Sendable {
+/// Echo on the sock-level calls, with a worker per reactor, each accepting on its own
+/// listener of the group.
+struct SockEchoServer: EchoServer {
+    let workers: [SockEchoWorker]
+    let address: SocketAddress
+
+    static func start(_ options: ReactorEcho, on group: ReactorGroup) async throws -> SockEchoServer {
+        let address = try await SocketAddress.resolve(host: options.host, port: options.port, on: group.reactors[0].blockingPool)[0]
+        let (listeners, bound) = try await group.listen(on: address)
+        let bufferSize = options.bufferSize
+        var workers: [SockEchoWorker] = []
+        for listener in listeners {
+            workers.append(await Task(executorPreference: listener.reactor) { SockEchoWorker(listener: listener, bufferSize: bufferSize) }.value)
+        }
+        return SockEchoServer(workers: workers, address: bound)
+    }
+
+    func stop(gracePeriod: Duration) async {
+        await withTaskGroup(of: Void.self) { stopping in
+            for worker in workers {
+                stopping.addTask(executorPreference: worker.reactor) { await worker.stop(gracePeriod: gracePeriod) }
+            }
+        }
+    }
+}
+
+/// One reactor's part of the sock-level echo: one task per connection, all receiving into the
+/// worker's one buffer, so that no connection holds memory of its own while it is idle, nor
+/// keeps any after a burst.
+final class SockEchoWorker: @unchecked Sendable {
     let reactor: Reactor
     let listener: Socket
-    let address: SocketAddress
     // Loop-thread state: the open connections, who waits for there to be none, and the
     // buffer every connection receives into.
     private var connections: [ObjectIdentifier: Socket] = [:]
     private let idleWaiters: WaitQueue
     private let scratch: UnsafeMutableRawBufferPointer
 
-    init(reactor: Reactor, listener: Socket, bufferSize: Int) throws {
-        self.reactor = reactor
+    /// Starts accepting; call it on the listener's reactor.
+    init(listener: Socket, bufferSize: Int) {
+        self.reactor = listener.reactor
         self.listener = listener
-        self.address = try listener.localAddress()
         self.idleWaiters = WaitQueue(on: reactor)
         self.scratch = .allocate(byteCount: bufferSize, alignment: 16)
+        Task(executorPreference: reactor) { await self.acceptLoop() }
     }
 
     deinit { scratch.deallocate() }
-
-    static func start(_ options: ReactorEcho, on reactor: Reactor) async throws -> SockEchoServer {
-        let address = try await SocketAddress.resolve(host: options.host, port: options.port, on: reactor.blockingPool)[0]
-        let listener = try await reactor.listen(on: address)
-        let server = try SockEchoServer(reactor: reactor, listener: listener, bufferSize: options.bufferSize)
-        Task(executorPreference: reactor) { await server.acceptLoop() }
-        return server
-    }
 
     private func acceptLoop() async {
         while let (connection, _) = try? await reactor.sockAccept(listener) {
@@ -156,6 +199,8 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
         }
     }
 
+    /// Stops accepting and waits up to `gracePeriod` for the connections to end; on the
+    /// worker's reactor.
     func stop(gracePeriod: Duration) async {
         listener.close()
         let ended: Void? = try? await reactor.withTimeout(gracePeriod) { await self.waitUntilIdle() }
@@ -168,5 +213,76 @@ final class SockEchoServer: EchoServer, @unchecked Sendable {
     private func waitUntilIdle() async {
         if connections.isEmpty { return }
         try? await idleWaiters.wait()
+    }
+}
+
+/// UDP echo on the same port number: a datagram socket per reactor (sharing the port with
+/// SO_REUSEPORT in a group), each datagram sent back to its sender unchanged.
+struct UDPEchoServer: Sendable {
+    let sockets: [Socket]
+    let loops: [Task<Void, Never>]
+
+    static func start(_ options: ReactorEcho, port: Int, on group: ReactorGroup) async throws -> UDPEchoServer {
+        let address = try await SocketAddress.resolve(host: options.host, port: port, on: group.reactors[0].blockingPool)[0]
+        let mode = options.udpMode
+        var sockets: [Socket] = []
+        var loops: [Task<Void, Never>] = []
+        for reactor in group.reactors {
+            // A socket's synchronous calls belong to its own reactor's loop.
+            let socket = try await Task(executorPreference: reactor) {
+                let socket = try await reactor.makeSocket(family: address.family, kind: .datagram)
+                if group.count > 1 { try socket.setOption(.reusePort, 1) }
+                if mode == .offload { try? socket.setOption(.udpReceiveOffload, 1) }
+                try socket.bind(to: address)
+                return socket
+            }.value
+            sockets.append(socket)
+            loops.append(Task(executorPreference: reactor) {
+                switch mode {
+                case .plain: await echoOneByOne(socket)
+                case .batched, .offload: await echoInBatches(socket)
+                }
+            })
+        }
+        return UDPEchoServer(sockets: sockets, loops: loops)
+    }
+
+    /// One sockRecvfrom and one sockSendto per datagram, through one buffer.
+    private static func echoOneByOne(_ socket: Socket) async {
+        let reactor = socket.reactor
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            do {
+                let (count, sender) = try await reactor.sockRecvfrom(socket, into: buffer)
+                try await reactor.sockSendto(socket, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)), to: sender)
+            } catch let error as SystemCallError where error.errno == EBADF {
+                return  // stopped
+            } catch {
+                reactor.logger.debug("UDP echo: \(error)")  // a sender gone, a datagram refused: the next one is served
+            }
+        }
+    }
+
+    /// A recvmmsg of what is waiting, then one sendmmsg of it all back: each message to its
+    /// sender, a coalesced one (UDP_GRO) as its datagrams (UDP_SEGMENT).
+    private static func echoInBatches(_ socket: Socket) async {
+        let reactor = socket.reactor
+        let batch = DatagramBatch(capacity: 64, slotSize: 65_536)
+        while true {
+            do {
+                try await reactor.sockRecvfrom(socket, into: batch)
+                try await reactor.sockSendto(socket, batch)
+            } catch let error as SystemCallError where error.errno == EBADF {
+                return
+            } catch {
+                reactor.logger.debug("UDP echo: \(error)")
+            }
+        }
+    }
+
+    func stop() async {
+        for socket in sockets { socket.close() }
+        for loop in loops { await loop.value }
     }
 }

@@ -436,6 +436,68 @@ final class ServerTests: XCTestCase {
     }
 }
 
+/// reactor-echo's UDP echo and its reactor groups, checked from outside: Python's socket
+/// and asyncio are the clients.
+final class EchoExampleUDPAndGroupTests: XCTestCase {
+    /// Each mode in turn, on one reactor and on two: TCP clients byte-exact, and UDP datagrams of
+    /// every size from empty to the largest IPv4 allows, each back to its sender unchanged.
+    func testReactorEchoEchoesUDPDatagramsOnTheSamePortInEveryModeAndOnAGroup() throws {
+        guard let python = findExecutable("python3") else { throw XCTSkip("no python3") }
+        let script = """
+            import asyncio, socket, sys
+            port = int(sys.argv[1])
+            sizes = [0, 1, 64, 1472, 1500, 9000, 32768, 65507]
+            # Plain sockets: several senders, each gets its own datagrams back.
+            for sender in range(4):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.settimeout(5)
+                for size in sizes:
+                    payload = bytes((i * 7 + size + sender) % 256 for i in range(size))
+                    s.sendto(payload, ("127.0.0.1", port))
+                    data, address = s.recvfrom(70000)
+                    assert data == payload, (sender, size, len(data))
+                    assert address == ("127.0.0.1", port), address
+                s.close()
+            # asyncio's datagram endpoint: 500 datagrams, 50 in flight at a time (more could
+            # overflow a receive buffer: UDP may drop, and that is not what is tested here).
+            class Client(asyncio.DatagramProtocol):
+                def __init__(self):
+                    self.received, self.round = set(), None
+                def datagram_received(self, data, address):
+                    self.received.add(data)
+                    if len(self.received) % 50 == 0: self.round.set_result(True)
+            async def main():
+                loop = asyncio.get_running_loop()
+                transport, client = await loop.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", port))
+                for first in range(0, 500, 50):
+                    client.round = loop.create_future()
+                    for i in range(first, first + 50): transport.sendto(b"datagram %d" % i)
+                    await asyncio.wait_for(client.round, 10)
+                assert client.received == {b"datagram %d" % i for i in range(500)}
+                transport.close()
+            asyncio.run(main())
+            # And TCP still echoes.
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+                c.sendall(b"x" * 100000)
+                c.shutdown(socket.SHUT_WR)
+                got = b""
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk: break
+                    got += chunk
+                assert got == b"x" * 100000
+            print("ok")
+            """
+        for (mode, udpMode, reactors) in [("streams", "batched", "1"), ("sock", "plain", "2"), ("streams", "offload", "2"), ("sock", "batched", "0")] {
+            let echo = try ServerProcess(
+                "reactor-echo", ["--port", "0", "--mode", mode, "--udp", "--udp-mode", udpMode, "--reactors", reactors, "--grace-period", "500"])
+            let (status, output) = try runProgram(python, ["-c", script, "\(echo.port)"])
+            XCTAssertEqual(status, 0, "\(mode) \(udpMode) on \(reactors) reactors: \(output)")
+            XCTAssertEqual(echo.stop(), 0)
+        }
+    }
+}
+
 extension ServerProcess {
     /// reactor-echo in `mode`, on a free port.
     static func echo(mode: String) throws -> ServerProcess {

@@ -31,7 +31,37 @@
 // closes and starts over. "messages" counts these round trips, "handshakes"
 // the handshakes done; p50/p99 are of a whole round trip, connect to echo.
 //
-// Output: exactly one JSON line on stdout (idle mode: two). Errors: {"error":...}, exit 2.
+// UDP mode (--udp): each of --connections clients is a UDP socket connect()ed to the
+// server, keeping --depth datagrams of --size bytes (0..65507) in flight. A datagram is
+// its client's ramp from (c*31) & 0xff; from 8 bytes on, its first 8 carry the client id
+// and its sequence number (little-endian, 4 bytes each), which match the echo to it;
+// smaller ones are matched in order. Echoes are verified byte for byte. An echo 200 ms
+// late counts as lost ("lost", while measuring) and its slot sends a new datagram; a late
+// echo that comes anyway is ignored. Sends are send() and receives recv(), one datagram
+// each; with --udp-gso, the datagrams due together go out in one sendmsg with UDP_SEGMENT
+// (up to 64 segments in one IPv4 datagram's 65,507 bytes), or by sendmmsg where it cannot
+// segment (EIO/EINVAL/ENOPROTOOPT, size 0, or size over 32,753); receives are recvmmsg of
+// up to 64. "gso" says whether any UDP_SEGMENT send went out. Timing as in echo mode.
+//
+// Paced mode (--paced): --connections N (tens of thousands), each bound before connect to
+// 127.0.0.(1 + c % --sources), so a destination has more than one ephemeral port range
+// (loopback servers only). They connect in batches of 256, each completing before the
+// next starts, and (for a server on this host, whose listen queue sock_diag shows) once
+// the server's accept queue has room for it, so its backlog never overflows: a connect
+// completes before the server accepts. "connect_seconds" is the time to connect them all.
+// Then each sends one --size message every --interval-ms, connection c's schedule starting
+// c/N of an interval in, for --duration (default 20 s), and reads its echo back, verified
+// (the echo mode's ramp, message k of connection c). One message is in flight per
+// connection: after a late echo, the next message goes out at once, its latency counted
+// from its schedule so the wait shows; one sent on its timer counts from the send itself
+// (a late wake-up is this process's, not the server's). Echoes still out at the end get
+// 2 s more. "expected" counts the messages scheduled, "messages" those echoed; "max_us"
+// is exact. --hold: then, as in idle mode, every connection stays open until a byte or
+// EOF on stdin, and {"closed":N,...} follows. Connections close with a reset (no
+// TIME_WAIT). RLIMIT_NOFILE's soft limit is raised to the hard one; N beyond it is an error.
+//
+// Output: exactly one JSON line on stdout (idle mode and --paced --hold: two).
+// Errors: {"error":...}, exit 2.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -953,7 +983,7 @@ typedef struct {
 
 static int udp_gso = -1;           // --udp-gso: 1 while UDP_SEGMENT works, 0 once it failed; -1: not asked
 static uint64_t udp_gso_sends;     // sendmsg calls that went out segmented
-static uint64_t udp_lost, udp_late; // lost while measuring; echoes that came after their datagram was given up
+static uint64_t udp_lost;          // datagrams given up for lost while measuring
 static unsigned char *udp_rx;      // receive buffers, UDP_BATCH of size + 1 (a longer datagram shows)
 static size_t udp_rx_cap;
 
@@ -1082,7 +1112,7 @@ static void udp_reply(uclient_t *c, const unsigned char *p, size_t len, uint64_t
             snprintf(where, sizeof where, "client %d", c->id);
             mismatch(where, 0, (const char *)p, (const char *)want, size);
         }
-        if (c->nfifo == 0) { udp_late++; return; } // the echo of one given up for lost
+        if (c->nfifo == 0) return; // the late echo of one given up for lost
         uint32_t i = c->fifo[c->head];
         c->head = (uint32_t)((c->head + 1) % depth), c->nfifo--;
         udp_complete(c, i, t);
@@ -1098,8 +1128,7 @@ static void udp_reply(uclient_t *c, const unsigned char *p, size_t len, uint64_t
         snprintf(where, sizeof where, "client %d, datagram %u", c->id, s);
         mismatch(where, 8, (const char *)p + 8, (const char *)want + 8, size - 8);
     }
-    if (current) udp_complete(c, i, t);
-    else udp_late++; // resent already under a new number
+    if (current) udp_complete(c, i, t); // else a late echo: resent already under a new number
 }
 
 // Reads every datagram waiting on c's socket: recv() each, or recvmmsg with --udp-gso.
@@ -1299,6 +1328,10 @@ static void paced_open(long first, long count) {
                                    .sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(c % opt_sources)) };
         if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) fail("bind (connection %ld): %s", c, strerror(errno));
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        // Closing resets the connection, so no TIME_WAIT is left: tens of thousands of
+        // them would slow the port search of the next run's connects several times over.
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         if (connect(fd, (struct sockaddr *)&server, sizeof server) < 0 && errno != EINPROGRESS)
             fail("connect (connection %ld): %s", c, strerror(errno));
         pconns[c].fd = fd;

@@ -7,8 +7,9 @@ extension ReactorGroup {
     /// a group. `address` is where they listen, with the port the kernel picked for port 0 (a
     /// listener's own `localAddress()` may be asked on its reactor only).
     ///
-    /// On an IP address each is a listener of its own with SO_REUSEPORT, and the kernel
-    /// spreads new connections over them (port 0 picks one free port for all). A Unix-domain
+    /// On an IP address each is a listener of its own with SO_REUSEPORT (for a group of more
+    /// than one), and the kernel spreads new connections over them (port 0 picks one free port
+    /// for all). A Unix-domain
     /// path cannot be shared that way: there one listener is made, and each other reactor
     /// watches a duplicate of its fd, so whichever reactor accepts first takes the connection.
     public func listen(
@@ -25,7 +26,7 @@ extension ReactorGroup {
                 }
             } else {
                 for reactor in reactors {
-                    let (listener, bound) = try await reactor.listenBound(on: address, backlog: backlog, reusePort: true, file: file, line: line)
+                    let (listener, bound) = try await reactor.listenBound(on: address, backlog: backlog, reusePort: reactors.count > 1, file: file, line: line)
                     listeners.append(listener)
                     address = bound
                 }
