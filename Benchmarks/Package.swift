@@ -32,7 +32,7 @@ let package = Package(
                 // The processes it drives, built beside it.
                 .product(name: "reactor-echo", package: library),
                 .product(name: "reactor-redis", package: library),
-                "nio-echo", "nio-redis", "bench-c-echo", "bench-c-tls-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
+                "nio-echo", "nio-redis", "bench-c-echo", "bench-c-tls-echo", "bench-c-udp-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
             ]
         ),
         // The timing loop of the workload executables.
@@ -81,6 +81,8 @@ let package = Package(
         .executableTarget(name: "bench-c-echo"),
         // The TLS floor: the same over the system's OpenSSL.
         .executableTarget(name: "bench-c-tls-echo", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        // The UDP floor: a minimal C recvfrom / sendto echo.
+        .executableTarget(name: "bench-c-udp-echo"),
         // The load generator: C over raw epoll (and OpenSSL for TLS), not built on the code
         // under test.
         .executableTarget(name: "bench-loadgen", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),

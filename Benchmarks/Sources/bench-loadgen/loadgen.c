@@ -56,11 +56,13 @@
 // from its schedule so the wait shows; one sent on its timer counts from the send itself
 // (a late wake-up is this process's, not the server's). Echoes still out at the end get
 // 2 s more. "expected" counts the messages scheduled, "messages" those echoed; "max_us"
-// is exact. --hold: then, as in idle mode, every connection stays open until a byte or
+// is exact. --burst: then one more message on every connection, all sent at once and
+// every echo awaited, and {"burst":N,...} follows. --hold: then, as in idle mode, every connection stays open until a byte or
 // EOF on stdin, and {"closed":N,...} follows. Connections close with a reset (no
 // TIME_WAIT). RLIMIT_NOFILE's soft limit is raised to the hard one; N beyond it is an error.
 //
-// Output: exactly one JSON line on stdout (idle mode and --paced --hold: two).
+// Output: exactly one JSON line on stdout (idle mode two; --paced one more each for --burst
+// and --hold).
 // Errors: {"error":...}, exit 2.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -183,7 +185,7 @@ static long opt_port = -1, opt_conns = 1, opt_size = 64, opt_depth = 1;
 static double opt_duration = -1, opt_warmup = -1;
 static long long opt_messages = 0, opt_stream = 0, opt_idle = 0;
 static int opt_tls = 0, opt_tls12 = 0, opt_handshakes = 0;
-static int opt_udp = 0, opt_udp_gso = 0, opt_paced = 0, opt_hold = 0;
+static int opt_udp = 0, opt_udp_gso = 0, opt_paced = 0, opt_hold = 0, opt_burst = 0;
 static long opt_interval_ms = -1, opt_sources = -1;
 
 static void usage(void) {
@@ -195,7 +197,7 @@ static void usage(void) {
                     "       bench-loadgen --port N --udp [--udp-gso] [--connections N] [--size B] [--depth D]\n"
                     "       [--duration S | --messages M] [--warmup S]\n"
                     "       bench-loadgen --port N --paced [--connections N] [--interval-ms I] [--duration S]\n"
-                    "       [--size B] [--sources K] [--hold]\n");
+                    "       [--size B] [--sources K] [--burst] [--hold]\n");
     exit(1);
 }
 
@@ -224,6 +226,7 @@ static void parse_args(int argc, char **argv) {
         if (!strcmp(k, "--udp-gso")) { opt_udp = opt_udp_gso = 1; continue; }
         if (!strcmp(k, "--paced")) { opt_paced = 1; continue; }
         if (!strcmp(k, "--hold")) { opt_hold = 1; continue; }
+        if (!strcmp(k, "--burst")) { opt_burst = 1; continue; }
         if (!v || strncmp(k, "--", 2)) usage();
         i++;
         if (!strcmp(k, "--host")) opt_host = v;
@@ -245,7 +248,7 @@ static void parse_args(int argc, char **argv) {
     if (opt_handshakes && (opt_stream || opt_idle)) usage();
     if ((opt_udp || opt_paced) && (opt_tls || opt_stream || opt_idle || opt_handshakes || (opt_udp && opt_paced))) usage();
     if (opt_udp ? opt_size > UDP_MAX_PAYLOAD : opt_size < 1) usage();
-    if (!opt_paced && (opt_hold || opt_interval_ms >= 0 || opt_sources >= 0)) usage();
+    if (!opt_paced && (opt_hold || opt_burst || opt_interval_ms >= 0 || opt_sources >= 0)) usage();
     if (opt_paced && opt_messages) usage();
     if (opt_interval_ms < 0) opt_interval_ms = 1000;
     if (opt_sources < 0) opt_sources = 1;
@@ -1486,6 +1489,49 @@ static void paced_hold(long n) {
     fflush(stdout);
 }
 
+// Runs the schedule until every connection is done or t_stop; returns the time it stopped.
+static uint64_t paced_loop(uint64_t t_stop) {
+    struct epoll_event evs[MAX_EVENTS];
+    uint64_t now;
+    for (;;) {
+        now = now_ns();
+        // Waiting on the timer, a connection's latency counts from its actual send: any
+        // lateness here is this process's, not the server's.
+        while (heap_n > 0 && heap[0].t <= now) paced_send(&pconns[heap_pop()], now = now_ns());
+        if (paced_active == 0 || now >= t_stop) break;
+        uint64_t until = heap_n > 0 && heap[0].t < t_stop ? heap[0].t : t_stop;
+        int k = epoll_wait(ep, evs, MAX_EVENTS, (int)((until - now + 999999) / 1000000));
+        if (k < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
+        for (int e = 0; e < k; e++) {
+            pconn_t *p = evs[e].data.ptr;
+            uint32_t ev = evs[e].events;
+            if (ev & EPOLLERR) check_socket_error(p->fd);
+            if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) paced_recv(p);
+            if ((ev & EPOLLOUT) && p->state == PACED_FLIGHT) paced_write(p);
+        }
+    }
+    return now;
+}
+
+// --burst: one more message on every connection, all sent at once, every echo awaited and
+// verified: the server then has had every connection active together.
+static void paced_burst(long n) {
+    uint64_t t = now_ns(), before = paced_msgs;
+    for (long c = 0; c < n; c++) {
+        pconn_t *p = &pconns[c];
+        p->sched = t;
+        p->left = 1;
+        p->state = PACED_WAIT;
+        heap_push(t, (uint32_t)c);
+        paced_active++;
+    }
+    paced_loop(t + 30ull * 1000000000ull);
+    if (paced_msgs - before != (uint64_t)n)
+        fail("--burst: %llu of %ld echoes came back within 30 s", (unsigned long long)(paced_msgs - before), n);
+    printf("{\"burst\":%ld,\"errors\":0}\n", n);
+    fflush(stdout);
+}
+
 static int run_paced(void) {
     long n = opt_conns;
     rlim_t limit = raise_nofile();
@@ -1520,25 +1566,7 @@ static int run_paced(void) {
         else p->state = PACED_DONE;
     }
 
-    struct epoll_event evs[MAX_EVENTS];
-    uint64_t now;
-    for (;;) {
-        now = now_ns();
-        // Waiting on the timer, a connection's latency counts from its actual send: any
-        // lateness here is this process's, not the server's.
-        while (heap_n > 0 && heap[0].t <= now) paced_send(&pconns[heap_pop()], now = now_ns());
-        if (paced_active == 0 || now >= t_stop) break;
-        uint64_t until = heap_n > 0 && heap[0].t < t_stop ? heap[0].t : t_stop;
-        int k = epoll_wait(ep, evs, MAX_EVENTS, (int)((until - now + 999999) / 1000000));
-        if (k < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
-        for (int e = 0; e < k; e++) {
-            pconn_t *p = evs[e].data.ptr;
-            uint32_t ev = evs[e].events;
-            if (ev & EPOLLERR) check_socket_error(p->fd);
-            if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) paced_recv(p);
-            if ((ev & EPOLLOUT) && p->state == PACED_FLIGHT) paced_write(p);
-        }
-    }
+    uint64_t now = paced_loop(t_stop);
     double secs = (double)(now - t_begin) / 1e9;
     if (secs <= 0) secs = 1e-9;
     printf("{\"connections\":%ld,\"connect_seconds\":%.3f,\"messages\":%llu,\"expected\":%llu,\"p50_us\":%.1f,"
@@ -1546,6 +1574,7 @@ static int run_paced(void) {
            n, connect_secs, (unsigned long long)paced_msgs, (unsigned long long)expected, percentile_us(0.50),
            percentile_us(0.99), (double)paced_max_ns / 1000.0, secs, (double)paced_msgs / secs);
     fflush(stdout);
+    if (opt_burst) paced_burst(n);
     if (opt_hold) paced_hold(n);
     return 0;
 }

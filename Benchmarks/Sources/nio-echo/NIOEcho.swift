@@ -16,14 +16,16 @@ import NIOSSL
 @main
 struct NIOEcho: ParsableCommand {
     enum Mode: String, ExpressibleByArgument {
-        case handler, async
+        case handler, async, udp
     }
 
     static let configuration = CommandConfiguration(commandName: "nio-echo", abstract: "SwiftNIO echo servers.")
 
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "The port to listen on (0 picks one, printed at start).") var port = 0
-    @Option(help: "handler: ChannelInboundHandler; async: NIOAsyncChannel.") var mode = Mode.handler
+    @Option(help: "handler: ChannelInboundHandler; async: NIOAsyncChannel; udp: a DatagramBootstrap echo.") var mode = Mode.handler
+    @Option(help: "udp: datagrams read per recvmmsg (NIO's datagramVectorReadMessageCount; 0: one recvmsg per datagram).") var vectorReads = 64
+    @Flag(help: "udp: UDP_GRO on receive (NIO's datagramReceiveOffload), each message echoed with UDP_SEGMENT.") var offload = false
     @Option(help: "Serve TLS (handler mode) with this certificate chain (PEM), with --tls-key.") var tlsCert: String?
     @Option(help: "The private key of --tls-cert (PEM).") var tlsKey: String?
 
@@ -36,6 +38,7 @@ struct NIOEcho: ParsableCommand {
                 switch mode {
                 case .handler: try await runHandler(group)
                 case .async: try await runAsync(group)
+                case .udp: try await runUDP(group)
                 }
             } catch {
                 outcome.error = error
@@ -93,6 +96,25 @@ struct NIOEcho: ParsableCommand {
         }
     }
 
+    private func runUDP(_ group: MultiThreadedEventLoopGroup) async throws {
+        var bootstrap = DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPEchoHandler()) }
+            }
+        if vectorReads > 0 {
+            // NIO splits one receive buffer across a vector read's messages: 2 KiB each.
+            bootstrap = bootstrap.channelOption(.datagramVectorReadMessageCount, value: vectorReads)
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * 2048))
+        }
+        if offload {
+            bootstrap = bootstrap.channelOption(.datagramReceiveOffload, value: true).channelOption(.datagramReceiveSegmentSize, value: true)
+        }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        announce(channel.localAddress)
+        try await channel.closeFuture.get()
+    }
+
     private func announce(_ address: SocketAddress?) {
         print("nio-echo (\(mode.rawValue)) listening on \(host):\(address?.port ?? port)")
         fflush(nil)
@@ -119,5 +141,26 @@ private final class EchoHandler: ChannelInboundHandler, Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         context.close(promise: nil)
+    }
+}
+
+/// NIO's UDP echo: each datagram written back to its sender, flushed when the read burst ends.
+/// With receive offload, a coalesced message goes back with its segment size (UDP_SEGMENT).
+private final class UDPEchoHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        let metadata = envelope.metadata?.segmentSize.map { AddressedEnvelope<ByteBuffer>.Metadata(ecnState: .transportNotCapable, packetInfo: nil, segmentSize: $0) }
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: envelope.data, metadata: metadata)), promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A datagram refused (a sender gone): the channel carries on, as the others do.
     }
 }

@@ -8,7 +8,10 @@ struct ReactorBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reactor-bench",
         abstract: "swift-reactor side by side with a C epoll floor, SwiftNIO and the real peer servers.",
-        subcommands: [Echo.self, Syscalls.self, Instructions.self, Memory.self, TLS.self, Coordination.self, Subprocesses.self, Redis.self],
+        subcommands: [
+            Echo.self, Syscalls.self, Instructions.self, Memory.self, TLS.self, UDP.self, Group.self, Connections.self, Coordination.self,
+            Subprocesses.self, Redis.self,
+        ],
         defaultSubcommand: Echo.self)
 }
 
@@ -67,8 +70,11 @@ struct Echo: ParsableCommand {
 
     static let repetitions = 25
 
-    /// Runs every server under every scenario and prints a table per scenario.
-    static func matrix(_ servers: [ServerKind], _ scenarios: [Scenario], timing: Timing) throws -> [Scenario: [ServerKind: [Measurement]]] {
+    /// Runs every server under every scenario and prints a table per scenario: the servers
+    /// pinned to `serverCPU` and the load to `loadCPU` (nil: unpinned).
+    static func matrix(
+        _ servers: [ServerKind], _ scenarios: [Scenario], timing: Timing, serverCPU: Int? = 0, loadCPU: Int? = 1
+    ) throws -> [Scenario: [ServerKind: [Measurement]]] {
         let toolbox = Toolbox()
         FileLimit.raise(to: 20_000)
         if toolbox.taskset == nil {
@@ -84,13 +90,14 @@ struct Echo: ParsableCommand {
         let total = scenarios.count * repetitions * servers.count
         var done = 0
         let started = Date()
-        print("reactor-bench: \(servers.count) servers × \(scenarios.count) scenarios × \(repetitions) repetitions; servers on CPU 0, load on CPU 1")
+        let placement = "servers on \(serverCPU.map { "CPU \($0)" } ?? "any CPU"), load on \(loadCPU.map { "CPU \($0)" } ?? "any CPU")"
+        print("reactor-bench: \(servers.count) servers × \(scenarios.count) scenarios × \(repetitions) repetitions; \(placement)")
         print(Report.legend + "\n")
         for scenario in scenarios {
             // Every server runs for the whole scenario (an idle one sleeps in epoll_wait), so a
             // repetition measures them all within a second or two: the machine's slow swings
             // then move a repetition's figures together, and its ratios keep still.
-            let processes = try servers.map { try ServerProcess($0, toolbox: toolbox, cpu: 0) }
+            let processes = try servers.map { try ServerProcess($0, toolbox: toolbox, cpu: serverCPU) }
             defer { for process in processes { _ = process.stop() } }
             for repetition in 0..<repetitions {
                 // Rotate the order each repetition so no server always runs first.
@@ -99,7 +106,7 @@ struct Echo: ParsableCommand {
                     let elapsed = Date().timeIntervalSince(started)
                     let left = done == 0 ? "" : " ~\(Int(elapsed / Double(done) * Double(total - done)))s left"
                     progress("[\(done + 1)/\(total)] \(scenario.name) · \(server.name) · repetition \(repetition + 1)/\(repetitions)\(left)")
-                    let measurement = try Measurement.run(scenario, against: processes[index], toolbox: toolbox, cpu: 1, duration: duration, warmup: warmup)
+                    let measurement = try Measurement.run(scenario, against: processes[index], toolbox: toolbox, cpu: loadCPU, duration: duration, warmup: warmup)
                     results[scenario, default: [:]][server, default: []].append(measurement)
                     done += 1
                 }
