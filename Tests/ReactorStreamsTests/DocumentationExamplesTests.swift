@@ -109,6 +109,18 @@ final class DocumentationExamplesTests: XCTestCase {
         }
     }
 
+    /// The ReactorStreams catalog's overview, "Every core"; and README, "Every core".
+    static func groupServerExample() throws {
+        try ReactorGroup.run { group in          // a reactor per CPU, each on a thread of its own
+            let server = try await startServer(host: "127.0.0.1", port: 8888, group: group) { reader, writer in
+                for try await line in reader.lines {          // on the reactor that accepted the connection
+                    try writer.write(Array("you said: \(line)\n".utf8))
+                }
+            }
+            try await server.serveForever()
+        }
+    }
+
     /// README, "Graceful shutdown".
     static func gracefulShutdownExample() throws {
         try Reactor.run { reactor in

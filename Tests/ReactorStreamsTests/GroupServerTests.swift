@@ -159,15 +159,8 @@ final class GroupServerTests: XCTestCase {
 
     func testSockLevelListenersOnAGroupShareOnePort() throws {
         let accepted = try runGroup(count: 2) { group in
-            let (listeners, address) = try await group.listen(on: SocketAddress(ipAddress: "127.0.0.1", port: 0))
-            XCTAssertEqual(listeners.count, 2)
-            XCTAssertNotEqual(address.port, 0)
-            for listener in listeners {
-                let bound = try await Task(executorPreference: listener.reactor) { try listener.localAddress() }.value
-                XCTAssertEqual(bound, address)
-            }
-            XCTAssert(listeners[0].reactor === group.reactors[0] && listeners[1].reactor === group.reactors[1])
             let accepts = LockedValue(0)
+            let (listeners, address) = try await group.listen(on: SocketAddress(ipAddress: "127.0.0.1", port: 0))
             let loops = listeners.map { listener in
                 Task(executorPreference: listener.reactor) {
                     while let (socket, _) = try? await listener.reactor.sockAccept(listener) {
@@ -176,6 +169,13 @@ final class GroupServerTests: XCTestCase {
                     }
                 }
             }
+            XCTAssertEqual(listeners.count, 2)
+            XCTAssertNotEqual(address.port, 0)
+            for listener in listeners {
+                let bound = try await Task(executorPreference: listener.reactor) { try listener.localAddress() }.value
+                XCTAssertEqual(bound, address)
+            }
+            XCTAssert(listeners[0].reactor === group.reactors[0] && listeners[1].reactor === group.reactors[1])
             for _ in 0..<50 {
                 let client = try await group.reactors[0].connect(to: address)
                 client.close()

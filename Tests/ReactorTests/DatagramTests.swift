@@ -54,6 +54,30 @@ final class DatagramTests: XCTestCase {
         XCTAssertEqual(matched, 10_000)
     }
 
+    /// The Datagrams article's echo server, answering a client.
+    func testTheArticlesEchoServer() throws {
+        try runReactor { reactor in
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: 0)
+            let socket = try await reactor.makeSocket(family: address.family, kind: .datagram)
+            try socket.bind(to: address)
+            let serving = Task(executorPreference: reactor) {
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048, alignment: 1)
+                defer { buffer.deallocate() }
+                while let (count, sender) = try? await reactor.sockRecvfrom(socket, into: buffer) {
+                    _ = try? await reactor.sockSendto(socket, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)), to: sender)
+                }
+            }
+            let client = try await reactor.makeSocket(family: .ipv4, kind: .datagram)
+            try await reactor.sockConnect(client, to: try socket.localAddress())
+            try await reactor.sockSend(client, Array("ping".utf8))
+            let reply = try await reactor.sockRecv(client, maxBytes: 100)
+            XCTAssertEqual(reply, Array("ping".utf8))
+            socket.close()
+            client.close()
+            await serving.value
+        }
+    }
+
     func testZeroLengthDatagramsArriveAsDatagrams() throws {
         try runReactor { reactor in
             let (server, address) = try await boundSocket(reactor)
@@ -240,8 +264,8 @@ private func echoOneByOne(_ reactor: Reactor, _ socket: Socket) async {
 }
 
 /// Echoes batches back as they came (each datagram to its sender), until the socket closes.
-private func echoInBatches(_ reactor: Reactor, _ socket: Socket, slotSize: Int = 2048) async {
-    let batch = DatagramBatch(capacity: 64, slotSize: slotSize)
+private func echoInBatches(_ reactor: Reactor, _ socket: Socket) async {
+    let batch = DatagramBatch(capacity: 64, slotSize: 2048)
     while (try? await reactor.sockRecvfrom(socket, into: batch)) != nil {
         try? await reactor.sockSendto(socket, batch)
     }

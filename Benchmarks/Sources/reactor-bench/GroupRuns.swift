@@ -24,10 +24,22 @@ struct Group: ParsableCommand {
         let servers = try selected(self.servers, from: ServerKind.group, \.name) { name in ServerKind.group.first { $0.name == name } }
         let scenarios = [Scenario.named("conns64")!]
         print("Pinned: every server on CPU 0 (a group's two reactors share it), the load on CPU 1.")
-        _ = try Echo.matrix(servers, scenarios, timing: timing)
+        compare(try Echo.matrix(servers, scenarios, timing: timing)[scenarios[0]] ?? [:])
         if !pinnedOnly {
             print("\nUnpinned: servers and load anywhere on the machine's \(ProcessInfo.processInfo.activeProcessorCount) CPUs.")
-            _ = try Echo.matrix(servers, scenarios, timing: timing, serverCPU: nil, loadCPU: nil)
+            compare(try Echo.matrix(servers, scenarios, timing: timing, serverCPU: nil, loadCPU: nil)[scenarios[0]] ?? [:])
+        }
+    }
+
+    /// The group against one reactor, within each repetition: CPU per message and rate.
+    private func compare(_ results: [ServerKind: [Measurement]]) {
+        for mode in ["sock", "streams"] {
+            guard let one = results.first(where: { $0.key.name == "\(mode)-1" })?.value,
+                let two = results.first(where: { $0.key.name == "\(mode)-2" })?.value
+            else { continue }
+            let cost = Spread.ratios(two, to: one, \.serverMicrosecondsPerMessage).map { Report.ratios($0, of: two.count) } ?? "-"
+            let rate = Spread.ratios(two, to: one, \.messagesPerSecond).map { Report.ratios($0, of: two.count) } ?? "-"
+            print("  \(mode): 2 reactors against 1: server µs/msg \(cost), msgs/s \(rate)")
         }
     }
 }
