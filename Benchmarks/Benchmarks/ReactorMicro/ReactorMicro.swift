@@ -7,7 +7,7 @@ import Synchronization
 
 /// Micro-benchmarks of the hot paths, with malloc counts: run `swift package benchmark` in
 /// Benchmarks/. Names have no spaces: the thresholds files are named after them. Each benchmark runs its iterations in one task on a reactor started once, over
-/// a loopback TCP pair made in its setup.
+/// a loopback TCP pair (or UDP pair) made in its setup.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .mallocCountTotal, .instructions],
@@ -187,6 +187,49 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("sockSendto+sockRecvfrom-round-trip-64B") { benchmark in
+        let (a, b) = Fixture.shared.datagramPair
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            let message = [UInt8](repeating: 7, count: 64)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048, alignment: 1)
+            defer { buffer.deallocate() }
+            let bAddress = try b.localAddress()
+            for _ in iterations {
+                try await reactor.sockSendto(a, message, to: bAddress)
+                let (count, sender) = try await reactor.sockRecvfrom(b, into: buffer)
+                try await reactor.sockSendto(b, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)), to: sender)
+                _ = try await reactor.sockRecvfrom(a, into: buffer)
+            }
+        }
+    }
+
+    // 16 datagrams out in one sendmmsg, echoed back as a batch, received as one: an iteration
+    // is 16 round trips.
+    Benchmark("DatagramBatch-echo-16x64B") { benchmark in
+        let (a, b) = Fixture.shared.datagramPair
+        let iterations = benchmark.scaledIterations
+        await Fixture.shared.onReactor { reactor in
+            let outgoing = DatagramBatch(capacity: 16, slotSize: 2048)
+            let echo = DatagramBatch(capacity: 16, slotSize: 2048)
+            let incoming = DatagramBatch(capacity: 16, slotSize: 2048)
+            let message = [UInt8](repeating: 7, count: 64)
+            let bAddress = try b.localAddress()
+            for _ in 0..<16 { try outgoing.append(message, to: bAddress) }
+            for _ in iterations {
+                try await reactor.sockSendto(a, outgoing)
+                var echoed = 0
+                while echoed < 16 {
+                    try await reactor.sockRecvfrom(b, into: echo)
+                    try await reactor.sockSendto(b, echo)
+                    echoed += echo.count
+                }
+                var received = 0
+                while received < 16 { received += try await reactor.sockRecvfrom(a, into: incoming) }
+            }
+        }
+    }
+
     Benchmark("timer-schedule+cancel") { benchmark in
         let iterations = benchmark.scaledIterations
         await Fixture.shared.onReactor { reactor in
@@ -206,6 +249,8 @@ final class Fixture: Sendable {
 
     let reactor: Reactor
     let pair: (Socket, Socket)
+    /// Two UDP sockets bound on loopback.
+    let datagramPair: (Socket, Socket)
     /// A writer on the pair's first socket and a reader on its second, made once: a writer
     /// that is dropped closes its socket.
     let writer: StreamWriter
@@ -213,9 +258,10 @@ final class Fixture: Sendable {
     /// As many threads as the blocking pool has.
     let nioThreadPool = NIOThreadPool(numberOfThreads: BlockingPool.shared.threadCount)
 
-    private init(reactor: Reactor, pair: (Socket, Socket)) {
+    private init(reactor: Reactor, pair: (Socket, Socket), datagramPair: (Socket, Socket)) {
         self.reactor = reactor
         self.pair = pair
+        self.datagramPair = datagramPair
         writer = StreamWriter(pair.0)
         reader = StreamReader(pair.1)
         nioThreadPool.start()
@@ -229,7 +275,11 @@ final class Fixture: Sendable {
         listener.close()
         try client.setOption(.noDelay, 1)
         try server.setOption(.noDelay, 1)
-        let fixture = Fixture(reactor: reactor, pair: (client, server))
+        let loopback = try SocketAddress(ipAddress: "127.0.0.1", port: 0)
+        let datagrams = (try await reactor.makeSocket(family: .ipv4, kind: .datagram), try await reactor.makeSocket(family: .ipv4, kind: .datagram))
+        try datagrams.0.bind(to: loopback)
+        try datagrams.1.bind(to: loopback)
+        let fixture = Fixture(reactor: reactor, pair: (client, server), datagramPair: datagrams)
         current.withLock { $0 = fixture }
     }
 
