@@ -164,13 +164,17 @@ extension Reactor {
         // still run on the loop thread (a release or a future's result from another thread
         // touches state of the loop's); then the tasks they woke, and every job left, go to
         // the global executor, and the loop is gone.
-        let late = closeInbox() + Array(readyQueue)
+        // Appended one by one: Array(_:) of an empty Deque writes the count of the shared empty
+        // array, which two loops shutting down at once would race on.
+        var late = closeInbox()
+        for work in readyQueue { late.append(work) }
         readyQueue.removeAll()
         for work in late {
             if case .callback(let callback) = work { callback() }
         }
         wakeWaitQueues()
-        let jobs = (late + Array(readyQueue)).compactMap { work -> UnownedJob? in
+        for work in readyQueue { late.append(work) }
+        let jobs = late.compactMap { work -> UnownedJob? in
             if case .job(let job) = work { return job }
             return nil
         }
