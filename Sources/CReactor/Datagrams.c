@@ -7,6 +7,8 @@
 #include <netinet/udp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -21,16 +23,16 @@ const size_t CR_MMSGHDR_SIZE = sizeof(struct mmsghdr);
 
 // MSG_TRUNC makes a datagram socket return the datagram's full length, so a cut one is seen.
 ssize_t cr_recv_datagram(int fd, void *buf, size_t len) {
-    CR_RETRY(recv(fd, buf, len, MSG_TRUNC));
+    CR_SYSCALL(SYS_recvfrom, fd, buf, len, MSG_TRUNC, NULL, NULL);
 }
 
 ssize_t cr_recvfrom(int fd, void *buf, size_t len, struct sockaddr_storage *addr, socklen_t *addrlen) {
     *addrlen = sizeof *addr;
-    CR_RETRY(recvfrom(fd, buf, len, MSG_TRUNC, (struct sockaddr *)addr, addrlen));
+    CR_SYSCALL(SYS_recvfrom, fd, buf, len, MSG_TRUNC, (struct sockaddr *)addr, addrlen);
 }
 
 ssize_t cr_sendto(int fd, const void *buf, size_t len, const struct sockaddr *addr, socklen_t addrlen) {
-    CR_RETRY(sendto(fd, buf, len, MSG_NOSIGNAL, addr, addrlen));
+    CR_SYSCALL(SYS_sendto, fd, buf, len, MSG_NOSIGNAL, addr, addrlen);
 }
 
 // Points slot i's header at its bytes, address and control room.
@@ -53,12 +55,12 @@ int cr_batch_recv(int fd, cr_datagram_batch *b) {
         headers[i].msg_hdr.msg_namelen = sizeof b->addresses[i];
         headers[i].msg_hdr.msg_controllen = CR_BATCH_CONTROL;
     }
-    int n;
+    long n;
     do {
-        n = recvmmsg(fd, headers, b->capacity, 0, NULL);
+        n = syscall(SYS_recvmmsg, fd, headers, b->capacity, 0, NULL);
     } while (n < 0 && errno == EINTR);
     if (n < 0) return -errno;
-    for (int i = 0; i < n; i++) {
+    for (long i = 0; i < n; i++) {
         struct msghdr *m = &headers[i].msg_hdr;
         b->lengths[i] = headers[i].msg_len;
         b->address_lengths[i] = m->msg_namelen;
@@ -72,7 +74,7 @@ int cr_batch_recv(int fd, cr_datagram_batch *b) {
             }
         }
     }
-    return n;
+    return (int)n;
 }
 
 int cr_batch_send(int fd, cr_datagram_batch *b, unsigned first, unsigned count) {
@@ -93,5 +95,5 @@ int cr_batch_send(int fd, cr_datagram_batch *b, unsigned first, unsigned count) 
             m->msg_control = NULL;
         }
     }
-    CR_RETRY(sendmmsg(fd, headers + first, count, MSG_NOSIGNAL));
+    CR_SYSCALL(SYS_sendmmsg, fd, headers + first, count, MSG_NOSIGNAL);
 }

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int cr_socket(int domain, int type) {
@@ -25,7 +26,7 @@ int cr_listen(int fd, int backlog) {
 
 int cr_accept(int fd, struct sockaddr_storage *addr, socklen_t *len) {
     *len = sizeof *addr;
-    CR_RETRY(accept4(fd, (struct sockaddr *)addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    CR_SYSCALL(SYS_accept4, fd, (struct sockaddr *)addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
 int cr_connect(int fd, const struct sockaddr *addr, socklen_t len) {
@@ -35,16 +36,16 @@ int cr_connect(int fd, const struct sockaddr *addr, socklen_t len) {
 }
 
 ssize_t cr_recv(int fd, void *buf, size_t len) {
-    CR_RETRY(recv(fd, buf, len, 0));
+    CR_SYSCALL(SYS_recvfrom, fd, buf, len, 0, NULL, NULL);
 }
 
 ssize_t cr_send(int fd, const void *buf, size_t len) {
-    CR_RETRY(send(fd, buf, len, MSG_NOSIGNAL));
+    CR_SYSCALL(SYS_sendto, fd, buf, len, MSG_NOSIGNAL, NULL, 0);
 }
 
 ssize_t cr_sendv(int fd, const struct iovec *iov, int count) {
     struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)count};
-    CR_RETRY(sendmsg(fd, &msg, MSG_NOSIGNAL));
+    CR_SYSCALL(SYS_sendmsg, fd, &msg, MSG_NOSIGNAL);
 }
 
 int cr_set_nonblocking(int fd) {
@@ -54,15 +55,15 @@ int cr_set_nonblocking(int fd) {
 }
 
 ssize_t cr_read(int fd, void *buf, size_t len) {
-    CR_RETRY(read(fd, buf, len));
+    CR_SYSCALL(SYS_read, fd, buf, len);
 }
 
 ssize_t cr_write(int fd, const void *buf, size_t len) {
-    CR_RETRY(write(fd, buf, len));
+    CR_SYSCALL(SYS_write, fd, buf, len);
 }
 
 ssize_t cr_writev(int fd, const struct iovec *iov, int count) {
-    CR_RETRY(writev(fd, iov, count));
+    CR_SYSCALL(SYS_writev, fd, iov, count);
 }
 
 int cr_pipe(int fds[2]) {

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +29,8 @@ int cr_epoll_remove(int epfd, int fd) {
     return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
 }
 
-// epoll_pwait2 (Linux 5.11) takes a nanosecond timeout. Where it is missing (older kernels,
+// Both through syscall(2), as the transfers (Internal.h). epoll_pwait2 (Linux 5.11) takes a
+// nanosecond timeout. Where it is missing (older kernels,
 // valgrind 3.19) or refused (seccomp profiles older than it say EPERM) epoll_wait is used, its
 // timeout rounded up to whole milliseconds so that a timer never fires early.
 static _Atomic int cr_have_epoll_pwait2 = 1;
@@ -41,7 +43,7 @@ static int cr_epoll_wait_raw(int epfd, struct epoll_event *events, int max, int6
             ts.tv_nsec = timeout_ns % 1000000000;
             tsp = &ts;
         }
-        int n = epoll_pwait2(epfd, events, max, tsp, NULL);
+        int n = (int)syscall(SYS_epoll_pwait2, epfd, events, max, tsp, NULL, 0);
         if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return n;
         cr_have_epoll_pwait2 = 0;
     }
@@ -50,7 +52,7 @@ static int cr_epoll_wait_raw(int epfd, struct epoll_event *events, int max, int6
         int64_t ms = (timeout_ns + 999999) / 1000000;
         timeout_ms = ms > INT32_MAX ? INT32_MAX : (int)ms;
     }
-    return epoll_wait(epfd, events, max, timeout_ms);
+    return (int)syscall(SYS_epoll_pwait, epfd, events, max, timeout_ms, NULL, 0);
 }
 
 int cr_epoll_wait(int epfd, cr_event *out, int max, int64_t timeout_ns) {

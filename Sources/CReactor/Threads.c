@@ -67,10 +67,21 @@ int cr_available_cpus(int *out, int max) {
     return count;
 }
 
-int cr_thread_pin(int cpu) {
+_Static_assert(sizeof(cpu_set_t) <= CR_CPU_MASK_SIZE, "CR_CPU_MASK_SIZE holds a cpu_set_t");
+
+int cr_thread_pin(int cpu, void *saved) {
+    if (saved) {
+        int err = pthread_getaffinity_np(pthread_self(), sizeof(cpu_set_t), saved);
+        if (err) return -err;
+    }
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    return err ? -err : 0;
+}
+
+int cr_thread_restore_affinity(const void *saved) {
+    int err = pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), saved);
     return err ? -err : 0;
 }

@@ -142,8 +142,13 @@ int cr_thread_start(void (*body)(void *), void *context);
 // The CPUs this process may run on (sched_getaffinity), at most max of them into out; returns
 // their count or -errno.
 int cr_available_cpus(int *out, int max);
-// Pins the calling thread to one CPU; returns 0 or -errno.
-int cr_thread_pin(int cpu);
+// Room for a thread's CPU mask (a cpu_set_t).
+#define CR_CPU_MASK_SIZE 128
+// Pins the calling thread to one CPU, first saving its mask into saved (CR_CPU_MASK_SIZE
+// bytes) unless saved is NULL; returns 0 or -errno.
+int cr_thread_pin(int cpu, void *saved);
+// Gives the calling thread back the mask cr_thread_pin saved.
+int cr_thread_restore_affinity(const void *saved);
 
 // ---- child processes ---------------------------------------------------------------------
 // A close-on-exec pipe whose ends block: for a child's standard streams (the parent makes its

@@ -80,6 +80,8 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
+    /// Kept out of line: the byte streams' reads, the hot path, stay as short as they were.
+    @inline(never)
     private final func tryReceiveDatagram(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
         guard let size = try reactor.attempt(self, .read, requested: buffer.count, "recv", { cr_recv_datagram(fd, buffer.baseAddress, buffer.count) })
         else { return nil }

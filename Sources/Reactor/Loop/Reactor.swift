@@ -169,7 +169,7 @@ public final class Reactor: @unchecked Sendable {
         let context = Unmanaged.passRetained(reactor).toOpaque()
         let started = cr_thread_start({ context in
             let reactor = Unmanaged<Reactor>.fromOpaque(context!).takeRetainedValue()
-            if let cpu = reactor.pinnedCPU, cr_thread_pin(Int32(cpu)) < 0 {
+            if let cpu = reactor.pinnedCPU, cr_thread_pin(Int32(cpu), nil) < 0 {
                 reactor.logger.warning("could not pin the loop thread to CPU \(cpu); it runs unpinned")
             }
             reactor.bindToCurrentThread()

@@ -32,20 +32,32 @@ public final class ReactorGroup: Sendable {
     /// on a thread of its own (`Reactor.start`); with `pinned`, reactor i's thread runs only on
     /// the i-th available CPU (round the list again when there are more reactors than CPUs).
     /// Stop them with `shutdown()`.
-    public init(count: Int = ReactorGroup.availableCPUs.count, pinned: Bool = false, configuration: Reactor.Configuration = Reactor.Configuration()) throws {
+    public convenience init(
+        count: Int = ReactorGroup.availableCPUs.count, pinned: Bool = false, configuration: Reactor.Configuration = Reactor.Configuration()
+    ) throws {
+        self.init(reactors: try Self.startReactors(count: count, from: 0, pinned: pinned, configuration: configuration))
+    }
+
+    init(reactors: [Reactor]) {
+        self.reactors = reactors
+    }
+
+    /// Reactors `first..<count` of a group, each on a thread of its own (pinned: to CPU i of
+    /// the available ones, round the list).
+    private static func startReactors(count: Int, from first: Int, pinned: Bool, configuration: Reactor.Configuration) throws -> [Reactor] {
         guard count > 0 else { throw ReactorError(.invalidArgument, "a reactor group needs at least one reactor, not \(count)") }
-        let cpus = Self.availableCPUs
+        let cpus = availableCPUs
         var reactors: [Reactor] = []
         do {
-            for index in 0..<count {
+            for index in first..<count {
                 reactors.append(try Reactor.start(configuration: configuration, cpu: pinned ? cpus[index % cpus.count] : nil))
             }
         } catch {
             let started = reactors
-            Self.block { for reactor in started { await reactor.shutdown() } }
+            block { for reactor in started { await reactor.shutdown() } }
             throw error
         }
-        self.reactors = reactors
+        return reactors
     }
 
     /// How many reactors the group has.
@@ -65,31 +77,26 @@ public final class ReactorGroup: Sendable {
         }
     }
 
-    /// Runs `body` with a new group on the group's first reactor, as `Reactor.run` runs a
-    /// body on one reactor, and returns (or rethrows) its result once every reactor is shut
-    /// down. The calling thread waits meanwhile: call it from `main` or a thread of your own,
-    /// not from inside a task.
+    /// Runs `body` with a new group, as `Reactor.run` runs a body on one reactor: the group's
+    /// first reactor runs its loop on the calling thread (with `pinned`, pinned there for the
+    /// run, and given its CPUs back after), the others on threads of their own. Returns (or
+    /// rethrows) the body's result once every reactor is shut down. This blocks the calling
+    /// thread: call it from `main` or a thread of your own, not from inside a task.
     public static func run<Result: Sendable>(
         count: Int = ReactorGroup.availableCPUs.count, pinned: Bool = false, configuration: Reactor.Configuration = Reactor.Configuration(),
         _ body: @escaping @Sendable (ReactorGroup) async throws -> Result
     ) throws -> Result {
-        let group = try ReactorGroup(count: count, pinned: pinned, configuration: configuration)
-        let outcome = LockedValue<Swift.Result<Result, any Error>>(.failure(ReactorError.shutDown("ReactorGroup.run")))
-        block(on: group.reactors[0]) {
-            do {
-                let result = try await body(group)
-                outcome.withLock { $0 = .success(result) }
-            } catch {
-                outcome.withLock { $0 = .failure(error) }
-            }
-        }
-        block { await group.shutdown() }
-        return try outcome.withLock { $0 }.get()
+        let others = try startReactors(count: count, from: 1, pinned: pinned, configuration: configuration)
+        defer { block { for reactor in others { await reactor.shutdown() } } }
+        let savedMask = UnsafeMutableRawPointer.allocate(byteCount: Int(CR_CPU_MASK_SIZE), alignment: 16)
+        defer { savedMask.deallocate() }
+        let pinnedHere = pinned && cr_thread_pin(Int32(availableCPUs[0]), savedMask) == 0
+        defer { if pinnedHere { _ = cr_thread_restore_affinity(savedMask) } }
+        return try Reactor.run(configuration: configuration) { first in try await body(ReactorGroup(reactors: [first] + others)) }
     }
 
-    /// Runs `work` in a new task (preferring `reactor`, if given) and blocks the calling
-    /// thread until it is done.
-    private static func block(on reactor: Reactor? = nil, _ work: @escaping @Sendable () async -> Void) {
+    /// Runs `work` in a new task and blocks the calling thread until it is done.
+    private static func block(_ work: @escaping @Sendable () async -> Void) {
         let finished = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
         sem_init(finished, 0, 0)
         defer {
@@ -97,7 +104,7 @@ public final class ReactorGroup: Sendable {
             finished.deallocate()
         }
         let semaphore = UnsafeTransfer(finished)
-        Task(executorPreference: reactor) {
+        Task {
             await work()
             sem_post(semaphore.value)
         }
