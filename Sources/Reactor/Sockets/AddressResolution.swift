@@ -37,6 +37,6 @@ extension SocketAddress {
             let message = String(cString: cr_gai_strerror(gaiError))
             throw AddressResolutionError(host: host, code: gaiError, message: message)
         }
-        return (0..<Int(count)).map { SocketAddress(storage: storages[$0], length: lengths[$0]) }
+        return (0..<Int(count)).map { index in storages.withUnsafeBufferPointer { SocketAddress(storage: $0.baseAddress! + index, length: lengths[index]) } }
     }
 }

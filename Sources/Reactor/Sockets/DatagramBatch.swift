@@ -84,7 +84,7 @@ public final class DatagramBatch {
         let segmentSize = Int(raw.segment_sizes[index])
         return Message(
             bytes: UnsafeRawBufferPointer(start: slot(index), count: raw.lengths[index]),
-            address: length == 0 ? nil : SocketAddress(storage: raw.addresses[index], length: length),
+            address: length == 0 ? nil : SocketAddress(storage: raw.addresses + index, length: length),
             isTruncated: raw.truncated[index] != 0,
             segmentSize: segmentSize == 0 ? nil : segmentSize)
     }
@@ -104,7 +104,7 @@ public final class DatagramBatch {
         if let base = bytes.baseAddress { slot(count).copyMemory(from: base, byteCount: bytes.count) }
         raw.lengths[count] = bytes.count
         if let address {
-            raw.addresses[count] = address.storage
+            address.withUnsafeStorage { UnsafeMutableRawPointer(raw.addresses + count).copyMemory(from: $0, byteCount: MemoryLayout<sockaddr_storage>.size) }
             raw.address_lengths[count] = address.length
         } else {
             raw.address_lengths[count] = 0

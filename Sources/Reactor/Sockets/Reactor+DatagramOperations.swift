@@ -22,14 +22,12 @@ extension Reactor {
             return try await runOnLoop((self, socket, buffer), file: file, line: line) { try await $0.0.sockRecvfrom($0.1, into: $0.2) }
         }
         await consumeBudget()
-        var storage = sockaddr_storage()
-        var length = socklen_t(0)
+        var sender = SocketAddress()
         let size = try await socket.whenReady(.read) {
             try attempt(socket, .read, requested: buffer.count, "recvfrom") {
-                cr_recvfrom(socket.fd, buffer.baseAddress, buffer.count, &storage, &length)
+                sender.withUnsafeMutableStorage { cr_recvfrom(socket.fd, buffer.baseAddress, buffer.count, $0, $1) }
             }
         }
-        let sender = SocketAddress(storage: storage, length: length)
         if size > buffer.count { throw TruncatedDatagramError(size: size, capacity: buffer.count, sender: sender) }
         chargeBudget(bytes: size)
         return (size, sender)

@@ -23,15 +23,14 @@ extension Reactor {
     private nonisolated(nonsending) func accept(_ listener: Socket) async throws -> (Socket, SocketAddress) {
         await consumeBudget()
         var backoff = Duration.milliseconds(10)
-        var storage = sockaddr_storage()
-        var length = socklen_t(0)
+        var peer = SocketAddress()
         while true {
             do {
                 // A new fd is no short transfer: the listener stays ready until accept says EAGAIN.
                 let fd = try await listener.whenReady(.read) {
-                    try attempt(listener, .read, requested: 0, "accept") { Int(cr_accept(listener.fd, &storage, &length)) }
+                    try attempt(listener, .read, requested: 0, "accept") { Int(peer.withUnsafeMutableStorage { cr_accept(listener.fd, $0, $1) }) }
                 }
-                return (try register(Int32(fd)) as! Socket, SocketAddress(storage: storage, length: length))
+                return (try register(Int32(fd)) as! Socket, peer)
             } catch let error as SystemCallError {
                 switch error.errno {
                 case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,

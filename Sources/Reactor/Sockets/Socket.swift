@@ -64,10 +64,9 @@ public final class Socket: IOHandle, @unchecked Sendable {
         _ call: @escaping @Sendable (Int32, UnsafeMutablePointer<sockaddr_storage>, UnsafeMutablePointer<socklen_t>) -> Int32
     ) throws -> SocketAddress {
         try onOpenSocket(operation) { fd in
-            var storage = sockaddr_storage()
-            var length = socklen_t(0)
-            _ = try check(call(fd, &storage, &length), operation)
-            return SocketAddress(storage: storage, length: length)
+            var address = SocketAddress()
+            _ = try check(address.withUnsafeMutableStorage { call(fd, $0, $1) }, operation)
+            return address
         }
     }
 
@@ -156,7 +155,7 @@ extension Reactor {
             _ = try address.withSockAddr { try check(cr_bind(fd, $0, $1), "bind to \(address)") }
             _ = try check(cr_listen(fd, backlog), "listen")
             if address.family != .unix {
-                _ = try check(cr_getsockname(fd, &bound.storage, &bound.length), "getsockname")
+                _ = try check(bound.withUnsafeMutableStorage { cr_getsockname(fd, $0, $1) }, "getsockname")
             }
         } catch {
             _ = cr_close(fd)

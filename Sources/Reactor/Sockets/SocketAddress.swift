@@ -10,8 +10,15 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         case ipv4, ipv6, unix
     }
 
-    var storage: sockaddr_storage
-    var length: socklen_t
+    /// A sockaddr_storage's 128 bytes, held as words: Swift copies the C struct's byte tuple a
+    /// byte at a time, and a datagram's sender is copied on every receive.
+    typealias Words = (
+        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64
+    )
+
+    private var words: Words = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var length: socklen_t = 0
 
     /// An IPv4 or IPv6 address from its numeric form, such as `"127.0.0.1"` or `"::1"`.
     /// Throws `ReactorError` (`.invalidArgument`) for anything else, or a port out of range.
@@ -19,27 +26,42 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         guard (0...Int(UInt16.max)).contains(port) else {
             throw ReactorError(.invalidArgument, "port \(port) is not in 0...65535")
         }
-        storage = sockaddr_storage()
-        length = 0
-        guard cr_make_inet_address(ipAddress, UInt16(port), &storage, &length) >= 0 else {
+        guard withUnsafeMutableStorage({ cr_make_inet_address(ipAddress, UInt16(port), $0, $1) }) >= 0 else {
             throw ReactorError(.invalidArgument, "'\(ipAddress)' is not a numeric IPv4 or IPv6 address")
         }
     }
 
     /// A Unix-domain socket address. Throws `ENAMETOOLONG` for a path the kernel cannot hold.
     public init(unixPath: String) throws {
-        storage = sockaddr_storage()
-        length = 0
-        _ = try check(cr_make_unix_address(unixPath, &storage, &length), "make address")
+        _ = try check(withUnsafeMutableStorage { cr_make_unix_address(unixPath, $0, $1) }, "make address")
     }
 
-    init(storage: sockaddr_storage, length: socklen_t) {
-        self.storage = storage
+    /// An address the kernel wrote: `length` bytes at `storage`.
+    init(storage: UnsafePointer<sockaddr_storage>, length: socklen_t) {
         self.length = length
+        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(start: storage, count: MemoryLayout<sockaddr_storage>.size)) }
+    }
+
+    /// An empty address, for a call to fill in with `withUnsafeMutableStorage`.
+    init() {}
+
+    /// Runs `body` with the address's sockaddr_storage and length, for a call that writes them
+    /// (recvfrom, getsockname).
+    mutating func withUnsafeMutableStorage<R>(_ body: (UnsafeMutablePointer<sockaddr_storage>, UnsafeMutablePointer<socklen_t>) throws -> R) rethrows -> R {
+        try withUnsafeMutablePointer(to: &words) { words in
+            try words.withMemoryRebound(to: sockaddr_storage.self, capacity: 1) { try body($0, &length) }
+        }
+    }
+
+    /// Runs `body` with the address's sockaddr_storage, for a call that reads it.
+    func withUnsafeStorage<R>(_ body: (UnsafePointer<sockaddr_storage>) throws -> R) rethrows -> R {
+        try withUnsafePointer(to: words) { words in
+            try words.withMemoryRebound(to: sockaddr_storage.self, capacity: 1) { try body($0) }
+        }
     }
 
     public var family: Family {
-        switch Int32(storage.ss_family) {
+        switch Int32(withUnsafeStorage { $0.pointee.ss_family }) {
         case AF_INET: .ipv4
         case AF_INET6: .ipv6
         default: .unix
@@ -49,22 +71,20 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     /// The numeric host of an IP address; nil for a Unix-domain address.
     public var host: String? {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        var copy = storage
-        guard cr_address_host(&copy, &buffer, buffer.count) == 0 else { return nil }
+        guard withUnsafeStorage({ cr_address_host($0, &buffer, buffer.count) }) == 0 else { return nil }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The port of an IP address; nil for a Unix-domain address.
     public var port: Int? {
-        var copy = storage
-        let port = cr_address_port(&copy)
+        let port = withUnsafeStorage { cr_address_port($0) }
         return port < 0 ? nil : Int(port)
     }
 
     /// The path of a Unix-domain address; nil for an IP address.
     public var path: String? {
         guard family == .unix else { return nil }
-        return withUnsafeBytes(of: storage) { raw in
+        return withUnsafeBytes(of: words) { raw in
             let pathBytes = raw.dropFirst(MemoryLayout<sa_family_t>.size)
                 .prefix(Int(length) - MemoryLayout<sa_family_t>.size)
             return String(decoding: pathBytes.prefix { $0 != 0 }, as: UTF8.self)
@@ -79,10 +99,10 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    var domain: Int32 { Int32(storage.ss_family) }
+    var domain: Int32 { Int32(withUnsafeStorage { $0.pointee.ss_family }) }
 
     func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {
-        try withUnsafePointer(to: storage) { pointer in
+        try withUnsafePointer(to: words) { pointer in
             try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, length) }
         }
     }
@@ -97,6 +117,6 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     private var significantBytes: [UInt8] {
-        withUnsafeBytes(of: storage) { Array($0.prefix(Int(length))) }
+        withUnsafeBytes(of: words) { Array($0.prefix(Int(length))) }
     }
 }
