@@ -175,10 +175,15 @@ extension Reactor {
     }
 
     /// Throws unless `socket` is this reactor's and a datagram socket.
+    @inline(__always)
     private func checkDatagram(_ socket: Socket, _ operation: StaticString) throws {
-        try checkOwns(socket, "\(operation)")
-        guard socket.isDatagram else {
-            throw ReactorError(.invalidArgument, "\(operation) needs a datagram socket; \(socket) is a stream")
-        }
+        guard socket.reactor === self && socket.isDatagram else { throw misuse(socket, operation) }
+    }
+
+    /// The error of a datagram operation given another reactor's socket, or a stream.
+    @inline(never)
+    private func misuse(_ socket: Socket, _ operation: StaticString) -> any Error {
+        do { try checkOwns(socket, "\(operation)") } catch { return error }
+        return ReactorError(.invalidArgument, "\(operation) needs a datagram socket; \(socket) is a stream")
     }
 }
