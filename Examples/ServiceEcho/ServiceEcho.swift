@@ -28,11 +28,16 @@ struct ServiceEcho: ParsableCommand {
     @Option(help: "How long connections may take to end after SIGTERM, in milliseconds.")
     var gracePeriod = 2000
 
+    @Option(help: "How many reactors serve the port, each on a thread of its own.")
+    var reactors = 1
+
     func run() throws {
         let options = self
-        try Reactor.run { reactor in
+        try ReactorGroup.run(count: options.reactors) { reactors in
             let delay = Duration.milliseconds(options.delay)
-            let server = try await startServer(host: options.host, port: options.port) { reader, writer in
+            let server = try await startServer(host: options.host, port: options.port, group: reactors) { reader, writer in
+                // The reactor that accepted this connection, which the handler runs on.
+                guard let reactor = Reactor.current else { return }
                 while let line = try await reader.readLineIfAny() {
                     try await reactor.sleep(for: delay)
                     try writer.write(line)
