@@ -46,14 +46,7 @@ final class GroupServerTests: XCTestCase {
             let mismatches = try await withThrowingTaskGroup(of: Int.self) { clients in
                 for index in 0..<400 {
                     clients.addTask(executorPreference: group.next()) {
-                        let (reader, writer) = try await openConnection(host: "127.0.0.1", port: port)
-                        let payload = randomBytes(1000 + index * 37, seed: UInt64(index))
-                        try writer.write(payload)
-                        try await writer.drain()
-                        try writer.writeEOF()
-                        let echoed = try await reader.read()
-                        writer.close()
-                        return echoed == payload ? 0 : 1
+                        try await echoesByteExact(port: port, randomBytes(1000 + index * 37, seed: UInt64(index))) ? 0 : 1
                     }
                 }
                 return try await clients.reduce(0, +)

@@ -27,14 +27,7 @@ final class ServerTests: XCTestCase {
             let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<100 {
                     group.addTask {
-                        let (reader, writer) = try await openConnection(host: "127.0.0.1", port: port)
-                        let payload = randomBytes(20_000 + index * 97, seed: UInt64(1000 + index))
-                        try writer.write(payload)
-                        try await writer.drain()
-                        try writer.writeEOF()
-                        let echoed = try await reader.read()
-                        writer.close()
-                        return echoed == payload ? 0 : 1
+                        try await echoesByteExact(port: port, randomBytes(20_000 + index * 97, seed: UInt64(1000 + index))) ? 0 : 1
                     }
                 }
                 return try await group.reduce(0, +)

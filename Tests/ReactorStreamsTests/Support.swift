@@ -6,3 +6,17 @@ extension Reactor {
         sources.source(fd: handle.fd, generation: handle.generation)?.pointee[waiter: interest] != nil
     }
 }
+
+import ReactorStreams
+
+/// A client of an echo server: sends `payload`, half-closes, reads to EOF; true when what came
+/// back is `payload`.
+func echoesByteExact(port: Int, _ payload: [UInt8]) async throws -> Bool {
+    let (reader, writer) = try await openConnection(host: "127.0.0.1", port: port)
+    try writer.write(payload)
+    try await writer.drain()
+    try writer.writeEOF()
+    let echoed = try await reader.read()
+    writer.close()
+    return echoed == payload
+}

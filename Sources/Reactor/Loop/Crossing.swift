@@ -122,20 +122,14 @@ extension Reactor {
             throw ReactorError(.wrongReactor, "\(operation) was called on another reactor's loop thread: use its async form or hop first")
         }
         let done = LockedValue<Result<T, any Error>?>(nil)
-        let finished = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
-        sem_init(finished, 0, 0)
-        defer {
-            sem_destroy(finished)
-            finished.deallocate()
-        }
-        let semaphore = UnsafeTransfer(finished)
+        let finished = BlockingSignal()
         let accepted = callSoonThreadsafe {
             let result = Result { try body() }
             done.withLock { $0 = result }
-            sem_post(semaphore.value)
+            finished.signal()
         }
         guard accepted else { throw ReactorError.shutDown(operation) }
-        while sem_wait(finished) != 0 {}
+        finished.wait()
         return try done.withLock { $0! }.get()
     }
 

@@ -97,17 +97,11 @@ public final class ReactorGroup: Sendable {
 
     /// Runs `work` in a new task and blocks the calling thread until it is done.
     private static func block(_ work: @escaping @Sendable () async -> Void) {
-        let finished = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
-        sem_init(finished, 0, 0)
-        defer {
-            sem_destroy(finished)
-            finished.deallocate()
-        }
-        let semaphore = UnsafeTransfer(finished)
+        let finished = BlockingSignal()
         Task {
             await work()
-            sem_post(semaphore.value)
+            finished.signal()
         }
-        while sem_wait(finished) != 0 {}
+        finished.wait()
     }
 }
