@@ -18,7 +18,9 @@
 // A system call made through syscall(2), retried on EINTR. The calls made per message go
 // this way: glibc's own wrappers of them are cancellation points, and on every thread but
 // the main one each call then enables and disables asynchronous cancellation around it
-// (dozens of instructions a call; this library never cancels a thread).
+// (dozens of instructions a call; this library never cancels a thread). Sanitizers do not
+// intercept these calls; the threads of this library order their work with locks and atomics,
+// which they do see.
 #define CR_SYSCALL(...) CR_RETRY(syscall(__VA_ARGS__))
 
 // Bit n - 1: signal n was taken by a loop thread at some time (Signals.c); a thread this

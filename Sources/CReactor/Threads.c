@@ -22,9 +22,19 @@ typedef struct {
     void *context;
 } cr_thread_start_args;
 
+// The CPUs a thread of this library starts on: the process's, as they were before the first
+// loop thread was pinned. A thread inherits its creator's mask, and a pinned loop thread is
+// what starts the blocking pool's workers; they must not all crowd onto its CPU.
+static pthread_mutex_t cr_unpinned_lock = PTHREAD_MUTEX_INITIALIZER;
+static cpu_set_t cr_unpinned_mask;
+static int cr_unpinned_saved = 0;
+
 static void *cr_thread_main(void *raw) {
     cr_thread_start_args args = *(cr_thread_start_args *)raw;
     free(raw);
+    pthread_mutex_lock(&cr_unpinned_lock);
+    if (cr_unpinned_saved) pthread_setaffinity_np(pthread_self(), sizeof cr_unpinned_mask, &cr_unpinned_mask);
+    pthread_mutex_unlock(&cr_unpinned_lock);
     // A thread inherits its creator's mask, and a loop thread blocks the signals it takes, as
     // may a thread it started: unblock those here, or this thread would hold them blocked for
     // good (while they are taken, the forwarding handler sends them on from here).
@@ -74,6 +84,11 @@ int cr_thread_pin(int cpu, void *saved) {
         int err = pthread_getaffinity_np(pthread_self(), sizeof(cpu_set_t), saved);
         if (err) return -err;
     }
+    pthread_mutex_lock(&cr_unpinned_lock);
+    if (!cr_unpinned_saved && pthread_getaffinity_np(pthread_self(), sizeof cr_unpinned_mask, &cr_unpinned_mask) == 0) {
+        cr_unpinned_saved = 1;
+    }
+    pthread_mutex_unlock(&cr_unpinned_lock);
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);

@@ -26,6 +26,9 @@ public func createDatagramEndpoint(
 ) async throws -> DatagramEndpoint {
     let reactor = try Reactor.resolve(reactor, for: "createDatagramEndpoint")
     guard local != nil || remote != nil else { throw ReactorError(.invalidArgument, "createDatagramEndpoint needs a local or a remote address") }
+    guard (0...(1 << 20)).contains(maxDatagramSize) else {
+        throw ReactorError(.invalidArgument, "maxDatagramSize \(maxDatagramSize) is not in 0...1048576")
+    }
     var remoteAddress: SocketAddress?
     if let remote { remoteAddress = try await SocketAddress.resolve(host: remote.host, port: remote.port, on: reactor.blockingPool)[0] }
     var localAddress: SocketAddress?
@@ -52,7 +55,11 @@ public func createDatagramEndpoint(
 /// datagram in endpoint`), which ends once `close()` is called. One task at a time receives.
 /// A received datagram is copied into an array of its own; for no allocation per datagram,
 /// use `Reactor.sockRecvfrom(_:into:)` with a `DatagramBatch` on `socket`.
-public final class DatagramEndpoint: AsyncSequence, Sendable {
+///
+/// An error ends the iteration, as it ends any `AsyncSequence`: a connected endpoint's
+/// ECONNREFUSED (the peer's port is closed) or a `TruncatedDatagramError`. To carry on past
+/// them, as asyncio's `error_received` does, call `receive()` in a loop and catch them.
+public final class DatagramEndpoint: AsyncSequence, @unchecked Sendable {  // `buffer` is the receiving task's
     public typealias Element = Datagram
 
     /// The socket, for the sock-level and batched calls.
@@ -64,13 +71,18 @@ public final class DatagramEndpoint: AsyncSequence, Sendable {
     /// The longest datagram received whole; a longer one throws `TruncatedDatagramError`.
     public let maxDatagramSize: Int
     private let closed = Atomic<Bool>(false)
+    /// What a datagram is received into, then copied out of at once.
+    private let buffer: UnsafeMutableRawBufferPointer
 
     init(socket: Socket, localAddress: SocketAddress, remoteAddress: SocketAddress?, maxDatagramSize: Int) {
         self.socket = socket
         self.localAddress = localAddress
         self.remoteAddress = remoteAddress
         self.maxDatagramSize = maxDatagramSize
+        buffer = .allocate(byteCount: Swift.max(maxDatagramSize, 1), alignment: 16)
     }
+
+    deinit { buffer.deallocate() }
 
     /// Sends `bytes` as one datagram to `address`, or to the remote of a connected endpoint
     /// (asyncio's `transport.sendto`). Waits only while the socket's send buffer is full.
@@ -87,8 +99,9 @@ public final class DatagramEndpoint: AsyncSequence, Sendable {
     /// The next datagram, or nil once the endpoint is closed.
     public nonisolated(nonsending) func receive(file: StaticString = #fileID, line: UInt = #line) async throws -> Datagram? {
         do {
-            let (bytes, address) = try await socket.reactor.sockRecvfrom(socket, maxBytes: maxDatagramSize, file: file, line: line)
-            return Datagram(bytes: bytes, address: address)
+            let into = UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(maxDatagramSize))
+            let (count, address) = try await socket.reactor.sockRecvfrom(socket, into: into, file: file, line: line)
+            return Datagram(bytes: Array(buffer.prefix(count)), address: address)
         } catch let error as SystemCallError where error.errno == EBADF && closed.load(ordering: .relaxed) {
             return nil
         }

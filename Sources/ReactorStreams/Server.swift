@@ -83,6 +83,7 @@ public func startUnixServer(
     path: String, backlog: Int32 = 511, limit: Int = StreamReader.defaultLimit,
     on reactor: Reactor? = nil, group: ReactorGroup? = nil, file: StaticString = #fileID, line: UInt = #line, handler: @escaping ConnectionHandler
 ) async throws -> Server {
+    if reactor != nil && group != nil { throw ReactorError(.invalidArgument, "startUnixServer takes a reactor or a group, not both") }
     var status = stat()
     if stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
     let address = try SocketAddress(unixPath: path)

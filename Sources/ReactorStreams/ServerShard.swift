@@ -59,8 +59,13 @@ final class ServerShard: @unchecked Sendable {
                 serve(socket, peer: peer)
             } catch {
                 // The listener was closed (close()) or failed for good; sockAccept already
-                // rides out the passing errors, EMFILE included.
-                if !isClosed { reactor.callExceptionHandler(ErrorContext(message: "server on \(listener) stopped accepting", error: error)) }
+                // rides out the passing errors, EMFILE included. One that failed is closed too:
+                // beside a group's other listeners the kernel would go on queueing its share of
+                // connections there, for nobody.
+                if !isClosed {
+                    reactor.callExceptionHandler(ErrorContext(message: "server on \(listener) stopped accepting", error: error))
+                    listener.close()
+                }
                 return
             }
         }

@@ -194,10 +194,12 @@ final class DatagramTests: XCTestCase {
 
                 let incoming = DatagramBatch(capacity: 16, slotSize: 65536)
                 var datagrams: [[UInt8]] = []
+                var coalesced = false
                 while datagrams.reduce(0, { $0 + $1.count }) < bytes.count {
                     let received = try await reactor.sockRecvfrom(server, into: incoming)
                     for slot in 0..<received {
                         let message = incoming[slot]
+                        if message.segmentSize != nil { coalesced = true }
                         let size = message.segmentSize ?? message.bytes.count
                         for start in stride(from: 0, to: message.bytes.count, by: max(size, 1)) {
                             datagrams.append(Array(message.bytes[start..<min(start + size, message.bytes.count)]))
@@ -206,9 +208,31 @@ final class DatagramTests: XCTestCase {
                 }
                 XCTAssertEqual(datagrams.map(\.count), Array(repeating: 100, count: 10) + [40], "offload \(offload)")
                 XCTAssertEqual(Array(datagrams.joined()), bytes)
+                // Loopback hands a segmented send to a receiver with UDP_GRO whole.
+                XCTAssertEqual(coalesced, offload, "offload \(offload)")
                 server.close()
                 client.close()
             }
+        }
+    }
+
+    func testABatchSendSkipsTheMessageTheKernelRefusesAndSendsTheRest() throws {
+        try runReactor { reactor in
+            let (server, address) = try await boundSocket(reactor)
+            let (client, _) = try await boundSocket(reactor)
+            let batch = DatagramBatch(capacity: 4, slotSize: 2048)
+            try batch.append([1], to: address)
+            try batch.append([2], to: try SocketAddress(ipAddress: "127.0.0.1", port: 0))  // port 0: EINVAL
+            try batch.append([3], to: address)
+            let sent = try await reactor.sockSendto(client, batch)
+            XCTAssertEqual(sent, 2)
+            XCTAssertEqual(batch.refusals.map(\.index), [1])
+            XCTAssertEqual(batch.refusals.first?.error.errno, EINVAL)
+            let first = try await reactor.sockRecvfrom(server, maxBytes: 10)
+            let second = try await reactor.sockRecvfrom(server, maxBytes: 10)
+            XCTAssertEqual([first.bytes, second.bytes], [[1], [3]])
+            server.close()
+            client.close()
         }
     }
 
@@ -267,7 +291,7 @@ private func echoOneByOne(_ reactor: Reactor, _ socket: Socket) async {
 private func echoInBatches(_ reactor: Reactor, _ socket: Socket) async {
     let batch = DatagramBatch(capacity: 64, slotSize: 2048)
     while (try? await reactor.sockRecvfrom(socket, into: batch)) != nil {
-        try? await reactor.sockSendto(socket, batch)
+        _ = try? await reactor.sockSendto(socket, batch)
     }
 }
 

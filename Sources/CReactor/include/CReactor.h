@@ -137,7 +137,9 @@ int64_t cr_monotonic_ns(void);
 extern __thread void *cr_current_reactor_tls;
 static inline void *cr_current_reactor(void) { return cr_current_reactor_tls; }
 static inline void cr_set_current_reactor(void *reactor) { cr_current_reactor_tls = reactor; }
-// Starts a detached thread that calls body(context); returns 0 or -errno.
+// Starts a detached thread that calls body(context); returns 0 or -errno. Once a thread was
+// pinned (cr_thread_pin), new threads start on the CPUs the process had before, whoever
+// starts them.
 int cr_thread_start(void (*body)(void *), void *context);
 // The CPUs this process may run on (sched_getaffinity), at most max of them into out; returns
 // their count or -errno.

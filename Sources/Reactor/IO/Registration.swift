@@ -84,9 +84,15 @@ extension Reactor {
     func registerOnLoop(
         _ fd: Int32, isSocket: Bool, isStream: Bool, operation: StaticString, file: StaticString, line: UInt
     ) async throws -> IOHandle {
-        try await runOnLoop((self, fd, isSocket, isStream), operation: operation, file: file, line: line) { arguments in
-            let (reactor, fd, isSocket, isStream) = arguments
-            return try reactor.register(fd, isSocket: isSocket, isStream: isStream)
+        do {
+            return try await runOnLoop((self, fd, isSocket, isStream), operation: operation, file: file, line: line) { arguments in
+                let (reactor, fd, isSocket, isStream) = arguments
+                return try reactor.register(fd, isSocket: isSocket, isStream: isStream)
+            }
+        } catch let error as ReactorError where error.code == .shutDown {
+            // The loop refused the hop, so `register` never ran: the fd is still this call's.
+            _ = cr_close(fd)
+            throw error
         }
     }
 

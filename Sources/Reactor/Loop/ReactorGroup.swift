@@ -18,7 +18,7 @@ import Synchronization
 public final class ReactorGroup: Sendable {
     /// The reactors, in the order `next()` hands them out.
     public let reactors: [Reactor]
-    private let handedOut = Atomic<Int>(0)
+    private let handedOut = Atomic<UInt>(0)
 
     /// The CPUs this process may run on (sched_getaffinity(2), so taskset and cgroup cpusets
     /// count): a group's default size, and the CPUs a pinned group's reactors take in turn.
@@ -65,7 +65,7 @@ public final class ReactorGroup: Sendable {
 
     /// The next reactor, round-robin: where to put a new task, connection or client.
     public func next() -> Reactor {
-        reactors[handedOut.add(1, ordering: .relaxed).oldValue % reactors.count]
+        reactors[Int(handedOut.wrappingAdd(1, ordering: .relaxed).oldValue % UInt(reactors.count))]
     }
 
     /// Stops every reactor (as `Reactor.shutdown()` does) and returns once every loop is done.
@@ -90,7 +90,11 @@ public final class ReactorGroup: Sendable {
         defer { block { for reactor in others { await reactor.shutdown() } } }
         let savedMask = UnsafeMutableRawPointer.allocate(byteCount: Int(CR_CPU_MASK_SIZE), alignment: 16)
         defer { savedMask.deallocate() }
-        let pinnedHere = pinned && cr_thread_pin(Int32(availableCPUs[0]), savedMask) == 0
+        var pinnedHere = false
+        if pinned {
+            pinnedHere = cr_thread_pin(Int32(availableCPUs[0]), savedMask) == 0
+            if !pinnedHere { configuration.logger.warning("could not pin the calling thread to CPU \(availableCPUs[0]); it runs unpinned") }
+        }
         defer { if pinnedHere { _ = cr_thread_restore_affinity(savedMask) } }
         return try Reactor.run(configuration: configuration) { first in try await body(ReactorGroup(reactors: [first] + others)) }
     }

@@ -21,6 +21,10 @@ public final class DatagramBatch {
     public let slotSize: Int
     /// How many messages the batch holds now.
     public private(set) var count = 0
+    /// The messages the last `sockSendto` of this batch could not send, each with the kernel's
+    /// refusal (an unreachable destination, a datagram too long, a bad segment size): the
+    /// other messages went out.
+    public private(set) var refusals: [(index: Int, error: SystemCallError)] = []
     var raw: cr_datagram_batch
     private let memory: UnsafeMutableRawPointer
 
@@ -120,7 +124,10 @@ public final class DatagramBatch {
     }
 
     /// Empties the batch, keeping its memory.
-    public func removeAll() { count = 0 }
+    public func removeAll() {
+        count = 0
+        refusals.removeAll(keepingCapacity: true)
+    }
 
     /// The memory of slot `index`.
     private func slot(_ index: Int) -> UnsafeMutableRawPointer {
@@ -129,4 +136,10 @@ public final class DatagramBatch {
 
     /// Set by a receive: the batch now holds `received` messages.
     func didReceive(_ received: Int) { count = received }
+
+    /// Set by a send: message `index` was refused.
+    func refuse(_ index: Int, _ error: SystemCallError) { refusals.append((index, error)) }
+
+    /// Set by a send before it starts.
+    func forgetRefusals() { refusals.removeAll(keepingCapacity: true) }
 }

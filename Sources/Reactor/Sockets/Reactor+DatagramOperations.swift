@@ -130,36 +130,53 @@ extension Reactor {
 
     /// Sends every message of the batch, each to its address (or to a connected socket's
     /// peer), with as few sendmmsg(2) calls as the send buffer allows, waiting while it is
-    /// full. A message with a segment size goes as one UDP_SEGMENT send; a kernel or route
-    /// without segmentation offload gets its datagrams one by one instead. Throws the error of
-    /// the first message the kernel refused (the ones before it were sent).
-    public nonisolated(nonsending) func sockSendto(_ socket: Socket, _ batch: DatagramBatch, file: StaticString = #fileID, line: UInt = #line) async throws {
+    /// full; returns how many went out. A message with a segment size goes as one UDP_SEGMENT
+    /// send; where the route's device cannot segment (EIO), its datagrams go one by one. A
+    /// message the kernel refuses is skipped and listed in the batch's `refusals`, as asyncio's
+    /// datagram transport reports such an error and carries on; an error of the socket itself
+    /// (closed) is thrown.
+    @discardableResult
+    public nonisolated(nonsending) func sockSendto(_ socket: Socket, _ batch: DatagramBatch, file: StaticString = #fileID, line: UInt = #line) async throws -> Int {
         try checkDatagram(socket, "sockSendto")
         let transfer = UnsafeTransfer(batch)
         guard runsInPlace(#isolation) else {
             return try await runOnLoop((self, socket, transfer), file: file, line: line) { try await $0.0.sockSendto($0.1, $0.2.value) }
         }
         await consumeBudget()
+        batch.forgetRefusals()
+        var next = 0
         var sent = 0
-        while sent < batch.count {
+        while next < batch.count {
             do {
-                // requested 0: a partial send may be an error on the next message, not a full
+                // requested 0: a partial send may be a refusal of the next message, not a full
                 // buffer, so it must not clear the readiness.
-                sent += try await socket.whenReady(.write) {
+                let count = try await socket.whenReady(.write) {
                     try attempt(socket, .write, requested: 0, "sendmmsg") {
-                        Int(cr_batch_send(socket.fd, &batch.raw, UInt32(sent), UInt32(batch.count - sent)))
+                        Int(cr_batch_send(socket.fd, &batch.raw, UInt32(next), UInt32(batch.count - next)))
                     }
                 }
-            } catch let error as SystemCallError where batch[sent].segmentSize != nil && Self.noSegmentationOffload.contains(error.errno) {
-                try await sendSegments(socket, batch[sent])
-                sent += 1
+                next += count
+                sent += count
+            } catch let error as SystemCallError where !Self.errorsOfTheSocket.contains(error.errno) {
+                do {
+                    guard batch[next].segmentSize != nil && Self.noSegmentationOffload.contains(error.errno) else { throw error }
+                    try await sendSegments(socket, batch[next])
+                    sent += 1
+                } catch let refusal as SystemCallError where !Self.errorsOfTheSocket.contains(refusal.errno) {
+                    batch.refuse(next, refusal)
+                }
+                next += 1
             }
         }
         chargeBudget(bytes: sent * 1024)
+        return sent
     }
 
-    /// The errors of a UDP_SEGMENT send that the kernel, or the route's device, cannot do.
-    private static let noSegmentationOffload: Set<Int32> = [EIO, ENOPROTOOPT, EOPNOTSUPP]
+    /// The errors of a send that concern the socket, not one message: the batch stops there.
+    private static let errorsOfTheSocket: Set<Int32> = [EBADF, ENOTSOCK, EFAULT]
+
+    /// The errors of a UDP_SEGMENT send that the route's device cannot do.
+    private static let noSegmentationOffload: Set<Int32> = [EIO, EOPNOTSUPP]
 
     /// The fallback for a segmented message: its datagrams one by one.
     private nonisolated(nonsending) func sendSegments(_ socket: Socket, _ message: DatagramBatch.Message) async throws {

@@ -30,7 +30,8 @@ extension Reactor {
                 let fd = try await listener.whenReady(.read) {
                     try attempt(listener, .read, requested: 0, "accept") { Int(peer.withUnsafeMutableStorage { cr_accept(listener.fd, $0, $1) }) }
                 }
-                return (try register(Int32(fd)) as! Socket, peer)
+                // A connection is of its listener's kind: a byte stream, or records (SOCK_SEQPACKET).
+                return (try register(Int32(fd), isStream: !listener.isDatagram) as! Socket, peer)
             } catch let error as SystemCallError {
                 switch error.errno {
                 case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,

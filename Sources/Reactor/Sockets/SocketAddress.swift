@@ -108,15 +108,17 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     public static func == (lhs: SocketAddress, rhs: SocketAddress) -> Bool {
-        lhs.length == rhs.length && lhs.significantBytes.elementsEqual(rhs.significantBytes)
+        guard lhs.length == rhs.length else { return false }
+        return withUnsafeBytes(of: lhs.words) { left in
+            withUnsafeBytes(of: rhs.words) { right in memcmp(left.baseAddress!, right.baseAddress!, lhs.significantCount) == 0 }
+        }
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(length)
-        for byte in significantBytes { hasher.combine(byte) }
+        withUnsafeBytes(of: words) { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0.prefix(significantCount))) }
     }
 
-    private var significantBytes: [UInt8] {
-        withUnsafeBytes(of: words) { Array($0.prefix(Int(length))) }
-    }
+    /// The bytes the address is made of: its length, within the storage.
+    private var significantCount: Int { min(Int(length), MemoryLayout<Words>.size) }
 }
