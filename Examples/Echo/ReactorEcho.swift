@@ -247,7 +247,9 @@ struct UDPEchoServer: Sendable {
         return UDPEchoServer(sockets: sockets, loops: loops)
     }
 
-    /// One sockRecvfrom and one sockSendto per datagram, through one buffer.
+    /// One recvfrom and one sendto per datagram, through one buffer: the reply is tried at
+    /// once (`trySendto`), as the sock-level TCP echo tries its write, and waits for room
+    /// (`sockSendto`) only when the send buffer was full.
     private static func echoOneByOne(_ socket: Socket) async {
         let reactor = socket.reactor
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
@@ -255,7 +257,8 @@ struct UDPEchoServer: Sendable {
         while true {
             do {
                 let (count, sender) = try await reactor.sockRecvfrom(socket, into: buffer)
-                try await reactor.sockSendto(socket, UnsafeRawBufferPointer(rebasing: buffer.prefix(count)), to: sender)
+                let datagram = UnsafeRawBufferPointer(rebasing: buffer.prefix(count))
+                if try socket.trySendto(datagram, to: sender) == nil { try await reactor.sockSendto(socket, datagram, to: sender) }
             } catch let error as SystemCallError where error.errno == EBADF {
                 return  // stopped
             } catch {

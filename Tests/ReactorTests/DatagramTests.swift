@@ -216,6 +216,31 @@ final class DatagramTests: XCTestCase {
         }
     }
 
+    func testTheNonBlockingPrimitivesAnswerNilUntilADatagramIsThere() throws {
+        try runReactor { reactor in
+            let (server, address) = try await boundSocket(reactor)
+            let (client, clientAddress) = try await boundSocket(reactor)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 100, alignment: 1)
+            defer { buffer.deallocate() }
+            XCTAssertNil(try server.tryRecvfrom(into: buffer))
+            let sent = try [UInt8]([5, 6, 7]).withUnsafeBytes { try client.trySendto($0, to: address) }
+            XCTAssertEqual(sent, 3)
+            try await server.waitUntilReadable()
+            let received = try server.tryRecvfrom(into: buffer)
+            XCTAssertEqual(received?.count, 3)
+            XCTAssertEqual(received?.address, clientAddress)
+            XCTAssertEqual(Array(buffer.prefix(3)), [5, 6, 7])
+            XCTAssertNil(try server.tryRecvfrom(into: buffer))
+            // A stream socket is refused: recvfrom with MSG_TRUNC would discard its bytes.
+            let (tcpClient, tcpServer) = try await connectedPair(reactor)
+            XCTAssertThrowsError(try tcpServer.tryRecvfrom(into: buffer))
+            tcpClient.close()
+            tcpServer.close()
+            server.close()
+            client.close()
+        }
+    }
+
     func testABatchSendSkipsTheMessageTheKernelRefusesAndSendsTheRest() throws {
         try runReactor { reactor in
             let (server, address) = try await boundSocket(reactor)

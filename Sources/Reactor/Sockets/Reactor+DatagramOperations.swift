@@ -23,11 +23,7 @@ extension Reactor {
         }
         await consumeBudget()
         var sender = SocketAddress()
-        let size = try await socket.whenReady(.read) {
-            try attempt(socket, .read, requested: buffer.count, "recvfrom") {
-                sender.withUnsafeMutableStorage { cr_recvfrom(socket.fd, buffer.baseAddress, buffer.count, $0, $1) }
-            }
-        }
+        let size = try await socket.whenReady(.read) { try socket.receiveDatagram(into: buffer, from: &sender) }
         if size > buffer.count { throw TruncatedDatagramError(size: size, capacity: buffer.count, sender: sender) }
         chargeBudget(bytes: size)
         return (size, sender)
@@ -55,9 +51,10 @@ extension Reactor {
         guard runsInPlace(#isolation) else {
             return try await runOnLoop((self, socket, bytes, address), file: file, line: line) { try await $0.0.sockSendto($0.1, $0.2, to: $0.3) }
         }
-        return try await sendOnce(socket, "sendto", count: bytes.count) { fd in
-            address.withSockAddr { cr_sendto(fd, bytes.baseAddress, bytes.count, $0, $1) }
-        }
+        await consumeBudget()
+        let count = try await socket.whenReady(.write) { try socket.sendDatagram(bytes, to: address) }
+        chargeBudget(bytes: count)
+        return count
     }
 
     /// Sends `bytes` as one datagram to `address` (`loop.sock_sendto`), from the array's storage.
@@ -69,9 +66,10 @@ extension Reactor {
         guard runsInPlace(#isolation) else {
             return try await runOnLoop((self, socket, bytes, address), file: file, line: line) { try await $0.0.sockSendto($0.1, $0.2, to: $0.3) }
         }
-        return try await sendOnce(socket, "sendto", count: bytes.count) { fd in
-            bytes.withUnsafeBytes { bytes in address.withSockAddr { cr_sendto(fd, bytes.baseAddress, bytes.count, $0, $1) } }
-        }
+        await consumeBudget()
+        let count = try await socket.whenReady(.write) { try bytes.withUnsafeBytes { try socket.sendDatagram($0, to: address) } }
+        chargeBudget(bytes: count)
+        return count
     }
 
     /// One send on a socket: on a connected datagram socket, `bytes` as one datagram to its
@@ -83,7 +81,10 @@ extension Reactor {
         guard runsInPlace(#isolation) else {
             return try await runOnLoop((self, socket, bytes), file: file, line: line) { try await $0.0.sockSend($0.1, $0.2) }
         }
-        return try await sendOnce(socket, "send", count: bytes.count) { cr_send($0, bytes.baseAddress, bytes.count) }
+        await consumeBudget()
+        let count = try await socket.whenReady(.write) { try socket.tryWrite(bytes) }
+        chargeBudget(bytes: count)
+        return count
     }
 
     /// One send of an array's bytes (see `sockSend(_:_:)`).
@@ -93,15 +94,8 @@ extension Reactor {
         guard runsInPlace(#isolation) else {
             return try await runOnLoop((self, socket, bytes), file: file, line: line) { try await $0.0.sockSend($0.1, $0.2) }
         }
-        return try await sendOnce(socket, "send", count: bytes.count) { fd in bytes.withUnsafeBytes { cr_send(fd, $0.baseAddress, $0.count) } }
-    }
-
-    /// One send, on the loop thread: `send(fd)` makes the syscall (a count or -errno).
-    private nonisolated(nonsending) func sendOnce(_ socket: Socket, _ operation: StaticString, count requested: Int, _ send: (Int32) -> Int) async throws -> Int {
         await consumeBudget()
-        let count = try await socket.whenReady(.write) {
-            try attempt(socket, .write, requested: requested, "\(operation)") { send(socket.fd) }
-        }
+        let count = try await socket.whenReady(.write) { try bytes.withUnsafeBytes { try socket.tryWrite($0) } }
         chargeBudget(bytes: count)
         return count
     }
