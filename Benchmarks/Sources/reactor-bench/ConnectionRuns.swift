@@ -100,13 +100,13 @@ struct Connections: ParsableCommand {
             load.waitUntilExit()
         }
         let lines = LineReader(output.fileHandleForReading)
-        let report = try Self.report(lines.next(within: duration + 180))
+        let report = try Measurement.loadReport(lines.next(within: duration + 180))
         let cpu = process.cpuSeconds - cpuBefore
-        _ = try Self.report(lines.next(within: 60))  // the burst
+        _ = try Measurement.loadReport(lines.next(within: 60))  // the burst
         usleep(IdleMemory.settle)
         guard let after = process.residentBytes else { throw BenchError("\(server.name): cannot read its VmRSS") }
         try input.fileHandleForWriting.close()
-        _ = try Self.report(lines.next(within: 60))  // closed
+        _ = try Measurement.loadReport(lines.next(within: 60))  // closed
         func number(_ key: String) -> Double { (report[key] as? NSNumber)?.doubleValue ?? 0 }
         let echoed = Int(number("messages"))
         return Result(
@@ -114,14 +114,5 @@ struct Connections: ParsableCommand {
             p50Microseconds: number("p50_us"), p99Microseconds: number("p99_us"),
             bytesPerConnection: Double(after - before) / Double(connections),
             microsecondsPerMessage: echoed > 0 ? cpu * 1e6 / Double(echoed) : 0)
-    }
-
-    /// One of bench-loadgen's JSON lines; its error is ours.
-    private static func report(_ line: String?) throws -> [String: Any] {
-        guard let line, let report = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-            throw BenchError("bench-loadgen --paced printed no report\(line.map { ": \($0)" } ?? "")")
-        }
-        if let error = report["error"] as? String { throw BenchError("bench-loadgen: \(error)") }
-        return report
     }
 }

@@ -70,12 +70,10 @@ enum IdleMemory {
         try check(lines.next(within: 30), expecting: "closed")
     }
 
-    /// One of bench-loadgen's JSON lines; its error is ours.
+    /// One of bench-loadgen's JSON lines, which must have `key`; its error is ours.
     private static func check(_ line: String?, expecting key: String) throws {
-        guard let line, let report = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-            throw BenchError("bench-loadgen --idle printed no report\(line.map { ": \($0)" } ?? "")")
+        guard try Measurement.loadReport(line)[key] != nil else {
+            throw BenchError("bench-loadgen --idle printed \(line ?? ""), not '\(key)'")
         }
-        if let error = report["error"] as? String { throw BenchError("bench-loadgen: \(error)") }
-        guard report[key] != nil else { throw BenchError("bench-loadgen --idle printed \(line), not '\(key)'") }
     }
 }

@@ -39,11 +39,17 @@ struct Measurement: Codable, Sendable {
     /// Runs the load generator and returns its JSON report; its errors are ours.
     static func runLoad(_ command: [String]) throws -> [String: Any] {
         let (data, status) = try Toolbox.output(of: command)
-        guard let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw BenchError("bench-loadgen printed no report: \(String(decoding: data, as: UTF8.self))")
+        let report = try loadReport(String(decoding: data, as: UTF8.self))
+        guard status == 0 else { throw BenchError("bench-loadgen exited with \(status)") }
+        return report
+    }
+
+    /// One JSON line of bench-loadgen's (nil: it printed none in time); its error is ours.
+    static func loadReport(_ line: String?) throws -> [String: Any] {
+        guard let line, let report = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw BenchError("bench-loadgen printed no report\(line.map { ": \($0)" } ?? "")")
         }
         if let error = report["error"] as? String { throw BenchError("bench-loadgen: \(error)") }
-        guard status == 0 else { throw BenchError("bench-loadgen exited with \(status)") }
         return report
     }
 

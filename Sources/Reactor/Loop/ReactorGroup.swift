@@ -91,9 +91,9 @@ public final class ReactorGroup: Sendable {
         let savedMask = UnsafeMutableRawPointer.allocate(byteCount: Int(CR_CPU_MASK_SIZE), alignment: 16)
         defer { savedMask.deallocate() }
         var pinnedHere = false
-        if pinned {
-            pinnedHere = cr_thread_pin(Int32(availableCPUs[0]), savedMask) == 0
-            if !pinnedHere { configuration.logger.warning("could not pin the calling thread to CPU \(availableCPUs[0]); it runs unpinned") }
+        if pinned, let cpu = availableCPUs.first {
+            pinnedHere = cr_thread_pin(Int32(cpu), savedMask) == 0
+            if !pinnedHere { configuration.logger.warning("could not pin the calling thread to CPU \(cpu); it runs unpinned") }
         }
         defer { if pinnedHere { _ = cr_thread_restore_affinity(savedMask) } }
         return try Reactor.run(configuration: configuration) { first in try await body(ReactorGroup(reactors: [first] + others)) }

@@ -194,7 +194,12 @@ extension Reactor {
     /// The error of a datagram operation given another reactor's socket, or a stream.
     @inline(never)
     private func misuse(_ socket: Socket, _ operation: StaticString) -> any Error {
-        do { try checkOwns(socket, "\(operation)") } catch { return error }
-        return ReactorError(.invalidArgument, "\(operation) needs a datagram socket; \(socket) is a stream")
+        do {
+            try checkOwns(socket, "\(operation)")
+            try socket.checkIsDatagram(operation)
+        } catch {
+            return error
+        }
+        preconditionFailure("\(operation): misuse was asked for a socket that passes its checks")
     }
 }

@@ -43,7 +43,8 @@ extension Socket {
         }
     }
 
-    private func checkIsDatagram(_ operation: StaticString) throws {
+    /// Throws `ReactorError` (`.invalidArgument`) for a stream socket.
+    func checkIsDatagram(_ operation: StaticString) throws {
         guard isDatagram else { throw ReactorError(.invalidArgument, "\(operation) needs a datagram socket; \(self) is a stream") }
     }
 }
