@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "reactor-service-echo", targets: ["reactor-service-echo"]),
         .library(name: "RESP", targets: ["RESP"]),
         .executable(name: "reactor-redis", targets: ["reactor-redis"]),
+        .library(name: "ReactorHTTP", targets: ["ReactorHTTP"]),
+        .executable(name: "reactor-http", targets: ["reactor-http"]),
     ],
     traits: [
         .trait(
@@ -26,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(
@@ -96,6 +99,29 @@ let package = Package(
             ],
             path: "Examples/Redis/Server"
         ),
+        // The HTTP/1.1 example: the server and client library (which the fuzz target and the
+        // benchmarks link too), and reactor-http.
+        .target(
+            name: "ReactorHTTP",
+            dependencies: [
+                "Reactor",
+                "ReactorStreams",
+                "ReactorTLS",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Examples/HTTP/ReactorHTTP"
+        ),
+        .executableTarget(
+            name: "reactor-http",
+            dependencies: [
+                "ReactorHTTP",
+                "Reactor",
+                "ReactorTLS",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/HTTP/Server"
+        ),
         // The echo server, on the streams or on the sock level (reactor-bench's servers).
         .executableTarget(
             name: "reactor-echo",
@@ -136,6 +162,16 @@ let package = Package(
             name: "ReactorTLSTests",
             dependencies: ["Reactor", "ReactorStreams", "ReactorTLS", "TestSupport"],
             exclude: ["tls_peers.py"]
+        ),
+        // reactor-http against real clients, and the library's server and client; http_cases.py is
+        // run from the sources.
+        .testTarget(
+            name: "ReactorHTTPTests",
+            dependencies: [
+                "ReactorHTTP", "Reactor", "ReactorStreams", "ReactorTLS", "TestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            exclude: ["http_cases.py"]
         ),
         // differential.py is run from the sources by RealClientTests.
         .testTarget(name: "RESPTests", dependencies: ["RESP", "Reactor", "ReactorStreams", "TestSupport"], exclude: ["differential.py"]),

@@ -1,0 +1,120 @@
+import HTTPTypes
+import Reactor
+import ReactorStreams
+
+/// One connection of the client's pool: writes a request, reads its response's head, then its
+/// body as it is asked for.
+final class ClientConnection: @unchecked Sendable {
+    let key: HTTPClient.PoolKey
+    let reader: StreamReader
+    let writer: StreamWriter
+    @exclusivity(unchecked) private var parser = HeadParser(maxHeadSize: 64 * 1024, maxFieldCount: 256)
+    @exclusivity(unchecked) private var body = HTTPConnection.BodyState.done
+    @exclusivity(unchecked) private var untilClose = false
+    /// Whether the connection may carry another request once the body is read.
+    @exclusivity(unchecked) private(set) var reusable = false
+    /// Requests this connection carried.
+    @exclusivity(unchecked) var uses = 0
+
+    init(key: HTTPClient.PoolKey, reader: StreamReader, writer: StreamWriter) {
+        self.key = key
+        self.reader = reader
+        self.writer = writer
+    }
+
+    /// Whether the body was read to its end.
+    var isBodyDone: Bool {
+        if case .done = body { !untilClose } else { false }
+    }
+
+    /// Writes the request, and reads the head of its final response (past any 1xx).
+    nonisolated(nonsending) func send(
+        method: HTTPRequest.Method, url: ClientURL, fields: HTTPFields, body: [UInt8]?
+    ) async throws -> (HTTPResponse, HTTPVersion) {
+        uses += 1
+        var head = "\(method.rawValue) \(url.target) HTTP/1.1\r\n"
+        if fields[HTTPField.Name("Host")!] == nil { head += "Host: \(url.authority)\r\n" }
+        for field in fields where field.name != .contentLength && field.name != .transferEncoding {
+            head += "\(field.name.rawName): \(field.value)\r\n"
+        }
+        if let body, !body.isEmpty || method == .post || method == .put { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        try writer.write(Array(head.utf8) + (body ?? []))
+        try await writer.drain()
+        while true {
+            parser.removeAllFields()
+            let (response, version, framing, keepAlive): (HTTPResponse, HTTPVersion, BodyFraming, Bool) =
+                try await reader.withBufferedBytes(upTo: Int.max) { bytes, atEOF in
+                    switch parser.parseResponse(bytes, from: 0, method: method) {
+                    case .needMore:
+                        if atEOF { throw HTTPClientError("the connection closed before a response") }
+                        return (0, nil)
+                    case .error(_, let message):
+                        throw HTTPClientError("a malformed response: \(message)")
+                    case .head(let head):
+                        var fields = HTTPFields()
+                        for index in head.fields {
+                            let field = parser.fields[index]
+                            if let name = HTTPField.Name(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[field.name]), as: UTF8.self)) {
+                                fields.append(HTTPField(name: name, value: String(decoding: UnsafeRawBufferPointer(rebasing: bytes[field.value]), as: UTF8.self)))
+                            }
+                        }
+                        let reason = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[head.reason]), as: UTF8.self)
+                        let response = HTTPResponse(status: HTTPResponse.Status(code: head.status, reasonPhrase: reason), headerFields: fields)
+                        return (head.length, (response, HTTPVersion(major: 1, minor: head.minorVersion), head.body, head.keepAlive))
+                    }
+                }
+            // 100 Continue and other interim responses come before the final one (101 is not
+            // asked for, and ends the exchange).
+            if response.status.code >= 100 && response.status.code < 200 && response.status.code != 101 { continue }
+            reusable = keepAlive
+            untilClose = false
+            switch framing {
+            case .none: self.body = .done
+            case .length(let length): self.body = .length(remaining: length)
+            case .chunked: self.body = .chunked(ChunkedDecoder())
+            case .untilClose:
+                self.body = .done
+                untilClose = true
+            }
+            return (response, version)
+        }
+    }
+
+    /// The next piece of the response body, or nil after its end.
+    nonisolated(nonsending) func readBody(maxBytes: Int) async throws -> [UInt8]? {
+        if untilClose {
+            let chunk = try await reader.read(maxBytes)
+            if chunk.isEmpty { untilClose = false }
+            return chunk.isEmpty ? nil : chunk
+        }
+        if case .done = body { return nil }
+        let chunk: [UInt8] = try await reader.withBufferedBytes(upTo: Int.max) { bytes, atEOF in
+            switch body {
+            case .done:
+                return (0, [])
+            case .length(let remaining):
+                let count = min(remaining, bytes.count, maxBytes)
+                if count == 0 { return (0, nil) }
+                body = count == remaining ? .done : .length(remaining: remaining - count)
+                return (count, Array(UnsafeRawBufferPointer(rebasing: bytes[0..<count])))
+            case .chunked(var decoder):
+                let step = decoder.decode(bytes, maxData: maxBytes)
+                body = .chunked(decoder)
+                switch step {
+                case .data(let range, let used): return (used, Array(UnsafeRawBufferPointer(rebasing: bytes[range])))
+                case .needMore(let used): return (used, nil)
+                case .end(let used):
+                    body = .done
+                    return (used, [])
+                case .error(let message):
+                    body = .done
+                    reusable = false
+                    throw HTTPClientError("a malformed chunked body: \(message)")
+                }
+            }
+        }
+        if chunk.isEmpty, case .done = body { return nil }
+        return chunk
+    }
+}

@@ -1,0 +1,466 @@
+import Glibc
+import HTTPTypes
+import Reactor
+import ReactorStreams
+
+/// One connection's side of HTTP/1.1: reads the requests' heads in batches (every complete
+/// head buffered, so pipelined requests are parsed in one pass and answered in one write),
+/// runs the handler for each in order, and writes the responses.
+///
+/// A head is parsed where it was received, then its bytes are moved out of the reader, into
+/// the connection's own buffer, so that the handler can suspend and read the body while the
+/// head stays readable, and the reader holds no memory between requests.
+final class HTTPConnection: @unchecked Sendable {
+    let reader: StreamReader
+    let writer: StreamWriter
+    let loop: HTTPLoop
+    let handler: HTTPHandler
+    let isSecure: Bool
+    private var configuration: HTTPServer.Configuration { loop.configuration }
+
+    /// The batch: the heads' bytes, what the parser found in them, and the next to serve.
+    @exclusivity(unchecked) private var parser: HeadParser
+    @exclusivity(unchecked) private(set) var heads: [UInt8] = []
+    @exclusivity(unchecked) private var batch: [RequestHead] = []
+    @exclusivity(unchecked) private var next = 0
+    /// A head past the batch's that was refused: answered once the batch is.
+    @exclusivity(unchecked) private var refusal: HTTPError?
+
+    /// The responses not yet handed to the writer.
+    @exclusivity(unchecked) private var out: [UInt8] = []
+
+    /// The request being served.
+    @exclusivity(unchecked) private(set) var current: RequestHead?
+    @exclusivity(unchecked) private var body = BodyState.done
+    @exclusivity(unchecked) private var bodyBytesRead = 0
+    @exclusivity(unchecked) private var continueSent = false
+    @exclusivity(unchecked) private(set) var response = ResponseState.none
+    @exclusivity(unchecked) private var closeAfterResponse = false
+
+    /// What the connection waits for, and until when (the loop's seconds).
+    @exclusivity(unchecked) var deadline = Int64.max
+    @exclusivity(unchecked) private var waitingForHead = false
+    @exclusivity(unchecked) private var slot = -1
+
+    enum BodyState {
+        case done
+        case length(remaining: Int)
+        case chunked(ChunkedDecoder)
+    }
+
+    enum ResponseState: Equatable {
+        case none
+        /// The head is written; `remaining` bytes of a declared length are still to come, or
+        /// nil for a chunked or close-delimited body.
+        case body(chunked: Bool, remaining: Int?)
+        case done
+    }
+
+    init(reader: StreamReader, writer: StreamWriter, loop: HTTPLoop, handler: @escaping HTTPHandler, isSecure: Bool) {
+        self.reader = reader
+        self.writer = writer
+        self.loop = loop
+        self.handler = handler
+        self.isSecure = isSecure
+        parser = HeadParser(maxHeadSize: loop.configuration.maxHeadSize, maxFieldCount: loop.configuration.maxFieldCount)
+    }
+
+    // MARK: - Serving
+
+    nonisolated(nonsending) func serve() async throws {
+        slot = loop.register(self)
+        defer { loop.unregister(slot: slot) }
+        while true {
+            if next == batch.count {
+                if let refusal {
+                    try await refuse(refusal)
+                    return
+                }
+                try flush()
+                if closeAfterResponse || loop.isStopping { return }
+                deadline = loop.now + configuration.idleTimeoutSeconds
+                try await writer.drain()
+                guard try await readBatch() else { return }
+                continue
+            }
+            let head = batch[next]
+            next += 1
+            try await serve(head)
+            if closeAfterResponse {
+                try flush()
+                return
+            }
+        }
+    }
+
+    /// Reads every complete head buffered (waiting for one if none is), up to one with a
+    /// body, which is read by its handler. False at EOF between requests.
+    private nonisolated(nonsending) func readBatch() async throws -> Bool {
+        batch.removeAll(keepingCapacity: true)
+        parser.removeAllFields()
+        next = 0
+        waitingForHead = true
+        defer {
+            waitingForHead = false
+            deadline = .max
+        }
+        let eof: Bool = try await reader.withBufferedBytes(upTo: Int.max) { bytes, atEOF in
+            var offset = 0
+            parsing: while offset < bytes.count && batch.count < Self.maxBatch {
+                switch parser.parseRequest(bytes, from: offset) {
+                case .head(let head):
+                    batch.append(head)
+                    offset += head.length
+                    if head.body != .none { break parsing }
+                case .needMore:
+                    break parsing
+                case .error(let status, let message):
+                    refusal = HTTPError(status, message)
+                    offset = bytes.count
+                    break parsing
+                }
+            }
+            if !batch.isEmpty || refusal != nil {
+                heads.removeAll(keepingCapacity: true)
+                heads.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0..<offset]))
+                return (offset, false)
+            }
+            // A head that never completes closes the connection (slowloris), counted from
+            // its first byte; an idle connection waits for the keep-alive timeout.
+            if !bytes.isEmpty && deadline > loop.now + configuration.headerTimeoutSeconds {
+                deadline = loop.now + configuration.headerTimeoutSeconds
+            }
+            return atEOF ? (bytes.count, true) : (0, nil)
+        }
+        return !eof
+    }
+
+    /// Serves one request: its handler, then whatever the handler left: a response it did
+    /// not finish, a body it did not read.
+    private nonisolated(nonsending) func serve(_ head: RequestHead) async throws {
+        current = head
+        continueSent = false
+        bodyBytesRead = 0
+        response = .none
+        defer { current = nil }
+        switch head.body {
+        case .none, .untilClose: body = .done
+        case .length(let length):
+            guard length <= configuration.maxBodySize else {
+                return try await refuse(HTTPError(.contentTooLarge, "a body of \(length) bytes, over \(configuration.maxBodySize)"))
+            }
+            body = .length(remaining: length)
+        case .chunked: body = .chunked(ChunkedDecoder())
+        }
+        if !head.keepAlive { closeAfterResponse = true }
+        do {
+            try await handler(HTTPServerRequest(connection: self, head: head), HTTPResponseWriter(connection: self))
+        } catch let error as HTTPError {
+            guard response == .none else {
+                // Refused after the response started: it is cut short, and the connection ends.
+                closeAfterResponse = true
+                return
+            }
+            return try await refuse(error)
+        } catch {
+            if response == .none {
+                loop.reactor.logger.debug("HTTP handler for \(head.method) failed: \(error)")
+                return try await refuse(HTTPError(.internalServerError, "the handler failed"))
+            }
+            // The response is cut short: the client sees the connection end before the body does.
+            throw error
+        }
+        switch response {
+        case .none:
+            try respond(.internalServerError, fields: [:], body: UnsafeRawBufferPointer(start: nil, count: 0))
+        case .body:
+            try end(trailers: nil)
+        case .done: break
+        }
+        if case .done = body { return }
+        // An unread body is read past if it is small, else the connection closes.
+        if head.expectsContinue && !continueSent {
+            closeAfterResponse = true
+            return
+        }
+        do {
+            var discarded = 0
+            while let chunk = try await readBody(maxBytes: StreamReader.defaultLimit) {
+                discarded += chunk.count
+                if discarded > Self.maxDiscard { break }
+            }
+        } catch {}
+        if case .done = body { return }
+        closeAfterResponse = true
+    }
+
+    /// Answers a refused request with its status and closes, reading what the client still
+    /// sends for a moment, so that the response is not lost to a reset.
+    private nonisolated(nonsending) func refuse(_ error: HTTPError) async throws {
+        closeAfterResponse = true
+        if response == .none {
+            let message = Array("\(error.message)\n".utf8)
+            try message.withUnsafeBytes { try respond(error.status, fields: Self.textFields, body: $0) }
+        }
+        try flush()
+        guard !isSecure else { return }
+        try writer.writeEOF()
+        deadline = loop.now + 2
+        var discarded = 0
+        while discarded < Self.maxDiscard {
+            let count: Int = try await reader.withBufferedBytes { bytes, _ in (bytes.count, bytes.count) }
+            if count == 0 { break }
+            discarded += count
+        }
+    }
+
+    // MARK: - The request body
+
+    /// The next piece of the body (at most `maxBytes`), or nil after its end. Sends 100
+    /// Continue first if the client waits for it.
+    nonisolated(nonsending) func readBody(maxBytes: Int) async throws -> [UInt8]? {
+        if case .done = body { return nil }
+        if let current, current.expectsContinue, !continueSent, response == .none {
+            continueSent = true
+            out.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
+            try flush()
+        }
+        deadline = loop.now + configuration.idleTimeoutSeconds
+        defer { deadline = .max }
+        let maxBodySize = configuration.maxBodySize
+        let chunk: [UInt8] = try await reader.withBufferedBytes(upTo: Int.max) { bytes, atEOF in
+            switch body {
+            case .done:
+                return (0, [])
+            case .length(let remaining):
+                let count = min(remaining, bytes.count, maxBytes)
+                if count == 0 { return (0, nil) }
+                body = count == remaining ? .done : .length(remaining: remaining - count)
+                return (count, Array(UnsafeRawBufferPointer(rebasing: bytes[0..<count])))
+            case .chunked(var decoder):
+                let step = decoder.decode(bytes, maxData: maxBytes)
+                body = .chunked(decoder)
+                switch step {
+                case .data(let range, let used):
+                    // The declared size is checked before the chunk is waited for.
+                    guard bodyBytesRead + range.count + decoder.remainingInChunk <= maxBodySize else {
+                        body = .done
+                        throw HTTPError(.contentTooLarge, "a chunked body over \(maxBodySize) bytes")
+                    }
+                    bodyBytesRead += range.count
+                    return (used, Array(UnsafeRawBufferPointer(rebasing: bytes[range])))
+                case .needMore(let used):
+                    return (used, nil)
+                case .end(let used):
+                    body = .done
+                    return (used, [])
+                case .error(let message):
+                    body = .done
+                    throw HTTPError(.badRequest, message)
+                }
+            }
+        }
+        if chunk.isEmpty, case .done = body { return nil }
+        return chunk
+    }
+
+    // MARK: - The response
+
+    /// Writes a whole response: head and body, with its Content-Length.
+    func respond(_ status: HTTPResponse.Status, fields: HTTPFields, body: UnsafeRawBufferPointer) throws {
+        guard response == .none else { throw HTTPResponseError("the response was already started") }
+        writeHead(status, fields: fields, length: body.count)
+        if current?.method != .head { out.append(contentsOf: body) }
+        response = .done
+        if out.count >= Self.flushThreshold { try flush() }
+    }
+
+    /// Writes the head of a response whose body follows: of the length the fields declare, else
+    /// chunked (close-delimited to an HTTP/1.0 client).
+    func writeHead(_ status: HTTPResponse.Status, fields: HTTPFields) throws {
+        guard response == .none else { throw HTTPResponseError("the response was already started") }
+        var length: Int?
+        if let declared = fields[.contentLength] {
+            guard let value = Int(declared), value >= 0 else { throw HTTPResponseError("a malformed Content-Length: \(declared)") }
+            length = value
+        }
+        let chunked = writeHead(status, fields: fields, length: length)
+        response = .body(chunked: chunked, remaining: length)
+        if current?.method == .head || status.code == 204 || status.code == 304 { response = .body(chunked: false, remaining: nil) }
+    }
+
+    /// Adds a piece of the body and hands it to the writer; true when there is one to drain.
+    func appendBody(_ bytes: UnsafeRawBufferPointer) throws -> Bool {
+        guard case .body(let chunked, let remaining) = response else {
+            throw HTTPResponseError(response == .none ? "write before writeHead" : "write after the response ended")
+        }
+        if let remaining {
+            guard bytes.count <= remaining else { throw HTTPResponseError("more body than the Content-Length declared") }
+            response = .body(chunked: false, remaining: remaining - bytes.count)
+        }
+        guard !bytes.isEmpty, current?.method != .head else { return false }
+        if chunked {
+            appendHex(bytes.count)
+            out.append(0x0D)
+            out.append(0x0A)
+            out.append(contentsOf: bytes)
+            out.append(0x0D)
+            out.append(0x0A)
+        } else {
+            out.append(contentsOf: bytes)
+        }
+        // A streamed body goes out as it is written (a pipelined batch's whole responses wait
+        // for the batch's end instead).
+        try flush()
+        return true
+    }
+
+    /// Waits while the writer's buffer is over its high-water mark (the client not reading).
+    nonisolated(nonsending) func drain() async throws {
+        deadline = loop.now + configuration.idleTimeoutSeconds
+        defer { deadline = .max }
+        try await writer.drain()
+    }
+
+    /// The `index`-th field of the batch's heads.
+    func fieldRange(_ index: Int) -> FieldRange { parser.fields[index] }
+
+    /// Ends the body (the last chunk, with `trailers` if given).
+    func end(trailers: HTTPFields?) throws {
+        guard case .body(let chunked, let remaining) = response else {
+            throw HTTPResponseError(response == .none ? "end before writeHead" : "end after the response ended")
+        }
+        response = .done
+        if chunked {
+            out.append(contentsOf: "0\r\n".utf8)
+            if let trailers { appendFields(trailers) }
+            out.append(0x0D)
+            out.append(0x0A)
+        } else if let remaining, remaining > 0, current?.method != .head {
+            // The client would wait for bytes that never come: the connection ends instead.
+            closeAfterResponse = true
+        } else if remaining == nil && current?.method != .head {
+            closeAfterResponse = true
+        }
+    }
+
+    /// Hands the responses to the writer.
+    func flush() throws {
+        guard !out.isEmpty else { return }
+        try out.withUnsafeBytes { try writer.write($0) }
+        out.removeAll(keepingCapacity: true)
+    }
+
+    /// The status line and fields, with the framing, Date, Server and Connection fields the
+    /// server adds. Returns whether the body is chunked.
+    @discardableResult
+    private func writeHead(_ status: HTTPResponse.Status, fields: HTTPFields, length: Int?) -> Bool {
+        let head = current
+        if loop.isStopping || (head?.expectsContinue == true && !continueSent && !isBodyDone) { closeAfterResponse = true }
+        if fields[.connection].map({ $0.lowercased().contains("close") }) == true { closeAfterResponse = true }
+        if status.code == 200 {
+            out.append(contentsOf: "HTTP/1.1 200 OK\r\n".utf8)
+        } else {
+            out.append(contentsOf: "HTTP/1.1 ".utf8)
+            appendDecimal(status.code)
+            out.append(0x20)
+            out.append(contentsOf: status.reasonPhrase.utf8)
+            out.append(0x0D)
+            out.append(0x0A)
+        }
+        var chunked = false
+        let hasBody = status.code >= 200 && status.code != 204 && status.code != 304
+        if let length {
+            if hasBody || status.code == 304 {
+                out.append(contentsOf: "Content-Length: ".utf8)
+                appendDecimal(length)
+                out.append(0x0D)
+                out.append(0x0A)
+            }
+        } else if hasBody {
+            if head?.minorVersion == 0 {
+                closeAfterResponse = true
+            } else {
+                chunked = true
+                out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+            }
+        }
+        appendFields(fields, skippingFraming: true)
+        out.append(contentsOf: "Date: ".utf8)
+        out.append(contentsOf: loop.date.bytes)
+        out.append(0x0D)
+        out.append(0x0A)
+        if let serverName = configuration.serverName {
+            out.append(contentsOf: "Server: ".utf8)
+            out.append(contentsOf: serverName.utf8)
+            out.append(0x0D)
+            out.append(0x0A)
+        }
+        if closeAfterResponse {
+            out.append(contentsOf: "Connection: close\r\n".utf8)
+        } else if head?.minorVersion == 0 {
+            out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        }
+        out.append(0x0D)
+        out.append(0x0A)
+        return chunked
+    }
+
+    private var isBodyDone: Bool {
+        if case .done = body { true } else { false }
+    }
+
+    private func appendFields(_ fields: HTTPFields, skippingFraming: Bool = false) {
+        for field in fields {
+            if skippingFraming && (field.name == .contentLength || field.name == .transferEncoding || field.name == .connection) { continue }
+            out.append(contentsOf: field.name.rawName.utf8)
+            out.append(UInt8(ascii: ":"))
+            out.append(0x20)
+            out.append(contentsOf: field.value.utf8)
+            out.append(0x0D)
+            out.append(0x0A)
+        }
+    }
+
+    private func appendDecimal(_ value: Int) {
+        if value >= 10 { appendDecimal(value / 10) }
+        out.append(UInt8(truncatingIfNeeded: 0x30 + value % 10))
+    }
+
+    private func appendHex(_ value: Int) {
+        if value >= 16 { appendHex(value >> 4) }
+        let digit = value & 15
+        out.append(UInt8(truncatingIfNeeded: digit < 10 ? 0x30 + digit : 0x61 + digit - 10))
+    }
+
+    // MARK: - Deadlines and stopping (the loop's tick)
+
+    /// The deadline passed: an idle connection ends as at EOF; one stalled in a head, a body
+    /// or a write is cut.
+    func expire() {
+        deadline = .max
+        if waitingForHead && reader.bufferedCount == 0, let socket = reader.handle as? Socket {
+            try? socket.shutdown(.read)
+        } else {
+            writer.abort()
+        }
+    }
+
+    func stopIfIdle() {
+        if waitingForHead && reader.bufferedCount == 0, let socket = reader.handle as? Socket {
+            try? socket.shutdown(.read)
+        }
+    }
+
+    static let maxBatch = 64
+    static let flushThreshold = 64 * 1024
+    static let maxDiscard = 256 * 1024
+    static let textFields: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+}
+
+/// A misuse of the response writer: a second head, a write after the end, more body than
+/// declared.
+public struct HTTPResponseError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,32 @@
+import HTTPTypes
+
+/// A request the server refuses, with the status it answers: a malformed body (400), a body
+/// over the limit (413). Thrown by the request body's reads; a handler that lets it through
+/// has it answered, if nothing was answered yet, and the connection closed.
+public struct HTTPError: Error, CustomStringConvertible, Sendable {
+    public var status: HTTPResponse.Status
+    public var message: String
+
+    public init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    public var description: String { "HTTP \(status.code): \(message)" }
+}
+
+/// An HTTP version: 1.0 or 1.1 here.
+public struct HTTPVersion: Sendable, Hashable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+
+    public static let http1_0 = HTTPVersion(major: 1, minor: 0)
+    public static let http1_1 = HTTPVersion(major: 1, minor: 1)
+
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+
+    public var description: String { "HTTP/\(major).\(minor)" }
+}

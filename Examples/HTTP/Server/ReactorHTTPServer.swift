@@ -1,0 +1,103 @@
+import ArgumentParser
+import Glibc
+import HTTPTypes
+import Reactor
+import ReactorHTTP
+import ReactorTLS
+
+/// An HTTP/1.1 server on swift-reactor with TechEmpower's plaintext and JSON routes and a
+/// streaming echo. SIGINT or SIGTERM stop it gracefully: requests in flight finish.
+@main
+struct ReactorHTTPServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reactor-http",
+        abstract: "An HTTP/1.1 server on swift-reactor: GET /plaintext, GET /json, POST /echo.")
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0 picks a free one, printed at start).")
+    var port = 8080
+
+    @Option(help: "How many reactors serve the port, each on a thread of its own (0: one per available CPU).")
+    var reactors = 1
+
+    @Option(help: "Serve HTTPS with this certificate chain (PEM), with --tls-key.")
+    var tlsCert: String?
+
+    @Option(help: "The TLS certificate's private key (PEM).")
+    var tlsKey: String?
+
+    @Option(help: "The largest request body accepted, in bytes (larger: 413).")
+    var maxBodySize = 64 * 1024 * 1024
+
+    @Option(help: "Seconds a request head may take to arrive (slowloris).")
+    var headerTimeout = 10
+
+    @Option(help: "Seconds an idle keep-alive connection is kept.")
+    var idleTimeout = 60
+
+    func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if reactors < 0 { throw ValidationError("--reactors must be 0 (one per CPU) or more") }
+    }
+
+    func run() throws {
+        var configuration = HTTPServer.Configuration()
+        configuration.maxBodySize = maxBodySize
+        configuration.headerTimeout = .seconds(headerTimeout)
+        configuration.idleTimeout = .seconds(idleTimeout)
+        configuration.serverName = "reactor-http"
+        var tls: TLSContext?
+        if let tlsCert, let tlsKey {
+            var settings = TLSConfiguration.server(certificateChain: .file(tlsCert), privateKey: .file(tlsKey))
+            settings.applicationProtocols = ["http/1.1"]
+            tls = try TLSContext(settings)
+        }
+        let options = self
+        let count = reactors == 0 ? ReactorGroup.availableCPUs.count : reactors
+        try ReactorGroup.run(count: count) { [tls, configuration] group in
+            let stopSignals = try group.reactors[0].signals(SIGINT, SIGTERM)
+            let server = try await HTTPServer.start(
+                host: options.host, port: options.port, tls: tls, configuration: configuration, group: group, handler: Routes.handle)
+            print("reactor-http listening on \(server.addresses[0])")
+            fflush(nil)
+            var signals = stopSignals.makeAsyncIterator()
+            _ = await signals.next()
+            server.server.gracePeriod = .seconds(5)
+            await server.shutdownGracefully()
+        }
+    }
+}
+
+/// The routes: TechEmpower's plaintext and JSON tests, and an echo that streams the request
+/// body back as it arrives.
+enum Routes {
+    static let plaintext = Array("Hello, World!".utf8)
+    static let json = Array(#"{"message":"Hello, World!"}"#.utf8)
+    static let plaintextFields: HTTPFields = [.contentType: "text/plain"]
+    static let jsonFields: HTTPFields = [.contentType: "application/json"]
+    static let echoFields: HTTPFields = [.contentType: "application/octet-stream"]
+
+    @Sendable static func handle(_ request: HTTPServerRequest, _ response: HTTPResponseWriter) async throws {
+        switch (request.method, request.path) {
+        case (.get, "/plaintext"), (.head, "/plaintext"):
+            try response.respond(headerFields: plaintextFields, body: plaintext)
+        case (.get, "/json"), (.head, "/json"):
+            try response.respond(headerFields: jsonFields, body: json)
+        case (.post, "/echo"), (.put, "/echo"):
+            // The first chunk is read before the head is written, so a malformed or oversized
+            // body is still answered with its status.
+            var body = request.body.makeAsyncIterator()
+            let first = try await body.next()
+            var fields = echoFields
+            if let length = request.contentLength { fields[.contentLength] = String(length) }
+            try response.writeHead(headerFields: fields)
+            if let first { try await response.write(first) }
+            while let chunk = try await body.next() { try await response.write(chunk) }
+            try response.end()
+        default:
+            try response.respond(.notFound, headerFields: plaintextFields, body: Array("Not Found\n".utf8))
+        }
+    }
+}
