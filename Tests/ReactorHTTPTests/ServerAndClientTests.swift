@@ -183,6 +183,34 @@ final class ServerAndClientTests: XCTestCase {
         }
     }
 
+    /// The README's example, run.
+    func testReadmeExample() throws {
+        let printed = LockedText()
+        @Sendable func print(_ items: any Sendable...) { printed.append(items.map { "\($0)" }.joined(separator: " ")) }
+        try Reactor.run { reactor in
+            let server = try await HTTPServer.start(port: 0) { request, response in
+                switch (request.method, request.path) {
+                case (.get, "/hello"):
+                    try response.respond(headerFields: [.contentType: "text/plain"], body: "Hello\n")
+                case (.post, "/upload"):                          // the body streams in as it is read
+                    var size = 0
+                    for try await chunk in request.body { size += chunk.count }
+                    try response.respond(body: "\(size) bytes\n")
+                default:
+                    try response.respond(.notFound)
+                }
+            }
+            let client = try HTTPClient()                           // aiohttp's ClientSession
+            let reply = try await client.get("http://127.0.0.1:\(server.port)/hello")
+            print(reply.status, String(decoding: try await reply.body.collect(upTo: 1 << 20), as: UTF8.self))
+            let upload = try await client.post("http://127.0.0.1:\(server.port)/upload", body: Array(repeating: 1, count: 100_000))
+            let uploaded = try await upload.body.collect(upTo: 100)
+            XCTAssertEqual(text(uploaded), "100000 bytes\n")
+            await server.shutdownGracefully()
+        }
+        XCTAssertEqual(printed.text, "200 OK Hello\n")
+    }
+
     // MARK: - Against reactor-http and nginx
 
     func testClientAgainstReactorHTTP() throws {
@@ -236,6 +264,14 @@ final class ServerAndClientTests: XCTestCase {
             XCTAssertEqual(secure.idleConnectionCount, 1)
         }
     }
+}
+
+/// What a test's `print` printed.
+final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var text: String { lock.withLock { lines.joined(separator: "\n") } }
 }
 
 /// nginx with a config written at test time: `/plaintext`, a static file, plain and TLS.

@@ -27,7 +27,7 @@ final class HTTPConnection: @unchecked Sendable {
     @exclusivity(unchecked) private var refusal: HTTPError?
 
     /// The responses not yet handed to the writer.
-    @exclusivity(unchecked) private var out: [UInt8] = []
+    @exclusivity(unchecked) private var out = OutputBuffer()
 
     /// The request being served.
     @exclusivity(unchecked) private(set) var current: RequestHead?
@@ -78,8 +78,9 @@ final class HTTPConnection: @unchecked Sendable {
                 }
                 try flush()
                 if closeAfterResponse || loop.isStopping { return }
-                deadline = loop.now + configuration.idleTimeoutSeconds
-                try await writer.drain()
+                deadline = loop.now + loop.idleTimeout
+                // Waits only while the client is not reading.
+                if writer.bufferedCount > 0 { try await writer.drain() }
                 guard try await readBatch() else { return }
                 continue
             }
@@ -127,8 +128,8 @@ final class HTTPConnection: @unchecked Sendable {
             }
             // A head that never completes closes the connection (slowloris), counted from
             // its first byte; an idle connection waits for the keep-alive timeout.
-            if !bytes.isEmpty && deadline > loop.now + configuration.headerTimeoutSeconds {
-                deadline = loop.now + configuration.headerTimeoutSeconds
+            if !bytes.isEmpty && deadline > loop.now + loop.headerTimeout {
+                deadline = loop.now + loop.headerTimeout
             }
             return atEOF ? (bytes.count, true) : (0, nil)
         }
@@ -164,7 +165,7 @@ final class HTTPConnection: @unchecked Sendable {
             return try await refuse(error)
         } catch {
             if response == .none {
-                loop.reactor.logger.debug("HTTP handler for \(head.method) failed: \(error)")
+                loop.reactor.logger.debug("HTTP handler for \(HTTPServerRequest(connection: self, head: head).method) failed: \(error)")
                 return try await refuse(HTTPError(.internalServerError, "the handler failed"))
             }
             // The response is cut short: the client sees the connection end before the body does.
@@ -222,10 +223,10 @@ final class HTTPConnection: @unchecked Sendable {
         if case .done = body { return nil }
         if let current, current.expectsContinue, !continueSent, response == .none {
             continueSent = true
-            out.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
+            out.append("HTTP/1.1 100 Continue\r\n\r\n")
             try flush()
         }
-        deadline = loop.now + configuration.idleTimeoutSeconds
+        deadline = loop.now + loop.idleTimeout
         defer { deadline = .max }
         let maxBodySize = configuration.maxBodySize
         let chunk: [UInt8] = try await reader.withBufferedBytes(upTo: Int.max) { bytes, atEOF in
@@ -268,9 +269,13 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Writes a whole response: head and body, with its Content-Length.
     func respond(_ status: HTTPResponse.Status, fields: HTTPFields, body: UnsafeRawBufferPointer) throws {
+        try respond(status, fields: .fields(fields), body: body)
+    }
+
+    func respond(_ status: HTTPResponse.Status, fields: ResponseFields, body: UnsafeRawBufferPointer) throws {
         guard response == .none else { throw HTTPResponseError("the response was already started") }
         writeHead(status, fields: fields, length: body.count)
-        if current?.method != .head { out.append(contentsOf: body) }
+        if current?.knownMethod != .head { out.append(body) }
         response = .done
         if out.count >= Self.flushThreshold { try flush() }
     }
@@ -284,9 +289,9 @@ final class HTTPConnection: @unchecked Sendable {
             guard let value = Int(declared), value >= 0 else { throw HTTPResponseError("a malformed Content-Length: \(declared)") }
             length = value
         }
-        let chunked = writeHead(status, fields: fields, length: length)
+        let chunked = writeHead(status, fields: .fields(fields), length: length)
         response = .body(chunked: chunked, remaining: length)
-        if current?.method == .head || status.code == 204 || status.code == 304 { response = .body(chunked: false, remaining: nil) }
+        if current?.knownMethod == .head || status.code == 204 || status.code == 304 { response = .body(chunked: false, remaining: nil) }
     }
 
     /// Adds a piece of the body and hands it to the writer; true when there is one to drain.
@@ -298,16 +303,14 @@ final class HTTPConnection: @unchecked Sendable {
             guard bytes.count <= remaining else { throw HTTPResponseError("more body than the Content-Length declared") }
             response = .body(chunked: false, remaining: remaining - bytes.count)
         }
-        guard !bytes.isEmpty, current?.method != .head else { return false }
+        guard !bytes.isEmpty, current?.knownMethod != .head else { return false }
         if chunked {
-            appendHex(bytes.count)
-            out.append(0x0D)
-            out.append(0x0A)
-            out.append(contentsOf: bytes)
-            out.append(0x0D)
-            out.append(0x0A)
+            out.appendHex(bytes.count)
+            out.append("\r\n")
+            out.append(bytes)
+            out.append("\r\n")
         } else {
-            out.append(contentsOf: bytes)
+            out.append(bytes)
         }
         // A streamed body goes out as it is written (a pipelined batch's whole responses wait
         // for the batch's end instead).
@@ -317,7 +320,7 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Waits while the writer's buffer is over its high-water mark (the client not reading).
     nonisolated(nonsending) func drain() async throws {
-        deadline = loop.now + configuration.idleTimeoutSeconds
+        deadline = loop.now + loop.idleTimeout
         defer { deadline = .max }
         try await writer.drain()
     }
@@ -332,14 +335,13 @@ final class HTTPConnection: @unchecked Sendable {
         }
         response = .done
         if chunked {
-            out.append(contentsOf: "0\r\n".utf8)
+            out.append("0\r\n")
             if let trailers { appendFields(trailers) }
-            out.append(0x0D)
-            out.append(0x0A)
-        } else if let remaining, remaining > 0, current?.method != .head {
+            out.append("\r\n")
+        } else if let remaining, remaining > 0, current?.knownMethod != .head {
             // The client would wait for bytes that never come: the connection ends instead.
             closeAfterResponse = true
-        } else if remaining == nil && current?.method != .head {
+        } else if remaining == nil && current?.knownMethod != .head {
             closeAfterResponse = true
         }
     }
@@ -347,62 +349,57 @@ final class HTTPConnection: @unchecked Sendable {
     /// Hands the responses to the writer.
     func flush() throws {
         guard !out.isEmpty else { return }
-        try out.withUnsafeBytes { try writer.write($0) }
-        out.removeAll(keepingCapacity: true)
+        try writer.write(out.bytes)
+        out.removeAll()
     }
 
     /// The status line and fields, with the framing, Date, Server and Connection fields the
     /// server adds. Returns whether the body is chunked.
     @discardableResult
-    private func writeHead(_ status: HTTPResponse.Status, fields: HTTPFields, length: Int?) -> Bool {
+    private func writeHead(_ status: HTTPResponse.Status, fields: ResponseFields, length: Int?) -> Bool {
         let head = current
         if loop.isStopping || (head?.expectsContinue == true && !continueSent && !isBodyDone) { closeAfterResponse = true }
-        if fields[.connection].map({ $0.lowercased().contains("close") }) == true { closeAfterResponse = true }
         if status.code == 200 {
-            out.append(contentsOf: "HTTP/1.1 200 OK\r\n".utf8)
+            out.append("HTTP/1.1 200 OK\r\n")
         } else {
-            out.append(contentsOf: "HTTP/1.1 ".utf8)
-            appendDecimal(status.code)
+            out.append("HTTP/1.1 ")
+            out.appendDecimal(status.code)
             out.append(0x20)
-            out.append(contentsOf: status.reasonPhrase.utf8)
-            out.append(0x0D)
-            out.append(0x0A)
+            out.append(string: status.reasonPhrase)
+            out.append("\r\n")
         }
         var chunked = false
         let hasBody = status.code >= 200 && status.code != 204 && status.code != 304
         if let length {
             if hasBody || status.code == 304 {
-                out.append(contentsOf: "Content-Length: ".utf8)
-                appendDecimal(length)
-                out.append(0x0D)
-                out.append(0x0A)
+                out.append("Content-Length: ")
+                out.appendDecimal(length)
+                out.append("\r\n")
             }
         } else if hasBody {
             if head?.minorVersion == 0 {
                 closeAfterResponse = true
             } else {
                 chunked = true
-                out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+                out.append("Transfer-Encoding: chunked\r\n")
             }
         }
-        appendFields(fields, skippingFraming: true)
-        out.append(contentsOf: "Date: ".utf8)
-        out.append(contentsOf: loop.date.bytes)
-        out.append(0x0D)
-        out.append(0x0A)
-        if let serverName = configuration.serverName {
-            out.append(contentsOf: "Server: ".utf8)
-            out.append(contentsOf: serverName.utf8)
-            out.append(0x0D)
-            out.append(0x0A)
+        switch fields {
+        case .fields(let fields): appendFields(fields, skippingFraming: true)
+        case .rendered(let fields):
+            out.append(fields.bytes)
+            if fields.closesConnection { closeAfterResponse = true }
         }
+        out.append("Date: ")
+        out.append(loop.date.bytes)
+        out.append("\r\n")
+        out.append(loop.serverField)
         if closeAfterResponse {
-            out.append(contentsOf: "Connection: close\r\n".utf8)
+            out.append("Connection: close\r\n")
         } else if head?.minorVersion == 0 {
-            out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+            out.append("Connection: keep-alive\r\n")
         }
-        out.append(0x0D)
-        out.append(0x0A)
+        out.append("\r\n")
         return chunked
     }
 
@@ -410,27 +407,29 @@ final class HTTPConnection: @unchecked Sendable {
         if case .done = body { true } else { false }
     }
 
+    /// The fields; with `skippingFraming`, those the server writes itself (a `Connection:
+    /// close` among them is honoured).
     private func appendFields(_ fields: HTTPFields, skippingFraming: Bool = false) {
         for field in fields {
-            if skippingFraming && (field.name == .contentLength || field.name == .transferEncoding || field.name == .connection) { continue }
-            out.append(contentsOf: field.name.rawName.utf8)
-            out.append(UInt8(ascii: ":"))
-            out.append(0x20)
-            out.append(contentsOf: field.value.utf8)
-            out.append(0x0D)
-            out.append(0x0A)
+            if skippingFraming && Self.isFraming(field) {
+                if field.name == .connection && field.value.lowercased().contains("close") { closeAfterResponse = true }
+                continue
+            }
+            out.append(string: field.name.rawName)
+            out.append(": ")
+            out.append(string: field.value)
+            out.append("\r\n")
         }
     }
 
-    private func appendDecimal(_ value: Int) {
-        if value >= 10 { appendDecimal(value / 10) }
-        out.append(UInt8(truncatingIfNeeded: 0x30 + value % 10))
-    }
-
-    private func appendHex(_ value: Int) {
-        if value >= 16 { appendHex(value >> 4) }
-        let digit = value & 15
-        out.append(UInt8(truncatingIfNeeded: digit < 10 ? 0x30 + digit : 0x61 + digit - 10))
+    /// Content-Length, Transfer-Encoding or Connection: told apart by their lengths first.
+    private static func isFraming(_ field: HTTPField) -> Bool {
+        switch field.name.canonicalName.utf8.count {
+        case 14: field.name == .contentLength
+        case 17: field.name == .transferEncoding
+        case 10: field.name == .connection
+        default: false
+        }
     }
 
     // MARK: - Deadlines and stopping (the loop's tick)
@@ -456,6 +455,12 @@ final class HTTPConnection: @unchecked Sendable {
     static let flushThreshold = 64 * 1024
     static let maxDiscard = 256 * 1024
     static let textFields: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+}
+
+/// A response's fields, as given or rendered ahead.
+enum ResponseFields {
+    case fields(HTTPFields)
+    case rendered(RenderedFields)
 }
 
 /// A misuse of the response writer: a second head, a write after the end, more body than

@@ -8,6 +8,11 @@ final class HTTPLoop: @unchecked Sendable {
     let reactor: Reactor
     let configuration: HTTPServer.Configuration
     @exclusivity(unchecked) var date = DateHeader()
+    /// The configuration's timeouts, in the clock's seconds.
+    let headerTimeout: Int64
+    let idleTimeout: Int64
+    /// `Server: name\r\n`, if the configuration names the server.
+    let serverField: [UInt8]
     /// Monotonic seconds, as of the last tick.
     @exclusivity(unchecked) private(set) var now = HTTPLoop.monotonicSeconds()
     /// Set by a graceful shutdown: each connection closes after the response it is writing.
@@ -19,6 +24,9 @@ final class HTTPLoop: @unchecked Sendable {
     init(reactor: Reactor, configuration: HTTPServer.Configuration) {
         self.reactor = reactor
         self.configuration = configuration
+        headerTimeout = max(1, configuration.headerTimeout.components.seconds)
+        idleTimeout = max(1, configuration.idleTimeout.components.seconds)
+        serverField = configuration.serverName.map { Array("Server: \($0)\r\n".utf8) } ?? []
     }
 
     /// Ticks once a second on the reactor until `finish()`.

@@ -34,6 +34,11 @@ public struct HTTPResponseWriter: Sendable {
         try body.withUTF8 { try connection.respond(status, fields: headerFields, body: UnsafeRawBufferPointer($0)) }
     }
 
+    /// Writes the whole response, with fields rendered ahead.
+    public func respond(_ status: HTTPResponse.Status = .ok, renderedFields: RenderedFields, body: [UInt8]) throws {
+        try body.withUnsafeBytes { try connection.respond(status, fields: .rendered(renderedFields), body: $0) }
+    }
+
     /// Writes the head of a response whose body follows with ``write(_:)``.
     public func writeHead(_ status: HTTPResponse.Status = .ok, headerFields: HTTPFields = [:]) throws {
         try connection.writeHead(status, fields: headerFields)

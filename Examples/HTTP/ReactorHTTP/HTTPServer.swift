@@ -28,9 +28,6 @@ public final class HTTPServer: Sendable {
         public var serverName: String?
 
         public init() {}
-
-        var headerTimeoutSeconds: Int64 { max(1, headerTimeout.components.seconds) }
-        var idleTimeoutSeconds: Int64 { max(1, idleTimeout.components.seconds) }
     }
 
     /// The listening server (its addresses, connection count, graceful stop).

@@ -16,7 +16,9 @@ public struct HTTPServerRequest: Sendable {
         self.head = head
     }
 
-    public var method: HTTPRequest.Method { head.method }
+    public var method: HTTPRequest.Method {
+        connection.heads.withUnsafeBytes { head.knownMethod.method(UnsafeRawBufferPointer(rebasing: $0[head.methodRange])) }
+    }
 
     public var version: HTTPVersion { HTTPVersion(major: 1, minor: head.minorVersion) }
 

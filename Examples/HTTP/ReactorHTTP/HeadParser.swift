@@ -59,14 +59,15 @@ public struct HeadParser: Sendable {
             return .error(.requestHeaderFieldsTooLarge, "the request head is over \(maxHeadSize) bytes")
         }
         // request-line = method SP request-target SP HTTP-version CRLF
+        let classes = ByteClass.table
         var index = 0
-        while index < head.count && isToken(head[index]) { index += 1 }
+        while index < head.count && classes[Int(head[index])] & ByteClass.token != 0 { index += 1 }
         guard index > 0, index < head.count, head[index] == 0x20 else { return .error(.badRequest, "a malformed request line") }
-        let method = Self.method(UnsafeRawBufferPointer(rebasing: head[0..<index]))
-        guard let method else { return .error(.badRequest, "a malformed method") }
+        let method = KnownMethod(UnsafeRawBufferPointer(rebasing: head[0..<index]))
+        let methodRange = (start + skipped)..<(start + skipped + index)
         index += 1
         let targetStart = index
-        while index < head.count && head[index] > 0x20 && head[index] != 0x7F { index += 1 }
+        while index < head.count && classes[Int(head[index])] & ByteClass.target != 0 { index += 1 }
         guard index > targetStart, index < head.count, head[index] == 0x20 else { return .error(.badRequest, "a malformed request target") }
         let target = (start + skipped + targetStart)..<(start + skipped + index)
         index += 1
@@ -95,7 +96,7 @@ public struct HeadParser: Sendable {
         let keepAlive = minor == 1 ? !facts.connectionClose : facts.connectionKeepAlive && !facts.connectionClose
         return .head(
             RequestHead(
-                length: skipped + head.count, method: method, target: target, minorVersion: minor, fields: firstField..<fields.count,
+                length: skipped + head.count, knownMethod: method, methodRange: methodRange, target: target, minorVersion: minor, fields: firstField..<fields.count,
                 body: body, keepAlive: keepAlive, expectsContinue: facts.expectsContinue && minor == 1))
     }
 
@@ -186,10 +187,12 @@ public struct HeadParser: Sendable {
     ) -> (HTTPResponse.Status, String)? {
         var index = from
         let firstField = fields.count
+        let classes = ByteClass.table
+        let base = head.baseAddress!
         // The head ends in CRLF CRLF: the last CRLF is the blank line.
         while index < head.count - 2 {
             let nameStart = index
-            while index < head.count && isToken(head[index]) { index += 1 }
+            while classes[Int(head[index])] & ByteClass.token != 0 { index += 1 }
             guard index > nameStart, head[index] == UInt8(ascii: ":") else {
                 if index == nameStart && (head[index] == 0x20 || head[index] == 0x09) {
                     return (.badRequest, "an obsolete line folding")
@@ -200,14 +203,14 @@ public struct HeadParser: Sendable {
             index += 1
             while head[index] == 0x20 || head[index] == 0x09 { index += 1 }
             let valueStart = index
-            var valueEnd = index
-            while true {
-                let byte = head[index]
-                if byte == 0x0D { break }
-                guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else { return (.badRequest, "a control byte in a field value") }
+            // Every line ends in CR (the head's end is CRLF CRLF): the value is up to the next.
+            let lineEnd = base.distance(to: UnsafeRawPointer(memchr(base + index, 0x0D, head.count - index)!))
+            while index < lineEnd {
+                guard classes[Int(head[index])] & ByteClass.value != 0 else { return (.badRequest, "a control byte in a field value") }
                 index += 1
-                if byte != 0x20 && byte != 0x09 { valueEnd = index }
             }
+            var valueEnd = lineEnd
+            while valueEnd > valueStart && (head[valueEnd - 1] == 0x20 || head[valueEnd - 1] == 0x09) { valueEnd -= 1 }
             guard head[index + 1] == 0x0A else { return (.badRequest, "a bare CR in a field") }
             index += 2
             guard fields.count - firstField < maxFieldCount else { return (.requestHeaderFieldsTooLarge, "more than \(maxFieldCount) fields") }
@@ -219,25 +222,6 @@ public struct HeadParser: Sendable {
             }
         }
         return nil
-    }
-
-    /// The method's bytes as a method: the common ones without a new string.
-    private static func method(_ bytes: UnsafeRawBufferPointer) -> HTTPRequest.Method? {
-        switch bytes.count {
-        case 3:
-            if equals(bytes, "GET") { return .get }
-            if equals(bytes, "PUT") { return .put }
-        case 4:
-            if equals(bytes, "POST") { return .post }
-            if equals(bytes, "HEAD") { return .head }
-        case 5: if equals(bytes, "PATCH") { return .patch }
-        case 6: if equals(bytes, "DELETE") { return .delete }
-        case 7:
-            if equals(bytes, "OPTIONS") { return .options }
-            if equals(bytes, "CONNECT") { return .connect }
-        default: break
-        }
-        return HTTPRequest.Method(String(decoding: bytes, as: UTF8.self))
     }
 
     /// `HTTP/1.0` or `HTTP/1.1`: the minor version; another `HTTP/d.d`: -1; else nil.
@@ -270,7 +254,10 @@ public enum BodyFraming: Sendable, Equatable {
 public struct RequestHead: Sendable {
     /// The head's bytes, with the empty lines before it.
     public var length: Int
-    public var method: HTTPRequest.Method
+    /// The method, if it is one of the common ones; else `.other`, and its bytes are at
+    /// ``methodRange``.
+    public var knownMethod: KnownMethod
+    public var methodRange: Range<Int>
     public var target: Range<Int>
     /// 0 or 1: HTTP/1.0 or HTTP/1.1.
     public var minorVersion: Int
@@ -282,6 +269,37 @@ public struct RequestHead: Sendable {
     public var keepAlive: Bool
     /// `Expect: 100-continue`: the client waits for 100 before it sends the body.
     public var expectsContinue: Bool
+}
+
+/// The methods a server mostly sees, told apart without making a string.
+public enum KnownMethod: UInt8, Sendable {
+    case get, head, post, put, delete, options, patch, connect, other
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        switch bytes.count {
+        case 3: self = equals(bytes, "GET") ? .get : equals(bytes, "PUT") ? .put : .other
+        case 4: self = equals(bytes, "POST") ? .post : equals(bytes, "HEAD") ? .head : .other
+        case 5: self = equals(bytes, "PATCH") ? .patch : .other
+        case 6: self = equals(bytes, "DELETE") ? .delete : .other
+        case 7: self = equals(bytes, "OPTIONS") ? .options : equals(bytes, "CONNECT") ? .connect : .other
+        default: self = .other
+        }
+    }
+
+    /// As swift-http-types' method; `.other` from its bytes (a token, so always a method).
+    func method(_ bytes: UnsafeRawBufferPointer) -> HTTPRequest.Method {
+        switch self {
+        case .get: .get
+        case .head: .head
+        case .post: .post
+        case .put: .put
+        case .delete: .delete
+        case .options: .options
+        case .patch: .patch
+        case .connect: .connect
+        case .other: HTTPRequest.Method(String(decoding: bytes, as: UTF8.self))!
+        }
+    }
 }
 
 /// What a response head says; its offsets are from where parsing started.
@@ -380,6 +398,30 @@ private struct FieldFacts {
 }
 
 // MARK: - Bytes
+
+/// What each byte may be, as bits of a table looked up once per byte.
+enum ByteClass {
+    /// tchar (RFC 9110 section 5.6.2): a method, a field name.
+    static let token: UInt8 = 1
+    /// A field value's byte: HTAB, SP, VCHAR, obs-text.
+    static let value: UInt8 = 2
+    /// A request-target's byte: VCHAR and obs-text.
+    static let target: UInt8 = 4
+
+    /// Written once, then only read.
+    nonisolated(unsafe) static let table: UnsafePointer<UInt8> = {
+        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
+        for byte in 0..<256 {
+            let byte = UInt8(byte)
+            var classes: UInt8 = 0
+            if isToken(byte) { classes |= token }
+            if byte == 0x09 || (byte >= 0x20 && byte != 0x7F) { classes |= value }
+            if byte > 0x20 && byte != 0x7F { classes |= target }
+            table[Int(byte)] = classes
+        }
+        return UnsafePointer(table)
+    }()
+}
 
 /// tchar (RFC 9110 section 5.6.2).
 @inline(__always)

@@ -75,16 +75,16 @@ struct ReactorHTTPServer: ParsableCommand {
 enum Routes {
     static let plaintext = Array("Hello, World!".utf8)
     static let json = Array(#"{"message":"Hello, World!"}"#.utf8)
-    static let plaintextFields: HTTPFields = [.contentType: "text/plain"]
-    static let jsonFields: HTTPFields = [.contentType: "application/json"]
+    static let plaintextFields = RenderedFields([.contentType: "text/plain"])
+    static let jsonFields = RenderedFields([.contentType: "application/json"])
     static let echoFields: HTTPFields = [.contentType: "application/octet-stream"]
 
     @Sendable static func handle(_ request: HTTPServerRequest, _ response: HTTPResponseWriter) async throws {
         switch (request.method, request.path) {
         case (.get, "/plaintext"), (.head, "/plaintext"):
-            try response.respond(headerFields: plaintextFields, body: plaintext)
+            try response.respond(renderedFields: plaintextFields, body: plaintext)
         case (.get, "/json"), (.head, "/json"):
-            try response.respond(headerFields: jsonFields, body: json)
+            try response.respond(renderedFields: jsonFields, body: json)
         case (.post, "/echo"), (.put, "/echo"):
             // The first chunk is read before the head is written, so a malformed or oversized
             // body is still answered with its status.
@@ -97,7 +97,7 @@ enum Routes {
             while let chunk = try await body.next() { try await response.write(chunk) }
             try response.end()
         default:
-            try response.respond(.notFound, headerFields: plaintextFields, body: Array("Not Found\n".utf8))
+            try response.respond(.notFound, renderedFields: plaintextFields, body: Array("Not Found\n".utf8))
         }
     }
 }
