@@ -11,7 +11,7 @@ let package = Package(
     name: "swift-reactor-benchmarks",
     platforms: [.macOS(.v15)],
     products: [
-        // Preloaded into the RESP servers by reactor-bench redis, to count their allocations.
+        // Preloaded into the RESP and HTTP servers by reactor-bench redis and http, to count their allocations.
         .library(name: "MallocCounter", type: .dynamic, targets: ["MallocCounter"]),
     ],
     dependencies: [
@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // The benchmark driver: starts each server, runs the load, prints the tables.
@@ -32,7 +33,8 @@ let package = Package(
                 // The processes it drives, built beside it.
                 .product(name: "reactor-echo", package: library),
                 .product(name: "reactor-redis", package: library),
-                "nio-echo", "nio-redis", "bench-c-echo", "bench-c-tls-echo", "bench-c-udp-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
+                .product(name: "reactor-http", package: library),
+                "nio-echo", "nio-redis", "nio-http", "hummingbird-http", "bench-c-echo", "bench-c-tls-echo", "bench-c-udp-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
             ]
         ),
         // The timing loop of the workload executables.
@@ -71,6 +73,27 @@ let package = Package(
         .executableTarget(
             name: "nio-redis",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // A SwiftNIO HTTP/1.1 server: NIO's HTTP server pipeline and a handler (over NIOSSL too).
+        .executableTarget(
+            name: "nio-http",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // A Hummingbird 2 HTTP/1.1 server: its Router in an Application.
+        .executableTarget(
+            name: "hummingbird-http",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

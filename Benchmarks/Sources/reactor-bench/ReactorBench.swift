@@ -10,7 +10,7 @@ struct ReactorBench: ParsableCommand {
         abstract: "swift-reactor side by side with a C epoll floor, SwiftNIO and the real peer servers.",
         subcommands: [
             Echo.self, Syscalls.self, Instructions.self, Memory.self, TLS.self, UDP.self, Group.self, Connections.self, Coordination.self,
-            Subprocesses.self, Redis.self,
+            Subprocesses.self, Redis.self, HTTP.self,
         ],
         defaultSubcommand: Echo.self)
 }
@@ -271,6 +271,52 @@ struct Redis: ParsableCommand {
         } else {
             try RedisRuns.run(repetitions: repetitions, requests: requests, pings: pings, toolbox: Toolbox())
         }
+    }
+}
+
+/// wrk against nginx, reactor-http, nio-http and hummingbird-http.
+struct HTTP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http",
+        abstract: "wrk against nginx, reactor-http, SwiftNIO's and Hummingbird's HTTP/1.1 servers: plaintext, pipelined, a 64 KiB POST echoed, HTTPS.",
+        discussion: """
+            Servers: \(HTTPRuns.servers.joined(separator: ", ")).
+            Workloads: \(HTTPRuns.workloads.map { "\($0.name) (\($0.title))" }.joined(separator: ", ")).
+            """)
+
+    @Option(help: "Seconds of load per run, whole, as wrk takes them (default: 4; 2 with --quick).")
+    var duration: Int?
+
+    @Option(help: "Repetitions of each run; the tables show medians and their range (default: 3; 1 with --quick).")
+    var repetitions: Int?
+
+    @Flag(help: "One repetition of 2 s: a quick look, not figures to quote.")
+    var quick = false
+
+    @Option(help: "Connections wrk keeps open.")
+    var connections = 64
+
+    @Option(help: "Comma-separated workloads to run (default: all; --workloads https for TLS only).")
+    var workloads: String?
+
+    @Option(help: "Comma-separated servers to run (default: all).")
+    var servers: String?
+
+    @Flag(inversion: .prefixedNo, help: "Count each Swift server's heap allocations per request, in runs of their own after the timed ones.")
+    var allocations = true
+
+    func validate() throws {
+        if let duration, duration < 1 { throw ValidationError("--duration must be at least 1 (whole seconds)") }
+        if let repetitions, repetitions < 1 { throw ValidationError("--repetitions must be positive") }
+        if connections < 1 { throw ValidationError("--connections must be positive") }
+    }
+
+    func run() throws {
+        let workloads = try selected(self.workloads, from: HTTPRuns.workloads, \.name) { name in HTTPRuns.workloads.first { $0.name == name } }
+        let servers = try selected(self.servers, from: HTTPRuns.servers, \.self) { name in HTTPRuns.servers.first { $0 == name } }
+        try HTTPRuns.run(
+            servers: servers, workloads: workloads, seconds: duration ?? (quick ? 2 : 4), repetitions: repetitions ?? (quick ? 1 : 3),
+            connections: connections, allocations: allocations, toolbox: Toolbox())
     }
 }
 

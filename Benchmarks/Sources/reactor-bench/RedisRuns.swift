@@ -161,43 +161,23 @@ enum RedisRuns {
     /// request over a run of SET then GET (redis-server uses jemalloc, linked in, which a
     /// preloaded malloc does not see).
     private static func countAllocations(_ benchmark: String, requests: Int, toolbox: Toolbox) throws {
-        let library = toolbox.directory.appendingPathComponent("libMallocCounter.so").path
-        guard FileManager.default.fileExists(atPath: library) else { throw BenchError("libMallocCounter.so was not built beside reactor-bench") }
+        _ = try AllocationCounter.library(toolbox)
         print("### Heap allocations per request (a preloaded malloc counter; whole process, after a warm-up run)\n")
         print("| server | SET -P 1 | GET -P 1 | SET -P 16 | GET -P 16 |")
         print("| --- | --- | --- | --- | --- |")
         for (name, executable) in [("reactor-redis", "reactor-redis"), (nio, "nio-redis")] {
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("malloc-count-\(getpid())-\(name)").path
-            setenv("LD_PRELOAD", library, 1)
-            setenv("MALLOC_COUNTER_FILE", file, 1)
-            let server = try ServerProcess(ServerKind(name: name, summary: "", executable: executable, arguments: []), toolbox: toolbox, cpu: 0)
-            unsetenv("LD_PRELOAD")
-            unsetenv("MALLOC_COUNTER_FILE")
-            defer { server.stop() }
+            let counter = try AllocationCounter(ServerKind(name: name, summary: "", executable: executable, arguments: []), toolbox: toolbox, cpu: 0)
+            defer { counter.server.stop() }
             var cells: [String] = []
             for workload in workloads.filter({ $0.test == "set" || $0.test == "get" }) {
-                _ = try load(benchmark, port: server.port, workload, requests: requests / 10, toolbox: toolbox)  // warm-up
-                let before = try count(server, file)
-                _ = try load(benchmark, port: server.port, workload, requests: requests, toolbox: toolbox)
-                let after = try count(server, file)
+                _ = try load(benchmark, port: counter.server.port, workload, requests: requests / 10, toolbox: toolbox)  // warm-up
+                let before = try counter.count()
+                _ = try load(benchmark, port: counter.server.port, workload, requests: requests, toolbox: toolbox)
+                let after = try counter.count()
                 cells.append(String(format: "%.2f", Double(after - before) / Double(requests)))
             }
             print("| \(name) | " + cells.joined(separator: " | ") + " |")
         }
         print("")
-    }
-
-    /// The counter's figure now: SIGUSR2 makes the server write it to `file`.
-    private static func count(_ server: ServerProcess, _ file: String) throws -> Int {
-        unlink(file)
-        kill(server.pid, SIGUSR2)
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline {
-            if let text = try? String(contentsOfFile: file, encoding: .utf8), text.hasSuffix("\n"), let count = Int(text.dropLast()) {
-                return count
-            }
-            usleep(2_000)
-        }
-        throw BenchError("the allocation counter did not answer")
     }
 }

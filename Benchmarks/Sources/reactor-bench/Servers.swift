@@ -44,11 +44,11 @@ struct Toolbox {
         taskset = Toolbox.system("taskset")
     }
 
-    /// A tool of the system's (taskset, strace, valgrind, strip) on the PATH, or nil where it
-    /// is missing.
+    /// A tool of the system's (taskset, strace, valgrind, strip, nginx) on the PATH, or nil
+    /// where it is missing. /usr/sbin is looked in too: nginx is there, off a user's PATH.
     static func system(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return (path.split(separator: ":") + ["/usr/bin", "/bin"]).map { "\($0)/\(name)" }
+        return (path.split(separator: ":") + ["/usr/bin", "/bin", "/usr/sbin"]).map { "\($0)/\(name)" }
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
