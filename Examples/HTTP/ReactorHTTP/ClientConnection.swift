@@ -9,7 +9,7 @@ final class ClientConnection: @unchecked Sendable {
     let reader: StreamReader
     let writer: StreamWriter
     @exclusivity(unchecked) private var parser = HeadParser(maxHeadSize: 64 * 1024, maxFieldCount: 256)
-    @exclusivity(unchecked) private var body = HTTPConnection.BodyState.done
+    @exclusivity(unchecked) private var body = BodyDecoder.done
     @exclusivity(unchecked) private var untilClose = false
     /// Whether the connection may carry another request once the body is read.
     @exclusivity(unchecked) private(set) var reusable = false
@@ -23,9 +23,7 @@ final class ClientConnection: @unchecked Sendable {
     }
 
     /// Whether the body was read to its end.
-    var isBodyDone: Bool {
-        if case .done = body { !untilClose } else { false }
-    }
+    var isBodyDone: Bool { body.isDone && !untilClose }
 
     /// Writes the request, and reads the head of its final response (past any 1xx).
     nonisolated(nonsending) func send(
@@ -68,15 +66,8 @@ final class ClientConnection: @unchecked Sendable {
             // asked for, and ends the exchange).
             if response.status.code >= 100 && response.status.code < 200 && response.status.code != 101 { continue }
             reusable = keepAlive
-            untilClose = false
-            switch framing {
-            case .none: self.body = .done
-            case .length(let length): self.body = .length(remaining: length)
-            case .chunked: self.body = .chunked(ChunkedDecoder())
-            case .untilClose:
-                self.body = .done
-                untilClose = true
-            }
+            untilClose = framing == .untilClose
+            self.body = BodyDecoder(framing)
             return (response, version)
         }
     }
@@ -88,33 +79,16 @@ final class ClientConnection: @unchecked Sendable {
             if chunk.isEmpty { untilClose = false }
             return chunk.isEmpty ? nil : chunk
         }
-        if case .done = body { return nil }
-        let chunk: [UInt8] = try await reader.withBufferedBytes(upTo: Int.max) { bytes, atEOF in
-            switch body {
-            case .done:
-                return (0, [])
-            case .length(let remaining):
-                let count = min(remaining, bytes.count, maxBytes)
-                if count == 0 { return (0, nil) }
-                body = count == remaining ? .done : .length(remaining: remaining - count)
-                return (count, Array(UnsafeRawBufferPointer(rebasing: bytes[0..<count])))
-            case .chunked(var decoder):
-                let step = decoder.decode(bytes, maxData: maxBytes)
-                body = .chunked(decoder)
-                switch step {
-                case .data(let range, let used): return (used, Array(UnsafeRawBufferPointer(rebasing: bytes[range])))
-                case .needMore(let used): return (used, nil)
-                case .end(let used):
-                    body = .done
-                    return (used, [])
-                case .error(let message):
-                    body = .done
-                    reusable = false
-                    throw HTTPClientError("a malformed chunked body: \(message)")
-                }
+        if body.isDone { return nil }
+        let chunk: [UInt8] = try await reader.withBufferedBytes(upTo: Int.max) { bytes, _ in
+            do {
+                return try body.next(bytes, maxBytes: maxBytes)
+            } catch let error as HTTPError {
+                reusable = false
+                throw HTTPClientError("a malformed chunked body: \(error.message)")
             }
         }
-        if chunk.isEmpty, case .done = body { return nil }
+        if chunk.isEmpty && body.isDone { return nil }
         return chunk
     }
 }

@@ -31,9 +31,8 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// The request being served.
     @exclusivity(unchecked) private(set) var current: RequestHead?
-    @exclusivity(unchecked) private var body = BodyState.done
-    @exclusivity(unchecked) private var bodyBytesRead = 0
-    @exclusivity(unchecked) private var continueSent = false
+    @exclusivity(unchecked) private var body = BodyDecoder.done
+        @exclusivity(unchecked) private var continueSent = false
     @exclusivity(unchecked) private(set) var response = ResponseState.none
     @exclusivity(unchecked) private var closeAfterResponse = false
 
@@ -41,12 +40,6 @@ final class HTTPConnection: @unchecked Sendable {
     @exclusivity(unchecked) var deadline = Int64.max
     @exclusivity(unchecked) private var waitingForHead = false
     @exclusivity(unchecked) private var slot = -1
-
-    enum BodyState {
-        case done
-        case length(remaining: Int)
-        case chunked(ChunkedDecoder)
-    }
 
     enum ResponseState: Equatable {
         case none
@@ -141,18 +134,12 @@ final class HTTPConnection: @unchecked Sendable {
     private nonisolated(nonsending) func serve(_ head: RequestHead) async throws {
         current = head
         continueSent = false
-        bodyBytesRead = 0
         response = .none
         defer { current = nil }
-        switch head.body {
-        case .none, .untilClose: body = .done
-        case .length(let length):
-            guard length <= configuration.maxBodySize else {
-                return try await refuse(HTTPError(.contentTooLarge, "a body of \(length) bytes, over \(configuration.maxBodySize)"))
-            }
-            body = .length(remaining: length)
-        case .chunked: body = .chunked(ChunkedDecoder())
+        if case .length(let length) = head.body, length > configuration.maxBodySize {
+            return try await refuse(HTTPError(.contentTooLarge, "a body of \(length) bytes, over \(configuration.maxBodySize)"))
         }
+        body = BodyDecoder(head.body, limit: configuration.maxBodySize)
         if !head.keepAlive { closeAfterResponse = true }
         do {
             try await handler(HTTPServerRequest(connection: self, head: head), HTTPResponseWriter(connection: self))
@@ -178,7 +165,7 @@ final class HTTPConnection: @unchecked Sendable {
             try end(trailers: nil)
         case .done: break
         }
-        if case .done = body { return }
+        if body.isDone { return }
         // An unread body is read past if it is small, else the connection closes.
         if head.expectsContinue && !continueSent {
             closeAfterResponse = true
@@ -191,7 +178,7 @@ final class HTTPConnection: @unchecked Sendable {
                 if discarded > Self.maxDiscard { break }
             }
         } catch {}
-        if case .done = body { return }
+        if body.isDone { return }
         closeAfterResponse = true
     }
 
@@ -220,7 +207,7 @@ final class HTTPConnection: @unchecked Sendable {
     /// The next piece of the body (at most `maxBytes`), or nil after its end. Sends 100
     /// Continue first if the client waits for it.
     nonisolated(nonsending) func readBody(maxBytes: Int) async throws -> [UInt8]? {
-        if case .done = body { return nil }
+        if body.isDone { return nil }
         if let current, current.expectsContinue, !continueSent, response == .none {
             continueSent = true
             out.append("HTTP/1.1 100 Continue\r\n\r\n")
@@ -228,40 +215,10 @@ final class HTTPConnection: @unchecked Sendable {
         }
         deadline = loop.now + loop.idleTimeout
         defer { deadline = .max }
-        let maxBodySize = configuration.maxBodySize
-        let chunk: [UInt8] = try await reader.withBufferedBytes(upTo: Int.max) { bytes, atEOF in
-            switch body {
-            case .done:
-                return (0, [])
-            case .length(let remaining):
-                let count = min(remaining, bytes.count, maxBytes)
-                if count == 0 { return (0, nil) }
-                body = count == remaining ? .done : .length(remaining: remaining - count)
-                return (count, Array(UnsafeRawBufferPointer(rebasing: bytes[0..<count])))
-            case .chunked(var decoder):
-                let step = decoder.decode(bytes, maxData: maxBytes)
-                body = .chunked(decoder)
-                switch step {
-                case .data(let range, let used):
-                    // The declared size is checked before the chunk is waited for.
-                    guard bodyBytesRead + range.count + decoder.remainingInChunk <= maxBodySize else {
-                        body = .done
-                        throw HTTPError(.contentTooLarge, "a chunked body over \(maxBodySize) bytes")
-                    }
-                    bodyBytesRead += range.count
-                    return (used, Array(UnsafeRawBufferPointer(rebasing: bytes[range])))
-                case .needMore(let used):
-                    return (used, nil)
-                case .end(let used):
-                    body = .done
-                    return (used, [])
-                case .error(let message):
-                    body = .done
-                    throw HTTPError(.badRequest, message)
-                }
-            }
+        let chunk: [UInt8] = try await reader.withBufferedBytes(upTo: Int.max) { bytes, _ in
+            try body.next(bytes, maxBytes: maxBytes)
         }
-        if chunk.isEmpty, case .done = body { return nil }
+        if chunk.isEmpty && body.isDone { return nil }
         return chunk
     }
 
@@ -358,7 +315,7 @@ final class HTTPConnection: @unchecked Sendable {
     @discardableResult
     private func writeHead(_ status: HTTPResponse.Status, fields: ResponseFields, length: Int?) -> Bool {
         let head = current
-        if loop.isStopping || (head?.expectsContinue == true && !continueSent && !isBodyDone) { closeAfterResponse = true }
+        if loop.isStopping || (head?.expectsContinue == true && !continueSent && !body.isDone) { closeAfterResponse = true }
         if status.code == 200 {
             out.append("HTTP/1.1 200 OK\r\n")
         } else {
@@ -401,10 +358,6 @@ final class HTTPConnection: @unchecked Sendable {
         }
         out.append("\r\n")
         return chunked
-    }
-
-    private var isBodyDone: Bool {
-        if case .done = body { true } else { false }
     }
 
     /// The fields; with `skippingFraming`, those the server writes itself (a `Connection:
