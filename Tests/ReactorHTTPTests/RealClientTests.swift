@@ -33,6 +33,7 @@ final class RealClientTests: XCTestCase {
     func testBodyOverTheLimitIs413() throws { try runCase("body_too_large", server: Self.limitedServer()) }
     func testMalformedRequestsAre400() throws { try runCase("malformed", server: Self.limitedServer()) }
     func testSmugglingCasesAreRefused() throws { try runCase("smuggling", server: Self.limitedServer()) }
+    func testNoDesyncAfterABadBody() throws { try runCase("no_desync", server: Self.limitedServer()) }
     func testSlowHeadIsCut() throws { try runCase("slowloris", server: Self.limitedServer()) }
     func testIdleConnectionIsClosed() throws { try runCase("idle_timeout", server: Self.limitedServer()) }
 

@@ -38,6 +38,9 @@ final class ServerAndClientTests: XCTestCase {
                 try await Reactor.current!.sleep(for: .milliseconds(10))
             }
             try response.end(trailers: [HTTPField.Name("X-Checksum")!: "5"])
+        case "/nocontent":
+            // A body given with 204 is not sent: the next response on the connection stays framed.
+            try response.respond(.noContent, body: "dropped")
         case "/redirect":
             try response.respond(.found, headerFields: [.location: "/peer"])
         case "/slow":
@@ -68,6 +71,23 @@ final class ServerAndClientTests: XCTestCase {
             }
             XCTAssertEqual(ports.count, 1, "three requests, \(ports.count) connections")
             client.shutdown()
+            await server.shutdownGracefully()
+        }
+    }
+
+    func testNoContentAndHeadResponsesKeepTheConnection() throws {
+        try runReactor { reactor in
+            let server = try await HTTPServer.start(port: 0, handler: Self.routes)
+            let client = try HTTPClient()
+            let empty = try await client.get("http://127.0.0.1:\(server.port)/nocontent")
+            XCTAssertEqual(empty.status, .noContent)
+            XCTAssertEqual(client.idleConnectionCount, 1, "a 204 kept its connection from the pool")
+            let head = try await client.execute(.head, "http://127.0.0.1:\(server.port)/chunks")
+            XCTAssertEqual(head.status, .ok)
+            XCTAssertEqual(client.idleConnectionCount, 1)
+            let after = try await client.get("http://127.0.0.1:\(server.port)/peer")
+            let port = try await after.body.collect(upTo: 100)
+            XCTAssertNotNil(Int(text(port)), text(port))
             await server.shutdownGracefully()
         }
     }

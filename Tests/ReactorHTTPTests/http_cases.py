@@ -266,6 +266,35 @@ def case_smuggling():
     assert status == 200 and body == b"hello"
 
 
+def case_no_desync():
+    """A body the handler never reads, which turns out malformed, is not read as requests:
+    the connection closes after the answer. A refused head after answered ones is answered."""
+    sock = connect()
+    sock.sendall(b"POST /nope HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                 b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+    status, _, _, rest = read_response(sock)
+    assert status == 404, status
+    data = rest
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        pass
+    assert b"HTTP/1.1" not in data, f"the body was read as a request: {data!r}"
+    sock = connect()
+    sock.sendall(get("/plaintext") + b"GARBAGE\r\n\r\n")
+    status, _, body, rest = read_response(sock)
+    assert status == 200 and body == b"Hello, World!"
+    status, headers, _, _ = read_response(sock, rest)
+    assert status == 400 and headers.get("connection") == "close", (status, headers)
+    # Empty framing lists are refused, not ignored.
+    refused(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\nContent-Length: 5\r\n\r\nhello", 400)
+    refused(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ,\r\n\r\nhello", 400)
+
+
 def case_slowloris():
     """A head that never completes is cut after the header timeout; another client is served
     meanwhile."""

@@ -13,8 +13,9 @@ final class ClientConnection: @unchecked Sendable {
     @exclusivity(unchecked) private var untilClose = false
     /// Whether the connection may carry another request once the body is read.
     @exclusivity(unchecked) private(set) var reusable = false
-    /// Requests this connection carried.
-    @exclusivity(unchecked) var uses = 0
+    /// Whether any byte of the last request's response came (a connection that fails before
+    /// may have been closed by the server while idle).
+    @exclusivity(unchecked) private(set) var receivedResponseBytes = false
 
     init(key: HTTPClient.PoolKey, reader: StreamReader, writer: StreamWriter) {
         self.key = key
@@ -29,7 +30,7 @@ final class ClientConnection: @unchecked Sendable {
     nonisolated(nonsending) func send(
         method: HTTPRequest.Method, url: ClientURL, fields: HTTPFields, body: [UInt8]?
     ) async throws -> (HTTPResponse, HTTPVersion) {
-        uses += 1
+        receivedResponseBytes = false
         var head = "\(method.rawValue) \(url.target) HTTP/1.1\r\n"
         if fields[HTTPField.Name("Host")!] == nil { head += "Host: \(url.authority)\r\n" }
         for field in fields where field.name != .contentLength && field.name != .transferEncoding {
@@ -43,6 +44,7 @@ final class ClientConnection: @unchecked Sendable {
             parser.removeAllFields()
             let (response, version, framing, keepAlive): (HTTPResponse, HTTPVersion, BodyFraming, Bool) =
                 try await reader.withBufferedBytes(upTo: Int.max) { bytes, atEOF in
+                    if !bytes.isEmpty { receivedResponseBytes = true }
                     switch parser.parseResponse(bytes, from: 0, method: method) {
                     case .needMore:
                         if atEOF { throw HTTPClientError("the connection closed before a response") }
@@ -65,7 +67,8 @@ final class ClientConnection: @unchecked Sendable {
             // 100 Continue and other interim responses come before the final one (101 is not
             // asked for, and ends the exchange).
             if response.status.code >= 100 && response.status.code < 200 && response.status.code != 101 { continue }
-            reusable = keepAlive
+            // After 101 the connection speaks another protocol.
+            reusable = keepAlive && response.status.code != 101
             untilClose = framing == .untilClose
             self.body = BodyDecoder(framing)
             return (response, version)

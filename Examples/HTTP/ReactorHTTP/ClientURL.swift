@@ -37,6 +37,10 @@ struct ClientURL: Sendable, Equatable {
             host = String(authority)
         }
         guard !host.isEmpty else { throw HTTPClientError("no host in \(text)") }
+        // Spaces and control bytes would split the request line or the Host field.
+        guard !text.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
+            throw HTTPClientError("a space or control character in \(text.debugDescription)")
+        }
         self.port = port ?? (isSecure ? 443 : 80)
         guard (1...65535).contains(self.port) else { throw HTTPClientError("a malformed port in \(text)") }
     }
@@ -50,6 +54,9 @@ struct ClientURL: Sendable, Equatable {
     /// Where a `Location` sends a redirect: an absolute URL, or a path on this origin.
     func resolving(_ location: String) throws -> ClientURL {
         if location.hasPrefix("http://") || location.hasPrefix("https://") { return try ClientURL(location) }
+        guard !location.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
+            throw HTTPClientError("a space or control character in the redirect to \(location.debugDescription)")
+        }
         var url = self
         if location.hasPrefix("/") {
             url.target = location

@@ -61,6 +61,7 @@ public final class HTTPClient: @unchecked Sendable {
     ) async throws -> HTTPClientResponse {
         let deadline = ContinuousClock.now + configuration.requestTimeout
         var url = try ClientURL(url)
+        var headerFields = headerFields
         var method = method
         var body = body
         var redirects = 0
@@ -72,7 +73,12 @@ public final class HTTPClient: @unchecked Sendable {
             redirects += 1
             guard redirects <= configuration.maxRedirects else { throw HTTPClientError("more than \(configuration.maxRedirects) redirects") }
             response.discard()
-            url = try url.resolving(location)
+            let next = try url.resolving(location)
+            if next.isSecure != url.isSecure || next.host != url.host || next.port != url.port {
+                // Credentials are for the origin they were given to.
+                for name in [HTTPField.Name.authorization, .cookie, .proxyAuthorization] { headerFields[name] = nil }
+            }
+            url = next
             if response.status.code == 303 || (response.status.code <= 302 && method == .post) {
                 if method != .head { method = .get }
                 body = nil
@@ -80,15 +86,27 @@ public final class HTTPClient: @unchecked Sendable {
         }
     }
 
-    /// One exchange on a pooled connection; a reused connection that the server had closed
-    /// is replaced once, for an idempotent method.
+    /// One exchange on a pooled connection. A reused connection that fails before any byte of
+    /// a response came (the server closed it while it was idle) is replaced, once, for an
+    /// idempotent method.
     private nonisolated(nonsending) func send(
         _ method: HTTPRequest.Method, _ url: ClientURL, _ fields: HTTPFields, _ body: [UInt8]?, deadline: ContinuousClock.Instant
     ) async throws -> HTTPClientResponse {
         let key = PoolKey(isSecure: url.isSecure, host: url.host, port: url.port)
         let permits = try permits(for: key)
-        try await within(deadline) { try await permits.acquire() }
+        let permit = PermitTaken()
+        do {
+            try await within(deadline) {
+                try await permits.acquire()
+                permit.isTaken = true
+            }
+        } catch {
+            // The wait timed out as the permit came: it is given back.
+            if permit.isTaken { try? permits.release() }
+            throw error
+        }
         var connection: ClientConnection?
+        var mayRetry = [.get, .head, .options, .put, .delete].contains(method)
         do {
             while true {
                 let reused = idle[key]?.popLast()
@@ -100,11 +118,10 @@ public final class HTTPClient: @unchecked Sendable {
                     }
                     let lease = ResponseLease(client: self, connection: current, deadline: deadline)
                     return HTTPClientResponse(response: response, version: version, body: HTTPClientResponseBody(lease: lease))
-                } catch let error as HTTPClientError where reused != nil && [.get, .head, .options, .put, .delete].contains(method) {
-                    // The server closed the idle connection as the request went out.
-                    _ = error
+                } catch where reused != nil && mayRetry && !current.receivedResponseBytes && ContinuousClock.now < deadline {
                     current.writer.abort()
                     connection = nil
+                    mayRetry = false
                 }
             }
         } catch {
@@ -151,10 +168,13 @@ public final class HTTPClient: @unchecked Sendable {
         }
     }
 
-    /// A response's connection is done with: kept if it can carry another request.
+    /// A response's connection is done with: kept if it can carry another request (and
+    /// nothing past the response was received).
     func checkIn(_ connection: ClientConnection) {
         _ = reactor.runOnLoopNowOrNextTurn((self, connection)) { client, connection in
-            if connection.reusable && connection.isBodyDone && !connection.writer.isClosing {
+            if connection.reusable && connection.isBodyDone && !connection.writer.isClosing && connection.reader.bufferedCount == 0
+                && !connection.reader.atEOF
+            {
                 client.idle[connection.key, default: []].append(connection)
             } else {
                 connection.writer.close()
@@ -173,6 +193,11 @@ public final class HTTPClient: @unchecked Sendable {
 
     /// How many idle connections the pool keeps (to the hosts it has seen).
     public var idleConnectionCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+}
+
+/// Whether a request took a permit of its host's, set in the task that waited for it.
+private final class PermitTaken: @unchecked Sendable {
+    var isTaken = false
 }
 
 /// A response: its status and fields (swift-http-types' `HTTPResponse`), and its body, read
@@ -231,6 +256,8 @@ final class ResponseLease: @unchecked Sendable {
         self.client = client
         self.connection = connection
         self.deadline = deadline
+        // A response without a body (HEAD, 204, 304) gives its connection back at once.
+        if connection.isBodyDone { finish() }
     }
 
     nonisolated(nonsending) func next() async throws -> [UInt8]? {

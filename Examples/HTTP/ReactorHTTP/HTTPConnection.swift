@@ -35,6 +35,8 @@ final class HTTPConnection: @unchecked Sendable {
         @exclusivity(unchecked) private var continueSent = false
     @exclusivity(unchecked) private(set) var response = ResponseState.none
     @exclusivity(unchecked) private var closeAfterResponse = false
+    /// The response has no body on the wire (HEAD, 1xx, 204, 304): what the handler writes is dropped.
+    @exclusivity(unchecked) private var bodySuppressed = false
 
     /// What the connection waits for, and until when (the loop's seconds).
     @exclusivity(unchecked) var deadline = Int64.max
@@ -66,6 +68,9 @@ final class HTTPConnection: @unchecked Sendable {
         while true {
             if next == batch.count {
                 if let refusal {
+                    // Answered as a request of its own, after those of the batch.
+                    response = .none
+                    current = nil
                     try await refuse(refusal)
                     return
                 }
@@ -74,6 +79,7 @@ final class HTTPConnection: @unchecked Sendable {
                 deadline = loop.now + loop.idleTimeout
                 // Waits only while the client is not reading.
                 if writer.bufferedCount > 0 { try await writer.drain() }
+                if loop.isStopping { return }
                 guard try await readBatch() else { return }
                 continue
             }
@@ -166,20 +172,20 @@ final class HTTPConnection: @unchecked Sendable {
         case .done: break
         }
         if body.isDone { return }
-        // An unread body is read past if it is small, else the connection closes.
-        if head.expectsContinue && !continueSent {
-            closeAfterResponse = true
-            return
+        // An unread body is read past if it is small, else the connection closes; the
+        // response goes out first.
+        try flush()
+        if !(head.expectsContinue && !continueSent) {
+            do {
+                var discarded = 0
+                while let chunk = try await readBody(maxBytes: StreamReader.defaultLimit) {
+                    discarded += chunk.count
+                    if discarded > Self.maxDiscard { break }
+                }
+            } catch {}
+            if body.isDone && !closeAfterResponse { return }
         }
-        do {
-            var discarded = 0
-            while let chunk = try await readBody(maxBytes: StreamReader.defaultLimit) {
-                discarded += chunk.count
-                if discarded > Self.maxDiscard { break }
-            }
-        } catch {}
-        if body.isDone { return }
-        closeAfterResponse = true
+        try await closeReadingPast()
     }
 
     /// Answers a refused request with its status and closes, reading what the client still
@@ -190,6 +196,14 @@ final class HTTPConnection: @unchecked Sendable {
             let message = Array("\(error.message)\n".utf8)
             try message.withUnsafeBytes { try respond(error.status, fields: Self.textFields, body: $0) }
         }
+        try await closeReadingPast()
+    }
+
+    /// Ends the connection after what was written: half-closes, then reads what the client
+    /// still sends for a moment (at most 2 s and 256 KiB), so that the response is not lost
+    /// to the reset a close with unread bytes sends.
+    private nonisolated(nonsending) func closeReadingPast() async throws {
+        closeAfterResponse = true
         try flush()
         guard !isSecure else { return }
         try writer.writeEOF()
@@ -215,8 +229,13 @@ final class HTTPConnection: @unchecked Sendable {
         }
         deadline = loop.now + loop.idleTimeout
         defer { deadline = .max }
-        let chunk: [UInt8] = try await reader.withBufferedBytes(upTo: Int.max) { bytes, _ in
-            try body.next(bytes, maxBytes: maxBytes)
+        let chunk: [UInt8]
+        do {
+            chunk = try await reader.withBufferedBytes(upTo: Int.max) { bytes, _ in try body.next(bytes, maxBytes: maxBytes) }
+        } catch {
+            // Where the body ends is unknown now: nothing more is read as a request.
+            closeAfterResponse = true
+            throw error
         }
         if chunk.isEmpty && body.isDone { return nil }
         return chunk
@@ -232,7 +251,7 @@ final class HTTPConnection: @unchecked Sendable {
     func respond(_ status: HTTPResponse.Status, fields: ResponseFields, body: UnsafeRawBufferPointer) throws {
         guard response == .none else { throw HTTPResponseError("the response was already started") }
         writeHead(status, fields: fields, length: body.count)
-        if current?.knownMethod != .head { out.append(body) }
+        if !bodySuppressed { out.append(body) }
         response = .done
         if out.count >= Self.flushThreshold { try flush() }
     }
@@ -248,7 +267,6 @@ final class HTTPConnection: @unchecked Sendable {
         }
         let chunked = writeHead(status, fields: .fields(fields), length: length)
         response = .body(chunked: chunked, remaining: length)
-        if current?.knownMethod == .head || status.code == 204 || status.code == 304 { response = .body(chunked: false, remaining: nil) }
     }
 
     /// Adds a piece of the body and hands it to the writer; true when there is one to drain.
@@ -260,7 +278,7 @@ final class HTTPConnection: @unchecked Sendable {
             guard bytes.count <= remaining else { throw HTTPResponseError("more body than the Content-Length declared") }
             response = .body(chunked: false, remaining: remaining - bytes.count)
         }
-        guard !bytes.isEmpty, current?.knownMethod != .head else { return false }
+        guard !bytes.isEmpty, !bodySuppressed else { return false }
         if chunked {
             out.appendHex(bytes.count)
             out.append("\r\n")
@@ -291,14 +309,16 @@ final class HTTPConnection: @unchecked Sendable {
             throw HTTPResponseError(response == .none ? "end before writeHead" : "end after the response ended")
         }
         response = .done
-        if chunked {
+        if bodySuppressed {
+            return
+        } else if chunked {
             out.append("0\r\n")
             if let trailers { appendFields(trailers) }
             out.append("\r\n")
-        } else if let remaining, remaining > 0, current?.knownMethod != .head {
+        } else if let remaining, remaining > 0 {
             // The client would wait for bytes that never come: the connection ends instead.
             closeAfterResponse = true
-        } else if remaining == nil && current?.knownMethod != .head {
+        } else if remaining == nil {
             closeAfterResponse = true
         }
     }
@@ -327,6 +347,7 @@ final class HTTPConnection: @unchecked Sendable {
         }
         var chunked = false
         let hasBody = status.code >= 200 && status.code != 204 && status.code != 304
+        bodySuppressed = !hasBody || head?.knownMethod == .head
         if let length {
             if hasBody || status.code == 304 {
                 out.append("Content-Length: ")

@@ -33,7 +33,11 @@ final class HTTPLoop: @unchecked Sendable {
     func start() {
         Task(executorPreference: reactor) { [self] in
             while !isFinished {
-                try? await reactor.sleep(for: .seconds(1))
+                do {
+                    try await reactor.sleep(for: .seconds(1))
+                } catch {
+                    return  // the reactor is shutting down
+                }
                 tick()
             }
         }

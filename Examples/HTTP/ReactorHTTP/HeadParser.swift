@@ -108,6 +108,7 @@ public struct HeadParser: Sendable {
         _ bytes: UnsafeRawBufferPointer, from start: Int, method: HTTPRequest.Method
     ) -> Outcome<ResponseHead> {
         let (skipped, end) = findEnd(bytes, from: start)
+        guard skipped <= maxHeadSize else { return .error(.badGateway, "too many empty lines before the response") }
         guard let end else {
             return bytes.count - start - skipped > maxHeadSize ? .error(.badGateway, "the response head is over \(maxHeadSize) bytes") : .needMore
         }
@@ -351,7 +352,9 @@ private struct FieldFacts {
                 // "42, 42" or a repeated field with the same value is one length (RFC 9110
                 // section 8.6); anything else is refused.
                 var failure: Failure?
+                var items = 0
                 forEachListItem(value) { item in
+                    items += 1
                     guard failure == nil else { return }
                     guard let length = decimal(item) else {
                         failure = Failure(status: .badRequest, message: "a malformed Content-Length")
@@ -362,11 +365,14 @@ private struct FieldFacts {
                     }
                     contentLength = length
                 }
-                if value.isEmpty { return Failure(status: .badRequest, message: "an empty Content-Length") }
+                if items == 0 { return Failure(status: .badRequest, message: "an empty Content-Length") }
                 return failure
             }
         case 17:
             if equalsIgnoringCase(name, "transfer-encoding") {
+                // An empty list is still a Transfer-Encoding: it is refused, never ignored.
+                transferEncodings += 1
+                unknownCoding = unknownCoding || value.allSatisfy { $0 == UInt8(ascii: ",") || $0 == 0x20 || $0 == 0x09 }
                 forEachListItem(value) { item in
                     transferEncodings += 1
                     // chunked must be the last coding, and only once.
