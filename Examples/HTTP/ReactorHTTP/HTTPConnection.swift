@@ -430,16 +430,3 @@ final class HTTPConnection: @unchecked Sendable {
     static let maxDiscard = 256 * 1024
     static let textFields: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
 }
-
-/// A response's fields, as given or rendered ahead.
-enum ResponseFields {
-    case fields(HTTPFields)
-    case rendered(RenderedFields)
-}
-
-/// A misuse of the response writer: a second head, a write after the end, more body than
-/// declared.
-public struct HTTPResponseError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    init(_ description: String) { self.description = description }
-}

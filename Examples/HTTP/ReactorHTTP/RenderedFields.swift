@@ -25,3 +25,9 @@ public struct RenderedFields: Sendable {
         closesConnection = closes
     }
 }
+
+/// A response's fields, as given or rendered ahead.
+enum ResponseFields {
+    case fields(HTTPFields)
+    case rendered(RenderedFields)
+}
