@@ -52,13 +52,7 @@ final class ClientConnection: @unchecked Sendable {
                     case .error(_, let message):
                         throw HTTPClientError("a malformed response: \(message)")
                     case .head(let head):
-                        var fields = HTTPFields()
-                        for index in head.fields {
-                            let field = parser.fields[index]
-                            if let name = HTTPField.Name(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[field.name]), as: UTF8.self)) {
-                                fields.append(HTTPField(name: name, value: String(decoding: UnsafeRawBufferPointer(rebasing: bytes[field.value]), as: UTF8.self)))
-                            }
-                        }
+                        let fields = parser.headerFields(head.fields, in: bytes)
                         let reason = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[head.reason]), as: UTF8.self)
                         let response = HTTPResponse(status: HTTPResponse.Status(code: head.status, reasonPhrase: reason), headerFields: fields)
                         return (head.length, (response, HTTPVersion(major: 1, minor: head.minorVersion), head.body, head.keepAlive))

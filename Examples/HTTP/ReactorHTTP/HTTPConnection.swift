@@ -303,6 +303,11 @@ final class HTTPConnection: @unchecked Sendable {
     /// The `index`-th field of the batch's heads.
     func fieldRange(_ index: Int) -> FieldRange { parser.fields[index] }
 
+    /// The fields `indexes` of the batch's heads, as swift-http-types' `HTTPFields`.
+    func headerFields(_ indexes: Range<Int>) -> HTTPFields {
+        heads.withUnsafeBytes { parser.headerFields(indexes, in: $0) }
+    }
+
     /// Ends the body (the last chunk, with `trailers` if given).
     func end(trailers: HTTPFields?) throws {
         guard case .body(let chunked, let remaining) = response else {
@@ -412,17 +417,16 @@ final class HTTPConnection: @unchecked Sendable {
     /// or a write is cut.
     func expire() {
         deadline = .max
-        if waitingForHead && reader.bufferedCount == 0, let socket = reader.handle as? Socket {
-            try? socket.shutdown(.read)
-        } else {
-            writer.abort()
-        }
+        if !closeIfIdle() { writer.abort() }
     }
 
-    func stopIfIdle() {
-        if waitingForHead && reader.bufferedCount == 0, let socket = reader.handle as? Socket {
-            try? socket.shutdown(.read)
-        }
+    /// Ends the connection as at EOF if it waits for a request with nothing of one received;
+    /// says whether it did.
+    @discardableResult
+    func closeIfIdle() -> Bool {
+        guard waitingForHead && reader.bufferedCount == 0, let socket = reader.handle as? Socket else { return false }
+        try? socket.shutdown(.read)
+        return true
     }
 
     static let maxBatch = 64

@@ -73,7 +73,7 @@ final class HTTPLoop: @unchecked Sendable {
     /// Graceful shutdown, on the loop: idle connections close now, busy ones after their response.
     func stop() {
         isStopping = true
-        for case let connection? in connections { connection.stopIfIdle() }
+        for case let connection? in connections { connection.closeIfIdle() }
     }
 
     static func monotonicSeconds() -> Int64 {

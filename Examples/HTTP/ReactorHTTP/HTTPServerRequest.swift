@@ -55,32 +55,22 @@ public struct HTTPServerRequest: Sendable {
 
     /// The value of the first field called `name` (compared without regard to case), if any.
     public subscript(_ name: HTTPField.Name) -> String? {
-        let wanted = name.canonicalName.utf8
-        return connection.heads.withUnsafeBytes { bytes in
-            for index in head.fields {
-                let field = connection.fieldRange(index)
-                guard field.name.count == wanted.count else { continue }
-                let fieldName = UnsafeRawBufferPointer(rebasing: bytes[field.name])
-                if zip(fieldName, wanted).allSatisfy({ $0 | 0x20 == $1 || $0 == $1 }) {
-                    return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[field.value]), as: UTF8.self)
+        var wanted = name.canonicalName
+        return wanted.withUTF8 { wanted in
+            connection.heads.withUnsafeBytes { bytes in
+                for index in head.fields {
+                    let field = connection.fieldRange(index)
+                    if equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: bytes[field.name]), UnsafeRawBufferPointer(wanted)) {
+                        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[field.value]), as: UTF8.self)
+                    }
                 }
+                return nil
             }
-            return nil
         }
     }
 
     /// The fields as swift-http-types' `HTTPFields` (strings made for each).
-    public var headerFields: HTTPFields {
-        var fields = HTTPFields()
-        fields.reserveCapacity(head.fields.count)
-        for index in head.fields {
-            let field = connection.fieldRange(index)
-            if let name = HTTPField.Name(string(field.name)) {
-                fields.append(HTTPField(name: name, value: string(field.value)))
-            }
-        }
-        return fields
-    }
+    public var headerFields: HTTPFields { connection.headerFields(head.fields) }
 
     /// The request as swift-http-types' `HTTPRequest`: scheme from the connection, authority
     /// from the Host field, path from the target.

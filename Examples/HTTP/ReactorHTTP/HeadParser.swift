@@ -28,6 +28,20 @@ public struct HeadParser: Sendable {
         fields.reserveCapacity(32)
     }
 
+    /// The fields `indexes` as swift-http-types' `HTTPFields` (a string made for each);
+    /// `bytes` are those the heads were parsed from. A name HTTPTypes refuses is left out.
+    public func headerFields(_ indexes: Range<Int>, in bytes: UnsafeRawBufferPointer) -> HTTPFields {
+        var result = HTTPFields()
+        result.reserveCapacity(indexes.count)
+        for index in indexes {
+            let field = fields[index]
+            if let name = HTTPField.Name(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[field.name]), as: UTF8.self)) {
+                result.append(HTTPField(name: name, value: String(decoding: UnsafeRawBufferPointer(rebasing: bytes[field.value]), as: UTF8.self)))
+            }
+        }
+        return result
+    }
+
     /// Forgets the fields of the heads parsed so far (their heads are done with).
     public mutating func removeAllFields() {
         fields.removeAll(keepingCapacity: true)
@@ -445,9 +459,13 @@ func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
 
 /// Compares with `lowercase`, which is lowercase ASCII.
 func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-    guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-    let expected = lowercase.utf8Start
-    for index in 0..<bytes.count where bytes[index] | 0x20 != expected[index] && bytes[index] != expected[index] {
+    equalsIgnoringCase(bytes, UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
+}
+
+/// Compares with `lowercase`, which is lowercase ASCII.
+func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: UnsafeRawBufferPointer) -> Bool {
+    guard bytes.count == lowercase.count else { return false }
+    for index in 0..<bytes.count where bytes[index] | 0x20 != lowercase[index] && bytes[index] != lowercase[index] {
         return false
     }
     return true
