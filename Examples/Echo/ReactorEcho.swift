@@ -38,6 +38,9 @@ struct ReactorEcho: ParsableCommand {
     @Option(help: "Pin each reactor's thread to a CPU of its own.")
     var pinned = false
 
+    @Option(help: "The loop's backend: epoll or io_uring (default: REACTOR_BACKEND, else epoll).")
+    var backend = Reactor.Backend.fromEnvironment
+
     @Flag(help: "Also echo UDP datagrams sent to the same port number.")
     var udp = false
 
@@ -65,7 +68,8 @@ struct ReactorEcho: ParsableCommand {
     func run() throws {
         let options = self
         let count = reactors == 0 ? ReactorGroup.availableCPUs.count : reactors
-        try ReactorGroup.run(count: count, pinned: pinned) { group in
+        let configuration = Reactor.Configuration(backend: backend)
+        try ReactorGroup.run(count: count, pinned: pinned, configuration: configuration) { group in
             let reactor = group.reactors[0]
             let stopSignals = try reactor.signals(SIGINT, SIGTERM)
             let server: any EchoServer = switch options.mode {
@@ -73,7 +77,7 @@ struct ReactorEcho: ParsableCommand {
             case .sock: try await SockEchoServer.start(options, on: group)
             }
             let udp = options.udp ? try await UDPEchoServer.start(options, port: server.address.port!, on: group) : nil
-            let serving = [options.mode.rawValue, options.tlsCert == nil ? nil : "TLS", udp.map { _ in "UDP \(options.udpMode.rawValue)" },
+            let serving = [options.mode.rawValue, reactor.backend.rawValue, options.tlsCert == nil ? nil : "TLS", udp.map { _ in "UDP \(options.udpMode.rawValue)" },
                            count > 1 ? "\(count) reactors" : nil].compactMap { $0 }.joined(separator: ", ")
             print("reactor-echo (\(serving)) listening on \(server.address)")
             fflush(nil)
@@ -86,6 +90,8 @@ struct ReactorEcho: ParsableCommand {
         }
     }
 }
+
+extension Reactor.Backend: ExpressibleByArgument {}
 
 protocol EchoServer: Sendable {
     var address: SocketAddress { get }

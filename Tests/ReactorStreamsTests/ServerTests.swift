@@ -481,11 +481,14 @@ final class EchoExampleUDPAndGroupTests: XCTestCase {
                 assert got == b"x" * 100000
             print("ok")
             """
-        for (mode, udpMode, reactors) in [("streams", "batched", "1"), ("sock", "plain", "2"), ("streams", "offload", "2"), ("sock", "batched", "0")] {
+        let runs = [("streams", "batched", "1", "epoll"), ("sock", "plain", "2", "io_uring"), ("streams", "offload", "2", "io_uring"), ("sock", "batched", "0", "epoll")]
+        for (mode, udpMode, reactors, backend) in runs {
             let echo = try ServerProcess(
-                "reactor-echo", ["--port", "0", "--mode", mode, "--udp", "--udp-mode", udpMode, "--reactors", reactors, "--grace-period", "500"])
+                "reactor-echo",
+                ["--port", "0", "--mode", mode, "--udp", "--udp-mode", udpMode, "--reactors", reactors, "--backend", backend, "--grace-period", "500"])
+            XCTAssertTrue(echo.banner.contains(backend), "reactor-echo fell back from \(backend): \(echo.banner)")
             let (status, output) = try runProgram(python, ["-c", script, "\(echo.port)"])
-            XCTAssertEqual(status, 0, "\(mode) \(udpMode) on \(reactors) reactors: \(output)")
+            XCTAssertEqual(status, 0, "\(mode) \(udpMode) on \(reactors) reactors, \(backend): \(output)")
             XCTAssertEqual(echo.stop(), 0)
         }
     }

@@ -7,6 +7,8 @@ import Glibc
 public final class ServerProcess: @unchecked Sendable {  // Process is thread-safe for what the tests do
     public let process = Process()
     public let port: Int
+    /// The first line the server printed (empty for a program started by path).
+    public let banner: String
     /// The server's standard output after its banner.
     public let output = Pipe()
 
@@ -27,6 +29,7 @@ public final class ServerProcess: @unchecked Sendable {  // Process is thread-sa
             throw StartFailure(description: "no port in \(executable)'s banner: \(banner)")
         }
         self.port = port
+        self.banner = banner
     }
 
     /// The program at `path` (redis-server), told to listen on `port` by `arguments`: ready
@@ -37,6 +40,7 @@ public final class ServerProcess: @unchecked Sendable {  // Process is thread-sa
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         self.port = port
+        banner = ""
         let deadline = ContinuousClock.now + .seconds(20)
         while !canConnect(port: port) {
             guard ContinuousClock.now < deadline, process.isRunning else {

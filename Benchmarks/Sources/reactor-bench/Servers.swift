@@ -13,6 +13,10 @@ struct ServerKind: Sendable, Hashable {
         ServerKind(name: "c-floor", summary: "minimal C epoll echo (the floor)", executable: "bench-c-echo", arguments: []),
         ServerKind(name: "reactor-sock", summary: "swift-reactor sockRecv/sockSendall", executable: "reactor-echo", arguments: ["--mode", "sock"]),
         ServerKind(name: "reactor-streams", summary: "swift-reactor StreamReader/StreamWriter", executable: "reactor-echo", arguments: ["--mode", "streams"]),
+        ServerKind(name: "reactor-sock-uring", summary: "reactor-sock on the io_uring backend", executable: "reactor-echo",
+                   arguments: ["--mode", "sock", "--backend", "io_uring"]),
+        ServerKind(name: "reactor-streams-uring", summary: "reactor-streams on the io_uring backend", executable: "reactor-echo",
+                   arguments: ["--mode", "streams", "--backend", "io_uring"]),
         ServerKind(name: "nio-handler", summary: "SwiftNIO ChannelInboundHandler", executable: "nio-echo", arguments: ["--mode", "handler"]),
         ServerKind(name: "nio-async", summary: "SwiftNIO NIOAsyncChannel", executable: "nio-echo", arguments: ["--mode", "async"]),
     ]

@@ -1,5 +1,5 @@
 // CReactor: the thin C layer under the reactor. One header, as libuv's uv.h; one source file
-// per concern, as libuv's src/unix/ (Epoll.c, Descriptors.c, Addresses.c, Threads.c,
+// per concern, as libuv's src/unix/ (Epoll.c, URing.c, Descriptors.c, Addresses.c, Threads.c,
 // Signals.c, Processes.c, Cancellation.c, Strings.c).
 //
 // Only what Swift cannot express well lives here: epoll_event is packed on x86_64, fcntl is
@@ -45,6 +45,30 @@ int cr_epoll_wait(int epfd, cr_event *out, int max, int64_t timeout_ns);
 int cr_eventfd(void);
 int cr_eventfd_signal(int efd);
 int cr_eventfd_drain(int efd);
+
+// ---- io_uring (URing.c) -------------------------------------------------------------------
+typedef struct cr_uring cr_uring;
+// One completion: the submission's data, its result (-errno on failure) and whether more
+// completions of the same (multishot) submission follow.
+typedef struct {
+    uint64_t data;
+    int32_t result;
+    uint8_t more;
+} cr_completion;
+// Sets up a ring of `entries` submissions; 0 or -errno (ENOSYS: the kernel lacks what it needs).
+int cr_uring_create(unsigned entries, cr_uring **out);
+void cr_uring_destroy(cr_uring *ring);
+// Queue a poll (multishot != 0: until cancelled) or the cancellation of the submission whose
+// data is `target`; they reach the kernel with the next wait or submit.
+int cr_uring_poll_add(cr_uring *ring, int fd, uint32_t events, uint64_t data, int multishot);
+int cr_uring_cancel(cr_uring *ring, uint64_t target, uint64_t data);
+// Hands the queued submissions to the kernel now, and finishes what they did: a cancelled poll
+// has let go of its file when this returns.
+int cr_uring_submit(cr_uring *ring);
+// Submits what is queued, waits at most timeout_ns (-1: forever, 0: not at all) for a
+// completion, and fills out[0..<n]; no system call when there is nothing to submit and
+// completions are already there (or the timeout is 0).
+int cr_uring_wait(cr_uring *ring, cr_completion *out, int max, int64_t timeout_ns);
 
 // ---- sockets -----------------------------------------------------------------------------
 // Creates a non-blocking, close-on-exec socket.

@@ -1,91 +1,68 @@
-import CReactor
+import Glibc
+import Logging
 
-/// The reactor's OS layer: one epoll instance, edge-triggered, and an eventfd that lets
-/// other threads wake it.
-///
-/// epoll_data carries (generation << 32 | fd) for sockets; the wake-up eventfd is marked by
-/// `Poller.wakeToken`, which no registration can produce (generations start at 1).
-final class Poller {
-    static let wakeToken = UInt64(UInt32.max)
-    /// The most events one `wait` returns; more stay queued in the kernel for the next turn.
-    static let maxEvents = 256
+/// What a poller reports of one registration: which of its directions became ready, in the
+/// backend's neutral terms (epoll's and io_uring's poll bits are decoded by the backend).
+struct PollEvent {
+    var fd: Int32
+    var generation: UInt32
+    var readable: Bool
+    var writable: Bool
+    /// The peer's FIN: the read side is done for good.
+    var readClosed: Bool
+    /// A hang-up or an error: both sides are done; the next system call says what happened.
+    var failed: Bool
+}
 
-    private let epollFD: Int32
-    private let wakeFD: Int32
-    private var isClosed = false
-    let events: UnsafeMutablePointer<cr_event>
-
-    init() throws {
-        let epollFD = try check(cr_epoll_create(), "epoll_create1")
-        let wakeFD = cr_eventfd()
-        let added = wakeFD < 0 ? wakeFD : cr_epoll_add(epollFD, wakeFD, CR_EPOLLIN | CR_EPOLLET, Self.wakeToken)
-        if added < 0 {
-            if wakeFD >= 0 { _ = cr_close(wakeFD) }
-            _ = cr_close(epollFD)
-            throw SystemCallError(operation: wakeFD < 0 ? "eventfd" : "epoll_ctl", errno: -added)
-        }
-        self.epollFD = epollFD
-        self.wakeFD = wakeFD
-        events = .allocate(capacity: Self.maxEvents)
-    }
-
-    /// Adds a socket once, for every readiness it will ever wait on (decision 3).
-    func register(fd: Int32, generation: UInt32) throws {
-        let events = CR_EPOLLIN | CR_EPOLLOUT | CR_EPOLLRDHUP | CR_EPOLLET
-        _ = try check(cr_epoll_add(epollFD, fd, events, Self.token(fd, generation)), "epoll_ctl")
-    }
-
-    /// Adds an fd that other code reads and writes (`Reactor.watch`): level-triggered and
-    /// one-shot, disarmed until a wait arms it (but for a hang-up or an error, which epoll
-    /// reports once), so that readiness nobody waits for is never reported again and again.
-    func registerWatched(fd: Int32, generation: UInt32) throws {
-        _ = try check(cr_epoll_add(epollFD, fd, CR_EPOLLONESHOT, Self.token(fd, generation)), "epoll_ctl")
-    }
-
+/// The reactor's OS layer (Redis's `ae_epoll.c`, mio's `sys::Selector`): registrations
+/// identified by fd and generation, readiness reported as `PollEvent`s, and a wake-up that
+/// other threads may call. The loop knows nothing of the backend under it.
+protocol Poller: AnyObject {
+    var backend: Reactor.Backend { get }
+    /// Adds a socket or pipe the reactor owns, once, for every readiness it will ever wait on,
+    /// edge-triggered (decision 3).
+    func register(fd: Int32, generation: UInt32) throws
+    /// Adds an fd that other code reads and writes (`Reactor.watch`), disarmed until `arm`.
+    func registerWatched(fd: Int32, generation: UInt32) throws
     /// Arms a watched fd for one report of the directions waited on: at once if the fd is
     /// ready now, whatever happened to it meanwhile.
-    func arm(fd: Int32, generation: UInt32, read: Bool, write: Bool) throws {
-        let events = (read ? CR_EPOLLIN | CR_EPOLLRDHUP : 0) | (write ? CR_EPOLLOUT : 0) | CR_EPOLLONESHOT
-        _ = try check(cr_epoll_modify(epollFD, fd, events, Self.token(fd, generation)), "epoll_ctl")
-    }
-
-    /// Stops watching an fd that stays open (its owner closes it).
-    func deregister(fd: Int32) {
-        _ = cr_epoll_remove(epollFD, fd)
-    }
-
-    /// epoll_data of a registration: its generation beside its fd.
-    private static func token(_ fd: Int32, _ generation: UInt32) -> UInt64 {
-        UInt64(generation) << 32 | UInt64(UInt32(fd))
-    }
-
-    /// Waits up to `timeoutNanoseconds` (-1: forever) and returns how many events arrived.
-    func wait(timeoutNanoseconds: Int64) -> Int {
-        let count = cr_epoll_wait(epollFD, events, Int32(Self.maxEvents), timeoutNanoseconds)
-        precondition(count >= 0, "epoll_pwait2 failed: \(SystemCallError(operation: "epoll_wait", errno: -count))")
-        return Int(count)
-    }
-
+    func arm(fd: Int32, generation: UInt32, read: Bool, write: Bool) throws
+    /// Ends a registration. `closing`: the reactor closes the fd right after; otherwise it stays
+    /// open (a watched fd's owner closes it).
+    func deregister(fd: Int32, generation: UInt32, closing: Bool)
+    /// Waits up to `timeoutNanoseconds` (-1: forever, 0: not at all) and reports each event
+    /// that arrived; wake-ups are taken by the backend itself.
+    func wait(timeoutNanoseconds: Int64, _ report: (PollEvent) -> Void)
     /// Called from any thread: makes a blocked `wait` return.
-    func wake() {
-        _ = cr_eventfd_signal(wakeFD)
+    func wake()
+    /// Releases the backend's descriptors; the loop calls this once, as it ends.
+    func close()
+}
+
+extension Reactor {
+    /// The system interface a reactor's loop waits on.
+    public enum Backend: String, Sendable, CaseIterable {
+        /// epoll, edge-triggered: the default.
+        case epoll
+        /// io_uring (Linux 5.11 and later); where the kernel lacks it or forbids it (seccomp,
+        /// `kernel.io_uring_disabled`), the reactor logs why and uses epoll.
+        case ioUring = "io_uring"
+
+        /// `REACTOR_BACKEND` from the environment (`epoll` or `io_uring`); epoll when unset.
+        public static var fromEnvironment: Backend {
+            getenv("REACTOR_BACKEND").flatMap { Backend(rawValue: String(cString: $0)) } ?? .epoll
+        }
     }
 
-    /// Resets the wake-up eventfd after it fired.
-    func acknowledgeWake() {
-        _ = cr_eventfd_drain(wakeFD)
-    }
-
-    /// Closes the epoll and eventfd descriptors; the loop calls this once, as it ends.
-    func close() {
-        guard !isClosed else { return }
-        isClosed = true
-        _ = cr_close(wakeFD)
-        _ = cr_close(epollFD)
-    }
-
-    deinit {
-        close()
-        events.deallocate()
+    /// The poller for `backend`, or epoll with a logged reason when io_uring cannot be used.
+    static func makePoller(_ backend: Backend, logger: Logger) throws -> any Poller {
+        if backend == .ioUring {
+            do {
+                return try URingPoller()
+            } catch {
+                logger.warning("io_uring is unavailable (\(error)); the reactor uses epoll")
+            }
+        }
+        return try EpollPoller()
     }
 }

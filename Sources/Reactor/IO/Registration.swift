@@ -15,7 +15,12 @@ extension Reactor {
         if result == 0 { result = cr_getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) }
         let isSocket = result == 0
         if result == -ENOTSOCK {
-            result = 0
+            // A regular file or a directory is always ready: epoll refuses it, and so does every
+            // backend (io_uring would report it ready forever).
+            var status = stat()
+            result = fstat(fd, &status) < 0 ? -errno : 0
+            let kind = status.st_mode & S_IFMT
+            if result == 0 && (kind == S_IFREG || kind == S_IFDIR) { result = -EPERM }
         }
         if result < 0 {
             _ = cr_close(fd)
@@ -141,7 +146,8 @@ extension Reactor {
         guard let isWatched = sources.source(fd: fd, generation: generation)?.pointee.isWatched,
             let waiters = sources.unregister(fd: fd, generation: generation)
         else { return }
-        if isWatched { poller.deregister(fd: fd) } else { _ = cr_close(fd) }
+        poller.deregister(fd: fd, generation: generation, closing: !isWatched)
+        if !isWatched { _ = cr_close(fd) }
         waiters.reader?.continuation.resume(returning: .closed)
         waiters.writer?.continuation.resume(returning: .closed)
     }

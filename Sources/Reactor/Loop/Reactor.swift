@@ -34,19 +34,23 @@ public final class Reactor: @unchecked Sendable {
         /// connection handler's, a server's accept loop's, a misuse found after its call
         /// returned) with their context. Nil: they are logged at error level through `logger`.
         public var exceptionHandler: (@Sendable (Reactor, ErrorContext) -> Void)?
+        /// The system interface the loop waits on; `REACTOR_BACKEND` sets the default.
+        public var backend: Backend
 
         public init(
             logger: Logger = Logger(label: "swift-reactor"),
             debugMode: Bool = Configuration.debugModeFromEnvironment,
             slowJobThreshold: Duration = .milliseconds(100),
             blockingPool: BlockingPool = .shared,
-            exceptionHandler: (@Sendable (Reactor, ErrorContext) -> Void)? = nil
+            exceptionHandler: (@Sendable (Reactor, ErrorContext) -> Void)? = nil,
+            backend: Backend = .fromEnvironment
         ) {
             self.logger = logger
             self.debugMode = debugMode
             self.slowJobThreshold = slowJobThreshold
             self.blockingPool = blockingPool
             self.exceptionHandler = exceptionHandler
+            self.backend = backend
         }
 
         /// True when the environment has `REACTOR_DEBUG=1`.
@@ -67,7 +71,7 @@ public final class Reactor: @unchecked Sendable {
     /// The slow-job threshold in debug mode; nil otherwise.
     let slowJobThresholdNanoseconds: Int64?
     let exceptionHandler: (@Sendable (Reactor, ErrorContext) -> Void)?
-    let poller: Poller
+    let poller: any Poller
 
     // Loop-thread state.
     @exclusivity(unchecked) var readyQueue = Deque<ReadyWork>()
@@ -102,7 +106,7 @@ public final class Reactor: @unchecked Sendable {
         isDebugMode = configuration.debugMode
         slowJobThresholdNanoseconds = configuration.debugMode ? configuration.slowJobThreshold.nanoseconds : nil
         exceptionHandler = configuration.exceptionHandler
-        poller = try Poller()
+        poller = try Self.makePoller(configuration.backend, logger: configuration.logger)
     }
 
     /// The call sites whose operations hopped onto the loop, each reported once in debug mode.
@@ -112,6 +116,10 @@ public final class Reactor: @unchecked Sendable {
         sources.deallocate()
         receiveScratchMemory.deallocate()
     }
+
+    /// The backend the loop waits on: the configuration's, or epoll where io_uring could not
+    /// be used.
+    public var backend: Backend { poller.backend }
 
     /// Whether the configuration asked for debug mode: layers above log their misuse warnings
     /// then, as asyncio's debug mode does.

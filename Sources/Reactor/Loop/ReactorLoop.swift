@@ -38,37 +38,26 @@ extension Reactor {
             if remoteWorkPending.load(ordering: .sequentiallyConsistent) { timeout = 0 }
         }
         jobsSincePoll = 0
-        let count = poller.wait(timeoutNanoseconds: timeout)
+        poller.wait(timeoutNanoseconds: timeout) { event in dispatchReadiness(event) }
         if timeout != 0 { sleeping.store(false, ordering: .sequentiallyConsistent) }
-        for index in 0..<count {
-            let event = poller.events[index]
-            if event.data == Poller.wakeToken {
-                poller.acknowledgeWake()
-            } else {
-                dispatchReadiness(event)
-            }
-        }
     }
 
-    /// Records an edge on an I/O source and wakes whoever waits for it. RDHUP (the peer's FIN)
-    /// closes the read side for good; HUP and ERR both sides: their next syscall reports what
-    /// happened.
-    private func dispatchReadiness(_ event: cr_event) {
-        let fd = Int32(truncatingIfNeeded: event.data)
-        let generation = UInt32(truncatingIfNeeded: event.data >> 32)
-        guard let slot = sources.source(fd: fd, generation: generation) else { return }  // stale
-        let failed = event.events & (CR_EPOLLHUP | CR_EPOLLERR) != 0
-        let readClosed = failed || event.events & CR_EPOLLRDHUP != 0
-        if readClosed || event.events & CR_EPOLLIN != 0 {
+    /// Records an edge on an I/O source and wakes whoever waits for it. A read-side close (the
+    /// peer's FIN) closes the read side for good; a failure both sides: their next syscall
+    /// reports what happened.
+    private func dispatchReadiness(_ event: PollEvent) {
+        guard let slot = sources.source(fd: event.fd, generation: event.generation) else { return }  // stale
+        let readClosed = event.failed || event.readClosed
+        if readClosed || event.readable {
             slot.pointee.becomeReady(.read, closed: readClosed)?.continuation.resume(returning: .ready)
         }
-        if failed || event.events & CR_EPOLLOUT != 0 {
-            slot.pointee.becomeReady(.write, closed: failed)?.continuation.resume(returning: .ready)
+        if event.failed || event.writable {
+            slot.pointee.becomeReady(.write, closed: event.failed)?.continuation.resume(returning: .ready)
         }
         // A watched fd's one-shot report disarmed it: arm it again for a task still waiting.
         if slot.pointee.isWatched && (slot.pointee.reader != nil || slot.pointee.writer != nil) {
             do {
-                try armWatched(fd, generation, slot)
+                try armWatched(event.fd, event.generation, slot)
             } catch {
                 // Its owner closed it: nothing will be reported again.
                 slot.pointee.becomeReady(.read, closed: true)?.continuation.resume(returning: .closed)

@@ -1,0 +1,159 @@
+import CReactor
+import Glibc
+
+/// The io_uring backend, in poll mode: each socket's readiness comes from one multishot poll
+/// (edge-triggered, as epoll's registration), submissions are queued in the ring and reach the
+/// kernel with the loop's next wait, and a turn that finds completions waiting makes no system
+/// call at all.
+///
+/// Completion data is the registration's (generation << 32 | fd). Data with generation 0 is
+/// the backend's own: the wake-up eventfd's poll, the cancellations, and the one-shot arms of
+/// watched fds, which carry a sequence number so that an arm replaced by a later one is told
+/// apart from it.
+final class URingPoller: Poller {
+    static let entries: UInt32 = 1024
+    /// The most completions one `wait` takes; more stay in the ring for the next turn.
+    static let maxEvents = 256
+    private static let wakeToken = UInt64(UInt32.max)
+    private static let cancelToken = UInt64(UInt32.max - 1)
+    private static let lastArm = UInt32.max - 2
+
+    var backend: Reactor.Backend { .ioUring }
+    private let ring: OpaquePointer
+    private let wakeFD: Int32
+    private var isClosed = false
+    private let completions: UnsafeMutablePointer<cr_completion>
+    /// The registrations whose multishot poll is live: one the kernel ends is armed again.
+    private var registered = Set<UInt64>()
+    /// The watched fds' pending arms, by sequence number, and each fd's current one.
+    private var arms: [UInt32: (fd: Int32, generation: UInt32)] = [:]
+    private var armOfFD: [Int32: UInt32] = [:]
+    private var lastArmSequence: UInt32 = 0
+
+    init() throws {
+        var ring: OpaquePointer?
+        let created = cr_uring_create(Self.entries, &ring)
+        guard created == 0, let ring else { throw SystemCallError(operation: "io_uring_setup", errno: -created) }
+        let wakeFD = cr_eventfd()
+        if wakeFD < 0 {
+            cr_uring_destroy(ring)
+            throw SystemCallError(operation: "eventfd", errno: -wakeFD)
+        }
+        self.ring = ring
+        self.wakeFD = wakeFD
+        completions = .allocate(capacity: Self.maxEvents)
+        try add(fd: wakeFD, events: CR_EPOLLIN, data: Self.wakeToken, multishot: true)
+        // A kernel or a seccomp profile that refuses io_uring's operations says so here, while
+        // the reactor can still fall back to epoll.
+        // (Thrown from here on, deinit releases what was made.)
+        _ = try check(cr_uring_submit(ring), "io_uring_enter")
+    }
+
+    func register(fd: Int32, generation: UInt32) throws {
+        let token = Self.token(fd, generation)
+        try add(fd: fd, events: Self.streamEvents, data: token, multishot: true)
+        registered.insert(token)
+    }
+
+    private static let streamEvents = CR_EPOLLIN | CR_EPOLLOUT | CR_EPOLLRDHUP
+
+    /// Nothing to tell the kernel until a wait arms it.
+    func registerWatched(fd: Int32, generation: UInt32) throws {}
+
+    func arm(fd: Int32, generation: UInt32, read: Bool, write: Bool) throws {
+        if let previous = armOfFD.removeValue(forKey: fd) {
+            arms[previous] = nil
+            try cancel(UInt64(previous))
+        }
+        lastArmSequence = lastArmSequence >= Self.lastArm ? 1 : lastArmSequence + 1
+        let sequence = lastArmSequence
+        let events = (read ? CR_EPOLLIN | CR_EPOLLRDHUP : 0) | (write ? CR_EPOLLOUT : 0)
+        try add(fd: fd, events: events, data: UInt64(sequence), multishot: false)
+        arms[sequence] = (fd, generation)
+        armOfFD[fd] = sequence
+    }
+
+    /// Cancels the fd's poll and submits the cancellation at once: the kernel holds a reference
+    /// to the file while it polls it, and a socket closed with a poll pending would stay open.
+    func deregister(fd: Int32, generation: UInt32, closing: Bool) {
+        let token = Self.token(fd, generation)
+        if registered.remove(token) != nil {
+            try? cancel(token)
+        } else if let sequence = armOfFD.removeValue(forKey: fd) {
+            arms[sequence] = nil
+            try? cancel(UInt64(sequence))
+        } else {
+            return
+        }
+        _ = cr_uring_submit(ring)
+    }
+
+    func wait(timeoutNanoseconds: Int64, _ report: (PollEvent) -> Void) {
+        let count = cr_uring_wait(ring, completions, Int32(Self.maxEvents), timeoutNanoseconds)
+        precondition(count >= 0, "io_uring_enter failed: \(SystemCallError(operation: "io_uring_enter", errno: -count))")
+        for index in 0..<Int(count) {
+            let completion = completions[index]
+            let data = completion.data
+            let generation = UInt32(truncatingIfNeeded: data >> 32)
+            if generation != 0 {
+                let fd = Int32(truncatingIfNeeded: data)
+                if completion.more == 0 && registered.contains(data) {
+                    if completion.result < 0 && completion.result != -ECANCELED {
+                        registered.remove(data)
+                    } else {
+                        // The kernel ended the multishot poll (a full completion ring): poll again.
+                        try? add(fd: fd, events: Self.streamEvents, data: data, multishot: true)
+                    }
+                }
+                if completion.result > 0 || (completion.result < 0 && completion.result != -ECANCELED) {
+                    report(Self.event(fd, generation, completion.result))
+                }
+            } else if data == Self.wakeToken {
+                _ = cr_eventfd_drain(wakeFD)
+                if completion.more == 0 { try? add(fd: wakeFD, events: CR_EPOLLIN, data: Self.wakeToken, multishot: true) }
+            } else if data != Self.cancelToken, let armed = arms.removeValue(forKey: UInt32(data)) {
+                if armOfFD[armed.fd] == UInt32(data) { armOfFD[armed.fd] = nil }
+                if completion.result != -ECANCELED { report(Self.event(armed.fd, armed.generation, completion.result)) }
+            }
+        }
+    }
+
+    /// A poll's result: its mask of ready events (epoll's bits), or -errno, reported as a failure.
+    private static func event(_ fd: Int32, _ generation: UInt32, _ result: Int32) -> PollEvent {
+        guard result >= 0 else {
+            return PollEvent(fd: fd, generation: generation, readable: false, writable: false, readClosed: false, failed: true)
+        }
+        let mask = UInt32(result)
+        return PollEvent(
+            fd: fd, generation: generation, readable: mask & CR_EPOLLIN != 0, writable: mask & CR_EPOLLOUT != 0,
+            readClosed: mask & CR_EPOLLRDHUP != 0, failed: mask & (CR_EPOLLHUP | CR_EPOLLERR) != 0)
+    }
+
+    private static func token(_ fd: Int32, _ generation: UInt32) -> UInt64 {
+        UInt64(generation) << 32 | UInt64(UInt32(fd))
+    }
+
+    private func add(fd: Int32, events: UInt32, data: UInt64, multishot: Bool) throws {
+        _ = try check(cr_uring_poll_add(ring, fd, events, data, multishot ? 1 : 0), "io_uring poll")
+    }
+
+    private func cancel(_ data: UInt64) throws {
+        _ = try check(cr_uring_cancel(ring, data, Self.cancelToken), "io_uring cancel")
+    }
+
+    func wake() {
+        _ = cr_eventfd_signal(wakeFD)
+    }
+
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        cr_uring_destroy(ring)
+        _ = cr_close(wakeFD)
+    }
+
+    deinit {
+        close()
+        completions.deallocate()
+    }
+}
