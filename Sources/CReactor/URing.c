@@ -37,7 +37,14 @@ static void cr_uring_unmap(cr_uring *r) {
 int cr_uring_create(unsigned entries, cr_uring **out) {
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
+    // Completions are finished when the loop enters the kernel, not by interrupting it
+    // (COOP_TASKRUN, 5.19); the ring's flags say when some wait to be finished (TASKRUN_FLAG).
+    p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     int fd = (int)syscall(SYS_io_uring_setup, entries, &p);
+    if (fd < 0 && errno == EINVAL) {
+        memset(&p, 0, sizeof p);
+        fd = (int)syscall(SYS_io_uring_setup, entries, &p);
+    }
     if (fd < 0) return -errno;
     // The wait's timeout travels in IORING_ENTER_EXT_ARG (5.11), and a full completion ring
     // must keep its completions rather than drop them.
@@ -152,16 +159,25 @@ int cr_uring_poll_add(cr_uring *r, int fd, uint32_t events, uint64_t data, int m
     return 0;
 }
 
-// An asynchronous cancellation, not IORING_OP_POLL_REMOVE: that one gives up with EALREADY
+// Asynchronous cancellations, not IORING_OP_POLL_REMOVE: that one gives up with EALREADY
 // when a wake-up of the poll is being handled, and leaves the poll armed.
-int cr_uring_cancel(cr_uring *r, uint64_t target, uint64_t data) {
+static int cr_uring_queue_cancel(cr_uring *r, int fd, uint64_t target, uint32_t flags, uint64_t data) {
     struct io_uring_sqe *sqe = cr_uring_next(r);
     if (!sqe) return -EBUSY;
     sqe->opcode = IORING_OP_ASYNC_CANCEL;
-    sqe->fd = -1;
+    sqe->fd = fd;
     sqe->addr = target;
+    sqe->cancel_flags = flags;
     sqe->user_data = data;
     return 0;
+}
+
+int cr_uring_cancel(cr_uring *r, uint64_t target, uint64_t data) {
+    return cr_uring_queue_cancel(r, -1, target, 0, data);
+}
+
+int cr_uring_cancel_fd(cr_uring *r, int fd, uint64_t data) {
+    return cr_uring_queue_cancel(r, fd, 0, IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL, data);
 }
 
 int cr_uring_submit(cr_uring *r) {

@@ -62,6 +62,8 @@ void cr_uring_destroy(cr_uring *ring);
 // data is `target`; they reach the kernel with the next wait or submit.
 int cr_uring_poll_add(cr_uring *ring, int fd, uint32_t events, uint64_t data, int multishot);
 int cr_uring_cancel(cr_uring *ring, uint64_t target, uint64_t data);
+// Queues the cancellation of every submission on fd's file.
+int cr_uring_cancel_fd(cr_uring *ring, int fd, uint64_t data);
 // Hands the queued submissions to the kernel now, and finishes what they did: a cancelled poll
 // has let go of its file when this returns.
 int cr_uring_submit(cr_uring *ring);

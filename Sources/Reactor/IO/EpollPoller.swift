@@ -35,6 +35,9 @@ final class EpollPoller: Poller {
         _ = try check(cr_epoll_add(epollFD, fd, events, Self.token(fd, generation)), "epoll_ctl")
     }
 
+    /// The registration reports every edge in both directions already.
+    func willWaitToWrite(fd: Int32, generation: UInt32) {}
+
     /// Level-triggered and one-shot, so that readiness nobody waits for is never reported
     /// again and again (but for a hang-up or an error, which epoll reports once).
     func registerWatched(fd: Int32, generation: UInt32) throws {

@@ -24,6 +24,10 @@ protocol Poller: AnyObject {
     func register(fd: Int32, generation: UInt32) throws
     /// Adds an fd that other code reads and writes (`Reactor.watch`), disarmed until `arm`.
     func registerWatched(fd: Int32, generation: UInt32) throws
+    /// A task is about to park until a registered fd is writable: for a backend that reports
+    /// writability only when asked (io_uring: writable sockets would otherwise post a completion
+    /// for every acknowledgement).
+    func willWaitToWrite(fd: Int32, generation: UInt32)
     /// Arms a watched fd for one report of the directions waited on: at once if the fd is
     /// ready now, whatever happened to it meanwhile.
     func arm(fd: Int32, generation: UInt32, read: Bool, write: Bool) throws

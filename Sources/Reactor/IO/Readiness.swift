@@ -23,6 +23,8 @@ extension Reactor {
             // Its owner may have taken what made it ready: ask the kernel again.
             source.pointee.clearReadyAfterEAGAIN(interest)
             try armWatched(handle.fd, handle.generation, source, adding: interest)
+        } else if interest == .write {
+            poller.willWaitToWrite(fd: handle.fd, generation: handle.generation)
         }
         let id = nextWaiterID()
         let outcome = await Self.park {

@@ -1,15 +1,15 @@
 import CReactor
 import Glibc
 
-/// The io_uring backend, in poll mode: each socket's readiness comes from one multishot poll
-/// (edge-triggered, as epoll's registration), submissions are queued in the ring and reach the
-/// kernel with the loop's next wait, and a turn that finds completions waiting makes no system
-/// call at all.
+/// The io_uring backend, in poll mode: each socket's readability comes from one multishot poll
+/// (edge-triggered, as epoll's registration), its writability from a one-shot poll queued when
+/// a task waits to write; submissions are queued in the ring and reach the kernel with the
+/// loop's next wait, and a turn that finds completions waiting makes no system call at all.
 ///
-/// Completion data is the registration's (generation << 32 | fd). Data with generation 0 is
-/// the backend's own: the wake-up eventfd's poll, the cancellations, and the one-shot arms of
-/// watched fds, which carry a sequence number so that an arm replaced by a later one is told
-/// apart from it.
+/// Completion data is the registration's (generation << 32 | fd), with `writeArm` set in a
+/// write wait's poll (fds stay below 2^30). Data with generation 0 is the backend's own: the
+/// wake-up eventfd's poll, the cancellations, and the one-shot arms of watched fds, which
+/// carry a sequence number so that an arm replaced by a later one is told apart from it.
 final class URingPoller: Poller {
     static let entries: UInt32 = 1024
     /// The most completions one `wait` takes; more stay in the ring for the next turn.
@@ -17,6 +17,8 @@ final class URingPoller: Poller {
     private static let wakeToken = UInt64(UInt32.max)
     private static let cancelToken = UInt64(UInt32.max - 1)
     private static let lastArm = UInt32.max - 2
+    private static let writeArm: UInt32 = 1 << 30
+    private static let readEvents = CR_EPOLLIN | CR_EPOLLRDHUP
 
     var backend: Reactor.Backend { .ioUring }
     private let ring: OpaquePointer
@@ -44,18 +46,21 @@ final class URingPoller: Poller {
         completions = .allocate(capacity: Self.maxEvents)
         try add(fd: wakeFD, events: CR_EPOLLIN, data: Self.wakeToken, multishot: true)
         // A kernel or a seccomp profile that refuses io_uring's operations says so here, while
-        // the reactor can still fall back to epoll.
-        // (Thrown from here on, deinit releases what was made.)
+        // the reactor can still fall back to epoll. (Thrown from here on, deinit releases what
+        // was made.)
         _ = try check(cr_uring_submit(ring), "io_uring_enter")
     }
 
     func register(fd: Int32, generation: UInt32) throws {
         let token = Self.token(fd, generation)
-        try add(fd: fd, events: Self.streamEvents, data: token, multishot: true)
+        try add(fd: fd, events: Self.readEvents, data: token, multishot: true)
         registered.insert(token)
     }
 
-    private static let streamEvents = CR_EPOLLIN | CR_EPOLLOUT | CR_EPOLLRDHUP
+    /// At once if the fd is writable when the kernel sees the poll: no edge is missed.
+    func willWaitToWrite(fd: Int32, generation: UInt32) {
+        try? add(fd: fd, events: CR_EPOLLOUT, data: Self.token(fd, generation) | UInt64(Self.writeArm), multishot: false)
+    }
 
     /// Nothing to tell the kernel until a wait arms it.
     func registerWatched(fd: Int32, generation: UInt32) throws {}
@@ -63,28 +68,23 @@ final class URingPoller: Poller {
     func arm(fd: Int32, generation: UInt32, read: Bool, write: Bool) throws {
         if let previous = armOfFD.removeValue(forKey: fd) {
             arms[previous] = nil
-            try cancel(UInt64(previous))
+            _ = try check(cr_uring_cancel(ring, UInt64(previous), Self.cancelToken), "io_uring cancel")
         }
         lastArmSequence = lastArmSequence >= Self.lastArm ? 1 : lastArmSequence + 1
         let sequence = lastArmSequence
-        let events = (read ? CR_EPOLLIN | CR_EPOLLRDHUP : 0) | (write ? CR_EPOLLOUT : 0)
+        let events = (read ? Self.readEvents : 0) | (write ? CR_EPOLLOUT : 0)
         try add(fd: fd, events: events, data: UInt64(sequence), multishot: false)
         arms[sequence] = (fd, generation)
         armOfFD[fd] = sequence
     }
 
-    /// Cancels the fd's poll and submits the cancellation at once: the kernel holds a reference
-    /// to the file while it polls it, and a socket closed with a poll pending would stay open.
+    /// Cancels every poll of the fd and submits the cancellation at once: the kernel holds a
+    /// reference to the file while it polls it, and a socket closed with a poll pending would
+    /// stay open.
     func deregister(fd: Int32, generation: UInt32, closing: Bool) {
-        let token = Self.token(fd, generation)
-        if registered.remove(token) != nil {
-            try? cancel(token)
-        } else if let sequence = armOfFD.removeValue(forKey: fd) {
-            arms[sequence] = nil
-            try? cancel(UInt64(sequence))
-        } else {
-            return
-        }
+        registered.remove(Self.token(fd, generation))
+        if let sequence = armOfFD.removeValue(forKey: fd) { arms[sequence] = nil }
+        _ = cr_uring_cancel_fd(ring, fd, Self.cancelToken)
         _ = cr_uring_submit(ring)
     }
 
@@ -95,24 +95,25 @@ final class URingPoller: Poller {
             let completion = completions[index]
             let data = completion.data
             let generation = UInt32(truncatingIfNeeded: data >> 32)
+            let low = UInt32(truncatingIfNeeded: data)
             if generation != 0 {
-                let fd = Int32(truncatingIfNeeded: data)
-                if completion.more == 0 && registered.contains(data) {
+                let fd = Int32(bitPattern: low & ~Self.writeArm)
+                if low & Self.writeArm == 0 && completion.more == 0 && registered.contains(data) {
                     if completion.result < 0 && completion.result != -ECANCELED {
                         registered.remove(data)
                     } else {
                         // The kernel ended the multishot poll (a full completion ring): poll again.
-                        try? add(fd: fd, events: Self.streamEvents, data: data, multishot: true)
+                        try? add(fd: fd, events: Self.readEvents, data: data, multishot: true)
                     }
                 }
-                if completion.result > 0 || (completion.result < 0 && completion.result != -ECANCELED) {
+                if completion.result != -ECANCELED && completion.result != 0 {
                     report(Self.event(fd, generation, completion.result))
                 }
             } else if data == Self.wakeToken {
                 _ = cr_eventfd_drain(wakeFD)
                 if completion.more == 0 { try? add(fd: wakeFD, events: CR_EPOLLIN, data: Self.wakeToken, multishot: true) }
-            } else if data != Self.cancelToken, let armed = arms.removeValue(forKey: UInt32(data)) {
-                if armOfFD[armed.fd] == UInt32(data) { armOfFD[armed.fd] = nil }
+            } else if data != Self.cancelToken, let armed = arms.removeValue(forKey: low) {
+                if armOfFD[armed.fd] == low { armOfFD[armed.fd] = nil }
                 if completion.result != -ECANCELED { report(Self.event(armed.fd, armed.generation, completion.result)) }
             }
         }
@@ -135,10 +136,6 @@ final class URingPoller: Poller {
 
     private func add(fd: Int32, events: UInt32, data: UInt64, multishot: Bool) throws {
         _ = try check(cr_uring_poll_add(ring, fd, events, data, multishot ? 1 : 0), "io_uring poll")
-    }
-
-    private func cancel(_ data: UInt64) throws {
-        _ = try check(cr_uring_cancel(ring, data, Self.cancelToken), "io_uring cancel")
     }
 
     func wake() {
