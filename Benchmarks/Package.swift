@@ -34,7 +34,7 @@ let package = Package(
                 .product(name: "reactor-echo", package: library),
                 .product(name: "reactor-redis", package: library),
                 .product(name: "reactor-http", package: library),
-                "nio-echo", "nio-redis", "nio-http", "hummingbird-http", "bench-c-echo", "bench-c-tls-echo", "bench-c-udp-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
+                "nio-echo", "nio-redis", "nio-http", "hummingbird-http", "bench-c-echo", "bench-c-uring-echo", "bench-c-tls-echo", "bench-c-udp-echo", "bench-loadgen", "coordination-bench", "subprocess-bench",
             ]
         ),
         // The timing loop of the workload executables.
@@ -102,6 +102,8 @@ let package = Package(
         .target(name: "MallocCounter"),
         // The floor: a minimal C epoll echo server.
         .executableTarget(name: "bench-c-echo"),
+        // The io_uring floor: the same in completion mode, over liburing.
+        .executableTarget(name: "bench-c-uring-echo", linkerSettings: [.linkedLibrary("uring")]),
         // The TLS floor: the same over the system's OpenSSL.
         .executableTarget(name: "bench-c-tls-echo", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // The UDP floor: a minimal C recvfrom / sendto echo.

@@ -11,6 +11,8 @@ struct ServerKind: Sendable, Hashable {
 
     static let all: [ServerKind] = [
         ServerKind(name: "c-floor", summary: "minimal C epoll echo (the floor)", executable: "bench-c-echo", arguments: []),
+        ServerKind(name: "c-uring", summary: "minimal C io_uring echo, completion mode (the io_uring floor)", executable: "bench-c-uring-echo",
+                   arguments: []),
         ServerKind(name: "reactor-sock", summary: "swift-reactor sockRecv/sockSendall", executable: "reactor-echo", arguments: ["--mode", "sock"]),
         ServerKind(name: "reactor-streams", summary: "swift-reactor StreamReader/StreamWriter", executable: "reactor-echo", arguments: ["--mode", "streams"]),
         ServerKind(name: "reactor-sock-uring", summary: "reactor-sock on the io_uring backend", executable: "reactor-echo",
