@@ -181,7 +181,9 @@ final class SockEchoWorker: @unchecked Sendable {
             try? connection.setOption(.noDelay, 1)
             connections[ObjectIdentifier(connection)] = connection
             Task(executorPreference: reactor) {
+                let scope = self.reactor.enterCancellationScope()
                 try? await self.echo(connection)
+                self.reactor.exitCancellationScope(scope)
                 connection.close()
                 self.connections[ObjectIdentifier(connection)] = nil
                 if self.connections.isEmpty { self.idleWaiters.wakeAll() }

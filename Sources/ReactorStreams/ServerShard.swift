@@ -85,11 +85,13 @@ final class ServerShard: @unchecked Sendable {
             var started = true
             if let transport = self.transport { started = await self.startTransport(transport, writer) }
             if started {
+                let scope = self.reactor.enterCancellationScope()
                 do {
                     try await self.handler(reader, writer)
                 } catch {
                     self.handlerThrew(error, writer)
                 }
+                self.reactor.exitCancellationScope(scope)
             }
             writer.close()
             await writer.waitClosed()

@@ -27,17 +27,26 @@ extension Reactor {
             poller.willWaitToWrite(fd: handle.fd, generation: handle.generation)
         }
         let id = nextWaiterID()
-        let outcome = await Self.park {
-            self.runOnLoopNowOrNextTurn((self, handle.fd, handle.generation)) { reactor, fd, generation in
-                reactor.cancelWait(fd: fd, generation: generation, interest: interest, id: id)
-            }
-        } park: { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
+        func install(_ continuation: UnsafeContinuation<WaitOutcome, Never>) {
             if Task.isCancelled {
                 continuation.resume(returning: .cancelled)
             } else {
                 // Nothing ran since the check above: the source is still this handle's.
                 source.pointee[waiter: interest] = Waiter(continuation: continuation, id: id)
             }
+        }
+        let outcome: WaitOutcome
+        if let scope = currentCancellationScope() {
+            scope.parked = (handle.fd, handle.generation, interest, id)
+            outcome = await Self.parkInScope(install)
+            scope.parked = nil
+        } else {
+            outcome = await Self.park(
+                onCancel: {
+                    self.runOnLoopNowOrNextTurn((self, handle.fd, handle.generation)) { reactor, fd, generation in
+                        reactor.cancelWait(fd: fd, generation: generation, interest: interest, id: id)
+                    }
+                }, park: install)
         }
         // Every operation runs on the loop thread, and so must its continuation: resuming
         // anywhere else would race on the loop's state (see `hop`).
@@ -62,7 +71,7 @@ extension Reactor {
     }
 
     /// Resumes a parked waiter with `.cancelled`, if it is still the one that was cancelled.
-    private func cancelWait(fd: Int32, generation: UInt32, interest: Interest, id: UInt64) {
+    func cancelWait(fd: Int32, generation: UInt32, interest: Interest, id: UInt64) {
         guard let source = sources.source(fd: fd, generation: generation),
             let waiter = source.pointee[waiter: interest], waiter.id == id
         else { return }

@@ -83,6 +83,10 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var stopRequested = false
     @exclusivity(unchecked) var drainedInbox: [ReadyWork] = []
     @exclusivity(unchecked) var shutdownWaiters: [UnsafeContinuation<Void, Never>] = []
+    /// The tasks that run in a `CancellationScope`, and their scopes.
+    @exclusivity(unchecked) var cancellationScopes = ScopeTable()
+    /// The address of the job the loop runs now (0 between jobs).
+    @exclusivity(unchecked) var runningJob: UInt = 0
     /// The first of the `WaitQueue`s that have waiters, linked through the queues themselves.
     @exclusivity(unchecked) unowned(unsafe) var firstWaitingQueue: WaitQueue?
     /// The signalfd of the reactor's ``SignalSequence``s, once it has one.
@@ -114,6 +118,7 @@ public final class Reactor: @unchecked Sendable {
 
     deinit {
         sources.deallocate()
+        cancellationScopes.deallocate()
         receiveScratchMemory.deallocate()
     }
 

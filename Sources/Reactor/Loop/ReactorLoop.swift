@@ -102,7 +102,10 @@ extension Reactor {
     @inline(__always)
     private func run(_ work: ReadyWork) {
         switch work {
-        case .job(let job): job.runSynchronously(on: asUnownedTaskExecutor())
+        case .job(let job):
+            runningJob = unsafeBitCast(job, to: UInt.self)
+            job.runSynchronously(on: asUnownedTaskExecutor())
+            runningJob = 0
         case .callback(let callback): callback()
         }
     }

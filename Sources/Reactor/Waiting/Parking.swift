@@ -14,6 +14,17 @@
 /// - With the trait, the public `withTaskCancellationHandler` and `withUnsafeContinuation`:
 ///   slower, and relying on nothing private. CI runs the whole suite both ways.
 extension Reactor {
+    /// Parks the current task in `park`, which must store the continuation or resume it,
+    /// without a cancellation handler: for a task whose `CancellationScope` has one.
+    @inline(__always)
+    nonisolated(nonsending) static func parkInScope(_ park: (UnsafeContinuation<WaitOutcome, Never>) -> Void) async -> WaitOutcome {
+        #if PortableCancellation
+        await withUnsafeContinuation(park)
+        #else
+        await _unsafeInheritExecutor_withUnsafeContinuation(park)
+        #endif
+    }
+
     #if PortableCancellation
     /// Parks the current task in `park`, which must store the continuation or resume it, with
     /// `onCancel` installed as the task's cancellation handler until the task resumes.
@@ -61,8 +72,8 @@ extension Reactor {
 
 #if !PortableCancellation
 @_silgen_name("cr_task_add_cancellation_handler")
-private func addCancellationHandler(handler: () -> Void) -> UnsafeRawPointer?
+func addCancellationHandler(handler: () -> Void) -> UnsafeRawPointer?
 
 @_silgen_name("cr_task_remove_cancellation_handler")
-private func removeCancellationHandler(record: UnsafeRawPointer)
+func removeCancellationHandler(record: UnsafeRawPointer)
 #endif
