@@ -101,13 +101,15 @@ let package = Package(
         ),
         .target(name: "MallocCounter"),
         // The floor: a minimal C epoll echo server.
-        .executableTarget(name: "bench-c-echo"),
+        // What the C floors share (their command line).
+        .target(name: "BenchFloor"),
+        .executableTarget(name: "bench-c-echo", dependencies: ["BenchFloor"]),
         // The io_uring floor: the same in completion mode, over liburing.
-        .executableTarget(name: "bench-c-uring-echo", linkerSettings: [.linkedLibrary("uring")]),
+        .executableTarget(name: "bench-c-uring-echo", dependencies: ["BenchFloor"], linkerSettings: [.linkedLibrary("uring")]),
         // The TLS floor: the same over the system's OpenSSL.
         .executableTarget(name: "bench-c-tls-echo", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // The UDP floor: a minimal C recvfrom / sendto echo.
-        .executableTarget(name: "bench-c-udp-echo"),
+        .executableTarget(name: "bench-c-udp-echo", dependencies: ["BenchFloor"]),
         // The load generator: C over raw epoll (and OpenSSL for TLS), not built on the code
         // under test.
         .executableTarget(name: "bench-loadgen", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),

@@ -9,6 +9,7 @@
 //
 // Usage: bench-c-udp-echo [--host 127.0.0.1] [--port N]   (port 0 = kernel picks)
 #define _GNU_SOURCE
+#include "BenchFloor.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,17 +31,7 @@ static void die(const char *what) { perror(what); exit(1); }
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
     long port = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
-        else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-            char *end;
-            port = strtol(argv[++i], &end, 10);
-            if (*end || port < 0 || port > 65535) { fprintf(stderr, "bad --port\n"); return 1; }
-        } else {
-            fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port N]\n", argv[0]);
-            return 1;
-        }
-    }
+    if (bench_parse_host_port(argc, argv, &host, &port) < 0) return 1;
 
     // SIGTERM/SIGINT stay blocked except while we sit in epoll_pwait, so a
     // signal can never slip in between the flag check and the wait.

@@ -11,6 +11,7 @@
 //
 // Usage: bench-c-uring-echo [--host 127.0.0.1] [--port N]   (port 0 = kernel picks)
 #define _GNU_SOURCE
+#include "BenchFloor.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
@@ -165,17 +166,7 @@ static void on_send(int fd, struct io_uring_cqe *cqe) {
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
     long port = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
-        else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-            char *end;
-            port = strtol(argv[++i], &end, 10);
-            if (*end || port < 0 || port > 65535) { fprintf(stderr, "bad --port\n"); return 1; }
-        } else {
-            fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port N]\n", argv[0]);
-            return 1;
-        }
-    }
+    if (bench_parse_host_port(argc, argv, &host, &port) < 0) return 1;
     // SIGTERM and SIGINT arrive through a signalfd the ring polls: the wait is never
     // interrupted, and the loop ends when the poll completes.
     signal(SIGPIPE, SIG_IGN);
