@@ -3,8 +3,8 @@ import CReactor
 /// The epoll backend: one epoll instance, edge-triggered, and an eventfd that lets other
 /// threads wake it.
 ///
-/// epoll_data carries (generation << 32 | fd); the wake-up eventfd is marked by `wakeToken`,
-/// which no registration can produce (generations start at 1).
+/// epoll_data carries the registration's `PollEvent.token`; the wake-up eventfd is marked by
+/// `wakeToken`, which no registration can produce.
 final class EpollPoller: Poller {
     static let wakeToken = UInt64(UInt32.max)
     /// The most events one `wait` returns; more stay queued in the kernel for the next turn.
@@ -32,7 +32,7 @@ final class EpollPoller: Poller {
 
     func register(fd: Int32, generation: UInt32) throws {
         let events = CR_EPOLLIN | CR_EPOLLOUT | CR_EPOLLRDHUP | CR_EPOLLET
-        _ = try check(cr_epoll_add(epollFD, fd, events, Self.token(fd, generation)), "epoll_ctl")
+        _ = try check(cr_epoll_add(epollFD, fd, events, PollEvent.token(fd: fd, generation: generation)), "epoll_ctl")
     }
 
     /// The registration reports every edge in both directions already.
@@ -41,21 +41,17 @@ final class EpollPoller: Poller {
     /// Level-triggered and one-shot, so that readiness nobody waits for is never reported
     /// again and again (but for a hang-up or an error, which epoll reports once).
     func registerWatched(fd: Int32, generation: UInt32) throws {
-        _ = try check(cr_epoll_add(epollFD, fd, CR_EPOLLONESHOT, Self.token(fd, generation)), "epoll_ctl")
+        _ = try check(cr_epoll_add(epollFD, fd, CR_EPOLLONESHOT, PollEvent.token(fd: fd, generation: generation)), "epoll_ctl")
     }
 
     func arm(fd: Int32, generation: UInt32, read: Bool, write: Bool) throws {
         let events = (read ? CR_EPOLLIN | CR_EPOLLRDHUP : 0) | (write ? CR_EPOLLOUT : 0) | CR_EPOLLONESHOT
-        _ = try check(cr_epoll_modify(epollFD, fd, events, Self.token(fd, generation)), "epoll_ctl")
+        _ = try check(cr_epoll_modify(epollFD, fd, events, PollEvent.token(fd: fd, generation: generation)), "epoll_ctl")
     }
 
     /// A closed fd leaves the epoll set by itself: only a watched one is removed.
     func deregister(fd: Int32, generation: UInt32, closing: Bool) {
         if !closing { _ = cr_epoll_remove(epollFD, fd) }
-    }
-
-    private static func token(_ fd: Int32, _ generation: UInt32) -> UInt64 {
-        UInt64(generation) << 32 | UInt64(UInt32(fd))
     }
 
     func wait(timeoutNanoseconds: Int64, _ report: (PollEvent) -> Void) {
@@ -67,12 +63,10 @@ final class EpollPoller: Poller {
                 _ = cr_eventfd_drain(wakeFD)
                 continue
             }
-            let failed = event.events & (CR_EPOLLHUP | CR_EPOLLERR) != 0
             report(
                 PollEvent(
                     fd: Int32(truncatingIfNeeded: event.data), generation: UInt32(truncatingIfNeeded: event.data >> 32),
-                    readable: event.events & CR_EPOLLIN != 0, writable: event.events & CR_EPOLLOUT != 0,
-                    readClosed: event.events & CR_EPOLLRDHUP != 0, failed: failed))
+                    mask: event.events))
         }
     }
 

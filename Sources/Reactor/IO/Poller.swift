@@ -1,3 +1,4 @@
+import CReactor
 import Glibc
 import Logging
 
@@ -12,6 +13,22 @@ struct PollEvent {
     var readClosed: Bool
     /// A hang-up or an error: both sides are done; the next system call says what happened.
     var failed: Bool
+
+    /// From a mask of epoll's bits, which io_uring's polls report too.
+    init(fd: Int32, generation: UInt32, mask: UInt32) {
+        self.fd = fd
+        self.generation = generation
+        readable = mask & CR_EPOLLIN != 0
+        writable = mask & CR_EPOLLOUT != 0
+        readClosed = mask & CR_EPOLLRDHUP != 0
+        failed = mask & (CR_EPOLLHUP | CR_EPOLLERR) != 0
+    }
+
+    /// What a backend hands the kernel to tell a registration's events apart: its generation
+    /// beside its fd (generations start at 1, so a token with generation 0 is the backend's).
+    static func token(fd: Int32, generation: UInt32) -> UInt64 {
+        UInt64(generation) << 32 | UInt64(UInt32(fd))
+    }
 }
 
 /// The reactor's OS layer (Redis's `ae_epoll.c`, mio's `sys::Selector`): registrations

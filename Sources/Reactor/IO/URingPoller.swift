@@ -6,7 +6,7 @@ import Glibc
 /// a task waits to write; submissions are queued in the ring and reach the kernel with the
 /// loop's next wait, and a turn that finds completions waiting makes no system call at all.
 ///
-/// Completion data is the registration's (generation << 32 | fd), with `writeArm` set in a
+/// Completion data is the registration's `PollEvent.token`, with `writeArm` set in a
 /// write wait's poll (fds stay below 2^30). Data with generation 0 is the backend's own: the
 /// wake-up eventfd's poll, the cancellations, and the one-shot arms of watched fds, which
 /// carry a sequence number so that an arm replaced by a later one is told apart from it.
@@ -52,14 +52,14 @@ final class URingPoller: Poller {
     }
 
     func register(fd: Int32, generation: UInt32) throws {
-        let token = Self.token(fd, generation)
+        let token = PollEvent.token(fd: fd, generation: generation)
         try add(fd: fd, events: Self.readEvents, data: token, multishot: true)
         registered.insert(token)
     }
 
     /// At once if the fd is writable when the kernel sees the poll: no edge is missed.
     func willWaitToWrite(fd: Int32, generation: UInt32) {
-        try? add(fd: fd, events: CR_EPOLLOUT, data: Self.token(fd, generation) | UInt64(Self.writeArm), multishot: false)
+        try? add(fd: fd, events: CR_EPOLLOUT, data: PollEvent.token(fd: fd, generation: generation) | UInt64(Self.writeArm), multishot: false)
     }
 
     /// Nothing to tell the kernel until a wait arms it.
@@ -82,7 +82,7 @@ final class URingPoller: Poller {
     /// reference to the file while it polls it, and a socket closed with a poll pending would
     /// stay open.
     func deregister(fd: Int32, generation: UInt32, closing: Bool) {
-        registered.remove(Self.token(fd, generation))
+        registered.remove(PollEvent.token(fd: fd, generation: generation))
         if let sequence = armOfFD.removeValue(forKey: fd) { arms[sequence] = nil }
         _ = cr_uring_cancel_fd(ring, fd, Self.cancelToken)
         _ = cr_uring_submit(ring)
@@ -119,19 +119,9 @@ final class URingPoller: Poller {
         }
     }
 
-    /// A poll's result: its mask of ready events (epoll's bits), or -errno, reported as a failure.
+    /// A poll's result: its mask of ready events, or -errno, reported as a failure.
     private static func event(_ fd: Int32, _ generation: UInt32, _ result: Int32) -> PollEvent {
-        guard result >= 0 else {
-            return PollEvent(fd: fd, generation: generation, readable: false, writable: false, readClosed: false, failed: true)
-        }
-        let mask = UInt32(result)
-        return PollEvent(
-            fd: fd, generation: generation, readable: mask & CR_EPOLLIN != 0, writable: mask & CR_EPOLLOUT != 0,
-            readClosed: mask & CR_EPOLLRDHUP != 0, failed: mask & (CR_EPOLLHUP | CR_EPOLLERR) != 0)
-    }
-
-    private static func token(_ fd: Int32, _ generation: UInt32) -> UInt64 {
-        UInt64(generation) << 32 | UInt64(UInt32(fd))
+        PollEvent(fd: fd, generation: generation, mask: result >= 0 ? UInt32(result) : CR_EPOLLERR)
     }
 
     private func add(fd: Int32, events: UInt32, data: UInt64, multishot: Bool) throws {
