@@ -14,14 +14,17 @@ public typealias ConnectionHandler = @Sendable (StreamReader, StreamWriter) asyn
 /// on. Port 0 picks a free port, shared by all of the host's addresses. With `transport`, each
 /// connection's streams read and write through the layer it starts (a TLS handshake), which
 /// runs in the connection's task before the handler; a connection whose layer fails to start
-/// is closed, with a debug log.
+/// is closed, with a debug log. `options` bound how long a connection may idle, how many are
+/// served at once, and how long a transport may take to start.
 public func startServer(
     host: String? = nil, port: Int, backlog: Int32 = 511, reusePort: Bool = false, transport: TransportStarter? = nil,
-    limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line,
-    handler: @escaping ConnectionHandler
+    options: ServerOptions = ServerOptions(), limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil,
+    file: StaticString = #fileID, line: UInt = #line, handler: @escaping ConnectionHandler
 ) async throws -> Server {
     let reactor = try Reactor.resolve(reactor, for: "startServer")
-    return try await startServer(host: host, port: port, on: reactor.blockingPool, transport: transport, limit: limit, handler: handler) { address in
+    return try await startServer(
+        host: host, port: port, on: reactor.blockingPool, transport: transport, options: options, limit: limit, handler: handler
+    ) { address in
         let (listener, bound) = try await reactor.listenBound(on: address, backlog: backlog, reusePort: reusePort, file: file, line: line)
         return ([listener], bound)
     }
@@ -33,10 +36,12 @@ public func startServer(
 /// for the connection's whole life. The one ``Server`` covers them all.
 public func startServer(
     host: String? = nil, port: Int, group: ReactorGroup, backlog: Int32 = 511, transport: TransportStarter? = nil,
-    limit: Int = StreamReader.defaultLimit, file: StaticString = #fileID, line: UInt = #line,
+    options: ServerOptions = ServerOptions(), limit: Int = StreamReader.defaultLimit, file: StaticString = #fileID, line: UInt = #line,
     handler: @escaping ConnectionHandler
 ) async throws -> Server {
-    try await startServer(host: host, port: port, on: group.reactors[0].blockingPool, transport: transport, limit: limit, handler: handler) { address in
+    try await startServer(
+        host: host, port: port, on: group.reactors[0].blockingPool, transport: transport, options: options, limit: limit, handler: handler
+    ) { address in
         try await group.listen(on: address, backlog: backlog, file: file, line: line)
     }
 }
@@ -44,7 +49,8 @@ public func startServer(
 /// Both forms of `startServer`: `listen` makes one listener per reactor on an address, and
 /// says where they listen (the port the first one picked, for port 0).
 private func startServer(
-    host: String?, port: Int, on pool: BlockingPool, transport: TransportStarter?, limit: Int, handler: @escaping ConnectionHandler,
+    host: String?, port: Int, on pool: BlockingPool, transport: TransportStarter?, options: ServerOptions, limit: Int,
+    handler: @escaping ConnectionHandler,
     listen: (SocketAddress) async throws -> ([Socket], SocketAddress)
 ) async throws -> Server {
     var listeners: [[Socket]] = []
@@ -72,7 +78,8 @@ private func startServer(
     }
     // listeners[address][reactor] -> one shard per reactor, with its listener on each address.
     let perReactor = (0..<listeners[0].count).map { index in listeners.map { $0[index] } }
-    return Server(listeners: perReactor, addresses: bound, limit: limit, unixPath: nil, transport: transport, handler: handler)
+    return Server(
+        listeners: perReactor, addresses: bound, limit: limit, unixPath: nil, transport: transport, options: options, handler: handler)
 }
 
 /// Starts a Unix-domain stream server at `path` (asyncio's `start_unix_server`). A stale
@@ -80,7 +87,7 @@ private func startServer(
 /// With `group`, every reactor of the group accepts from the one socket (see
 /// `ReactorGroup.listen(on:backlog:file:line:)`).
 public func startUnixServer(
-    path: String, backlog: Int32 = 511, limit: Int = StreamReader.defaultLimit,
+    path: String, backlog: Int32 = 511, options: ServerOptions = ServerOptions(), limit: Int = StreamReader.defaultLimit,
     on reactor: Reactor? = nil, group: ReactorGroup? = nil, file: StaticString = #fileID, line: UInt = #line, handler: @escaping ConnectionHandler
 ) async throws -> Server {
     if reactor != nil && group != nil { throw ReactorError(.invalidArgument, "startUnixServer takes a reactor or a group, not both") }
@@ -92,7 +99,9 @@ public func startUnixServer(
     } else {
         [try await Reactor.resolve(reactor, for: "startUnixServer").listen(on: address, backlog: backlog, file: file, line: line)]
     }
-    return Server(listeners: listeners.map { [$0] }, addresses: [address], limit: limit, unixPath: path, transport: nil, handler: handler)
+    return Server(
+        listeners: listeners.map { [$0] }, addresses: [address], limit: limit, unixPath: path, transport: nil, options: options,
+        handler: handler)
 }
 
 /// A running server: its listeners, and the connections their handlers serve, on one reactor
@@ -105,28 +114,33 @@ public final class Server: @unchecked Sendable {
     /// The bound addresses (with the port the kernel picked, for port 0).
     public let addresses: [SocketAddress]
     private let shards: [ServerShard]
+    private let admission: ConnectionAdmission
     private let closed = Atomic<Bool>(false)
     private let gracePeriodValue = LockedValue(Duration.seconds(10))
 
     /// `listeners[i]`: the listeners of the i-th reactor's shard, on `addresses`.
     init(
         listeners: [[Socket]], addresses: [SocketAddress], limit: Int, unixPath: String?, transport: TransportStarter?,
-        handler: @escaping ConnectionHandler
+        options: ServerOptions, handler: @escaping ConnectionHandler
     ) {
         self.addresses = addresses
+        let admission = ConnectionAdmission(maxConnections: options.maxConnections)
         shards = listeners.enumerated().map { index, sockets in
             ServerShard(
                 reactor: sockets[0].reactor, listeners: sockets, limit: limit, isUnix: unixPath != nil,
-                socketFile: index == 0 ? unixPath : nil, transport: transport, handler: handler)
+                socketFile: index == 0 ? unixPath : nil, transport: transport, options: options, admission: admission, handler: handler)
         }
+        self.admission = admission
         reactors = shards.map(\.reactor)
+        admission.admit(shards)
+        for shard in shards { shard.start() }
     }
 
     /// The port of the first address (nil for a Unix-domain server).
     public var port: Int? { addresses.first?.port }
 
     /// How many connections are being served, on every reactor.
-    public var connectionCount: Int { shards.reduce(0) { $0 + $1.openConnections.load(ordering: .relaxed) } }
+    public var connectionCount: Int { admission.count }
 
     /// True until `close()`.
     public var isServing: Bool { !closed.load(ordering: .relaxed) }

@@ -1,3 +1,4 @@
+import CReactor
 import Glibc
 import Logging
 import Reactor
@@ -15,20 +16,26 @@ final class ServerShard: @unchecked Sendable {
     /// shard's job).
     private let socketFile: String?
     private let transport: TransportStarter?
+    private let options: ServerOptions
+    private let admission: ConnectionAdmission
     private let handler: ConnectionHandler
 
     // Loop-thread state.
     @exclusivity(unchecked) private var isClosed = false
     @exclusivity(unchecked) private var runningAcceptLoops = 0
     @exclusivity(unchecked) private var connections: [ObjectIdentifier: StreamWriter] = [:]
+    /// With an idle timeout: each connection's byte count at the last sweep, and since when
+    /// it has not moved.
+    @exclusivity(unchecked) private var quiet: [ObjectIdentifier: (bytes: UInt64, since: Int64)] = [:]
+    @exclusivity(unchecked) private var idleSweep: TimerHandle?
     private let closeWaiters: WaitQueue
     private let doneWaiters: WaitQueue
-    /// The connections' count, for any thread.
-    let openConnections = Atomic<Int>(0)
+    /// The accept loops that wait for a connection to close, the server being full.
+    private let admissionWaiters: WaitQueue
 
     init(
         reactor: Reactor, listeners: [Socket], limit: Int, isUnix: Bool, socketFile: String?, transport: TransportStarter?,
-        handler: @escaping ConnectionHandler
+        options: ServerOptions, admission: ConnectionAdmission, handler: @escaping ConnectionHandler
     ) {
         self.reactor = reactor
         self.listeners = listeners
@@ -36,12 +43,22 @@ final class ServerShard: @unchecked Sendable {
         self.isUnix = isUnix
         self.socketFile = socketFile
         self.transport = transport
+        self.options = options
+        self.admission = admission
         self.handler = handler
         self.closeWaiters = WaitQueue(on: reactor)
         self.doneWaiters = WaitQueue(on: reactor)
+        self.admissionWaiters = WaitQueue(on: reactor)
+    }
+
+    /// Starts accepting, and the idle sweep.
+    func start() {
         runningAcceptLoops = listeners.count
         for listener in listeners {
             Task(executorPreference: reactor) { await self.acceptLoop(listener) }
+        }
+        if let idleTimeout = options.idleTimeout {
+            reactor.runOnLoopNowOrNextTurn((self, idleTimeout)) { shard, idleTimeout in shard.scheduleIdleSweep(idleTimeout) }
         }
     }
 
@@ -55,6 +72,20 @@ final class ServerShard: @unchecked Sendable {
         while !isClosed {
             do {
                 let (socket, peer) = try await reactor.sockAccept(listener)
+                // Full: the connection waits here, accepted but not served, and the next ones
+                // in the kernel's backlog.
+                while !isClosed && !admission.tryOpen() {
+                    do {
+                        try await admissionWaiters.wait()
+                    } catch {
+                        socket.close()
+                        throw error
+                    }
+                }
+                if isClosed {
+                    socket.close()
+                    return
+                }
                 if !isUnix { try? socket.setOption(.noDelay, 1) }
                 serve(socket, peer: peer)
             } catch {
@@ -75,7 +106,6 @@ final class ServerShard: @unchecked Sendable {
         let reader = StreamReader(socket, limit: limit)
         let writer = StreamWriter(socket, peerAddress: peer, reader: reader)
         connections[ObjectIdentifier(writer)] = writer
-        openConnections.add(1, ordering: .relaxed)
         // The task's first frame stays on its stack for as long as the connection lives, under
         // every frame of the handler's waits, so it holds little: a failure is reported in a
         // synchronous function of its own.
@@ -96,7 +126,8 @@ final class ServerShard: @unchecked Sendable {
             writer.close()
             await writer.waitClosed()
             self.connections[ObjectIdentifier(writer)] = nil
-            self.openConnections.subtract(1, ordering: .relaxed)
+            if self.options.idleTimeout != nil { self.quiet[ObjectIdentifier(writer)] = nil }
+            self.admission.closed()
             self.resumeDoneWaitersIfDone()
         }
     }
@@ -148,7 +179,13 @@ final class ServerShard: @unchecked Sendable {
         for listener in listeners { listener.close() }
         if let socketFile { unlink(socketFile) }
         closeWaiters.wakeAll()
+        admissionWaiters.wakeAll()
         resumeDoneWaitersIfDone()
+    }
+
+    /// From any thread: a connection of the server closed while it was full.
+    func connectionClosedWhileFull() {
+        reactor.runOnLoopNowOrNextTurn(self) { $0.admissionWaiters.wakeAll() }
     }
 
     /// Closes every connection's writer (its queued bytes are flushed first).
@@ -190,6 +227,38 @@ final class ServerShard: @unchecked Sendable {
     private var isDone: Bool { isClosed && runningAcceptLoops == 0 && connections.isEmpty }
 
     private func resumeDoneWaitersIfDone() {
-        if isDone { doneWaiters.wakeAll() }
+        if isDone {
+            doneWaiters.wakeAll()
+            if let idleSweep { reactor.cancelTimer(idleSweep) }
+            idleSweep = nil
+        }
+    }
+
+    // MARK: - Idle connections
+
+    private func scheduleIdleSweep(_ idleTimeout: Duration) {
+        guard !isDone else { return }
+        let interval = min(idleTimeout / 4, .seconds(1))
+        idleSweep = reactor.callLater(interval) { [self] in
+            closeIdleConnections(idleTimeout)
+            scheduleIdleSweep(idleTimeout)
+        }
+    }
+
+    /// Closes the connections whose byte counts have not moved for `idleTimeout`.
+    private func closeIdleConnections(_ idleTimeout: Duration) {
+        let now = cr_monotonic_ns()
+        for (id, writer) in connections {
+            let bytes = writer.sentByteCount &+ (writer.reader?.receivedByteCount ?? 0)
+            guard let last = quiet[id], last.bytes == bytes else {
+                quiet[id] = (bytes, now)
+                continue
+            }
+            if now - last.since >= idleTimeout.nanoseconds {
+                reactor.logger.debug("connection from \(writer.peerAddress.map(\.description) ?? "?") was idle for \(idleTimeout): closed")
+                writer.abort()
+                quiet[id] = (bytes, .max)
+            }
+        }
     }
 }

@@ -43,6 +43,9 @@ public final class StreamReader: @unchecked Sendable {
     @exclusivity(unchecked) var waitingOperation: String?
     /// How much one recv asks for: doubles while recvs come back full, up to `limit`.
     @exclusivity(unchecked) private var receiveSize: Int
+    @exclusivity(unchecked) private var receivedBytes: UInt64 = 0
+    /// The deadline of the innermost `withTimeout` the reads run in, if any.
+    @exclusivity(unchecked) private var deadline: WaitDeadline?
 
     public init(_ handle: IOHandle, limit: Int = StreamReader.defaultLimit, transport: (any StreamTransport)? = nil) {
         precondition(limit > 0, "a StreamReader's limit must be positive")
@@ -58,6 +61,10 @@ public final class StreamReader: @unchecked Sendable {
 
     /// How many bytes are buffered and not yet read.
     public var bufferedCount: Int { buffer.count }
+
+    /// How many bytes the reader has received (through its transport, if any: TLS's
+    /// plaintext) since it was made. Exact on the reactor's thread.
+    public var receivedByteCount: UInt64 { receivedBytes }
 
     /// True while the reader holds memory of its own: only while bytes are buffered.
     var holdsMemory: Bool { !buffer.hasNoStorage }
@@ -249,6 +256,53 @@ public final class StreamReader: @unchecked Sendable {
         }
     }
 
+    // MARK: - Deadlines
+
+    /// Runs `body`, in which this reader's reads must end within `timeout` (asyncio's
+    /// `async with asyncio.timeout(t):` around reads, Tokio's `timeout`): the read waiting for
+    /// data when it passes throws `ReactorError` (`.timedOut`), as does every later read in
+    /// `body` that has to wait. Nothing received is lost: what a timed-out read had gathered
+    /// stays buffered for the next read. It costs one timer for the whole of `body` and no
+    /// task, and `body` runs in the calling task, so it may use what is not `Sendable` (a
+    /// parser's session). Inside another `withTimeout` of the same reader, the earlier deadline
+    /// holds.
+    public nonisolated(nonsending) func withTimeout<T>(
+        _ timeout: Duration, file: StaticString = #fileID, line: UInt = #line, _ body: nonisolated(nonsending) () async throws -> T
+    ) async throws -> T {
+        let scope = try await reactor.runOnLoop((self, timeout), file: file, line: line) { reader, timeout in
+            reader.startDeadline(after: timeout)
+        }
+        defer {
+            if let scope {
+                reactor.runOnLoopNowOrNextTurn((self, scope)) { reader, scope in reader.endDeadline(scope) }
+            }
+        }
+        return try await body()
+    }
+
+    /// What `withTimeout` started, to end it: its deadline, and the one it was nested in.
+    struct DeadlineScope: @unchecked Sendable {  // used on the loop thread only
+        let deadline: WaitDeadline
+        let outer: WaitDeadline?
+    }
+
+    /// Starts a deadline `timeout` from now, unless the one in force ends earlier (nil then).
+    private func startDeadline(after timeout: Duration) -> DeadlineScope? {
+        let waitDeadline = reactor.startDeadline(after: timeout)
+        if let outer = deadline, outer.deadline <= waitDeadline.deadline {
+            reactor.endDeadline(waitDeadline)
+            return nil
+        }
+        let scope = DeadlineScope(deadline: waitDeadline, outer: deadline)
+        deadline = waitDeadline
+        return scope
+    }
+
+    private func endDeadline(_ scope: DeadlineScope) {
+        reactor.endDeadline(scope.deadline)
+        deadline = scope.outer
+    }
+
     // MARK: - Filling the buffer
 
     static let newline: [UInt8] = [UInt8(ascii: "\n")]
@@ -287,12 +341,17 @@ public final class StreamReader: @unchecked Sendable {
                 // No scratch is held across the wait, and no memory when nothing is buffered.
                 buffer.settle()
                 // The attempt's `try*` call cleared the readiness it found missing.
-                try await handle.waitOnLoop(direction)
+                if let deadline {
+                    try await handle.waitOnLoop(direction, under: deadline)
+                } else {
+                    try await handle.waitOnLoop(direction)
+                }
             }
             if count == 0 {
                 sawEOF = true
             } else {
                 buffer.didAppend(count)
+                receivedBytes &+= UInt64(truncatingIfNeeded: count)
                 reactor.chargeBudget(bytes: count)
                 if count == receiveSize { receiveSize = min(receiveSize * 2, limit, Self.maxReceiveSize) }
             }

@@ -46,6 +46,7 @@ public final class StreamWriter: @unchecked Sendable {
     /// Bytes of the first queued chunk already sent.
     @exclusivity(unchecked) private var sentOfFirst = 0
     @exclusivity(unchecked) private var queuedBytes = 0
+    @exclusivity(unchecked) private var sentBytes: UInt64 = 0
     @exclusivity(unchecked) private var isFlushing = false
     /// While `startTransport` runs its handshake, the stream is the layer's.
     @exclusivity(unchecked) var isStartingTransport = false
@@ -95,6 +96,10 @@ public final class StreamWriter: @unchecked Sendable {
     /// How many bytes are queued and not yet in the kernel.
     public var bufferedCount: Int { queuedBytes }
 
+    /// How many bytes the kernel has taken from this writer (through its transport, if any:
+    /// TLS's plaintext) since it was made. Exact on the reactor's thread.
+    public var sentByteCount: UInt64 { sentBytes }
+
     /// How many tasks wait in `drain()`.
     var drainWaiterCount: Int { drainWaiters.count }
 
@@ -135,6 +140,7 @@ public final class StreamWriter: @unchecked Sendable {
                 lose(error)
                 throw connectionLost(error)
             }
+            sentBytes &+= UInt64(truncatingIfNeeded: sent)
             if sent == bytes.count { return }
         }
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count - sent, alignment: 1)
@@ -163,6 +169,7 @@ public final class StreamWriter: @unchecked Sendable {
                     }
                 }
                 sent += count
+                sentBytes &+= UInt64(truncatingIfNeeded: count)
                 reactor.chargeBudget(bytes: count)
                 await reactor.consumeBudget()
             }
@@ -332,6 +339,7 @@ public final class StreamWriter: @unchecked Sendable {
 
     private func consumeQueued(_ sent: Int) {
         queuedBytes -= sent
+        sentBytes &+= UInt64(truncatingIfNeeded: sent)
         var remaining = sent
         while remaining > 0, let first = queue.first {
             let left = first.count - sentOfFirst

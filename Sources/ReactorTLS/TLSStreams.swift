@@ -7,26 +7,26 @@ import ReactorStreams
 /// debug log) and delays no other.
 public func startServer(
     host: String? = nil, port: Int, tls: TLSContext, backlog: Int32 = 511, reusePort: Bool = false,
-    limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line,
+    options: ServerOptions = ServerOptions(), limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil, file: StaticString = #fileID, line: UInt = #line,
     handler: @escaping ConnectionHandler
 ) async throws -> Server {
     precondition(tls.configuration.role == .server, "startServer(tls:) needs a server context")
     return try await ReactorStreams.startServer(
         host: host, port: port, backlog: backlog, reusePort: reusePort, transport: { try await TLSSession.start($0, context: tls) },
-        limit: limit, on: reactor, file: file, line: line, handler: handler)
+        options: options, limit: limit, on: reactor, file: file, line: line, handler: handler)
 }
 
 /// Starts a TLS server on every reactor of `group` (see `ReactorStreams.startServer(host:port:group:)`),
 /// each connection's handshake done on the reactor that accepted it.
 public func startServer(
     host: String? = nil, port: Int, tls: TLSContext, group: ReactorGroup, backlog: Int32 = 511,
-    limit: Int = StreamReader.defaultLimit, file: StaticString = #fileID, line: UInt = #line,
+    options: ServerOptions = ServerOptions(), limit: Int = StreamReader.defaultLimit, file: StaticString = #fileID, line: UInt = #line,
     handler: @escaping ConnectionHandler
 ) async throws -> Server {
     precondition(tls.configuration.role == .server, "startServer(tls:) needs a server context")
     return try await ReactorStreams.startServer(
         host: host, port: port, group: group, backlog: backlog, transport: { try await TLSSession.start($0, context: tls) },
-        limit: limit, file: file, line: line, handler: handler)
+        options: options, limit: limit, file: file, line: line, handler: handler)
 }
 
 /// Connects over TLS (asyncio's `open_connection(ssl=)`): verifies the server's certificate

@@ -121,6 +121,22 @@ final class DocumentationExamplesTests: XCTestCase {
         }
     }
 
+    /// The ReactorStreams catalog's overview, "Bounds for a public server".
+    static func publicServerBoundsExample() throws {
+        try Reactor.run { reactor in
+            let options = ServerOptions(idleTimeout: .seconds(60), maxConnections: 10_000)
+            let server = try await startServer(port: 8080, options: options) { reader, writer in
+                while true {
+                    // Each request line within 10 s, however slowly the client sends it.
+                    let line = try await reader.withTimeout(.seconds(10)) { try await reader.readLine() }
+                    if line.isEmpty { return }
+                    try writer.write(line)
+                }
+            }
+            try await server.serveForever()
+        }
+    }
+
     /// README, "Graceful shutdown".
     static func gracefulShutdownExample() throws {
         try Reactor.run { reactor in

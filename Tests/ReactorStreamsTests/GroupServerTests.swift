@@ -62,6 +62,53 @@ final class GroupServerTests: XCTestCase {
         XCTAssertEqual(wrongThread, 0)
     }
 
+    func testMaxConnectionsCountsTheConnectionsOfEveryReactor() throws {
+        let (mostRunning, reactorsUsed) = try runGroup(count: 2) { group in
+            let running = LockedValue(0)
+            let mostRunning = LockedValue(0)
+            let reactorsUsed = LockedValue(Set<ObjectIdentifier>())
+            let server = try await startServer(host: "127.0.0.1", port: 0, group: group, options: ServerOptions(maxConnections: 3)) {
+                reader, writer in
+                let count = running.withLock { $0 += 1; return $0 }
+                mostRunning.withLock { $0 = max($0, count) }
+                reactorsUsed.withLock { _ = $0.insert(ObjectIdentifier(Reactor.current!)) }
+                defer { running.withLock { $0 -= 1 } }
+                try writer.write(try await reader.readLine())
+                try await writer.drain()
+                // Served until the client closes.
+                _ = try await reader.read()
+            }
+            // Three clients are served and stay connected: the server is full.
+            var first: [StreamWriter] = []
+            for index in 0..<3 {
+                let (reader, writer) = try await openConnection(host: "127.0.0.1", port: server.port!)
+                first.append(writer)
+                try writer.write(Array("first \(index)\n".utf8))
+                _ = try await reader.readLine()
+            }
+            // Nine more, on both reactors, wait to be served; each closes once answered. The
+            // first three closing, on whichever reactor, lets the others in three at a time.
+            try await withThrowingTaskGroup(of: Void.self) { clients in
+                for index in 0..<9 {
+                    clients.addTask(executorPreference: group.next()) {
+                        let (reader, writer) = try await openConnection(host: "127.0.0.1", port: server.port!)
+                        defer { writer.close() }
+                        try writer.write(Array("client \(index)\n".utf8))
+                        let line = try await reader.readLine()
+                        XCTAssertEqual(String(decoding: line, as: UTF8.self), "client \(index)\n")
+                    }
+                }
+                for writer in first { writer.close() }
+                try await clients.waitForAll()
+            }
+            server.close()
+            await server.waitClosed()
+            return (mostRunning.withLock { $0 }, reactorsUsed.withLock { $0.count })
+        }
+        XCTAssertEqual(mostRunning, 3, "three at a time, no more")
+        XCTAssertEqual(reactorsUsed, 2, "both reactors served")
+    }
+
     func testGracefulShutdownDrainsTheConnectionsOfEveryReactor() throws {
         let replies = try runGroup(count: 3) { group in
             let go = LockedValue<[Event]>([])

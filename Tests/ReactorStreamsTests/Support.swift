@@ -20,3 +20,8 @@ func echoesByteExact(port: Int, _ payload: [UInt8]) async throws -> Bool {
     writer.close()
     return echoed == payload
 }
+
+/// True for the error of an operation that ran past its deadline.
+func isTimedOut(_ error: any Error) -> Bool {
+    (error as? ReactorError)?.code == .timedOut
+}

@@ -73,6 +73,7 @@ extension Reactor {
             switch action {
             case .resume(let continuation): continuation.resume(returning: .ready)
             case .callback(let callback): readyQueue.append(.callback(callback))
+            case .expire(let waitDeadline): expire(waitDeadline)
             }
         }
     }

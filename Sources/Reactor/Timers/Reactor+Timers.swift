@@ -31,7 +31,7 @@ extension Reactor {
     }
 
     /// Now plus `duration` on the monotonic clock, saturating.
-    private func deadline(after duration: Duration) -> Int64 {
+    func deadline(after duration: Duration) -> Int64 {
         let (sum, overflow) = cr_monotonic_ns().addingReportingOverflow(max(0, duration.nanoseconds))
         return overflow ? .max : sum
     }

@@ -11,6 +11,8 @@ enum TimerAction {
     case resume(UnsafeContinuation<WaitOutcome, Never>)
     /// A callback scheduled with `callLater`.
     case callback(() -> Void)
+    /// A deadline over a run of waits (`WaitDeadline`).
+    case expire(WaitDeadline)
 }
 
 /// The reactor's timers: a binary min-heap of slots ordered by (deadline, insertion order).

@@ -1,0 +1,58 @@
+/// A deadline over a run of waits on handles (`StreamReader.withTimeout`): one timer for the
+/// whole run, not one per wait, and no task. When it passes, the wait parked under it (if any)
+/// is woken, and that wait and every later one under it throw `ReactorError` (`.timedOut`);
+/// the bytes a reader already holds stay where they are.
+package final class WaitDeadline: @unchecked Sendable {  // touched on the loop thread only
+    let timeout: Duration
+    package let deadline: Int64
+    var timer: TimerHandle?
+    /// True once the deadline passed.
+    package internal(set) var hasPassed = false
+    /// The wait parked under the deadline now, if any.
+    var parked: (fd: Int32, generation: UInt32, interest: Interest)?
+
+    init(timeout: Duration, deadline: Int64) {
+        self.timeout = timeout
+        self.deadline = deadline
+    }
+}
+
+extension Reactor {
+    /// A deadline `timeout` from now, its timer scheduled (loop thread). End it with
+    /// `endDeadline`.
+    package func startDeadline(after timeout: Duration) -> WaitDeadline {
+        assertOnLoop("startDeadline")
+        let waitDeadline = WaitDeadline(timeout: timeout, deadline: deadline(after: timeout))
+        waitDeadline.timer = timers.schedule(at: waitDeadline.deadline, .expire(waitDeadline))
+        return waitDeadline
+    }
+
+    /// Cancels a deadline's timer, if it has not fired (loop thread).
+    package func endDeadline(_ waitDeadline: WaitDeadline) {
+        if let timer = waitDeadline.timer { _ = timers.cancel(timer) }
+        waitDeadline.timer = nil
+    }
+
+    /// The deadline's timer fired: wake the wait parked under it, which looks again and finds
+    /// the deadline passed.
+    func expire(_ waitDeadline: WaitDeadline) {
+        waitDeadline.hasPassed = true
+        waitDeadline.timer = nil
+        guard let parked = waitDeadline.parked, let source = sources.source(fd: parked.fd, generation: parked.generation),
+            let waiter = source.pointee[waiter: parked.interest]
+        else { return }
+        source.pointee[waiter: parked.interest] = nil
+        waiter.continuation.resume(returning: .ready)
+    }
+}
+
+extension IOHandle {
+    /// `waitOnLoop(_:)` under a deadline: throws `ReactorError` (`.timedOut`) once it has
+    /// passed, and returns (for the caller to look again) when it passes during the wait.
+    package final nonisolated(nonsending) func waitOnLoop(_ interest: Interest, under waitDeadline: WaitDeadline) async throws {
+        if waitDeadline.hasPassed { throw ReactorError.timedOut(after: waitDeadline.timeout) }
+        waitDeadline.parked = (fd, generation, interest)
+        defer { waitDeadline.parked = nil }
+        try await waitOnLoop(interest)
+    }
+}
