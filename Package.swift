@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "ReactorStreams", targets: ["ReactorStreams"]),
         .library(name: "ReactorServiceLifecycle", targets: ["ReactorServiceLifecycle"]),
         .library(name: "ReactorTLS", targets: ["ReactorTLS"]),
+        .library(name: "ReactorMetrics", targets: ["ReactorMetrics"]),
         .executable(name: "reactor-echo", targets: ["reactor-echo"]),
         .executable(name: "reactor-service-echo", targets: ["reactor-service-echo"]),
         .library(name: "RESP", targets: ["RESP"]),
@@ -29,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -56,6 +59,12 @@ let package = Package(
         // keeps its few dependencies.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "ReactorTLS", dependencies: ["COpenSSL", "Reactor", "ReactorStreams"]),
+        // Statistics reported through swift-metrics, in a target of its own so the core keeps its
+        // few dependencies.
+        .target(
+            name: "ReactorMetrics",
+            dependencies: ["Reactor", "ReactorStreams", .product(name: "Metrics", package: "swift-metrics")]
+        ),
         // The adapter that makes a Server a swift-service-lifecycle Service, in a target of its
         // own so the core keeps its few dependencies.
         .target(
@@ -116,7 +125,10 @@ let package = Package(
             dependencies: [
                 "ReactorHTTP",
                 "Reactor",
+                "ReactorMetrics",
                 "ReactorTLS",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -127,8 +139,11 @@ let package = Package(
             name: "reactor-echo",
             dependencies: [
                 "Reactor",
+                "ReactorMetrics",
                 "ReactorStreams",
                 "ReactorTLS",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/Echo"
@@ -171,7 +186,7 @@ let package = Package(
                 "ReactorHTTP", "Reactor", "ReactorStreams", "ReactorTLS", "TestSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
-            exclude: ["http_cases.py"]
+            exclude: ["http_cases.py", "scrape_metrics.py"]
         ),
         // differential.py is run from the sources by RealClientTests.
         .testTarget(name: "RESPTests", dependencies: ["RESP", "Reactor", "ReactorStreams", "TestSupport"], exclude: ["differential.py"]),

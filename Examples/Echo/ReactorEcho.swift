@@ -1,6 +1,9 @@
 import ArgumentParser
 import Glibc
+import Metrics
+import Prometheus
 import Reactor
+import ReactorMetrics
 import ReactorStreams
 import ReactorTLS
 
@@ -41,6 +44,9 @@ struct ReactorEcho: ParsableCommand {
     @Option(help: "The loop's backend: epoll or io_uring (default: REACTOR_BACKEND, else epoll).")
     var backend = Reactor.Backend.fromEnvironment
 
+    @Flag(help: "Report the reactors' and the streams server's metrics every second, through swift-metrics to an in-process Prometheus registry (what reporting costs, for reactor-bench).")
+    var metrics = false
+
     @Flag(help: "Also echo UDP datagrams sent to the same port number.")
     var udp = false
 
@@ -69,6 +75,7 @@ struct ReactorEcho: ParsableCommand {
         let options = self
         let count = reactors == 0 ? ReactorGroup.availableCPUs.count : reactors
         let configuration = Reactor.Configuration(backend: backend)
+        if metrics { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())) }
         try ReactorGroup.run(count: count, pinned: pinned, configuration: configuration) { group in
             let reactor = group.reactors[0]
             let stopSignals = try reactor.signals(SIGINT, SIGTERM)
@@ -77,7 +84,10 @@ struct ReactorEcho: ParsableCommand {
             case .sock: try await SockEchoServer.start(options, on: group)
             }
             let udp = options.udp ? try await UDPEchoServer.start(options, port: server.address.port!, on: group) : nil
+            let metrics = options.metrics ? ReactorMetrics(reactors: group.reactors, servers: server.metricsServers) : nil
+            defer { metrics?.stop() }
             let serving = [options.mode.rawValue, reactor.backend.rawValue, options.tlsCert == nil ? nil : "TLS", udp.map { _ in "UDP \(options.udpMode.rawValue)" },
+                           options.metrics ? "metrics" : nil,
                            count > 1 ? "\(count) reactors" : nil].compactMap { $0 }.joined(separator: ", ")
             print("reactor-echo (\(serving)) listening on \(server.address)")
             fflush(nil)
@@ -95,6 +105,8 @@ extension Reactor.Backend: ExpressibleByArgument {}
 
 protocol EchoServer: Sendable {
     var address: SocketAddress { get }
+    /// The streams' server, by name, for `--metrics`.
+    var metricsServers: [String: Server] { get }
     /// Stops accepting, waits up to `gracePeriod` for the connections to end, cuts the rest.
     func stop(gracePeriod: Duration) async
 }
@@ -103,6 +115,7 @@ protocol EchoServer: Sendable {
 struct StreamsEchoServer: EchoServer {
     let server: Server
     var address: SocketAddress { server.addresses[0] }
+    var metricsServers: [String: Server] { ["echo": server] }
 
     static func start(_ options: ReactorEcho, on group: ReactorGroup) async throws -> StreamsEchoServer {
         let bufferSize = options.bufferSize
@@ -132,6 +145,7 @@ struct StreamsEchoServer: EchoServer {
 struct SockEchoServer: EchoServer {
     let workers: [SockEchoWorker]
     let address: SocketAddress
+    var metricsServers: [String: Server] { [:] }
 
     static func start(_ options: ReactorEcho, on group: ReactorGroup) async throws -> SockEchoServer {
         let address = try await SocketAddress.resolve(host: options.host, port: options.port, on: group.reactors[0].blockingPool)[0]

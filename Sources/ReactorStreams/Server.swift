@@ -113,7 +113,7 @@ public final class Server: @unchecked Sendable {
     public let reactors: [Reactor]
     /// The bound addresses (with the port the kernel picked, for port 0).
     public let addresses: [SocketAddress]
-    private let shards: [ServerShard]
+    let shards: [ServerShard]
     private let admission: ConnectionAdmission
     private let closed = Atomic<Bool>(false)
     private let gracePeriodValue = LockedValue(Duration.seconds(10))

@@ -28,6 +28,10 @@ final class ServerShard: @unchecked Sendable {
     /// it has not moved.
     @exclusivity(unchecked) private var quiet: [ObjectIdentifier: (bytes: UInt64, since: Int64)] = [:]
     @exclusivity(unchecked) private var idleSweep: TimerHandle?
+    /// Counted for `statistics()`; the bytes of the connections already closed.
+    @exclusivity(unchecked) private var accepted: UInt64 = 0
+    @exclusivity(unchecked) private var closes = [UInt64](repeating: 0, count: Server.CloseCause.allCases.count)
+    @exclusivity(unchecked) private var closedBytes: (received: UInt64, sent: UInt64) = (0, 0)
     private let closeWaiters: WaitQueue
     private let doneWaiters: WaitQueue
     /// The accept loops that wait for a connection to close, the server being full.
@@ -106,6 +110,7 @@ final class ServerShard: @unchecked Sendable {
         let reader = StreamReader(socket, limit: limit)
         let writer = StreamWriter(socket, peerAddress: peer, reader: reader)
         connections[ObjectIdentifier(writer)] = writer
+        accepted &+= 1
         // The task's first frame stays on its stack for as long as the connection lives, under
         // every frame of the handler's waits, so it holds little: a failure is reported in a
         // synchronous function of its own.
@@ -118,6 +123,7 @@ final class ServerShard: @unchecked Sendable {
                 let scope = self.reactor.enterCancellationScope()
                 do {
                     try await self.handler(reader, writer)
+                    self.handlerEnded(.handlerReturned, writer)
                 } catch {
                     self.handlerThrew(error, writer)
                 }
@@ -125,11 +131,24 @@ final class ServerShard: @unchecked Sendable {
             }
             writer.close()
             await writer.waitClosed()
-            self.connections[ObjectIdentifier(writer)] = nil
-            if self.options.idleTimeout != nil { self.quiet[ObjectIdentifier(writer)] = nil }
-            self.admission.closed()
-            self.resumeDoneWaitersIfDone()
+            self.connectionClosed(writer)
         }
+    }
+
+    private func connectionClosed(_ writer: StreamWriter) {
+        let id = ObjectIdentifier(writer)
+        connections[id] = nil
+        if options.idleTimeout != nil { quiet[id] = nil }
+        closedBytes.received &+= writer.reader?.receivedByteCount ?? 0
+        closedBytes.sent &+= writer.sentByteCount
+        admission.closed()
+        resumeDoneWaitersIfDone()
+    }
+
+    /// Counts why a handler ended; a connection the idle sweep closed counts as timed out.
+    private func handlerEnded(_ cause: Server.CloseCause, _ writer: StreamWriter) {
+        let timedOut = options.idleTimeout != nil && quiet[ObjectIdentifier(writer)]?.since == .max
+        closes[(timedOut ? .idleTimeout : cause).index] &+= 1
     }
 
     /// Starts the server's transport on the connection: false if it failed. A layer that
@@ -142,6 +161,7 @@ final class ServerShard: @unchecked Sendable {
             return true
         } catch {
             reactor.logger.debug("connection from \(writer.peerAddress.map(\.description) ?? "?"): its transport failed to start: \(error)")
+            handlerEnded(.transportFailed, writer)
             writer.abort()
             return false
         }
@@ -163,6 +183,7 @@ final class ServerShard: @unchecked Sendable {
         } else {
             reactor.callExceptionHandler(ErrorContext(message: message, error: error, peer: writer.peerAddress))
         }
+        handlerEnded(closedHere ? .closedByServer : peerWentAway ? .peerReset : .handlerFailed, writer)
     }
 
     // MARK: - Stopping
@@ -232,6 +253,19 @@ final class ServerShard: @unchecked Sendable {
             if let idleSweep { reactor.cancelTimer(idleSweep) }
             idleSweep = nil
         }
+    }
+
+    // MARK: - Statistics
+
+    func statistics() -> Server.Statistics {
+        precondition(reactor.isOnLoopThread, "Server.statistics(on:) must be called on the reactor's loop thread")
+        var received = closedBytes.received, sent = closedBytes.sent
+        for writer in connections.values {
+            received &+= writer.reader?.receivedByteCount ?? 0
+            sent &+= writer.sentByteCount
+        }
+        let closed = Dictionary(uniqueKeysWithValues: Server.CloseCause.allCases.map { ($0, closes[$0.index]) })
+        return Server.Statistics(accepted: accepted, open: connections.count, closed: closed, bytesReceived: received, bytesSent: sent)
     }
 
     // MARK: - Idle connections

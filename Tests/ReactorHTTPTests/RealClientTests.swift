@@ -133,6 +133,59 @@ final class RealClientTests: XCTestCase {
         XCTAssertGreaterThan(requests, 1000, output)
     }
 
+    // MARK: - Metrics
+
+    /// /metrics, parsed by prometheus_client: each sample's value, by "name labels".
+    func scrapeMetrics(_ server: ServerProcess) throws -> [String: Double] {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("scrape_metrics.py").path
+        let (status, output) = try runProgram("/usr/bin/timeout", ["60", "python3", script, "\(server.port)"])
+        XCTAssertEqual(status, 0, output)
+        var samples: [String: Double] = [:]
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard fields.count == 3, let value = Double(fields[2]) else { continue }
+            samples["\(fields[0]) \(fields[1])"] = value
+        }
+        return samples
+    }
+
+    /// The sum of a metric's samples whose labels include `labels`.
+    func total(_ samples: [String: Double], _ name: String, _ labels: String = "") -> Double {
+        samples.filter { $0.key.hasPrefix("\(name) ") && (labels.isEmpty || $0.key.contains(labels)) }.values.reduce(0, +)
+    }
+
+    func testTheMetricsMoveUnderWrk() throws {
+        guard let wrk = findExecutable("wrk") else { throw XCTSkip("wrk is not installed (.ci/run installs it)") }
+        let server = try ServerProcess("reactor-http", ["--port", "0", "--reactors", "2", "--metrics"])
+        // The first report is a second after the start.
+        var before = try scrapeMetrics(server)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while total(before, "reactor_loop_turns_total") == 0 && ContinuousClock.now < deadline { before = try scrapeMetrics(server) }
+        XCTAssertEqual(total(before, "reactor_server_connections_open"), 0)
+        let (status, output) = try runProgram(wrk, ["-t1", "-c32", "-d1s", "http://127.0.0.1:\(server.port)/plaintext"])
+        XCTAssertEqual(status, 0, output)
+        // wrk's 32 connections, closed by now, reach the next report.
+        var after = try scrapeMetrics(server)
+        while total(after, "reactor_server_connections_closed_total") - total(before, "reactor_server_connections_closed_total") < 32
+            && ContinuousClock.now < deadline + .seconds(20)
+        {
+            after = try scrapeMetrics(server)
+        }
+        func moved(_ name: String, _ labels: String = "") -> Double { total(after, name, labels) - total(before, name, labels) }
+        XCTAssertGreaterThanOrEqual(moved("reactor_server_connections_accepted_total"), 32)
+        XCTAssertGreaterThanOrEqual(moved("reactor_server_connections_closed_total"), 32)
+        XCTAssertGreaterThan(moved("reactor_server_received_bytes_total"), 1000 * 40, "wrk's requests")
+        XCTAssertGreaterThan(moved("reactor_server_sent_bytes_total"), 1000 * 100, "the responses")
+        XCTAssertGreaterThan(moved("reactor_loop_busy_seconds_total"), 0)
+        XCTAssertGreaterThan(moved("reactor_loop_lag_seconds_count"), 0)
+        for reactor in ["reactor=0", "reactor=1"] {
+            XCTAssertGreaterThan(moved("reactor_loop_turns_total", reactor), 0, reactor)
+            XCTAssertGreaterThan(moved("reactor_server_connections_accepted_total", reactor), 0, "both reactors accepted")
+            XCTAssertNotNil(after["reactor_loop_utilisation \(reactor)"], reactor)
+        }
+        XCTAssertEqual(total(after, "reactor_server_connections_open"), 0)
+    }
+
     func testH2loadPipelined() throws {
         guard let h2load = findExecutable("h2load") else { throw XCTSkip("h2load is not installed (.ci/run installs nghttp2-client)") }
         let server = try ServerProcess("reactor-http", ["--port", "0"])

@@ -17,11 +17,11 @@ struct ReactorBench: ParsableCommand {
 
 /// The echo servers to run (all by default).
 struct ServerSelection: ParsableArguments {
-    @Option(help: "Comma-separated servers to run (default: all).")
+    @Option(help: "Comma-separated servers to run (default: all but reactor-streams-metrics).")
     var servers: String?
 
     func selectedServers() throws -> [ServerKind] {
-        try selected(servers, from: ServerKind.all, \.name, ServerKind.named)
+        try selected(servers, from: ServerKind.defaults, \.name, ServerKind.named)
     }
 }
 

@@ -8,6 +8,8 @@ struct ServerKind: Sendable, Hashable {
     let arguments: [String]
     /// What bench-loadgen needs to talk to it: `--tls` for a TLS server.
     var loadFlags: [String] = []
+    /// Run only when named in `--servers`, not in the default matrix.
+    var onRequest = false
 
     static let all: [ServerKind] = [
         ServerKind(name: "c-floor", summary: "minimal C epoll echo (the floor)", executable: "bench-c-echo", arguments: []),
@@ -19,9 +21,14 @@ struct ServerKind: Sendable, Hashable {
                    arguments: ["--mode", "sock", "--backend", "io_uring"]),
         ServerKind(name: "reactor-streams-uring", summary: "reactor-streams on the io_uring backend", executable: "reactor-echo",
                    arguments: ["--mode", "streams", "--backend", "io_uring"]),
+        ServerKind(name: "reactor-streams-metrics", summary: "reactor-streams reporting its metrics to Prometheus every second",
+                   executable: "reactor-echo", arguments: ["--mode", "streams", "--metrics"], onRequest: true),
         ServerKind(name: "nio-handler", summary: "SwiftNIO ChannelInboundHandler", executable: "nio-echo", arguments: ["--mode", "handler"]),
         ServerKind(name: "nio-async", summary: "SwiftNIO NIOAsyncChannel", executable: "nio-echo", arguments: ["--mode", "async"]),
     ]
+
+    /// The default matrix.
+    static let defaults = all.filter { !$0.onRequest }
 
     static func named(_ name: String) -> ServerKind? { all.first { $0.name == name } }
 

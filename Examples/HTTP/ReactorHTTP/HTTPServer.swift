@@ -26,8 +26,13 @@ public final class HTTPServer: Sendable {
         public var idleTimeout = Duration.seconds(60)
         /// The `Server` field's value, if one is sent.
         public var serverName: String?
+        /// The most connections served at once (``ServerOptions/maxConnections``); nil: no limit.
+        public var maxConnections: Int?
 
         public init() {}
+
+        /// What the streams' server enforces; the timeouts are the HTTP connection's own.
+        var serverOptions: ServerOptions { ServerOptions(maxConnections: maxConnections) }
     }
 
     /// The listening server (its addresses, connection count, graceful stop).
@@ -44,9 +49,9 @@ public final class HTTPServer: Sendable {
         let loop = HTTPLoop(reactor: reactor, configuration: configuration)
         let connectionHandler = handle(loops: [loop], tls: tls != nil, handler: handler)
         let server = if let tls {
-            try await startServer(host: host, port: port, tls: tls, on: reactor, handler: connectionHandler)
+            try await startServer(host: host, port: port, tls: tls, options: configuration.serverOptions, on: reactor, handler: connectionHandler)
         } else {
-            try await startServer(host: host, port: port, on: reactor, handler: connectionHandler)
+            try await startServer(host: host, port: port, options: configuration.serverOptions, on: reactor, handler: connectionHandler)
         }
         return HTTPServer(server: server, loops: [loop])
     }
@@ -59,9 +64,9 @@ public final class HTTPServer: Sendable {
         let loops = group.reactors.map { HTTPLoop(reactor: $0, configuration: configuration) }
         let connectionHandler = handle(loops: loops, tls: tls != nil, handler: handler)
         let server = if let tls {
-            try await startServer(host: host, port: port, tls: tls, group: group, handler: connectionHandler)
+            try await startServer(host: host, port: port, tls: tls, group: group, options: configuration.serverOptions, handler: connectionHandler)
         } else {
-            try await startServer(host: host, port: port, group: group, handler: connectionHandler)
+            try await startServer(host: host, port: port, group: group, options: configuration.serverOptions, handler: connectionHandler)
         }
         return HTTPServer(server: server, loops: loops)
     }

@@ -1,12 +1,16 @@
 import ArgumentParser
 import Glibc
 import HTTPTypes
+import Metrics
+import Prometheus
 import Reactor
 import ReactorHTTP
+import ReactorMetrics
 import ReactorTLS
 
 /// An HTTP/1.1 server on swift-reactor with TechEmpower's plaintext and JSON routes and a
-/// streaming echo. SIGINT or SIGTERM stop it gracefully: requests in flight finish.
+/// streaming echo; with `--metrics`, the reactors' and the server's metrics at GET /metrics, in
+/// Prometheus's text format. SIGINT or SIGTERM stop it gracefully: requests in flight finish.
 @main
 struct ReactorHTTPServer: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,9 +41,20 @@ struct ReactorHTTPServer: ParsableCommand {
     @Option(help: "Seconds an idle keep-alive connection is kept.")
     var idleTimeout = 60
 
+    @Option(help: "The most connections served at once (more wait in the kernel's backlog).")
+    var maxConnections: Int?
+
+    @Flag(help: "Serve the reactors' and the server's metrics at GET /metrics (Prometheus's text format).")
+    var metrics = false
+
+    @Option(help: "Seconds between two reports of the metrics.")
+    var metricsInterval = 1
+
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if reactors < 0 { throw ValidationError("--reactors must be 0 (one per CPU) or more") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be positive") }
+        if metricsInterval < 1 { throw ValidationError("--metrics-interval must be at least 1") }
     }
 
     func run() throws {
@@ -48,6 +63,8 @@ struct ReactorHTTPServer: ParsableCommand {
         configuration.headerTimeout = .seconds(headerTimeout)
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.serverName = "reactor-http"
+        configuration.maxConnections = maxConnections
+        let registry = metrics ? Routes.bootstrapMetrics() : nil
         var tls: TLSContext?
         if let tlsCert, let tlsKey {
             var settings = TLSConfiguration.server(certificateChain: .file(tlsCert), privateKey: .file(tlsKey))
@@ -58,8 +75,13 @@ struct ReactorHTTPServer: ParsableCommand {
         let count = reactors == 0 ? ReactorGroup.availableCPUs.count : reactors
         try ReactorGroup.run(count: count) { [tls, configuration] group in
             let stopSignals = try group.reactors[0].signals(SIGINT, SIGTERM)
+            let handler = registry.map(Routes.withMetrics) ?? Routes.handle
             let server = try await HTTPServer.start(
-                host: options.host, port: options.port, tls: tls, configuration: configuration, group: group, handler: Routes.handle)
+                host: options.host, port: options.port, tls: tls, configuration: configuration, group: group, handler: handler)
+            let reporter = registry.map { _ in
+                ReactorMetrics(reactors: group.reactors, servers: ["http": server.server], interval: .seconds(options.metricsInterval))
+            }
+            defer { reporter?.stop() }
             print("reactor-http listening on \(server.addresses[0])")
             fflush(nil)
             var signals = stopSignals.makeAsyncIterator()
@@ -99,5 +121,29 @@ enum Routes {
         default:
             try response.respond(.notFound, renderedFields: plaintextFields, body: Array("Not Found\n".utf8))
         }
+    }
+
+    static let metricsFields = RenderedFields([.contentType: "text/plain; version=0.0.4; charset=utf-8"])
+
+    /// The routes, and GET /metrics from `registry`.
+    static func withMetrics(_ registry: PrometheusCollectorRegistry) -> HTTPHandler {
+        { request, response in
+            guard request.method == .get && request.path == "/metrics" else { return try await handle(request, response) }
+            try response.respond(renderedFields: metricsFields, body: registry.emitToBuffer())
+        }
+    }
+
+    /// Makes swift-metrics report to a Prometheus registry, with the loop lag's histogram in
+    /// buckets from 50 µs, and returns the registry.
+    static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["reactor_loop_lag_seconds"] = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .seconds(1),
+        ]
+        MetricsSystem.bootstrap(factory)
+        return registry
     }
 }

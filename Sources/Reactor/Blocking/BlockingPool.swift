@@ -24,6 +24,8 @@ public final class BlockingPool: @unchecked Sendable {
         var id: UInt64 { get }
         /// The caller's continuation; the pool resumes it once, from whichever thread.
         var continuation: UnsafeContinuation<WaitOutcome, Never> { get }
+        /// When it was queued, on the monotonic clock.
+        var queuedAt: Int64 { get }
         /// Runs the work on a pool thread, keeps its result, and resumes the caller.
         func run()
     }
@@ -32,6 +34,7 @@ public final class BlockingPool: @unchecked Sendable {
         let id: UInt64
         let continuation: UnsafeContinuation<WaitOutcome, Never>
         let work: @Sendable () throws -> T
+        let queuedAt = cr_monotonic_ns()
         /// Written by the pool thread before it resumes the caller, read by the caller after.
         var result: Result<T, any Error>?
 
@@ -53,6 +56,8 @@ public final class BlockingPool: @unchecked Sendable {
     private var queue = Deque<any Job>()
     private var startedThreads = 0
     private var idleThreads = 0
+    private var startedJobs: UInt64 = 0
+    private var queueNanoseconds: Int64 = 0
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let jobArrived = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -97,6 +102,25 @@ public final class BlockingPool: @unchecked Sendable {
     /// How many jobs wait for a thread.
     public var queuedCount: Int { withLock { queue.count } }
 
+    /// What the pool has done, and holds now.
+    public struct Statistics: Sendable {
+        /// Jobs waiting for a thread, and jobs running.
+        public var queued: Int
+        public var running: Int
+        /// Jobs that have left the queue for a thread, and the time they waited there in all.
+        public var started: UInt64
+        public var queueingTime: Duration
+    }
+
+    /// The pool's statistics now; from any thread.
+    public var statistics: Statistics {
+        withLock {
+            Statistics(
+                queued: queue.count, running: startedThreads - idleThreads, started: startedJobs,
+                queueingTime: .nanoseconds(queueNanoseconds))
+        }
+    }
+
     /// Queues `job` (or refuses it) and starts a thread if none is idle.
     private func submit(_ job: any Job) -> ReactorError? {
         enum Admission { case queued, queuedForIdleThread, queuedWithNewThread, refused }
@@ -131,7 +155,10 @@ public final class BlockingPool: @unchecked Sendable {
                     pthread_cond_wait(jobArrived, mutex)
                     idleThreads -= 1
                 }
-                return queue.removeFirst()
+                let job = queue.removeFirst()
+                startedJobs &+= 1
+                queueNanoseconds &+= cr_monotonic_ns() - job.queuedAt
+                return job
             }
             job.run()
         }

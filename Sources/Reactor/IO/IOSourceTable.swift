@@ -93,6 +93,8 @@ struct IOSourceTable {
     private var slots: UnsafeMutablePointer<IOSource>
     private var capacity: Int
     private var lastGeneration: UInt32 = 0
+    /// How many registrations are live.
+    private(set) var count = 0
 
     init() {
         capacity = 64
@@ -114,6 +116,7 @@ struct IOSourceTable {
         precondition(fd >= 0, "registering fd \(fd)")
         if Int(fd) >= capacity { grow(toHold: Int(fd)) }
         let stranded = (slots[Int(fd)].reader, slots[Int(fd)].writer)
+        if slots[Int(fd)].generation == 0 { count += 1 }
         lastGeneration = lastGeneration == .max ? 1 : lastGeneration + 1
         slots[Int(fd)] = IOSource(generation: lastGeneration, isStream: isStream, isWatched: isWatched, readable: true, writable: true)
         return (lastGeneration, stranded)
@@ -134,6 +137,7 @@ struct IOSourceTable {
         guard let slot = source(fd: fd, generation: generation) else { return nil }
         let waiters = (slot.pointee.reader, slot.pointee.writer)
         slot.pointee = IOSource()
+        count -= 1
         return waiters
     }
 

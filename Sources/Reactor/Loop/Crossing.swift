@@ -74,6 +74,7 @@ extension Reactor {
         _ operation: StaticString, at file: StaticString, _ line: UInt,
         _ call: UnsafeTransfer<(Arguments, nonisolated(nonsending) (Arguments) async throws -> T)>
     ) async throws -> T {
+        hops.add(1, ordering: .relaxed)
         if isDebugMode { reportHop(operation, at: file, line) }
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask(executorPreference: self) {

@@ -85,6 +85,12 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var shutdownWaiters: [UnsafeContinuation<Void, Never>] = []
     /// The tasks that run in a `CancellationScope`, and their scopes.
     @exclusivity(unchecked) var cancellationScopes = ScopeTable()
+    /// Counted for `statistics()`: loop turns, and from `measuringSince` on, the time spent
+    /// waiting for I/O.
+    @exclusivity(unchecked) var turns: UInt64 = 0
+    @exclusivity(unchecked) var measuresLoopTime = false
+    @exclusivity(unchecked) var measuringSince: Int64 = 0
+    @exclusivity(unchecked) var waitingNanoseconds: Int64 = 0
     /// The address of the job the loop runs now (0 between jobs).
     @exclusivity(unchecked) var runningJob: UInt = 0
     /// The first of the `WaitQueue`s that have waiters, linked through the queues themselves.
@@ -101,6 +107,8 @@ public final class Reactor: @unchecked Sendable {
     let remoteWorkPending = Atomic<Bool>(false)
     /// True while the loop is about to block, or blocked, in epoll_wait.
     let sleeping = Atomic<Bool>(false)
+    /// Async calls made off the loop that hopped onto it.
+    let hops = Atomic<UInt64>(0)
 
     /// Not public: a reactor is made running, by `run` (on the calling thread) or `start` (on a
     /// thread of its own); one made otherwise would have no loop to run its work.

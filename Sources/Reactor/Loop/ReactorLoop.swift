@@ -10,6 +10,7 @@ extension Reactor {
     /// (`consumeBudget`).
     func runLoop() {
         while !stopRequested {
+            turns &+= 1
             pollForIO()
             fireDueTimers()
             drainInbox()
@@ -38,7 +39,9 @@ extension Reactor {
             if remoteWorkPending.load(ordering: .sequentiallyConsistent) { timeout = 0 }
         }
         jobsSincePoll = 0
+        let waitStart = measuresLoopTime ? cr_monotonic_ns() : 0
         poller.wait(timeoutNanoseconds: timeout) { event in dispatchReadiness(event) }
+        if measuresLoopTime { waitingNanoseconds &+= cr_monotonic_ns() - waitStart }
         if timeout != 0 { sleeping.store(false, ordering: .sequentiallyConsistent) }
     }
 
