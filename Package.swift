@@ -126,6 +126,7 @@ let package = Package(
                 "ReactorHTTP",
                 "Reactor",
                 "ReactorMetrics",
+                "ReactorStreams",
                 "ReactorTLS",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -162,14 +163,16 @@ let package = Package(
             name: "ReactorTests",
             dependencies: ["Reactor", "CReactor", "TestSupport", "CTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
-        // Streams, servers, clients and subprocesses, and the documentation's examples.
+        // Streams, servers, clients and subprocesses, the monitor, and the documentation's examples;
+        // monitor_client.py is run from the sources.
         .testTarget(
             name: "ReactorStreamsTests",
             dependencies: [
                 "Reactor", "ReactorStreams", "ReactorServiceLifecycle", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            exclude: ["monitor_client.py"]
         ),
         // TLS against openssl, Python's ssl and asyncio, and redis-server's TLS; the scripts
         // are run from the sources.
@@ -186,7 +189,7 @@ let package = Package(
                 "ReactorHTTP", "Reactor", "ReactorStreams", "ReactorTLS", "TestSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
-            exclude: ["http_cases.py", "scrape_metrics.py"]
+            exclude: ["http_cases.py", "monitor_under_load.py", "scrape_metrics.py"]
         ),
         // differential.py is run from the sources by RealClientTests.
         .testTarget(name: "RESPTests", dependencies: ["RESP", "Reactor", "ReactorStreams", "TestSupport"], exclude: ["differential.py"]),

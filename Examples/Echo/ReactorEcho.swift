@@ -47,6 +47,9 @@ struct ReactorEcho: ParsableCommand {
     @Flag(help: "Report the reactors' and the streams server's metrics every second, through swift-metrics to an in-process Prometheus registry (what reporting costs, for reactor-bench).")
     var metrics = false
 
+    @Option(help: "Serve a monitor console (ps, where, cancel, stats, help) on a Unix-domain socket at this path.")
+    var monitor: String?
+
     @Flag(help: "Also echo UDP datagrams sent to the same port number.")
     var udp = false
 
@@ -86,6 +89,7 @@ struct ReactorEcho: ParsableCommand {
             let udp = options.udp ? try await UDPEchoServer.start(options, port: server.address.port!, on: group) : nil
             let metrics = options.metrics ? ReactorMetrics(reactors: group.reactors, servers: server.metricsServers) : nil
             defer { metrics?.stop() }
+            let monitor = if let path = options.monitor { try await ReactorMonitor.start(path: path, reactors: group.reactors) } else { nil as ReactorMonitor? }
             let serving = [options.mode.rawValue, reactor.backend.rawValue, options.tlsCert == nil ? nil : "TLS", udp.map { _ in "UDP \(options.udpMode.rawValue)" },
                            options.metrics ? "metrics" : nil,
                            count > 1 ? "\(count) reactors" : nil].compactMap { $0 }.joined(separator: ", ")
@@ -95,6 +99,7 @@ struct ReactorEcho: ParsableCommand {
             let signal = await signals.next()
             print("reactor-echo: signal \(signal ?? 0), stopping")
             fflush(nil)
+            await monitor?.stop()
             await udp?.stop()
             await server.stop(gracePeriod: .milliseconds(options.gracePeriod))
         }

@@ -53,6 +53,7 @@ final class ServerShard: @unchecked Sendable {
         self.closeWaiters = WaitQueue(on: reactor)
         self.doneWaiters = WaitQueue(on: reactor)
         self.admissionWaiters = WaitQueue(on: reactor)
+        for waiters in [closeWaiters, doneWaiters, admissionWaiters] { waiters.owner = self }
     }
 
     /// Starts accepting, and the idle sweep.
@@ -170,12 +171,13 @@ final class ServerShard: @unchecked Sendable {
     @inline(never)
     private func handlerThrew(_ error: any Error, _ writer: StreamWriter) {
         // A connection this side closed (`abortClients()`, the reactor's shutdown) makes its
-        // handler throw EBADF, or a closing writer's error; a peer that went away makes it
+        // handler throw EBADF, or a closing writer's error, and a task cancelled (a monitor's
+        // `cancel`) CancellationError; a peer that went away makes it
         // throw ECONNRESET, EPIPE or ETIMEDOUT, seen by the reader or by the writer. Neither is
         // a failure of the handler: debug, whichever side saw it. So is a transport's error that
         // the peer caused (`PeerFailure`: a TLS alert).
         let errno = (error as? SystemCallError)?.errno ?? (error as? ReactorError)?.cause?.errno
-        let closedHere = writer.isClosing || errno == EBADF
+        let closedHere = writer.isClosing || errno == EBADF || error is CancellationError
         let peerWentAway = [ECONNRESET, EPIPE, ETIMEDOUT].contains(errno) || error is any PeerFailure
         let message = "connection handler for \(writer.peerAddress.map(\.description) ?? "?") threw"
         if closedHere || peerWentAway {

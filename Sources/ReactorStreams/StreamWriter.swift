@@ -75,6 +75,8 @@ public final class StreamWriter: @unchecked Sendable {
         self.closeTimeout = closeTimeout
         self.drainWaiters = WaitQueue(on: handle.reactor)
         self.closeWaiters = WaitQueue(on: handle.reactor)
+        drainWaiters.owner = self
+        closeWaiters.owner = self
     }
 
     deinit {

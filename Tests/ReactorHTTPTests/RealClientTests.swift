@@ -186,6 +186,23 @@ final class RealClientTests: XCTestCase {
         XCTAssertEqual(total(after, "reactor_server_connections_open"), 0)
     }
 
+    func testTheMonitorListsAndCancelsConnectionsUnderWrk() throws {
+        guard let wrk = findExecutable("wrk") else { throw XCTSkip("wrk is not installed (.ci/run installs it)") }
+        let path = "\(NSTemporaryDirectory())reactor-http-monitor-\(getpid()).sock"
+        let server = try ServerProcess("reactor-http", ["--port", "0", "--reactors", "2", "--monitor", path])
+        let load = Process()
+        load.executableURL = URL(fileURLWithPath: wrk)
+        load.arguments = ["-t1", "-c16", "-d3s", "http://127.0.0.1:\(server.port)/plaintext"]
+        load.standardOutput = FileHandle.nullDevice
+        try load.run()
+        defer { load.waitUntilExit() }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("monitor_under_load.py").path
+        let (status, output) = try runProgram("/usr/bin/timeout", ["60", "python3", script, "\(server.port)", path])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("ok monitor under load"), output)
+        XCTAssertTrue(load.isRunning, "the load ran throughout")
+    }
+
     func testH2loadPipelined() throws {
         guard let h2load = findExecutable("h2load") else { throw XCTSkip("h2load is not installed (.ci/run installs nghttp2-client)") }
         let server = try ServerProcess("reactor-http", ["--port", "0"])

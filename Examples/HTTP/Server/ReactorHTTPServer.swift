@@ -6,6 +6,7 @@ import Prometheus
 import Reactor
 import ReactorHTTP
 import ReactorMetrics
+import ReactorStreams
 import ReactorTLS
 
 /// An HTTP/1.1 server on swift-reactor with TechEmpower's plaintext and JSON routes and a
@@ -50,6 +51,9 @@ struct ReactorHTTPServer: ParsableCommand {
     @Option(help: "Seconds between two reports of the metrics.")
     var metricsInterval = 1
 
+    @Option(help: "Serve a monitor console (ps, where, cancel, stats, help) on a Unix-domain socket at this path.")
+    var monitor: String?
+
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if reactors < 0 { throw ValidationError("--reactors must be 0 (one per CPU) or more") }
@@ -82,10 +86,12 @@ struct ReactorHTTPServer: ParsableCommand {
                 ReactorMetrics(reactors: group.reactors, servers: ["http": server.server], interval: .seconds(options.metricsInterval))
             }
             defer { reporter?.stop() }
+            let monitor = if let path = options.monitor { try await ReactorMonitor.start(path: path, reactors: group.reactors) } else { nil as ReactorMonitor? }
             print("reactor-http listening on \(server.addresses[0])")
             fflush(nil)
             var signals = stopSignals.makeAsyncIterator()
             _ = await signals.next()
+            await monitor?.stop()
             server.server.gracePeriod = .seconds(5)
             await server.shutdownGracefully()
         }

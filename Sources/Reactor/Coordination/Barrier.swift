@@ -27,6 +27,7 @@ public final class Barrier: @unchecked Sendable {
         self.reactor = Reactor.owner(reactor, of: "Barrier()")
         self.parties = parties
         waiters = WaitQueue(on: self.reactor)
+        waiters.owner = self
     }
 
     private var state: State {

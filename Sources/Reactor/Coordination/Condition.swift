@@ -24,6 +24,7 @@ public final class Condition: @unchecked Sendable {
         self.reactor = lock.reactor
         self.lock = lock
         waiters = WaitQueue(on: lock.reactor)
+        waiters.owner = self
     }
 
     /// True while a task holds the lock.

@@ -20,6 +20,7 @@ public final class Event: @unchecked Sendable {
     public init(on reactor: Reactor? = nil) {
         self.reactor = Reactor.owner(reactor, of: "Event()")
         waiters = WaitQueue(on: self.reactor)
+        waiters.owner = self
     }
 
     /// True once `set()` was called, until `clear()`.

@@ -47,6 +47,7 @@ public final class Future<Value: Sendable>: @unchecked Sendable {
     public init(on reactor: Reactor? = nil) {
         self.reactor = Reactor.owner(reactor, of: "Future()")
         waiters = WaitQueue(on: self.reactor)
+        waiters.owner = self
     }
 
     private var state: State { State(rawValue: stateValue.load(ordering: .acquiring))! }

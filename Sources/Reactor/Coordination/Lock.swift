@@ -30,6 +30,7 @@ public final class Lock: Holdable, @unchecked Sendable {
     public init(on reactor: Reactor? = nil) {
         self.reactor = Reactor.owner(reactor, of: "Lock()")
         waiters = WaitQueue(on: self.reactor)
+        waiters.owner = self
     }
 
     /// True while a task holds the lock, or one it was handed to is about to.

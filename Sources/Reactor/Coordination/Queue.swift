@@ -57,6 +57,7 @@ public class Queue<Element: Sendable>: @unchecked Sendable {
         getters = WaitQueue(on: self.reactor)
         putters = WaitQueue(on: self.reactor)
         joiners = WaitQueue(on: self.reactor)
+        for waiters in [getters, putters, joiners] { waiters.owner = self }
     }
 
     /// How many items are queued.

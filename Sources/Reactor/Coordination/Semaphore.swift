@@ -33,6 +33,7 @@ public class Semaphore: Holdable, @unchecked Sendable {
         waiters = WaitQueue(on: self.reactor)
         permits = Atomic(value)
         self.bound = bound
+        waiters.owner = self
     }
 
     /// How many permits are free.

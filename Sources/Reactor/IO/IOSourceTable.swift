@@ -146,6 +146,16 @@ struct IOSourceTable {
         fd >= 0 && Int(fd) < capacity && slots[Int(fd)].generation != 0
     }
 
+    /// The tasks parked on a handle, with its fd and the direction they wait in.
+    var parkedWaits: [(fd: Int32, interest: Interest, task: UInt)] {
+        var waits: [(fd: Int32, interest: Interest, task: UInt)] = []
+        for index in 0..<capacity where slots[index].generation != 0 {
+            if let reader = slots[index].reader { waits.append((Int32(index), .read, reader.task)) }
+            if let writer = slots[index].writer { waits.append((Int32(index), .write, writer.task)) }
+        }
+        return waits
+    }
+
     /// The registrations still open, as (fd, generation).
     var openRegistrations: [(fd: Int32, generation: UInt32)] {
         (0..<capacity).compactMap { index in

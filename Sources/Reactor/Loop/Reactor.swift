@@ -85,9 +85,7 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var shutdownWaiters: [UnsafeContinuation<Void, Never>] = []
     /// The tasks that run in a `CancellationScope`, and their scopes.
     @exclusivity(unchecked) var cancellationScopes = ScopeTable()
-    /// Counted for `statistics()`: loop turns, and from `measuringSince` on, the time spent
-    /// waiting for I/O.
-    @exclusivity(unchecked) var turns: UInt64 = 0
+    /// Counted for `statistics()`: from `measuringSince` on, the time spent waiting for I/O.
     @exclusivity(unchecked) var measuresLoopTime = false
     @exclusivity(unchecked) var measuringSince: Int64 = 0
     @exclusivity(unchecked) var waitingNanoseconds: Int64 = 0
@@ -109,6 +107,8 @@ public final class Reactor: @unchecked Sendable {
     let sleeping = Atomic<Bool>(false)
     /// Async calls made off the loop that hopped onto it.
     let hops = Atomic<UInt64>(0)
+    /// Loop turns: atomic, so a monitor on another thread sees a loop stuck in one turn.
+    let turns = Atomic<UInt64>(0)
 
     /// Not public: a reactor is made running, by `run` (on the calling thread) or `start` (on a
     /// thread of its own); one made otherwise would have no loop to run its work.

@@ -10,7 +10,7 @@ extension Reactor {
     /// (`consumeBudget`).
     func runLoop() {
         while !stopRequested {
-            turns &+= 1
+            turns.store(turns.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
             pollForIO()
             fireDueTimers()
             drainInbox()

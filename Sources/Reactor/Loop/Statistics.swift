@@ -21,12 +21,15 @@ extension Reactor {
         public var hops: UInt64
     }
 
+    /// Loop turns since the reactor started; from any thread.
+    public var turnCount: UInt64 { turns.load(ordering: .relaxed) }
+
     /// The loop's statistics now. Loop thread only.
     public func statistics() -> Statistics {
         assertOnLoop("statistics")
         let elapsed = measuresLoopTime ? cr_monotonic_ns() - measuringSince : 0
         return Statistics(
-            turns: turns, waitingTime: .nanoseconds(waitingNanoseconds), busyTime: .nanoseconds(elapsed - waitingNanoseconds),
+            turns: turns.load(ordering: .relaxed), waitingTime: .nanoseconds(waitingNanoseconds), busyTime: .nanoseconds(elapsed - waitingNanoseconds),
             readyJobs: readyQueue.count, pendingTimers: timers.count, registeredHandles: sources.count,
             hops: hops.load(ordering: .relaxed))
     }

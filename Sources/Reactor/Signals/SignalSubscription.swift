@@ -20,6 +20,7 @@ final class SignalSubscription: @unchecked Sendable {
         self.signals = signals
         self.loopThreadID = cr_gettid()
         self.arrivals = WaitQueue(on: reactor)
+        arrivals.owner = self
         try reactor.listeningForSignals().add(self)
     }
 

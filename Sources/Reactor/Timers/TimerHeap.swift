@@ -92,6 +92,14 @@ struct TimerHeap {
         return release(Int(first))
     }
 
+    /// The tasks parked in `sleep(for:)`, with their deadlines.
+    var sleepers: [(task: UInt, deadline: Int64)] {
+        heap.compactMap { index in
+            guard case .resume(let continuation) = slots[Int(index)].action else { return nil }
+            return (unsafeBitCast(continuation, to: UInt.self), slots[Int(index)].deadline)
+        }
+    }
+
     /// Removes every timer and returns their actions, earliest first.
     mutating func removeAll() -> [TimerAction] {
         var actions: [TimerAction] = []

@@ -20,6 +20,11 @@ public final class WaitQueue: @unchecked Sendable {
     @exclusivity(unchecked) private unowned(unsafe) var previousWaiting: WaitQueue?
     @exclusivity(unchecked) private unowned(unsafe) var nextWaiting: WaitQueue?
 
+    /// What the queue belongs to (a `Lock`, a `Queue`, a `StreamWriter`), as a snapshot of the
+    /// parked tasks names it. Not retained: a queue with waiters is its owner's, kept alive by
+    /// the frames of the tasks parked in the owner's methods.
+    @exclusivity(unchecked) package unowned(unsafe) var owner: AnyObject?
+
     public init(on reactor: Reactor) {
         self.reactor = reactor
     }
@@ -126,6 +131,16 @@ public final class WaitQueue: @unchecked Sendable {
         previousWaiting = nil
         nextWaiting = nil
     }
+}
+
+extension WaitQueue {
+    /// The tasks parked here, and what the queue belongs to.
+    var parked: (tasks: [UInt], owner: String) {
+        (waiters.all.map(\.task), owner.map { "\(type(of: $0)) \(ObjectIdentifier($0).hexAddress)" } ?? "WaitQueue \(ObjectIdentifier(self).hexAddress)")
+    }
+
+    /// The next queue with waiters after this one.
+    var nextQueueWithWaiters: WaitQueue? { nextWaiting }
 }
 
 extension Reactor {

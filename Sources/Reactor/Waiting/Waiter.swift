@@ -14,6 +14,9 @@ enum WaitOutcome: Sendable {
 struct Waiter {
     let continuation: UnsafeContinuation<WaitOutcome, Never>
     let id: UInt64
+
+    /// The parked task's address: the continuation is the task.
+    var task: UInt { unsafeBitCast(continuation, to: UInt.self) }
 }
 
 /// The one waiter primitive: a FIFO list of parked tasks on the loop thread (asyncio's deque
@@ -81,6 +84,17 @@ struct WaiterList {
             return nil
         }
         return unlink(ticket.index)
+    }
+
+    /// The waiters, first to last.
+    var all: [Waiter] {
+        var waiters: [Waiter] = []
+        var index = head
+        while index >= 0 {
+            if let waiter = entries[Int(index)].waiter { waiters.append(waiter) }
+            index = entries[Int(index)].next
+        }
+        return waiters
     }
 
     /// Wakes every waiter with `outcome`, in order.
