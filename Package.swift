@@ -103,6 +103,7 @@ let package = Package(
             dependencies: [
                 "RESP",
                 "Reactor",
+                "ReactorStreams",
                 "ReactorTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

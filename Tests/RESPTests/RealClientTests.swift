@@ -45,6 +45,40 @@ final class RealClientTests: XCTestCase {
         XCTAssertEqual(server.stop(), 0)
     }
 
+    func testTheMonitorListsConnectionsUnderRedisBenchmark() throws {
+        guard let benchmark = findExecutable("redis-benchmark") else { throw XCTSkip("redis-benchmark is not installed (.ci/run installs it)") }
+        guard let nc = findExecutable("nc") else { throw XCTSkip("nc is not installed (.ci/run installs netcat-openbsd)") }
+        let path = "\(NSTemporaryDirectory())reactor-redis-monitor-\(getpid()).sock"
+        let server = try ServerProcess("reactor-redis", ["--port", "0", "--monitor", path])
+        let load = Process()
+        load.executableURL = URL(fileURLWithPath: benchmark)
+        load.arguments = ["-p", "\(server.port)", "-c", "10", "-n", "2000000", "-t", "ping_mbulk", "-q"]
+        load.standardOutput = FileHandle.nullDevice
+        try load.run()
+        defer {
+            load.terminate()
+            load.waitUntilExit()
+        }
+        // nc -U, as an operator would: `ps` until it finds a connection of the load parked in a read.
+        func ask(_ commands: String) throws -> String {
+            let script = "printf '\(commands)\\nquit\\n' | \(nc) -U \(path)"
+            return try runProgram("/usr/bin/timeout", ["20", "sh", "-c", script]).output
+        }
+        var ps = ""
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !ps.contains(" waiting: read fd ") || !ps.contains(" peer 127.0.0.1:") {
+            guard ContinuousClock.now < deadline, load.isRunning else { break }
+            ps = try ask("ps")
+        }
+        let connections = ps.split(separator: "\n").filter { $0.contains(" waiting: read fd ") && $0.contains(" peer 127.0.0.1:") }
+        XCTAssertGreaterThan(connections.count, 0, ps)
+        XCTAssertTrue(connections.allSatisfy { UInt($0.split(separator: " ")[0].replacingOccurrences(of: "monitor> ", with: "")) != nil }, ps)
+        let stats = try ask("stats")
+        XCTAssertTrue(stats.contains("reactor 0: turns "), stats)
+        XCTAssertTrue(load.isRunning, "the load ran throughout")
+        XCTAssertEqual(server.stop(), 0)
+    }
+
     func testRedisCliFeelsReal() throws {
         guard let cliPath = findExecutable("redis-cli") else { throw XCTSkip("redis-cli is not installed (.ci/run installs it)") }
         let server = try ServerProcess("reactor-redis")

@@ -182,12 +182,28 @@ final class ReactorLifecycleTests: XCTestCase {
         }
     }
 
-    func testASlowJobIsLoggedInDebugMode() throws {
+    func testASlowJobIsLoggedInDebugModeNamingTheTaskAndWhatItThenWaitsOn() throws {
         let logs = LogCapture()
         let configuration = Reactor.Configuration(logger: logs.logger, debugMode: true, slowJobThreshold: .milliseconds(20))
         try runReactor(configuration: configuration) { reactor in
-            await Task(executorPreference: reactor) { _ = usleep(50_000) }.value  // holds the loop
-            XCTAssertTrue(logs.contains(.warning, "held the reactor's loop"))
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            let id = Shared<UInt>(0)
+            let slow = reactor.spawn {
+                id.value = withUnsafeCurrentTask { unsafeBitCast($0!, to: UInt.self) }
+                _ = usleep(50_000)  // holds the loop
+                _ = try await reactor.sockRecv(server, maxBytes: 1)
+            }
+            try await waitUntil(reactor, "the slow task parks") { logs.contains(.warning, "held the reactor's loop") }
+            let port = try client.localAddress().port!
+            XCTAssertTrue(
+                logs.contains(.warning, "task \(id.value), which then waited: read fd \(server.fileDescriptor) peer 127.0.0.1:\(port)"),
+                "\(logs.messages.withLock { $0 })")
+            try await reactor.sockSendall(client, [1])
+            try await slow.value
+            // A callback is named as one.
+            _ = reactor.callSoonThreadsafe { _ = usleep(50_000) }
+            try await waitUntil(reactor, "the callback is reported") { logs.contains(.warning, "ms: a callback") }
         }
     }
 }

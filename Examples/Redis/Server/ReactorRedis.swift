@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import RESP
 import Reactor
+import ReactorStreams
 import ReactorTLS
 
 /// A Redis-protocol server on swift-reactor (RESP2; the commands redis-benchmark and redis-cli
@@ -30,6 +31,9 @@ struct ReactorRedis: ParsableCommand {
     @Option(help: "Ask TLS clients for a certificate and verify it against these CA certificates (PEM), as redis-server's tls-auth-clients yes does.")
     var tlsCaCertFile: String?
 
+    @Option(help: "Serve a monitor console (ps, where, cancel, stats, help) on a Unix-domain socket at this path.")
+    var monitor: String?
+
     func validate() throws {
         if tlsPort != nil && (tlsCertFile == nil || tlsKeyFile == nil) {
             throw ValidationError("--tls-port needs --tls-cert-file and --tls-key-file")
@@ -51,11 +55,13 @@ struct ReactorRedis: ParsableCommand {
         try Reactor.run { [tls] reactor in
             let stopSignals = try reactor.signals(SIGINT, SIGTERM)
             let redis = try await RedisServer.start(host: options.host, port: plainPort, tls: tls)
+            let monitor = if let path = options.monitor { try await ReactorMonitor.start(path: path, reactors: [reactor]) } else { nil as ReactorMonitor? }
             if plainPort != nil { print("reactor-redis listening on \(redis.servers[0].addresses[0])") }
             if tls != nil { print("reactor-redis listening with TLS on \(redis.servers.last!.addresses[0])") }
             fflush(nil)
             var signals = stopSignals.makeAsyncIterator()
             _ = await signals.next()
+            await monitor?.stop()
             await withTaskGroup { group in
                 for server in redis.servers {
                     server.gracePeriod = .seconds(1)

@@ -95,7 +95,7 @@ extension Reactor {
                 run(work)
                 let held = cr_monotonic_ns() - start
                 if held > threshold {
-                    logger.warning("a job held the reactor's loop for \(held / 1_000_000) ms")
+                    logger.warning("a job held the reactor's loop for \(held / 1_000_000) ms: \(describe(work))")
                 }
             } else {
                 run(work)

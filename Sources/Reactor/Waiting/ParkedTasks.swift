@@ -24,14 +24,16 @@ extension Reactor {
         public let id: UInt
         public let wait: Wait
 
-        public var description: String {
-            let what = switch wait {
+        public var description: String { "\(id) waiting: \(waitDescription)" }
+
+        /// What the task waits on, in words.
+        public var waitDescription: String {
+            switch wait {
             case .read(let fd, let address, let isPeer): "read fd \(fd)\(Self.describe(address, isPeer))"
             case .write(let fd, let address, let isPeer): "write fd \(fd)\(Self.describe(address, isPeer))"
             case .queue(let owner): "queue \(owner)"
             case .sleep(let remaining): "sleep \(remaining) left"
             }
-            return "\(id) waiting: \(what)"
         }
 
         private static func describe(_ address: SocketAddress?, _ isPeer: Bool) -> String {
@@ -58,6 +60,15 @@ extension Reactor {
         let now = cr_monotonic_ns()
         tasks += timers.sleepers.map { ParkedTask(id: $0.task, wait: .sleep(remaining: .nanoseconds(max(0, $0.deadline - now)))) }
         return tasks
+    }
+
+    /// Names a job the loop has just run, for debug mode's report of a slow one: a task by its
+    /// id (as the monitor's `ps` has it) and what it waits on now, if it parked.
+    func describe(_ work: ReadyWork) -> String {
+        guard case .job(let job) = work else { return "a callback (callSoonThreadsafe, callLater)" }
+        let id = unsafeBitCast(job, to: UInt.self)
+        guard let parked = parkedTasks().first(where: { $0.id == id }) else { return "task \(id), which is ready again or has finished" }
+        return "task \(id), which then waited: \(parked.waitDescription)"
     }
 
     /// Cancels the task `id` names if it is parked on this reactor now (as `Task.cancel()`
