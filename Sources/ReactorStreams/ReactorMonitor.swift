@@ -10,7 +10,7 @@ import Reactor
 /// - `where ID`: that task's line. (A parked task's async frames cannot be walked from here.)
 /// - `cancel ID`: cancels that task, as `Task.cancel()` would; a server's connection task
 ///   then ends and its connection closes.
-/// - `stats`: each reactor's ``Reactor/Statistics``.
+/// - `stats`: each reactor's `Reactor.Statistics`.
 /// - `help`.
 ///
 /// The monitor runs on a reactor of its own, on a thread of its own, and asks each watched

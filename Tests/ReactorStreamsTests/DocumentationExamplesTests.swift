@@ -121,6 +121,18 @@ final class DocumentationExamplesTests: XCTestCase {
         }
     }
 
+    /// The ReactorStreams catalog's overview, "Seeing inside a running server".
+    static func monitorExample() throws {
+        try Reactor.run { reactor in
+            let server = try await startServer(port: 8080) { reader, writer in
+                for try await line in reader.lines { try writer.write(Array("\(line)\n".utf8)) }
+            }
+            let monitor = try await ReactorMonitor.start(path: "/tmp/echo.monitor", reactors: [reactor])
+            try await server.serveForever()                 // meanwhile: nc -U /tmp/echo.monitor, then ps
+            await monitor.stop()
+        }
+    }
+
     /// The ReactorStreams catalog's overview, "Bounds for a public server".
     static func publicServerBoundsExample() throws {
         try Reactor.run { reactor in
