@@ -16,7 +16,8 @@ import Synchronization
 /// for the loop), `reactor_ready_jobs`, `reactor_timers`, `reactor_registered_fds`,
 /// `reactor_hops_total`. Per blocking pool (label `pool`): `reactor_blocking_queued`,
 /// `reactor_blocking_running`, `reactor_blocking_started_total`,
-/// `reactor_blocking_queueing_seconds_total`. Per server and reactor (labels `server`,
+/// `reactor_blocking_queueing_seconds_total`. For the process, `reactor_subprocesses_running`
+/// (reported by the first reactor). Per server and reactor (labels `server`,
 /// `reactor`): `reactor_server_connections_accepted_total`, `reactor_server_connections_open`,
 /// `reactor_server_connections_closed_total` (label `cause`, a `Server.CloseCause`),
 /// `reactor_server_received_bytes_total`, `reactor_server_sent_bytes_total`.
@@ -86,6 +87,8 @@ private final class LoopReporter: @unchecked Sendable {
     private var last: Reactor.Statistics?
     private let pool: PoolReporter?
     private let servers: [ServerReporter]
+    /// The first reactor's: the children of the whole process.
+    private let subprocesses: Gauge?
 
     init(reactor: Reactor, label: String, poolLabel: String?, servers: [String: Server]) {
         self.reactor = reactor
@@ -100,6 +103,7 @@ private final class LoopReporter: @unchecked Sendable {
         timers = Gauge(label: "reactor_timers", dimensions: dimensions)
         registeredHandles = Gauge(label: "reactor_registered_fds", dimensions: dimensions)
         pool = poolLabel.map { PoolReporter(reactor.blockingPool, label: $0) }
+        subprocesses = label == "0" ? Gauge(label: "reactor_subprocesses_running") : nil
         self.servers = servers.sorted { $0.key < $1.key }.map { ServerReporter($0.value, name: $0.key, on: reactor, reactorLabel: label) }
     }
 
@@ -117,6 +121,7 @@ private final class LoopReporter: @unchecked Sendable {
         registeredHandles.record(now.registeredHandles)
         last = now
         pool?.report()
+        subprocesses?.record(Subprocess.runningCount)
         for server in servers { server.report() }
     }
 }

@@ -184,6 +184,7 @@ final class RealClientTests: XCTestCase {
             XCTAssertNotNil(after["reactor_loop_utilisation \(reactor)"], reactor)
         }
         XCTAssertEqual(total(after, "reactor_server_connections_open"), 0)
+        XCTAssertEqual(after["reactor_subprocesses_running "], 0, "the process's children, reported once")
     }
 
     func testTheMonitorListsAndCancelsConnectionsUnderWrk() throws {

@@ -29,6 +29,19 @@ final class StatisticsTests: XCTestCase {
         }
     }
 
+    func testRunningChildrenAreCountedUntilReaped() throws {
+        try runReactor { reactor in
+            let before = Subprocess.runningCount
+            let child = try await createSubprocessExec("/bin/cat", [], stdin: .pipe, stdout: .pipe)
+            XCTAssertEqual(Subprocess.runningCount, before + 1)
+            child.stdin!.close()
+            _ = try await child.stdout!.read()
+            let status = try await child.wait()
+            XCTAssertEqual(status, 0)
+            try await waitUntil(reactor, "the reaped child is no longer counted") { Subprocess.runningCount == before }
+        }
+    }
+
     func testAServerCountsItsConnectionsBytesAndWhyEachClosed() throws {
         let logs = LogCapture()  // the throwing handler's report
         try runReactor(timeout: .seconds(30), configuration: Reactor.Configuration(logger: logs.logger)) { reactor in

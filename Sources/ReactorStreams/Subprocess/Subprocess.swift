@@ -30,6 +30,10 @@ public final class Subprocess: Sendable {
     /// kernel without pidfd_open, so the tests can reach the fallback reaper.
     package static let pidfdDisabledForTesting = Atomic<Bool>(false)
 
+    /// How many children this process started and has not reaped yet, on every reactor.
+    public static var runningCount: Int { running.load(ordering: .relaxed) }
+    private static let running = Atomic<Int>(0)
+
     /// nil where the fallback reaper watches the child.
     private let pidfd: IOHandle?
     private let exit: Future<Int32>
@@ -42,6 +46,8 @@ public final class Subprocess: Sendable {
         self.stdout = stdout
         self.stderr = stderr
         exit = Future(on: reactor)
+        Self.running.add(1, ordering: .relaxed)
+        exit.addDoneCallback { _ in Self.running.subtract(1, ordering: .relaxed) }
         if let pidfd {
             Task(executorPreference: reactor) { [pid, exit] in await Self.reap(pid, pidfd, into: exit) }
         } else {
