@@ -58,7 +58,7 @@ public final class ReactorMetrics: Sendable {
         guard !stopped.load(ordering: .relaxed) else { return }
         let due = ContinuousClock.now + interval
         reporter.reactor.callLater(interval) { [self] in
-            reporter.lag.recordNanoseconds(max(0, (ContinuousClock.now - due).nanosecondsClamped))
+            reporter.lag.recordNanoseconds(max(0, (ContinuousClock.now - due).nanoseconds))
             reporter.report()
             schedule(reporter)
         }
@@ -66,12 +66,6 @@ public final class ReactorMetrics: Sendable {
 }
 
 extension Duration {
-    fileprivate var nanosecondsClamped: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : product &+ attoseconds / 1_000_000_000
-    }
-
     fileprivate var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }

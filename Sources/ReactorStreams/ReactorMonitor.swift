@@ -1,15 +1,17 @@
 import Glibc
 import Reactor
+import Synchronization
 
 /// A console into running reactors, in the manner of aiomonitor: a Unix-domain socket that
 /// answers one command a line, for `nc -U` or `socat`:
 ///
-/// - `ps`: every parked task, a line each: its id, then what it waits on (a socket's read or
-///   write with the fd and the peer's address and port, a queue and what it belongs to, a
-///   sleep and the time left).
+/// - `ps`: every parked task (`Reactor.parkedTasks()`), a line each: the id of its wait, then
+///   what it waits on (a socket's read or write with the fd and the peer's address and port,
+///   a queue and what it belongs to, a sleep and the time left).
 /// - `where ID`: that task's line. (A parked task's async frames cannot be walked from here.)
-/// - `cancel ID`: cancels that task, as `Task.cancel()` would; a server's connection task
-///   then ends and its connection closes.
+/// - `cancel ID`: cancels the task parked in that wait, as `Task.cancel()` would; a server's
+///   connection task then ends and its connection closes. A task that has moved on to another
+///   wait is not reached.
 /// - `stats`: each reactor's `Reactor.Statistics`.
 /// - `help`.
 ///
@@ -106,15 +108,13 @@ public final class ReactorMonitor: Sendable {
                 return (["reactor \(index): \(tasks.count) parked tasks"] + tasks.map(\.description)).joined(separator: "\n")
             }
         case ("where", 2):
-            guard let id = UInt(words[1]) else { return "where: '\(words[1])' is not a task id" }
-            let found = await eachReactor { _, reactor in reactor.parkedTasks().first { $0.id == id }?.description ?? "" }
-            return found.split(separator: "\n").filter { !$0.hasPrefix("reactor") || $0.contains("blocked") }.joined(separator: "\n")
-                .nonEmpty ?? "no parked task \(id)"
+            guard let id = UInt64(words[1]) else { return "where: '\(words[1])' is not a task id" }
+            return await eachReactor(found: "no parked task \(id)") { _, reactor in reactor.parkedTask(id)?.description ?? "" }
         case ("cancel", 2):
-            guard let id = UInt(words[1]) else { return "cancel: '\(words[1])' is not a task id" }
-            let done = await eachReactor { index, reactor in reactor.cancelParkedTask(id) ? "cancelled \(id) on reactor \(index)" : "" }
-            return done.split(separator: "\n").filter { $0.hasPrefix("cancelled") || $0.contains("blocked") }.joined(separator: "\n")
-                .nonEmpty ?? "no parked task \(id)"
+            guard let id = UInt64(words[1]) else { return "cancel: '\(words[1])' is not a task id" }
+            return await eachReactor(found: "no parked task \(id)") { index, reactor in
+                reactor.cancelParkedTask(id) ? "cancelled \(id) on reactor \(index)" : ""
+            }
         case ("stats", 1):
             return await eachReactor { index, reactor in
                 let stats = reactor.statistics()
@@ -126,31 +126,45 @@ public final class ReactorMonitor: Sendable {
         }
     }
 
-    /// `question`'s answer from each reactor, asked on its loop, a line or more each; a
-    /// reactor that does not answer within `patience` is reported as blocked.
-    private nonisolated(nonsending) func eachReactor(_ question: @escaping @Sendable (Int, Reactor) -> String) async -> String {
-        var lines: [String] = []
-        for (index, reactor) in reactors.enumerated() {
-            let turn = reactor.turnCount
+    /// `question`'s answer from each reactor, asked on every loop at once: their lines, or
+    /// `found` if none answered anything. A reactor that does not answer within `patience` is
+    /// reported as blocked, and a question that reaches its loop later is not asked any more.
+    private nonisolated(nonsending) func eachReactor(
+        found: String = "", _ question: @escaping @Sendable (Int, Reactor) -> String
+    ) async -> String {
+        let wanted = Atomic<Bool>(true)
+        let asked = reactors.enumerated().map { index, reactor in
             let answer = Future<String>(on: own)
-            let asked = reactor.callSoonThreadsafe { try? answer.setResult(question(index, reactor)) }
-            guard asked else {
+            let turn = reactor.turnCount
+            let queued = reactor.callSoonThreadsafe {
+                if wanted.load(ordering: .relaxed) { try? answer.setResult(question(index, reactor)) }
+            }
+            return (index, reactor, answer, turn, queued)
+        }
+        let deadline = ContinuousClock.now + patience
+        var lines: [String] = []
+        var answered = false
+        for (index, reactor, answer, turn, queued) in asked {
+            guard queued else {
                 lines.append("reactor \(index) has shut down")
                 continue
             }
-            if let text = try? await own.withTimeout(patience, operation: { try await answer.value() }) {
-                if !text.isEmpty { lines.append(text) }
+            let remaining = max(deadline - ContinuousClock.now, .zero)
+            if let text = try? await own.withTimeout(remaining, operation: { try await answer.value() }) {
+                if !text.isEmpty {
+                    lines.append(text)
+                    answered = true
+                }
             } else if reactor.turnCount == turn {
                 lines.append("reactor \(index) is blocked: its loop has been in turn \(turn) for more than \(patience)")
             } else {
                 lines.append("reactor \(index) did not answer within \(patience)")
             }
         }
+        wanted.store(false, ordering: .relaxed)
+        if !answered && !found.isEmpty { lines.append(found) }
         return lines.joined(separator: "\n")
     }
 }
 
-extension String {
-    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
-}
 

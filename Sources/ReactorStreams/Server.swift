@@ -14,8 +14,8 @@ public typealias ConnectionHandler = @Sendable (StreamReader, StreamWriter) asyn
 /// on. Port 0 picks a free port, shared by all of the host's addresses. With `transport`, each
 /// connection's streams read and write through the layer it starts (a TLS handshake), which
 /// runs in the connection's task before the handler; a connection whose layer fails to start
-/// is closed, with a debug log. `options` bound how long a connection may idle, how many are
-/// served at once, and how long a transport may take to start.
+/// is closed, with a debug log. `options` bound how long a connection may idle and how many
+/// are served at once.
 public func startServer(
     host: String? = nil, port: Int, backlog: Int32 = 511, reusePort: Bool = false, transport: TransportStarter? = nil,
     options: ServerOptions = ServerOptions(), limit: Int = StreamReader.defaultLimit, on reactor: Reactor? = nil,

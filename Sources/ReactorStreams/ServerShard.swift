@@ -131,7 +131,9 @@ final class ServerShard: @unchecked Sendable {
                 self.reactor.exitCancellationScope(scope)
             }
             writer.close()
-            await writer.waitClosed()
+            // Its place, its bytes and the server's waitClosed() last until the socket is
+            // closed, also for a task that was cancelled (a monitor's `cancel`).
+            await writer.waitClosedIgnoringCancellation()
             self.connectionClosed(writer)
         }
     }
@@ -140,16 +142,17 @@ final class ServerShard: @unchecked Sendable {
         let id = ObjectIdentifier(writer)
         connections[id] = nil
         if options.idleTimeout != nil { quiet[id] = nil }
-        closedBytes.received &+= writer.reader?.receivedByteCount ?? 0
-        closedBytes.sent &+= writer.sentByteCount
+        let bytes = writer.connectionBytes
+        closedBytes.received &+= bytes.received
+        closedBytes.sent &+= bytes.sent
         admission.closed()
         resumeDoneWaitersIfDone()
     }
 
     /// Counts why a handler ended; a connection the idle sweep closed counts as timed out.
     private func handlerEnded(_ cause: Server.CloseCause, _ writer: StreamWriter) {
-        let timedOut = options.idleTimeout != nil && quiet[ObjectIdentifier(writer)]?.since == .max
-        closes[(timedOut ? .idleTimeout : cause).index] &+= 1
+        let idle = options.idleTimeout != nil && quiet[ObjectIdentifier(writer)]?.since == .max
+        closes[(idle ? .timedOut : cause).index] &+= 1
     }
 
     /// Starts the server's transport on the connection: false if it failed. A layer that
@@ -174,18 +177,20 @@ final class ServerShard: @unchecked Sendable {
         // handler throw EBADF, or a closing writer's error, and a task cancelled (a monitor's
         // `cancel`) CancellationError; a peer that went away makes it
         // throw ECONNRESET, EPIPE or ETIMEDOUT, seen by the reader or by the writer. Neither is
-        // a failure of the handler: debug, whichever side saw it. So is a transport's error that
-        // the peer caused (`PeerFailure`: a TLS alert).
+        // a failure of the handler: debug, whichever side saw it. Nor is a transport's error that
+        // the peer caused (`PeerFailure`: a TLS alert), or a read deadline that a slow peer let
+        // pass (`.timedOut`).
         let errno = (error as? SystemCallError)?.errno ?? (error as? ReactorError)?.cause?.errno
         let closedHere = writer.isClosing || errno == EBADF || error is CancellationError
         let peerWentAway = [ECONNRESET, EPIPE, ETIMEDOUT].contains(errno) || error is any PeerFailure
+        let timedOut = (error as? ReactorError)?.code == .timedOut
         let message = "connection handler for \(writer.peerAddress.map(\.description) ?? "?") threw"
-        if closedHere || peerWentAway {
+        if closedHere || peerWentAway || timedOut {
             reactor.logger.debug("\(message): \(error)")
         } else {
             reactor.callExceptionHandler(ErrorContext(message: message, error: error, peer: writer.peerAddress))
         }
-        handlerEnded(closedHere ? .closedByServer : peerWentAway ? .peerReset : .handlerFailed, writer)
+        handlerEnded(closedHere ? .closedByServer : peerWentAway ? .peerReset : timedOut ? .timedOut : .handlerFailed, writer)
     }
 
     // MARK: - Stopping
@@ -263,8 +268,9 @@ final class ServerShard: @unchecked Sendable {
         precondition(reactor.isOnLoopThread, "Server.statistics(on:) must be called on the reactor's loop thread")
         var received = closedBytes.received, sent = closedBytes.sent
         for writer in connections.values {
-            received &+= writer.reader?.receivedByteCount ?? 0
-            sent &+= writer.sentByteCount
+            let bytes = writer.connectionBytes
+            received &+= bytes.received
+            sent &+= bytes.sent
         }
         let closed = Dictionary(uniqueKeysWithValues: Server.CloseCause.allCases.map { ($0, closes[$0.index]) })
         return Server.Statistics(accepted: accepted, open: connections.count, closed: closed, bytesReceived: received, bytesSent: sent)
@@ -274,7 +280,7 @@ final class ServerShard: @unchecked Sendable {
 
     private func scheduleIdleSweep(_ idleTimeout: Duration) {
         guard !isDone else { return }
-        let interval = min(idleTimeout / 4, .seconds(1))
+        let interval = max(min(idleTimeout / 4, .seconds(1)), .milliseconds(10))
         idleSweep = reactor.callLater(interval) { [self] in
             closeIdleConnections(idleTimeout)
             scheduleIdleSweep(idleTimeout)
@@ -285,7 +291,7 @@ final class ServerShard: @unchecked Sendable {
     private func closeIdleConnections(_ idleTimeout: Duration) {
         let now = cr_monotonic_ns()
         for (id, writer) in connections {
-            let bytes = writer.sentByteCount &+ (writer.reader?.receivedByteCount ?? 0)
+            let bytes = writer.connectionBytes.received &+ writer.connectionBytes.sent
             guard let last = quiet[id], last.bytes == bytes else {
                 quiet[id] = (bytes, now)
                 continue
@@ -297,4 +303,9 @@ final class ServerShard: @unchecked Sendable {
             }
         }
     }
+}
+
+extension StreamWriter {
+    /// The bytes its connection has received (through its reader) and sent.
+    fileprivate var connectionBytes: (received: UInt64, sent: UInt64) { (reader?.receivedByteCount ?? 0, sentByteCount) }
 }

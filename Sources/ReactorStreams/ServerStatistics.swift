@@ -11,12 +11,22 @@ extension Server {
         case handlerFailed = "error"
         /// The server closed it: `abortClients()`, a shutdown.
         case closedByServer = "aborted"
-        /// It was idle for ``ServerOptions/idleTimeout``.
-        case idleTimeout = "timed_out"
+        /// It was idle for ``ServerOptions/idleTimeout``, or its handler let a read deadline
+        /// pass (`StreamReader.withTimeout`).
+        case timedOut = "timed_out"
         /// Its transport (a TLS handshake) failed to start.
         case transportFailed = "transport_failed"
 
-        var index: Int { Self.allCases.firstIndex(of: self)! }
+        var index: Int {
+            switch self {
+            case .handlerReturned: 0
+            case .peerReset: 1
+            case .handlerFailed: 2
+            case .closedByServer: 3
+            case .timedOut: 4
+            case .transportFailed: 5
+            }
+        }
     }
 
     /// What a server's connections on one reactor have done.

@@ -288,19 +288,17 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Starts a deadline `timeout` from now, unless the one in force ends earlier (nil then).
     private func startDeadline(after timeout: Duration) -> DeadlineScope? {
-        let waitDeadline = reactor.startDeadline(after: timeout)
-        if let outer = deadline, outer.deadline <= waitDeadline.deadline {
-            reactor.endDeadline(waitDeadline)
-            return nil
-        }
+        guard let waitDeadline = reactor.startDeadline(after: timeout, within: deadline) else { return nil }
         let scope = DeadlineScope(deadline: waitDeadline, outer: deadline)
         deadline = waitDeadline
         return scope
     }
 
+    /// Ends a scope's deadline, and restores the one it was nested in (if the scope's is still
+    /// the one in force: reads are one task's at a time, and so are their deadlines).
     private func endDeadline(_ scope: DeadlineScope) {
         reactor.endDeadline(scope.deadline)
-        deadline = scope.outer
+        if deadline === scope.deadline { deadline = scope.outer }
     }
 
     // MARK: - Filling the buffer

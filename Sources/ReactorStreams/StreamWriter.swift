@@ -282,6 +282,18 @@ public final class StreamWriter: @unchecked Sendable {
         }
     }
 
+    /// Returns once the socket is closed, even in a cancelled task (or once the reactor shuts
+    /// down): a server's connection task. On the loop thread only.
+    nonisolated(nonsending) func waitClosedIgnoringCancellation() async {
+        while !isClosed {
+            do {
+                try await closeWaiters.waitIgnoringCancellation()
+            } catch {
+                return
+            }
+        }
+    }
+
     // MARK: - Flushing
 
     private func startFlushing() {

@@ -109,6 +109,39 @@ final class MonitorTests: XCTestCase {
         }
     }
 
+    func testACancelledConnectionKeepsItsPlaceUntilItsSocketIsClosed() throws {
+        try runReactor(timeout: .seconds(60)) { reactor in
+            let ended = Shared(false)
+            // Queues more than the client reads, then waits to read.
+            let server = try await startServer(host: "127.0.0.1", port: 0) { reader, writer in
+                defer { ended.value = true }
+                try writer.write([UInt8](repeating: 1, count: 8 << 20))
+                _ = try await reader.read(1)
+            }
+            defer { server.close() }
+            let client = try await reactor.connect(to: server.addresses[0])
+            defer { client.close() }
+            let port = try client.localAddress().port!
+            var task: Reactor.ParkedTask?
+            try await waitUntil(reactor, "the handler waits to read") {
+                task = reactor.parkedTasks().first { $0.description.hasSuffix("peer 127.0.0.1:\(port)") && $0.description.contains("read") }
+                return task != nil
+            }
+            XCTAssertTrue(reactor.cancelParkedTask(task!.id))
+            try await waitUntil(reactor, "the cancelled handler ends") { ended.value }
+            XCTAssertEqual(server.connectionCount, 1, "still flushing to the client, so still open")
+            // The client reads it all: the close completes, and only then is the place free.
+            var received = 0
+            while true {
+                let bytes = try await reactor.sockRecv(client, maxBytes: 1 << 20)
+                if bytes.isEmpty { break }
+                received += bytes.count
+            }
+            XCTAssertEqual(received, 8 << 20)
+            try await waitUntil(reactor, "the connection is closed") { server.connectionCount == 0 }
+        }
+    }
+
     func testTheMonitorSurvivesGarbageAndAClientThatNeverReads() throws {
         try runReactor(timeout: .seconds(60)) { reactor in
             let path = Self.socketPath("abuse")

@@ -52,6 +52,7 @@ final class StatisticsTests: XCTestCase {
                 switch String(decoding: line, as: UTF8.self) {
                 case "return\n": try writer.write(line)
                 case "throw\n": throw TestFailure("the handler failed")
+                case "deadline\n": _ = try await reader.withTimeout(.milliseconds(50)) { try await reader.read(100) }
                 default: _ = try await reader.read()  // until EOF, a reset, an abort or the idle timeout
                 }
             }
@@ -83,7 +84,13 @@ final class StatisticsTests: XCTestCase {
             // Timed out: a silent one.
             let silent = try await connect("wait")
             defer { silent.close() }
-            try await closed(.idleTimeout, 1)
+            try await closed(.timedOut, 1)
+            // Timed out too: a read deadline passes, which is the peer's doing, not a failure.
+            let slow = try await connect("deadline")
+            defer { slow.close() }
+            try await closed(.timedOut, 2)
+            let reported = logs.messages.withLock { $0.filter { $0.0 == .error && $0.1.contains("threw") } }
+            XCTAssertEqual(reported.count, 1, "only the throwing handler is reported as failed: \(reported)")
             // Aborted: the server cuts the connection.
             let cut = try await connect("wait")
             defer { cut.close() }
@@ -91,10 +98,10 @@ final class StatisticsTests: XCTestCase {
             server.abortClients()
             try await closed(.closedByServer, 1)
             let final = stats()
-            XCTAssertEqual(final.accepted, 5)
+            XCTAssertEqual(final.accepted, 6)
             XCTAssertEqual(final.open, 0)
-            XCTAssertEqual(final.closed.values.reduce(0, +), 5)
-            XCTAssertEqual(final.bytesReceived, UInt64("return\nthrow\nwait\nwait\nwait\n".utf8.count))
+            XCTAssertEqual(final.closed.values.reduce(0, +), 6)
+            XCTAssertEqual(final.bytesReceived, UInt64("return\nthrow\nwait\nwait\ndeadline\nwait\n".utf8.count))
             XCTAssertEqual(final.bytesSent, UInt64("return\n".utf8.count))
         }
     }

@@ -147,11 +147,11 @@ struct IOSourceTable {
     }
 
     /// The tasks parked on a handle, with its fd and the direction they wait in.
-    var parkedWaits: [(fd: Int32, interest: Interest, task: UInt)] {
-        var waits: [(fd: Int32, interest: Interest, task: UInt)] = []
+    var parkedWaits: [(fd: Int32, interest: Interest, waiter: Waiter)] {
+        var waits: [(fd: Int32, interest: Interest, waiter: Waiter)] = []
         for index in 0..<capacity where slots[index].generation != 0 {
-            if let reader = slots[index].reader { waits.append((Int32(index), .read, reader.task)) }
-            if let writer = slots[index].writer { waits.append((Int32(index), .write, writer.task)) }
+            if let reader = slots[index].reader { waits.append((Int32(index), .read, reader)) }
+            if let writer = slots[index].writer { waits.append((Int32(index), .write, writer)) }
         }
         return waits
     }

@@ -7,8 +7,9 @@ extension Reactor {
     public struct Statistics: Sendable {
         /// Loop turns since the reactor started.
         public var turns: UInt64
-        /// Time spent waiting for I/O (in epoll_wait or io_uring_enter), and the rest, since
-        /// ``Reactor/measureLoopTime()``; both zero before. Their ratio is the loop's utilisation.
+        /// Time spent in the poller's wait (epoll_wait or io_uring_enter, with the dispatch of
+        /// what it reported), and the rest, since ``Reactor/measureLoopTime()``; both zero
+        /// before. The loop's utilisation is busy / (busy + waiting).
         public var waitingTime: Duration
         public var busyTime: Duration
         /// Jobs ready to run, waiting for the loop.

@@ -92,11 +92,12 @@ struct TimerHeap {
         return release(Int(first))
     }
 
-    /// The tasks parked in `sleep(for:)`, with their deadlines.
-    var sleepers: [(task: UInt, deadline: Int64)] {
+    /// The tasks parked in `sleep(for:)`: each one's timer, task and deadline.
+    var sleepers: [(timer: TimerHandle, task: UInt, deadline: Int64)] {
         heap.compactMap { index in
             guard case .resume(let continuation) = slots[Int(index)].action else { return nil }
-            return (unsafeBitCast(continuation, to: UInt.self), slots[Int(index)].deadline)
+            let timer = TimerHandle(slot: index, generation: slots[Int(index)].generation)
+            return (timer, unsafeBitCast(continuation, to: UInt.self), slots[Int(index)].deadline)
         }
     }
 

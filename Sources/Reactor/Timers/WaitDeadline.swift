@@ -8,8 +8,8 @@ package final class WaitDeadline: @unchecked Sendable {  // touched on the loop 
     var timer: TimerHandle?
     /// True once the deadline passed.
     package internal(set) var hasPassed = false
-    /// The wait parked under the deadline now, if any.
-    var parked: (fd: Int32, generation: UInt32, interest: Interest)?
+    /// The wait parked under the deadline now, if any, and its task.
+    var parked: (fd: Int32, generation: UInt32, interest: Interest, task: UInt)?
 
     init(timeout: Duration, deadline: Int64) {
         self.timeout = timeout
@@ -18,12 +18,14 @@ package final class WaitDeadline: @unchecked Sendable {  // touched on the loop 
 }
 
 extension Reactor {
-    /// A deadline `timeout` from now, its timer scheduled (loop thread). End it with
-    /// `endDeadline`.
-    package func startDeadline(after timeout: Duration) -> WaitDeadline {
+    /// A deadline `timeout` from now, its timer scheduled (loop thread); nil when `outer` ends
+    /// first. End it with `endDeadline`.
+    package func startDeadline(after timeout: Duration, within outer: WaitDeadline? = nil) -> WaitDeadline? {
         assertOnLoop("startDeadline")
-        let waitDeadline = WaitDeadline(timeout: timeout, deadline: deadline(after: timeout))
-        waitDeadline.timer = timers.schedule(at: waitDeadline.deadline, .expire(waitDeadline))
+        let due = deadline(after: timeout)
+        if let outer, outer.deadline <= due { return nil }
+        let waitDeadline = WaitDeadline(timeout: timeout, deadline: due)
+        waitDeadline.timer = timers.schedule(at: due, .expire(waitDeadline))
         return waitDeadline
     }
 
@@ -39,7 +41,7 @@ extension Reactor {
         waitDeadline.hasPassed = true
         waitDeadline.timer = nil
         guard let parked = waitDeadline.parked, let source = sources.source(fd: parked.fd, generation: parked.generation),
-            let waiter = source.pointee[waiter: parked.interest]
+            let waiter = source.pointee[waiter: parked.interest], waiter.task == parked.task
         else { return }
         source.pointee[waiter: parked.interest] = nil
         waiter.continuation.resume(returning: .ready)
@@ -51,7 +53,7 @@ extension IOHandle {
     /// passed, and returns (for the caller to look again) when it passes during the wait.
     package final nonisolated(nonsending) func waitOnLoop(_ interest: Interest, under waitDeadline: WaitDeadline) async throws {
         if waitDeadline.hasPassed { throw ReactorError.timedOut(after: waitDeadline.timeout) }
-        waitDeadline.parked = (fd, generation, interest)
+        waitDeadline.parked = (fd, generation, interest, reactor.runningJob)
         defer { waitDeadline.parked = nil }
         try await waitOnLoop(interest)
     }

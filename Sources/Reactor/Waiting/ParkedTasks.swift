@@ -2,9 +2,10 @@ import CReactor
 
 extension Reactor {
     /// A task parked on this reactor, and what it waits on: a look inside a running loop
-    /// (aiomonitor's `ps`, asyncio's `all_tasks`). Every wait of the reactor parks through its
-    /// one waiter primitive, so the loop finds them all from what it keeps anyway: the handles'
-    /// waiters, the wait queues that have waiters, the sleeps' timers.
+    /// (aiomonitor's `ps`). Every wait of the reactor parks through its one waiter primitive,
+    /// so the loop finds them all from what it keeps anyway: the handles' waiters, the wait
+    /// queues that have waiters, the sleeps' timers. A task that waits elsewhere (for a
+    /// blocking-pool job, a child task, another task's value, an actor) is not among them.
     public struct ParkedTask: Sendable, CustomStringConvertible {
         /// What a task waits on.
         public enum Wait: Sendable, Equatable {
@@ -19,10 +20,13 @@ extension Reactor {
             case sleep(remaining: Duration)
         }
 
-        /// The task's identity while it lives (its address), which ``Reactor/cancelParkedTask(_:)``
-        /// takes.
-        public let id: UInt
+        /// The id of this wait, which ``Reactor/cancelParkedTask(_:)`` takes: no other wait on
+        /// the reactor has it, so a task that has moved on to another wait (or ended) is not
+        /// reached by it.
+        public let id: UInt64
         public let wait: Wait
+        /// The task's address.
+        let task: UInt
 
         public var description: String { "\(id) waiting: \(waitDescription)" }
 
@@ -44,40 +48,72 @@ extension Reactor {
     /// The tasks parked on this reactor now. Loop thread only.
     public func parkedTasks() -> [ParkedTask] {
         assertOnLoop("parkedTasks")
-        var tasks = sources.parkedWaits.map { fd, interest, task in
+        return parked { _ in true }
+    }
+
+    /// Cancels the task parked in the wait `id` names, if it is still parked there (as
+    /// `Task.cancel()` would), and answers whether it was. Loop thread only: a task parked here
+    /// cannot end while the loop runs this.
+    public func cancelParkedTask(_ id: UInt64) -> Bool {
+        assertOnLoop("cancelParkedTask")
+        guard let found = parked(where: { $0.id == id }) else { return false }
+        unsafeBitCast(found.task, to: UnsafeCurrentTask.self).cancel()
+        return true
+    }
+
+    /// The parked task in wait `id`, if any. Loop thread only.
+    public func parkedTask(_ id: UInt64) -> ParkedTask? {
+        assertOnLoop("parkedTask")
+        return parked(where: { $0.id == id })
+    }
+
+    /// Names a job the loop has just run, for debug mode's report of a slow one: a task by what
+    /// it waits on now (its wait's id, as the monitor's `ps` has it), if it parked.
+    func describe(_ work: ReadyWork) -> String {
+        guard case .job(let job) = work else { return "a callback (callSoonThreadsafe, callLater)" }
+        let task = unsafeBitCast(job, to: UInt.self)
+        guard let parked = parked(where: { $0.task == task }) else { return "a task, which is ready again or has finished" }
+        return "a task, which then waited: \(parked.description)"
+    }
+
+    /// The first parked task `matches` takes, with its socket's address looked up.
+    private func parked(where matches: (ParkedTask) -> Bool) -> ParkedTask? {
+        parked(matching: matches, first: true).first
+    }
+
+    /// The parked tasks `matches` takes; the socket addresses are looked up only for those.
+    private func parked(matching matches: (ParkedTask) -> Bool, first: Bool = false) -> [ParkedTask] {
+        var found: [ParkedTask] = []
+        func consider(_ task: ParkedTask) -> Bool {
+            guard matches(task) else { return false }
+            found.append(task)
+            return first
+        }
+        for (fd, interest, waiter) in sources.parkedWaits {
+            let bare = ParkedTask(id: waiter.id, wait: interest == .read ? .read(fd: fd, address: nil, isPeer: false) : .write(fd: fd, address: nil, isPeer: false), task: waiter.task)
+            guard matches(bare) else { continue }
             var address = SocketAddress()
             let isPeer = address.withUnsafeMutableStorage { cr_getpeername(fd, $0, $1) } == 0
             let known = isPeer || address.withUnsafeMutableStorage { cr_getsockname(fd, $0, $1) } == 0
-            let (socket, peer) = (known ? address : nil, isPeer)
-            return ParkedTask(id: task, wait: interest == .read ? .read(fd: fd, address: socket, isPeer: peer) : .write(fd: fd, address: socket, isPeer: peer))
+            let socket = known ? address : nil
+            found.append(ParkedTask(
+                id: waiter.id, wait: interest == .read ? .read(fd: fd, address: socket, isPeer: isPeer) : .write(fd: fd, address: socket, isPeer: isPeer),
+                task: waiter.task))
+            if first { return found }
         }
         var queue = firstWaitingQueue
         while let current = queue {
-            let (waiting, owner) = current.parked
-            tasks += waiting.map { ParkedTask(id: $0, wait: .queue(owner)) }
+            let (waiters, owner) = current.parked
+            for waiter in waiters where consider(ParkedTask(id: waiter.id, wait: .queue(owner), task: waiter.task)) { return found }
             queue = current.nextQueueWithWaiters
         }
         let now = cr_monotonic_ns()
-        tasks += timers.sleepers.map { ParkedTask(id: $0.task, wait: .sleep(remaining: .nanoseconds(max(0, $0.deadline - now)))) }
-        return tasks
-    }
-
-    /// Names a job the loop has just run, for debug mode's report of a slow one: a task by its
-    /// id (as the monitor's `ps` has it) and what it waits on now, if it parked.
-    func describe(_ work: ReadyWork) -> String {
-        guard case .job(let job) = work else { return "a callback (callSoonThreadsafe, callLater)" }
-        let id = unsafeBitCast(job, to: UInt.self)
-        guard let parked = parkedTasks().first(where: { $0.id == id }) else { return "task \(id), which is ready again or has finished" }
-        return "task \(id), which then waited: \(parked.waitDescription)"
-    }
-
-    /// Cancels the task `id` names if it is parked on this reactor now (as `Task.cancel()`
-    /// would), and answers whether it was. Loop thread only: a task parked here cannot end
-    /// while the loop runs this.
-    public func cancelParkedTask(_ id: UInt) -> Bool {
-        guard parkedTasks().contains(where: { $0.id == id }) else { return false }
-        unsafeBitCast(id, to: UnsafeCurrentTask.self).cancel()
-        return true
+        for sleeper in timers.sleepers {
+            // A sleep has no waiter id of its own: its timer's, marked by the top bit.
+            let id = 1 << 63 | UInt64(sleeper.timer.generation) << 32 | UInt64(UInt32(bitPattern: sleeper.timer.slot))
+            if consider(ParkedTask(id: id, wait: .sleep(remaining: .nanoseconds(max(0, sleeper.deadline - now))), task: sleeper.task)) { return found }
+        }
+        return found
     }
 }
 

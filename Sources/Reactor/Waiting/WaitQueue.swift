@@ -42,6 +42,14 @@ public final class WaitQueue: @unchecked Sendable {
         try await waitInTurn("wait") { self.wakeOne() }
     }
 
+    /// Parks the calling task (loop thread) until it is woken, whether or not its task is
+    /// cancelled: for a wait that must outlast a cancellation (a connection's task, cancelled,
+    /// still waits for its socket to close). Throws ``ReactorError`` (`.shutDown`) when the
+    /// reactor shuts down.
+    package nonisolated(nonsending) func waitIgnoringCancellation() async throws {
+        try await waitInTurn("wait", cancellable: false)
+    }
+
     /// Parks the calling task (loop thread) until it is woken, and turns how it was woken into
     /// a return or an error: every wait of the coordination primitives ends here. Throws
     /// `CancellationError` when its task is cancelled while it waits, or was woken but
@@ -134,9 +142,9 @@ public final class WaitQueue: @unchecked Sendable {
 }
 
 extension WaitQueue {
-    /// The tasks parked here, and what the queue belongs to.
-    var parked: (tasks: [UInt], owner: String) {
-        (waiters.all.map(\.task), owner.map { "\(type(of: $0)) \(ObjectIdentifier($0).hexAddress)" } ?? "WaitQueue \(ObjectIdentifier(self).hexAddress)")
+    /// The waiters parked here, and what the queue belongs to.
+    var parked: (waiters: [Waiter], owner: String) {
+        (waiters.all, owner.map { "\(type(of: $0)) \(ObjectIdentifier($0).hexAddress)" } ?? "WaitQueue \(ObjectIdentifier(self).hexAddress)")
     }
 
     /// The next queue with waiters after this one.
