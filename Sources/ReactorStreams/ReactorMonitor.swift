@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// - `ps`: every parked task (`Reactor.parkedTasks()`), a line each: the id of its wait, then
 ///   what it waits on (a socket's read or write with the fd and the peer's address and port,
-///   a queue and what it belongs to, a sleep and the time left).
+///   a queue and what it belongs to, a sleep and the time left), and for how long at least: the
+///   monitor looks at the waits once a second, and a wait's id is never reused.
 /// - `where ID`: that task's line. (A parked task's async frames cannot be walked from here.)
 /// - `cancel ID`: cancels the task parked in that wait, as `Task.cancel()` would; a server's
 ///   connection task then ends and its connection closes. A task that has moved on to another
@@ -29,6 +30,8 @@ public final class ReactorMonitor: Sendable {
     /// What the server's handler reaches the monitor through: emptied by `stop()`, which ends
     /// the cycle through the handler.
     private let handle: LockedValue<ReactorMonitor?>
+    /// When each parked wait was first seen, per reactor (see `notice`).
+    private let firstSeen = LockedValue<[Int: [UInt64: ContinuousClock.Instant]]>([:])
 
     /// Serves the monitor at `path` (a stale socket file there is replaced) for `reactors`.
     public static func start(path: String, reactors: [Reactor], patience: Duration = .seconds(1)) async throws -> ReactorMonitor {
@@ -44,6 +47,7 @@ public final class ReactorMonitor: Sendable {
             }
             let monitor = ReactorMonitor(path: path, reactors: reactors, patience: patience, own: own, server: server, handle: box)
             for reactor in reactors { _ = reactor.callSoonThreadsafe { reactor.measureLoopTime() } }
+            Task(executorPreference: own) { await monitor.watchWaits() }
             box.withLock { $0 = monitor }
             return monitor
         } catch {
@@ -96,29 +100,30 @@ public final class ReactorMonitor: Sendable {
         case (nil, _): return ""
         case ("help", 1):
             return """
-                ps           every parked task: its id, and what it waits on
-                where ID     what task ID waits on
-                cancel ID    cancels task ID (a connection's task: its connection closes)
+                ps           every parked task: its wait's id, and what it waits on
+                where ID     what the task in wait ID waits on
+                cancel ID    cancels the task in wait ID (a connection's task: its connection closes)
                 stats        each reactor's loop statistics
                 quit         ends this session
                 """
         case ("ps", 1):
-            return await eachReactor { index, reactor in
-                let tasks = reactor.parkedTasks()
-                return (["reactor \(index): \(tasks.count) parked tasks"] + tasks.map(\.description)).joined(separator: "\n")
+            let answers = await eachReactor { _, reactor in reactor.parkedTasks() }
+            notice(answers.map { ($0.index, $0.answer.map { $0.map(\.id) }) })
+            return lines(answers) { index, tasks in
+                (["reactor \(index): \(tasks.count) parked tasks"] + tasks.map { describe($0, on: index) }).joined(separator: "\n")
             }
         case ("where", 2):
             guard let id = UInt64(words[1]) else { return "where: '\(words[1])' is not a task id" }
-            return await eachReactor(found: "no parked task \(id)") { _, reactor in reactor.parkedTask(id)?.description ?? "" }
+            let answers = await eachReactor { _, reactor in reactor.parkedTask(id) }
+            return lines(answers, none: "no parked task \(id)") { index, task in task.map { describe($0, on: index) } ?? "" }
         case ("cancel", 2):
             guard let id = UInt64(words[1]) else { return "cancel: '\(words[1])' is not a task id" }
-            return await eachReactor(found: "no parked task \(id)") { index, reactor in
-                reactor.cancelParkedTask(id) ? "cancelled \(id) on reactor \(index)" : ""
-            }
+            let answers = await eachReactor { _, reactor in reactor.cancelParkedTask(id) }
+            return lines(answers, none: "no parked task \(id)") { index, cancelled in cancelled ? "cancelled \(id) on reactor \(index)" : "" }
         case ("stats", 1):
-            return await eachReactor { index, reactor in
-                let stats = reactor.statistics()
-                return "reactor \(index): turns \(stats.turns), busy \(stats.busyTime), waiting \(stats.waitingTime), ready jobs \(stats.readyJobs), "
+            let answers = await eachReactor { _, reactor in reactor.statistics() }
+            return lines(answers) { index, stats in
+                "reactor \(index): turns \(stats.turns), busy \(stats.busyTime), waiting \(stats.waitingTime), ready jobs \(stats.readyJobs), "
                     + "timers \(stats.pendingTimers), fds \(stats.registeredHandles), hops \(stats.hops)"
             }
         default:
@@ -126,15 +131,24 @@ public final class ReactorMonitor: Sendable {
         }
     }
 
-    /// `question`'s answer from each reactor, asked on every loop at once: their lines, or
-    /// `found` if none answered anything. A reactor that does not answer within `patience` is
-    /// reported as blocked, and a question that reaches its loop later is not asked any more.
-    private nonisolated(nonsending) func eachReactor(
-        found: String = "", _ question: @escaping @Sendable (Int, Reactor) -> String
-    ) async -> String {
+    // MARK: - Asking the reactors
+
+    /// Why a reactor gave no answer.
+    private enum Unanswered: Error {
+        case shutDown
+        case blocked(turn: UInt64)
+        case late
+    }
+
+    /// `question`'s answer from each reactor, asked on every loop at once. A reactor that does
+    /// not answer within `patience` is blocked if its loop is still in the turn it was in, and
+    /// a question that reaches a loop later is not asked any more.
+    private nonisolated(nonsending) func eachReactor<T: Sendable>(
+        _ question: @escaping @Sendable (Int, Reactor) -> T
+    ) async -> [(index: Int, answer: Result<T, Unanswered>)] {
         let wanted = Atomic<Bool>(true)
         let asked = reactors.enumerated().map { index, reactor in
-            let answer = Future<String>(on: own)
+            let answer = Future<T>(on: own)
             let turn = reactor.turnCount
             let queued = reactor.callSoonThreadsafe {
                 if wanted.load(ordering: .relaxed) { try? answer.setResult(question(index, reactor)) }
@@ -142,29 +156,72 @@ public final class ReactorMonitor: Sendable {
             return (index, reactor, answer, turn, queued)
         }
         let deadline = ContinuousClock.now + patience
-        var lines: [String] = []
-        var answered = false
+        var answers: [(index: Int, answer: Result<T, Unanswered>)] = []
         for (index, reactor, answer, turn, queued) in asked {
             guard queued else {
-                lines.append("reactor \(index) has shut down")
+                answers.append((index, .failure(.shutDown)))
                 continue
             }
             let remaining = max(deadline - ContinuousClock.now, .zero)
-            if let text = try? await own.withTimeout(remaining, operation: { try await answer.value() }) {
-                if !text.isEmpty {
-                    lines.append(text)
-                    answered = true
-                }
-            } else if reactor.turnCount == turn {
-                lines.append("reactor \(index) is blocked: its loop has been in turn \(turn) for more than \(patience)")
+            if let value = try? await own.withTimeout(remaining, operation: { try await answer.value() }) {
+                answers.append((index, .success(value)))
             } else {
-                lines.append("reactor \(index) did not answer within \(patience)")
+                answers.append((index, .failure(reactor.turnCount == turn ? .blocked(turn: turn) : .late)))
             }
         }
         wanted.store(false, ordering: .relaxed)
-        if !answered && !found.isEmpty { lines.append(found) }
+        return answers
+    }
+
+    /// The answers in words, a reactor after another; `none` if no reactor said anything.
+    private func lines<T>(_ answers: [(index: Int, answer: Result<T, Unanswered>)], none: String = "", _ format: (Int, T) -> String) -> String {
+        var lines: [String] = []
+        for (index, answer) in answers {
+            switch answer {
+            case .success(let value):
+                let text = format(index, value)
+                if !text.isEmpty { lines.append(text) }
+            case .failure(.shutDown): lines.append("reactor \(index) has shut down")
+            case .failure(.blocked(let turn)): lines.append("reactor \(index) is blocked: its loop has been in turn \(turn) for more than \(patience)")
+            case .failure(.late): lines.append("reactor \(index) did not answer within \(patience)")
+            }
+        }
+        if lines.isEmpty && !none.isEmpty { lines.append(none) }
         return lines.joined(separator: "\n")
     }
+
+    // MARK: - How long tasks have been parked
+
+    /// Notes, per reactor, the waits seen parked: a wait's id is never reused, so the first
+    /// time the monitor saw one bounds how long its task has waited, at no cost to the loop.
+    private func notice(_ seen: [(index: Int, ids: Result<[UInt64], Unanswered>)]) {
+        let now = ContinuousClock.now
+        firstSeen.withLock { firstSeen in
+            for (index, ids) in seen {
+                guard case .success(let ids) = ids else { continue }
+                let before = firstSeen[index] ?? [:]
+                firstSeen[index] = Dictionary(uniqueKeysWithValues: ids.map { ($0, before[$0] ?? now) })
+            }
+        }
+    }
+
+    private func describe(_ task: Reactor.ParkedTask, on index: Int) -> String {
+        guard let since = firstSeen.withLock({ $0[index]?[task.id] }) else { return task.description }
+        let tenths = (ContinuousClock.now - since).nanoseconds / 100_000_000
+        guard tenths > 0 else { return task.description }
+        return "\(task.id) (parked for at least \(tenths / 10).\(tenths % 10) s) waiting: \(task.waitDescription)"
+    }
+
+    /// Looks at the parked waits once a second, so that `ps` can say how long each has waited.
+    private func watchWaits() async {
+        while !handle.withLock({ $0 == nil }) {
+            let answers = await eachReactor { _, reactor in reactor.parkedWaitIDs() }
+            notice(answers.map { ($0.index, $0.answer) })
+            do {
+                try await own.sleep(for: .seconds(1))
+            } catch {
+                return
+            }
+        }
+    }
 }
-
-

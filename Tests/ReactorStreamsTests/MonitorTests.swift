@@ -88,6 +88,14 @@ final class MonitorTests: XCTestCase {
                 ids[port] = line.map { String($0.split(separator: " ")[0]) }
             }
             XCTAssertTrue(ps.contains("waiting: queue Lock 0x"), ps)
+            // A wait's id is never reused, so the monitor knows since when it has seen each one.
+            var later = ps
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !later.contains("(parked for at least ") && ContinuousClock.now < deadline {
+                later = try await Self.ask(path, ["ps"], on: reactor)[0]
+            }
+            let lockLine = later.split(separator: "\n").first { $0.contains("queue Lock") } ?? ""
+            XCTAssertTrue(lockLine.contains(") waiting: queue Lock 0x") && lockLine.contains("(parked for at least "), later)
             XCTAssertTrue(ps.contains("local 127.0.0.1:\(server.port!)"), "the accept loop: \(ps)")
             // `where` answers the same line; `cancel` cuts the first connection only.
             let first = ids[ports[0]]!

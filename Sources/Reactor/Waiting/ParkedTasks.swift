@@ -67,6 +67,12 @@ extension Reactor {
         return parked(where: { $0.id == id })
     }
 
+    /// The ids of the waits parked now, with nothing looked up. Loop thread only.
+    package func parkedWaitIDs() -> [UInt64] {
+        assertOnLoop("parkedWaitIDs")
+        return parked(matching: { _ in true }, resolving: false).map(\.id)
+    }
+
     /// Names a job the loop has just run, for debug mode's report of a slow one: a task by what
     /// it waits on now (its wait's id, as the monitor's `ps` has it), if it parked.
     func describe(_ work: ReadyWork) -> String {
@@ -81,8 +87,9 @@ extension Reactor {
         parked(matching: matches, first: true).first
     }
 
-    /// The parked tasks `matches` takes; the socket addresses are looked up only for those.
-    private func parked(matching matches: (ParkedTask) -> Bool, first: Bool = false) -> [ParkedTask] {
+    /// The parked tasks `matches` takes; the socket addresses are looked up only for those,
+    /// and only when `resolving`.
+    private func parked(matching matches: (ParkedTask) -> Bool, first: Bool = false, resolving: Bool = true) -> [ParkedTask] {
         var found: [ParkedTask] = []
         func consider(_ task: ParkedTask) -> Bool {
             guard matches(task) else { return false }
@@ -92,6 +99,10 @@ extension Reactor {
         for (fd, interest, waiter) in sources.parkedWaits {
             let bare = ParkedTask(id: waiter.id, wait: interest == .read ? .read(fd: fd, address: nil, isPeer: false) : .write(fd: fd, address: nil, isPeer: false), task: waiter.task)
             guard matches(bare) else { continue }
+            guard resolving else {
+                found.append(bare)
+                continue
+            }
             var address = SocketAddress()
             let isPeer = address.withUnsafeMutableStorage { cr_getpeername(fd, $0, $1) } == 0
             let known = isPeer || address.withUnsafeMutableStorage { cr_getsockname(fd, $0, $1) } == 0
