@@ -195,7 +195,8 @@ final class ReactorLifecycleTests: XCTestCase {
             try await waitUntil(reactor, "the slow task parks") { logs.contains(.warning, "held the reactor's loop") }
             let port = try client.localAddress().port!
             XCTAssertTrue(
-                logs.contains(.warning, "a task, which then waited: ") && logs.contains(.warning, " waiting: read fd \(server.fileDescriptor) peer 127.0.0.1:\(port)"),
+                logs.contains(.warning, "a task, which then waited: ") && logs.contains(.warning, " waiting: read fd \(server.fileDescriptor) local ")
+                    && logs.contains(.warning, " peer 127.0.0.1:\(port)"),
                 "\(logs.messages.withLock { $0 })")
             try await reactor.sockSendall(client, [1])
             try await slow.value

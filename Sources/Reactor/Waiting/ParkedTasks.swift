@@ -9,10 +9,10 @@ extension Reactor {
     public struct ParkedTask: Sendable, CustomStringConvertible {
         /// What a task waits on.
         public enum Wait: Sendable, Equatable {
-            /// To read from, or write to, a handle: its fd, and for a socket its address: the
-            /// peer's if it is connected, else its own (a listener's).
-            case read(fd: Int32, address: SocketAddress?, isPeer: Bool)
-            case write(fd: Int32, address: SocketAddress?, isPeer: Bool)
+            /// To read from, or write to, a handle: its fd, and for a socket its own address
+            /// (a server's, for a connection it accepted) and its peer's, if it has one.
+            case read(fd: Int32, local: SocketAddress?, peer: SocketAddress?)
+            case write(fd: Int32, local: SocketAddress?, peer: SocketAddress?)
             /// In a `WaitQueue`: what it belongs to (a `Lock`, a `Queue`, a `StreamWriter`'s
             /// drain), with its type and address.
             case queue(String)
@@ -33,15 +33,15 @@ extension Reactor {
         /// What the task waits on, in words.
         public var waitDescription: String {
             switch wait {
-            case .read(let fd, let address, let isPeer): "read fd \(fd)\(Self.describe(address, isPeer))"
-            case .write(let fd, let address, let isPeer): "write fd \(fd)\(Self.describe(address, isPeer))"
+            case .read(let fd, let local, let peer): "read fd \(fd)\(Self.describe(local, peer))"
+            case .write(let fd, let local, let peer): "write fd \(fd)\(Self.describe(local, peer))"
             case .queue(let owner): "queue \(owner)"
             case .sleep(let remaining): "sleep \(remaining) left"
             }
         }
 
-        private static func describe(_ address: SocketAddress?, _ isPeer: Bool) -> String {
-            address.map { isPeer ? " peer \($0)" : " local \($0)" } ?? ""
+        private static func describe(_ local: SocketAddress?, _ peer: SocketAddress?) -> String {
+            (local.map { " local \($0)" } ?? "") + (peer.map { " peer \($0)" } ?? "")
         }
     }
 
@@ -97,18 +97,19 @@ extension Reactor {
             return first
         }
         for (fd, interest, waiter) in sources.parkedWaits {
-            let bare = ParkedTask(id: waiter.id, wait: interest == .read ? .read(fd: fd, address: nil, isPeer: false) : .write(fd: fd, address: nil, isPeer: false), task: waiter.task)
+            let bare = ParkedTask(
+                id: waiter.id, wait: interest == .read ? .read(fd: fd, local: nil, peer: nil) : .write(fd: fd, local: nil, peer: nil), task: waiter.task)
             guard matches(bare) else { continue }
             guard resolving else {
                 found.append(bare)
                 continue
             }
-            var address = SocketAddress()
-            let isPeer = address.withUnsafeMutableStorage { cr_getpeername(fd, $0, $1) } == 0
-            let known = isPeer || address.withUnsafeMutableStorage { cr_getsockname(fd, $0, $1) } == 0
-            let socket = known ? address : nil
+            var local = SocketAddress(), peer = SocketAddress()
+            let hasLocal = local.withUnsafeMutableStorage { cr_getsockname(fd, $0, $1) } == 0
+            let hasPeer = hasLocal && peer.withUnsafeMutableStorage { cr_getpeername(fd, $0, $1) } == 0
+            let (ours, theirs) = (hasLocal ? local : nil, hasPeer ? peer : nil)
             found.append(ParkedTask(
-                id: waiter.id, wait: interest == .read ? .read(fd: fd, address: socket, isPeer: isPeer) : .write(fd: fd, address: socket, isPeer: isPeer),
+                id: waiter.id, wait: interest == .read ? .read(fd: fd, local: ours, peer: theirs) : .write(fd: fd, local: ours, peer: theirs),
                 task: waiter.task))
             if first { return found }
         }
