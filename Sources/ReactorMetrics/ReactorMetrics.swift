@@ -65,6 +65,20 @@ public final class ReactorMetrics: Sendable {
     }
 }
 
+extension Counter {
+    /// Reports a total that went from `last` (nothing yet: zero) to `now`.
+    fileprivate func moved(to now: UInt64, from last: UInt64?) {
+        increment(by: Int64(truncatingIfNeeded: now &- (last ?? 0)))
+    }
+}
+
+extension FloatingPointCounter {
+    /// Reports a total of time that went from `last` (nothing yet: zero) to `now`.
+    fileprivate func moved(to now: Duration, from last: Duration?) {
+        increment(by: max(0, (now - (last ?? .zero)).inSeconds))
+    }
+}
+
 extension Duration {
     fileprivate var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
@@ -103,12 +117,12 @@ private final class LoopReporter: @unchecked Sendable {
 
     func report() {
         let now = reactor.statistics()
-        turns.increment(by: Int64(truncatingIfNeeded: now.turns &- (last?.turns ?? 0)))
-        hops.increment(by: Int64(truncatingIfNeeded: now.hops &- (last?.hops ?? 0)))
+        turns.moved(to: now.turns, from: last?.turns)
+        hops.moved(to: now.hops, from: last?.hops)
+        busy.moved(to: now.busyTime, from: last?.busyTime)
+        waiting.moved(to: now.waitingTime, from: last?.waitingTime)
         let busyDelta = (now.busyTime - (last?.busyTime ?? .zero)).inSeconds
         let waitingDelta = (now.waitingTime - (last?.waitingTime ?? .zero)).inSeconds
-        busy.increment(by: max(0, busyDelta))
-        waiting.increment(by: max(0, waitingDelta))
         if busyDelta + waitingDelta > 0 { utilisation.record(busyDelta / (busyDelta + waitingDelta)) }
         readyJobs.record(now.readyJobs)
         timers.record(now.pendingTimers)
@@ -141,8 +155,8 @@ private final class PoolReporter {
         let now = pool.statistics
         queued.record(now.queued)
         running.record(now.running)
-        started.increment(by: Int64(truncatingIfNeeded: now.started &- (last?.started ?? 0)))
-        queueing.increment(by: max(0, (now.queueingTime - (last?.queueingTime ?? .zero)).inSeconds))
+        started.moved(to: now.started, from: last?.started)
+        queueing.moved(to: now.queueingTime, from: last?.queueingTime)
         last = now
     }
 }
@@ -171,12 +185,12 @@ private final class ServerReporter {
 
     func report() {
         let now = server.statistics(on: reactor)
-        accepted.increment(by: Int64(truncatingIfNeeded: now.accepted &- (last?.accepted ?? 0)))
+        accepted.moved(to: now.accepted, from: last?.accepted)
         open.record(now.open)
-        received.increment(by: Int64(truncatingIfNeeded: now.bytesReceived &- (last?.bytesReceived ?? 0)))
-        sent.increment(by: Int64(truncatingIfNeeded: now.bytesSent &- (last?.bytesSent ?? 0)))
+        received.moved(to: now.bytesReceived, from: last?.bytesReceived)
+        sent.moved(to: now.bytesSent, from: last?.bytesSent)
         for (cause, counter) in closed {
-            counter.increment(by: Int64(truncatingIfNeeded: (now.closed[cause] ?? 0) &- (last?.closed[cause] ?? 0)))
+            counter.moved(to: now.closed[cause] ?? 0, from: last?.closed[cause])
         }
         last = now
     }
