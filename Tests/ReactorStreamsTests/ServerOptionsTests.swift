@@ -25,14 +25,14 @@ final class ServerOptionsTests: XCTestCase {
     func testAnIdleConnectionIsClosedAndABusyOneIsNot() throws {
         try runReactor(timeout: .seconds(30)) { reactor in
             let server = try await startServer(
-                host: "127.0.0.1", port: 0, options: ServerOptions(idleTimeout: .milliseconds(400)), handler: Self.lineEcho)
+                host: "127.0.0.1", port: 0, options: ServerOptions(idleTimeout: .seconds(1)), handler: Self.lineEcho)
             defer { server.close() }
             let (idleReader, idleWriter) = try await openConnection(host: "127.0.0.1", port: server.port!)
             defer { idleWriter.close() }
             let (busyReader, busyWriter) = try await openConnection(host: "127.0.0.1", port: server.port!)
             defer { busyWriter.close() }
-            // The busy client talks every 20 ms for three timeouts' worth and is served throughout.
-            for round in 0..<60 {
+            // The busy client talks every 20 ms for two timeouts' worth and is served throughout.
+            for round in 0..<100 {
                 let echoed = try await Self.roundTrip(busyReader, busyWriter, "ping \(round)")
                 XCTAssertEqual(echoed, "ping \(round)\n")
                 try await reactor.sleep(for: .milliseconds(20))

@@ -46,7 +46,7 @@ final class StatisticsTests: XCTestCase {
         let logs = LogCapture()  // the throwing handler's report
         try runReactor(timeout: .seconds(30), configuration: Reactor.Configuration(logger: logs.logger)) { reactor in
             let server = try await startServer(
-                host: "127.0.0.1", port: 0, options: ServerOptions(idleTimeout: .milliseconds(200))
+                host: "127.0.0.1", port: 0, options: ServerOptions(idleTimeout: .seconds(1))
             ) { reader, writer in
                 let line = try await reader.readLine()
                 switch String(decoding: line, as: UTF8.self) {
@@ -75,8 +75,9 @@ final class StatisticsTests: XCTestCase {
             defer { throwing.close() }
             try await closed(.handlerFailed, 1)
             // Reset: the peer resets while the handler reads.
+            var received = stats().bytesReceived
             let resetting = try await connect("wait")
-            try await waitUntil(reactor, "the handler reads") { stats().open == 1 }
+            try await waitUntil(reactor, "the handler has its line") { stats().bytesReceived == received + 5 }
             var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
             setsockopt(resetting.fileDescriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
             resetting.close()
@@ -92,9 +93,10 @@ final class StatisticsTests: XCTestCase {
             let reported = logs.messages.withLock { $0.filter { $0.0 == .error && $0.1.contains("threw") } }
             XCTAssertEqual(reported.count, 1, "only the throwing handler is reported as failed: \(reported)")
             // Aborted: the server cuts the connection.
+            received = stats().bytesReceived
             let cut = try await connect("wait")
             defer { cut.close() }
-            try await waitUntil(reactor, "the handler reads") { stats().open == 1 }
+            try await waitUntil(reactor, "the handler has its line") { stats().bytesReceived == received + 5 }
             server.abortClients()
             try await closed(.closedByServer, 1)
             let final = stats()
