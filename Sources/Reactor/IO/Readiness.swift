@@ -50,7 +50,7 @@ extension Reactor {
         }
         // Every operation runs on the loop thread, and so must its continuation: resuming
         // anywhere else would race on the loop's state (see `hop`).
-        precondition(isOnLoopThread, "a wait on \(handle) resumed off its reactor's thread")
+        try checkResumedOnLoop("a wait on \(handle)")
         switch outcome {
         case .ready:
             // A job that ran between the wake-up and now may have closed the handle (and its
@@ -97,7 +97,9 @@ extension Reactor {
             budget -= 1
         } else {
             jobsSincePoll = Self.jobsBetweenPolls
-            await Task.yield()
+            // Not `Task.yield()`, which allocates a job for each yield (and, in a server whose
+            // tasks are isolated to the loop, started the global executor's threads).
+            _ = await Self.parkInScope { readyQueue.append(.resume($0)) }
         }
     }
 

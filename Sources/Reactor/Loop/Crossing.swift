@@ -29,13 +29,26 @@ extension Reactor {
     }
 
     /// Whether a `nonisolated(nonsending)` operation called with `isolation` (its caller's
-    /// `#isolation`) runs where it is called: on this reactor's thread and in no actor. An
-    /// actor's code can run on the loop thread (a task that prefers the reactor runs its actors
-    /// there), but a wait inside it resumes on the actor's executor, which may be draining on
-    /// another thread by then.
+    /// `#isolation`) runs where it is called: on this reactor's thread, in no actor or in an
+    /// actor isolated to the loop (whose executor is `asUnownedSerialExecutor()`). Another
+    /// actor's code can run on the loop thread (a task that prefers the reactor runs its
+    /// actors there), but a wait inside it resumes on that actor's executor, which may be
+    /// draining on another thread by then.
     @inlinable
     public func runsInPlace(_ isolation: (any Actor)?) -> Bool {
-        isolation == nil && isOnLoopThread
+        // An actor's code runs in a job of the loop's serial executor only if the actor is
+        // isolated to the loop: the runtime never lends that executor's thread to another.
+        (isolation == nil || runningIsolated) && isOnLoopThread
+    }
+
+    /// Checks where a wait resumed: on the loop thread, as every wait the loop wakes does
+    /// while it runs. A task isolated to the loop whose wake-up went through the global
+    /// executor (on the portable cancellation path) may come back only after the loop ended:
+    /// it finds the reactor shut down. Anything else is a bug of the loop's.
+    func checkResumedOnLoop(_ what: @autoclosure () -> String) throws {
+        if isOnLoopThread { return }
+        guard inbox.withLock({ $0.closed }) else { preconditionFailure("\(what()) resumed off its reactor's thread") }
+        throw ReactorError.shutDown(what())
     }
 
     /// Runs `body(arguments)` on this reactor's loop: in place when the caller is already

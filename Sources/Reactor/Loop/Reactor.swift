@@ -5,8 +5,9 @@ import Logging
 import Synchronization
 
 /// An event loop on one thread: epoll, a ready queue of jobs, a timer heap and the sockets
-/// registered with it. It is also the `TaskExecutor` (and `SerialExecutor`) its tasks run on,
-/// so a task woken by the loop continues on the loop's own thread without a hop.
+/// registered with it. It is also the `TaskExecutor` its tasks run on, so a task woken by the
+/// loop continues on the loop's own thread without a hop, and gives the `SerialExecutor` of
+/// actors isolated to the loop (`asUnownedSerialExecutor()`).
 ///
 /// `Reactor.run { reactor in ... }` is asyncio's `asyncio.run`: it runs the loop on the calling
 /// thread until the body returns. `Reactor.start()` gives a reactor on a thread of its own.
@@ -72,6 +73,8 @@ public final class Reactor: @unchecked Sendable {
     let slowJobThresholdNanoseconds: Int64?
     let exceptionHandler: (@Sendable (Reactor, ErrorContext) -> Void)?
     let poller: any Poller
+    /// The serial executor of actors isolated to the loop.
+    let isolation = LoopIsolation()
 
     // Loop-thread state.
     @exclusivity(unchecked) var readyQueue = Deque<ReadyWork>()
@@ -91,6 +94,8 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var waitingNanoseconds: Int64 = 0
     /// The address of the job the loop runs now (0 between jobs).
     @exclusivity(unchecked) var runningJob: UInt = 0
+    /// Whether that job runs isolated to the loop (an actor on `asUnownedSerialExecutor()`).
+    @usableFromInline @exclusivity(unchecked) var runningIsolated = false
     /// The first of the `WaitQueue`s that have waiters, linked through the queues themselves.
     @exclusivity(unchecked) unowned(unsafe) var firstWaitingQueue: WaitQueue?
     /// The signalfd of the reactor's ``SignalSequence``s, once it has one.
@@ -119,6 +124,7 @@ public final class Reactor: @unchecked Sendable {
         slowJobThresholdNanoseconds = configuration.debugMode ? configuration.slowJobThreshold.nanoseconds : nil
         exceptionHandler = configuration.exceptionHandler
         poller = try Self.makePoller(configuration.backend, logger: configuration.logger)
+        isolation.reactor = Unmanaged.passUnretained(self)
     }
 
     /// The call sites whose operations hopped onto the loop, each reported once in debug mode.

@@ -4,7 +4,12 @@
 /// `@Sendable` closures; the others (`callLater`) are made and run on the loop thread.
 @usableFromInline
 enum ReadyWork: @unchecked Sendable {
+    /// A job enqueued on the reactor as a task executor (a task that prefers the reactor).
     case job(UnownedJob)
+    /// A job enqueued on the reactor's serial executor (an actor isolated to the loop).
+    case isolatedJob(UnownedJob)
+    /// A task that yielded the loop (`consumeBudget`), to resume when the queue reaches it.
+    case resume(UnsafeContinuation<WaitOutcome, Never>)
     case callback(() -> Void)
 }
 
@@ -12,6 +17,8 @@ enum ReadyWork: @unchecked Sendable {
 struct Inbox {
     var work: [ReadyWork] = []
     var closed = false
+    /// Work taken since the reactor started, for `Statistics`.
+    var received: UInt64 = 0
 }
 
 /// The reactor is the executor of its tasks (the design article, "The reactor is the executor").
@@ -34,7 +41,7 @@ extension Reactor: TaskExecutor, SerialExecutor {
     }
 
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
+        UnownedSerialExecutor(ordinary: isolation)
     }
 
     public func isSameExclusiveExecutionContext(other: Reactor) -> Bool {
@@ -45,13 +52,14 @@ extension Reactor: TaskExecutor, SerialExecutor {
         precondition(isOnLoopThread, "expected to run on the reactor's loop thread")
     }
 
-    /// Hands work to the loop from another thread. Once the reactor has shut down, jobs go to
-    /// the global executor (so their tasks still finish) and callbacks are dropped.
+    /// Hands work to the loop from another thread. Once the reactor has shut down, work goes
+    /// where `handOverLate` sends it.
     @usableFromInline @discardableResult
     func enqueueFromOtherThread(_ work: ReadyWork) -> Bool {
         let accepted = inbox.withLock { inbox in
             if inbox.closed { return false }
             inbox.work.append(work)
+            inbox.received &+= 1
             // Pairs with the loop's `sleeping.store(true)` then `remoteWorkPending.load()`:
             // with both sequentially consistent, either the loop sees the work or we see it
             // sleeping. The wake-up is written under the lock, so it cannot come after
@@ -64,9 +72,7 @@ extension Reactor: TaskExecutor, SerialExecutor {
             }
             return true
         }
-        if !accepted, case .job(let job) = work {
-            globalConcurrentExecutor.enqueue(ExecutorJob(job))
-        }
+        if !accepted { handOverLate(work) }
         return accepted
     }
 
@@ -87,6 +93,27 @@ extension Reactor: TaskExecutor, SerialExecutor {
             let work = inbox.work
             inbox.work = []
             return work
+        }
+    }
+
+    /// Work that came after the loop's end: a task's job goes to the global executor and a job
+    /// isolated to the loop runs on its own (`LoopIsolation.runLate`), so the task still
+    /// finishes; a callback is dropped.
+    func handOverLate(_ work: ReadyWork) {
+        switch work {
+        case .job(let job): globalConcurrentExecutor.enqueue(ExecutorJob(job))
+        case .isolatedJob(let job): isolation.runLate(job)
+        case .resume(let continuation): continuation.resume(returning: .ready)
+        case .callback: break
+        }
+    }
+}
+
+extension ReadyWork {
+    var job: UnownedJob? {
+        switch self {
+        case .job(let job), .isolatedJob(let job): job
+        case .resume, .callback: nil
         }
     }
 }

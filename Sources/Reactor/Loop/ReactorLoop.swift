@@ -110,6 +110,13 @@ extension Reactor {
             runningJob = unsafeBitCast(job, to: UInt.self)
             job.runSynchronously(on: asUnownedTaskExecutor())
             runningJob = 0
+        case .isolatedJob(let job):
+            runningJob = unsafeBitCast(job, to: UInt.self)
+            runningIsolated = true
+            job.runSynchronously(on: UnownedSerialExecutor(ordinary: isolation))
+            runningIsolated = false
+            runningJob = 0
+        case .resume(let continuation): continuation.resume(returning: .ready)
         case .callback(let callback): callback()
         }
     }
@@ -158,8 +165,8 @@ extension Reactor {
         }
         // From here on the inbox refuses work. The callbacks that came in before it closed
         // still run on the loop thread (a release or a future's result from another thread
-        // touches state of the loop's); then the tasks they woke, and every job left, go to
-        // the global executor, and the loop is gone.
+        // touches state of the loop's); then the tasks they woke, and every job left, go
+        // where `handOverLate` sends them, and the loop is gone.
         // Appended one by one: Array(_:) of an empty Deque writes the count of the shared empty
         // array, which two loops shutting down at once would race on.
         var late = closeInbox()
@@ -170,14 +177,11 @@ extension Reactor {
         }
         wakeWaitQueues()
         for work in readyQueue { late.append(work) }
-        let jobs = late.compactMap { work -> UnownedJob? in
-            if case .job(let job) = work { return job }
-            return nil
-        }
         readyQueue.removeAll()
         cr_set_current_reactor(nil)
         poller.close()
-        for job in jobs { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+        // The callbacks among them have run.
+        for work in late { handOverLate(work) }
         let waiters = shutdownWaiters
         shutdownWaiters.removeAll()
         for waiter in waiters { waiter.resume() }

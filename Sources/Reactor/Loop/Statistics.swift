@@ -20,6 +20,9 @@ extension Reactor {
         public var registeredHandles: Int
         /// Async calls made off the loop that hopped onto it: the slow path of the crossing rule.
         public var hops: UInt64
+        /// Jobs and callbacks handed to the loop by other threads, through its locked inbox: a
+        /// task woken or an actor called off the loop, `callSoonThreadsafe`.
+        public var workFromOtherThreads: UInt64
     }
 
     /// Loop turns since the reactor started; from any thread.
@@ -32,7 +35,7 @@ extension Reactor {
         return Statistics(
             turns: turns.load(ordering: .relaxed), waitingTime: .nanoseconds(waitingNanoseconds), busyTime: .nanoseconds(elapsed - waitingNanoseconds),
             readyJobs: readyQueue.count, pendingTimers: timers.count, registeredHandles: sources.count,
-            hops: hops.load(ordering: .relaxed))
+            hops: hops.load(ordering: .relaxed), workFromOtherThreads: inbox.withLock { $0.received })
     }
 
     /// Starts timing the loop's waits for I/O, for `Statistics.waitingTime` and `busyTime`: two

@@ -26,7 +26,7 @@ extension Reactor {
                 continuation.resume(returning: .cancelled)
             }
         }
-        precondition(isOnLoopThread, "a sleep resumed off its reactor's thread")
+        try checkResumedOnLoop("a sleep")
         if outcome != .ready { throw CancellationError() }
     }
 

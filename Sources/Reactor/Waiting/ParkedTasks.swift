@@ -76,7 +76,12 @@ extension Reactor {
     /// Names a job the loop has just run, for debug mode's report of a slow one: a task by what
     /// it waits on now (its wait's id, as the monitor's `ps` has it), if it parked.
     func describe(_ work: ReadyWork) -> String {
-        guard case .job(let job) = work else { return "a callback (callSoonThreadsafe, callLater)" }
+        let job: UnownedJob
+        switch work {
+        case .job(let task), .isolatedJob(let task): job = task
+        case .resume: return "a task's return to the queue after it yielded the loop"
+        case .callback: return "a callback (callSoonThreadsafe, callLater)"
+        }
         let task = unsafeBitCast(job, to: UInt.self)
         guard let parked = parked(where: { $0.task == task }) else { return "a task, which is ready again or has finished" }
         return "a task, which then waited: \(parked.description)"

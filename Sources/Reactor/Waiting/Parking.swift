@@ -1,3 +1,5 @@
+import CReactor
+
 /// Parking a task on the loop with a cancellation handler: the one way every wait of the
 /// reactor suspends (handle directions, timers, `WaitQueue`, the blocking pool's callers).
 ///
@@ -14,6 +16,16 @@
 /// - With the trait, the public `withTaskCancellationHandler` and `withUnsafeContinuation`:
 ///   slower, and relying on nothing private. CI runs the whole suite both ways.
 extension Reactor {
+    /// Whether waits park through the runtime's private entry points (else the trait
+    /// `PortableCancellation` is on).
+    package static var parksThroughTheRuntime: Bool {
+        #if PortableCancellation
+        false
+        #else
+        true
+        #endif
+    }
+
     /// Parks the current task in `park`, which must store the continuation or resume it,
     /// without a cancellation handler: for a task whose `CancellationScope` has one.
     @inline(__always)
@@ -21,7 +33,10 @@ extension Reactor {
         #if PortableCancellation
         await withUnsafeContinuation(park)
         #else
-        await _unsafeInheritExecutor_withUnsafeContinuation(park)
+        await _unsafeInheritExecutor_withUnsafeContinuation { continuation in
+            resumesWhereItRuns(continuation)
+            park(continuation)
+        }
         #endif
     }
 
@@ -35,12 +50,19 @@ extension Reactor {
     nonisolated(nonsending) static func park(
         onCancel: @Sendable () -> Void, park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
     ) async -> WaitOutcome {
-        await withTaskCancellationHandler {
+        let outcome = await withTaskCancellationHandler {
             await withUnsafeContinuation(park)
         } onCancel: {
             onCancel()
         }
+        // The operation closure has no isolation of its own, so the wait resumed on the
+        // generic executor: a task isolated to the loop goes back to its actor.
+        let isolation = #isolation
+        if let isolation { await returnTo(isolation) }
+        return outcome
     }
+
+    private static func returnTo(_ actor: isolated any Actor) async {}
     #else
     /// Parks the current task in `park`, which must store the continuation or resume it, with
     /// `onCancel` installed as the task's cancellation handler until the task resumes.
@@ -63,9 +85,30 @@ extension Reactor {
         if record == nil && !Task.isCancelled {
             fatalError("swift_task_addCancellationHandler returned no record for a running task: build with the PortableCancellation trait")
         }
-        let outcome = await _unsafeInheritExecutor_withUnsafeContinuation(park)
+        let outcome = await _unsafeInheritExecutor_withUnsafeContinuation { continuation in
+            resumesWhereItRuns(continuation)
+            park(continuation)
+        }
         if let record { removeCancellationHandler(record: record) }
         return outcome
+    }
+
+    /// Makes `continuation` resume its task on the executor it runs on now, as the "inherit
+    /// executor" continuation promises: the runtime resumes on the executor in the
+    /// continuation's context, which it sets to the generic one. For a task that prefers the
+    /// reactor that is right (the preference brings it back to the loop); a task isolated to
+    /// the loop has no preference, so its continuation is set to resume on `LoopIsolation`.
+    @inline(__always)
+    static func resumesWhereItRuns(_ continuation: UnsafeContinuation<WaitOutcome, Never>) {
+        guard let current = cr_current_reactor(),
+            Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef({ $0.runningIsolated })
+        else { return }
+        // The continuation is its task; the task's resume context follows the 64-byte job
+        // header, and the context's ResumeToExecutor (public ABI) is at offset 48.
+        let task = unsafeBitCast(continuation, to: UnsafeMutableRawPointer.self)
+        let context = task.load(fromByteOffset: 64, as: UnsafeMutableRawPointer.self)
+        let loop = Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { $0.asUnownedSerialExecutor() }
+        context.storeBytes(of: loop, toByteOffset: 48, as: UnownedSerialExecutor.self)
     }
     #endif
 }
