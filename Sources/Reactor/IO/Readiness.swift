@@ -91,16 +91,22 @@ extension Reactor {
     /// A budget counts work, not calls: an operation that moved many bytes also calls
     /// `chargeBudget(bytes:)`, so a job that receives 256 KiB at a time (and parses them) yields
     /// as soon as one that makes many small calls.
-    @inline(__always)
+    @inlinable @inline(__always)
     public nonisolated(nonsending) func consumeBudget() async {
         if budget > 0 {
             budget -= 1
         } else {
-            jobsSincePoll = Self.jobsBetweenPolls
-            // Not `Task.yield()`, which allocates a job for each yield (and, in a server whose
-            // tasks are isolated to the loop, started the global executor's threads).
-            _ = await Self.parkInScope { readyQueue.append(.resume($0)) }
+            await yieldLoop()
         }
+    }
+
+    /// Yields the loop, looking at I/O before the task runs again. Not `Task.yield()`, which
+    /// allocates a job for each yield (and, in a server whose tasks are isolated to the loop,
+    /// started the global executor's threads).
+    @usableFromInline
+    nonisolated(nonsending) func yieldLoop() async {
+        jobsSincePoll = Self.jobsBetweenPolls
+        _ = await Self.parkInScope { readyQueue.append(.resume($0)) }
     }
 
     /// Counts the bytes an operation just moved against the running job's budget, one
