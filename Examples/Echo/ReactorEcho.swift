@@ -158,9 +158,7 @@ struct SockEchoServer: EchoServer {
         let bufferSize = options.bufferSize
         var workers: [SockEchoWorker] = []
         for listener in listeners {
-            let worker = SockEchoWorker(listener: listener, bufferSize: bufferSize)
-            await worker.start()
-            workers.append(worker)
+            workers.append(await Task(executorPreference: listener.reactor) { SockEchoWorker(listener: listener, bufferSize: bufferSize) }.value)
         }
         return SockEchoServer(workers: workers, address: bound)
     }
@@ -176,38 +174,32 @@ struct SockEchoServer: EchoServer {
 
 /// One reactor's part of the sock-level echo: one task per connection, all receiving into the
 /// worker's one buffer, so that no connection holds memory of its own while it is idle, nor
-/// keeps any after a burst. An actor isolated to the reactor's loop: its tasks run there
-/// without preferring the reactor.
-actor SockEchoWorker {
-    nonisolated let reactor: Reactor
+/// keeps any after a burst.
+final class SockEchoWorker: @unchecked Sendable {
+    let reactor: Reactor
     let listener: Socket
-    // The open connections, who waits for there to be none, and the buffer every connection
-    // receives into.
+    // Loop-thread state: the open connections, who waits for there to be none, and the
+    // buffer every connection receives into.
     private var connections: [ObjectIdentifier: Socket] = [:]
     private let idleWaiters: WaitQueue
-    private nonisolated(unsafe) let scratch: UnsafeMutableRawBufferPointer
+    private let scratch: UnsafeMutableRawBufferPointer
 
-    nonisolated var unownedExecutor: UnownedSerialExecutor { reactor.asUnownedSerialExecutor() }
-
+    /// Starts accepting; call it on the listener's reactor.
     init(listener: Socket, bufferSize: Int) {
         self.reactor = listener.reactor
         self.listener = listener
-        self.idleWaiters = WaitQueue(on: listener.reactor)
+        self.idleWaiters = WaitQueue(on: reactor)
         self.scratch = .allocate(byteCount: bufferSize, alignment: 16)
+        Task(executorPreference: reactor) { await self.acceptLoop() }
     }
 
     deinit { scratch.deallocate() }
-
-    /// Starts accepting.
-    func start() {
-        Task { await self.acceptLoop() }
-    }
 
     private func acceptLoop() async {
         while let (connection, _) = try? await reactor.sockAccept(listener) {
             try? connection.setOption(.noDelay, 1)
             connections[ObjectIdentifier(connection)] = connection
-            Task {
+            Task(executorPreference: reactor) {
                 let scope = self.reactor.enterCancellationScope()
                 try? await self.echo(connection)
                 self.reactor.exitCancellationScope(scope)

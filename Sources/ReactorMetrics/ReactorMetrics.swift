@@ -14,7 +14,7 @@ import Synchronization
 /// `reactor_loop_utilisation` (busy over the last interval, 0 to 1), `reactor_loop_lag_seconds`
 /// (a timer: how late the report's own timer ran, so how long a job that became ready waited
 /// for the loop), `reactor_ready_jobs`, `reactor_timers`, `reactor_registered_fds`,
-/// `reactor_hops_total`. Per blocking pool (label `pool`): `reactor_blocking_queued`,
+/// `reactor_hops_total`, `reactor_work_from_other_threads_total`. Per blocking pool (label `pool`): `reactor_blocking_queued`,
 /// `reactor_blocking_running`, `reactor_blocking_started_total`,
 /// `reactor_blocking_queueing_seconds_total`. For the process, `reactor_subprocesses_running`
 /// (reported by the first reactor). Per server and reactor (labels `server`,
@@ -89,7 +89,7 @@ extension Duration {
 private final class LoopReporter: @unchecked Sendable {
     let reactor: Reactor
     let lag: Metrics.Timer
-    private let turns, hops: Counter
+    private let turns, hops, workFromOtherThreads: Counter
     private let busy, waiting: FloatingPointCounter
     private let utilisation, readyJobs, timers, registeredHandles: Gauge
     private var last: Reactor.Statistics?
@@ -103,6 +103,7 @@ private final class LoopReporter: @unchecked Sendable {
         let dimensions = [("reactor", label)]
         turns = Counter(label: "reactor_loop_turns_total", dimensions: dimensions)
         hops = Counter(label: "reactor_hops_total", dimensions: dimensions)
+        workFromOtherThreads = Counter(label: "reactor_work_from_other_threads_total", dimensions: dimensions)
         busy = FloatingPointCounter(label: "reactor_loop_busy_seconds_total", dimensions: dimensions)
         waiting = FloatingPointCounter(label: "reactor_loop_waiting_seconds_total", dimensions: dimensions)
         utilisation = Gauge(label: "reactor_loop_utilisation", dimensions: dimensions)
@@ -119,6 +120,7 @@ private final class LoopReporter: @unchecked Sendable {
         let now = reactor.statistics()
         turns.moved(to: now.turns, from: last?.turns)
         hops.moved(to: now.hops, from: last?.hops)
+        workFromOtherThreads.moved(to: now.workFromOtherThreads, from: last?.workFromOtherThreads)
         busy.moved(to: now.busyTime, from: last?.busyTime)
         waiting.moved(to: now.waitingTime, from: last?.waitingTime)
         let busyDelta = (now.busyTime - (last?.busyTime ?? .zero)).inSeconds

@@ -184,6 +184,7 @@ final class RealClientTests: XCTestCase {
             XCTAssertGreaterThan(moved("reactor_loop_turns_total", reactor), 0, reactor)
             XCTAssertGreaterThan(moved("reactor_server_connections_accepted_total", reactor), 0, "both reactors accepted")
             XCTAssertNotNil(after["reactor_loop_utilisation \(reactor)"], reactor)
+            XCTAssertNotNil(after["reactor_work_from_other_threads_total \(reactor)"], reactor)
         }
         XCTAssertEqual(total(after, "reactor_server_connections_open"), 0)
         XCTAssertEqual(after["reactor_subprocesses_running "], 0, "the process's children, reported once")

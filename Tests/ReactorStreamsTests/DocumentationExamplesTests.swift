@@ -200,6 +200,41 @@ final class DocumentationExamplesTests: XCTestCase {
     }
 
     /// The ReactorStreams catalog's "Streams over any handle".
+    func testTheActorIsolatedToTheLoop() throws {
+        actor Session {
+            let reactor: Reactor
+            nonisolated var unownedExecutor: UnownedSerialExecutor { reactor.asUnownedSerialExecutor() }
+            init(reactor: Reactor) { self.reactor = reactor }
+
+            func echo(_ socket: Socket) async throws {
+                while true {
+                    let bytes = try await reactor.sockRecv(socket, maxBytes: 4096)
+                    if bytes.isEmpty { return }
+                    try await reactor.sockSendall(socket, bytes)
+                }
+            }
+        }
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close() }
+            let session = Session(reactor: reactor)
+            let echoing = Task {
+                defer { server.close() }
+                try await session.echo(server)
+            }
+            let payload = randomBytes(100_000, seed: 21)
+            let hopsBefore = reactor.statistics().hops
+            try await reactor.sockSendall(client, payload)
+            try client.shutdown(.write)
+            let echoed = try await receive(reactor, client, count: payload.count + 1)
+            try await echoing.value
+            XCTAssertTrue(echoed == payload)
+            if Reactor.parksThroughTheRuntime {
+                XCTAssertEqual(reactor.statistics().hops, hopsBefore, "the session's calls hopped")
+            }
+        }
+    }
+
     func testStreamsOverAPipe() throws {
         let text = try Reactor.run { reactor -> String in
             let (readEnd, writeEnd) = try await reactor.makePipe()

@@ -50,7 +50,7 @@ extension Reactor {
         }
         // Every operation runs on the loop thread, and so must its continuation: resuming
         // anywhere else would race on the loop's state (see `hop`).
-        try checkResumedOnLoop("a wait on \(handle)")
+        if !isOnLoopThread { try resumedOffLoop("a wait on \(handle)") }
         switch outcome {
         case .ready:
             // A job that ran between the wake-up and now may have closed the handle (and its

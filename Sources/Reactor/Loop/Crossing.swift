@@ -3,10 +3,11 @@ import Glibc
 
 /// The one rule for crossing onto the loop (the design article, "The crossing rule").
 ///
-/// - **In place**: a call made on this reactor's loop thread, outside any actor, runs where
-///   it is called. That is the fast path every per-message operation is built for.
-/// - **Hop**: an async call made anywhere else (another thread, the global executor, an
-///   actor, even an actor that happens to run on the loop thread) runs on the loop in a child
+/// - **In place**: a call made on this reactor's loop thread, outside any actor or in an
+///   actor isolated to the loop, runs where it is called. That is the fast path every
+///   per-message operation is built for.
+/// - **Hop**: an async call made anywhere else (another thread, the global executor, another
+///   actor, even one that happens to run on the loop thread) runs on the loop in a child
 ///   task that prefers the reactor, and the caller resumes where it was. Correct, but slower;
 ///   debug mode reports each call site whose operation hopped, once.
 /// - **Next turn**: a synchronous call that returns nothing (`close()`, `write`) made off the
@@ -38,17 +39,20 @@ extension Reactor {
     public func runsInPlace(_ isolation: (any Actor)?) -> Bool {
         // An actor's code runs in a job of the loop's serial executor only if the actor is
         // isolated to the loop: the runtime never lends that executor's thread to another.
-        (isolation == nil || runningIsolated) && isOnLoopThread
+        // The portable path parks through `withTaskCancellationHandler`, whose operation
+        // would leave the actor for the generic executor: there such an actor hops too.
+        (isolation == nil || (Self.parksThroughTheRuntime && runningIsolated)) && isOnLoopThread
     }
 
-    /// Checks where a wait resumed: on the loop thread, as every wait the loop wakes does
+    /// A wait that resumed off the loop thread, when every wait the loop wakes resumes on it
     /// while it runs. A task isolated to the loop whose wake-up went through the global
     /// executor (on the portable cancellation path) may come back only after the loop ended:
-    /// it finds the reactor shut down. Anything else is a bug of the loop's.
-    func checkResumedOnLoop(_ what: @autoclosure () -> String) throws {
-        if isOnLoopThread { return }
-        guard inbox.withLock({ $0.closed }) else { preconditionFailure("\(what()) resumed off its reactor's thread") }
-        throw ReactorError.shutDown(what())
+    /// it finds the reactor shut down. Anything else is a bug of the loop's. Not inlined: a
+    /// parked task's frame holds what its wait's code needs after the wait.
+    @inline(never)
+    func resumedOffLoop(_ what: String) throws -> Never {
+        guard inbox.withLock({ $0.closed }) else { preconditionFailure("\(what) resumed off its reactor's thread") }
+        throw ReactorError.shutDown(what)
     }
 
     /// Runs `body(arguments)` on this reactor's loop: in place when the caller is already

@@ -26,7 +26,7 @@ extension Reactor {
                 continuation.resume(returning: .cancelled)
             }
         }
-        try checkResumedOnLoop("a sleep")
+        if !isOnLoopThread { try resumedOffLoop("a sleep") }
         if outcome != .ready { throw CancellationError() }
     }
 

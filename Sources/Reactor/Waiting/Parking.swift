@@ -18,6 +18,7 @@ import CReactor
 extension Reactor {
     /// Whether waits park through the runtime's private entry points (else the trait
     /// `PortableCancellation` is on).
+    @usableFromInline
     package static var parksThroughTheRuntime: Bool {
         #if PortableCancellation
         false
@@ -50,19 +51,12 @@ extension Reactor {
     nonisolated(nonsending) static func park(
         onCancel: @Sendable () -> Void, park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
     ) async -> WaitOutcome {
-        let outcome = await withTaskCancellationHandler {
+        await withTaskCancellationHandler {
             await withUnsafeContinuation(park)
         } onCancel: {
             onCancel()
         }
-        // The operation closure has no isolation of its own, so the wait resumed on the
-        // generic executor: a task isolated to the loop goes back to its actor.
-        let isolation = #isolation
-        if let isolation { await returnTo(isolation) }
-        return outcome
     }
-
-    private static func returnTo(_ actor: isolated any Actor) async {}
     #else
     /// Parks the current task in `park`, which must store the continuation or resume it, with
     /// `onCancel` installed as the task's cancellation handler until the task resumes.
