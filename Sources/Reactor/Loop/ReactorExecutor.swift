@@ -108,12 +108,3 @@ extension Reactor: TaskExecutor, SerialExecutor {
         }
     }
 }
-
-extension ReadyWork {
-    var job: UnownedJob? {
-        switch self {
-        case .job(let job), .isolatedJob(let job): job
-        case .resume, .callback: nil
-        }
-    }
-}
