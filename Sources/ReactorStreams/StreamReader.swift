@@ -38,6 +38,8 @@ public final class StreamReader: @unchecked Sendable {
     // Loop-thread state.
     @exclusivity(unchecked) private var buffer = StreamBuffer()
     @exclusivity(unchecked) private var sawEOF = false
+    /// Whether the last recv filled what it asked for: more is likely waiting in the kernel.
+    @exclusivity(unchecked) private var lastReceiveWasFull = false
     @exclusivity(unchecked) private var storedError: (any Error)?
     /// The read waiting for data, or `startTransport` while its handshake reads.
     @exclusivity(unchecked) var waitingOperation: String?
@@ -80,7 +82,13 @@ public final class StreamReader: @unchecked Sendable {
         guard maxBytes > 0 else {
             throw ReactorError(.invalidArgument, "read size can not be less than zero (use read() to read until EOF)")
         }
-        if buffer.isEmpty && !sawEOF { try await fill("read") }
+        if buffer.isEmpty && !sawEOF {
+            if lastReceiveWasFull && maxBytes >= receiveSize {
+                await reactor.consumeBudget()
+                if let bytes = try receiveDirectly() { return bytes }
+            }
+            try await fill("read")
+        }
         return buffer.take(min(maxBytes, buffer.count))
     }
 
@@ -332,7 +340,7 @@ public final class StreamReader: @unchecked Sendable {
                 let space = buffer.freeSpace(atLeast: receiveSize)
                 let target = UnsafeMutableRawBufferPointer(rebasing: space.prefix(receiveSize))
                 var direction = Interest.read
-                if let received = try transport == nil ? handle.tryRead(into: target) : transport!.tryRead(into: target, waitIn: &direction) {
+                if let received = try tryReceive(into: target, waitIn: &direction) {
                     count = received
                     break
                 }
@@ -345,20 +353,60 @@ public final class StreamReader: @unchecked Sendable {
                     try await handle.waitOnLoop(direction)
                 }
             }
-            if count == 0 {
-                sawEOF = true
-            } else {
-                buffer.didAppend(count)
-                receivedBytes &+= UInt64(truncatingIfNeeded: count)
-                reactor.chargeBudget(bytes: count)
-                if count == receiveSize { receiveSize = min(receiveSize * 2, limit, Self.maxReceiveSize) }
-            }
+            buffer.didAppend(count)
+            didReceive(count)
         } catch {
             // A failed syscall or a layer's error (TLS) is kept, as asyncio's set_exception;
             // the reactor's own conditions (a busy direction) and cancellation are not.
             keepIfFailure(error)
             throw error
         }
+    }
+
+    /// `read(_:)` after a full recv, with nothing buffered: one recv straight into the array it
+    /// returns, so a bulk stream's bytes are not copied out of the buffer (Rust's `BufReader`
+    /// bypass). It asks for `receiveSize`, as `fill` would: no more syscalls than through the
+    /// buffer. Nil when no data is there (the attempt cleared the readiness, so `fill` waits
+    /// without another syscall), or another read waits (`fill` says so). Out of line: the
+    /// frame of a read parked in `fill` stays as it was.
+    @inline(never)
+    private func receiveDirectly() throws -> [UInt8]? {
+        guard buffer.isEmpty, !sawEOF, waitingOperation == nil else { return nil }
+        var received: Int?
+        do {
+            let bytes = try [UInt8](unsafeUninitializedCapacity: receiveSize) { space, initialized in
+                var direction = Interest.read
+                received = try tryReceive(into: UnsafeMutableRawBufferPointer(start: space.baseAddress, count: receiveSize), waitIn: &direction)
+                initialized = received ?? 0
+            }
+            guard let received else { return nil }
+            didReceive(received)
+            return bytes
+        } catch {
+            keepIfFailure(error)
+            throw error
+        }
+    }
+
+    /// One recv into `target`, through the transport if there is one: the byte count (0 at
+    /// EOF), or nil when the data is not there yet (`direction` says what to wait for).
+    @inline(__always)
+    private func tryReceive(into target: UnsafeMutableRawBufferPointer, waitIn direction: inout Interest) throws -> Int? {
+        try transport == nil ? handle.tryRead(into: target) : transport!.tryRead(into: target, waitIn: &direction)
+    }
+
+    /// Counts a recv of `count` bytes (0: EOF) that asked for `receiveSize`: a full one doubles
+    /// the next, up to the limit.
+    @inline(__always)
+    private func didReceive(_ count: Int) {
+        lastReceiveWasFull = count == receiveSize
+        guard count > 0 else {
+            sawEOF = true
+            return
+        }
+        receivedBytes &+= UInt64(truncatingIfNeeded: count)
+        reactor.chargeBudget(bytes: count)
+        if lastReceiveWasFull { receiveSize = min(receiveSize * 2, limit, Self.maxReceiveSize) }
     }
 
     @inline(never)

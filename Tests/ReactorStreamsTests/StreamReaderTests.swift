@@ -288,6 +288,75 @@ final class StreamReaderTests: XCTestCase {
             XCTAssertTrue(received == payload)
         }
     }
+
+    func testAReadAfterAFullRecvReceivesStraightIntoTheArrayItReturns() throws {
+        try withReader { f in
+            // The first recv asks for the initial receive size and fills it: the next asks for twice that.
+            let full = randomBytes(StreamReader.initialReceiveSize, seed: 11)
+            try await f.reactor.sockSendall(f.peer, full)
+            let first = try await f.reader.read(1 << 16)
+            XCTAssertEqual(first, full)
+            let tail = randomBytes(100, seed: 12)
+            try await f.reactor.sockSendall(f.peer, tail)
+            let second = try await f.reader.read(1 << 16)
+            XCTAssertEqual(second, tail)
+            XCTAssertGreaterThanOrEqual(second.capacity, 2 * StreamReader.initialReceiveSize, "received into the array, not copied out of the buffer")
+            XCTAssertFalse(f.reader.holdsMemory)
+            // A short recv went back to the buffer; a full one (twice the size now) comes out of it, then EOF is met straight.
+            let twice = randomBytes(2 * StreamReader.initialReceiveSize, seed: 13)
+            try await f.reactor.sockSendall(f.peer, twice)
+            try f.sendEOF()
+            let third = try await f.reader.read(1 << 16)
+            XCTAssertEqual(third, twice)
+            let atEnd = try await f.reader.read(1 << 16)
+            XCTAssertEqual(atEnd, [])
+            XCTAssertTrue(f.reader.atEOF)
+            XCTAssertFalse(f.reader.holdsMemory)
+        }
+    }
+
+    func testASecondReaderAfterAFullRecvStillGetsAClearError() throws {
+        try withReader { f in
+            try await f.reactor.sockSendall(f.peer, randomBytes(StreamReader.initialReceiveSize, seed: 14))
+            _ = try await f.reader.read(1 << 16)
+            let first = Task(executorPreference: f.reactor) { try await f.reader.read(1 << 16) }
+            try await waitUntil(f.reactor, "the first reader waits") { f.reactor.isWaiting(f.reader.handle, .read) }
+            do {
+                _ = try await f.reader.read(1 << 16)
+                XCTFail("a second concurrent read was allowed")
+            } catch let error as ReactorError {
+                XCTAssertEqual(error.code, .busy)
+            }
+            try await f.send("for the first")
+            let firstReaders = try await first.value
+            XCTAssertEqual(text(firstReaders), "for the first")
+        }
+    }
+
+    func testABulkStreamArrivesWholeAndInOrderThroughLargeAndSmallReads() throws {
+        try withReader { f in
+            let bytes = randomBytes(4 << 20, seed: 15)
+            let sending = Task(executorPreference: f.reactor) {
+                try await f.reactor.sockSendall(f.peer, bytes)
+                try f.sendEOF()
+            }
+            var received: [UInt8] = []
+            var reads = 0
+            while true {
+                reads += 1
+                // Mostly large reads (straight into their arrays after a full recv), every
+                // fifth a small one (out of the buffer).
+                let chunk = try await f.reader.read(reads % 5 == 0 ? 700 : 1 << 16)
+                if chunk.isEmpty { break }
+                received += chunk
+            }
+            try await sending.value
+            XCTAssertEqual(received.count, bytes.count)
+            XCTAssertTrue(received == bytes, "the stream arrived out of order or changed")
+            XCTAssertEqual(f.reader.receivedByteCount, UInt64(bytes.count))
+            XCTAssertFalse(f.reader.holdsMemory)
+        }
+    }
 }
 
 func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
