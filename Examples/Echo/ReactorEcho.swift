@@ -158,7 +158,9 @@ struct SockEchoServer: EchoServer {
         let bufferSize = options.bufferSize
         var workers: [SockEchoWorker] = []
         for listener in listeners {
-            workers.append(await Task(executorPreference: listener.reactor) { SockEchoWorker(listener: listener, bufferSize: bufferSize) }.value)
+            let worker = SockEchoWorker(listener: listener, bufferSize: bufferSize)
+            await worker.start()
+            workers.append(worker)
         }
         return SockEchoServer(workers: workers, address: bound)
     }
@@ -174,38 +176,48 @@ struct SockEchoServer: EchoServer {
 
 /// One reactor's part of the sock-level echo: one task per connection, all receiving into the
 /// worker's one buffer, so that no connection holds memory of its own while it is idle, nor
-/// keeps any after a burst.
-final class SockEchoWorker: @unchecked Sendable {
-    let reactor: Reactor
+/// keeps any after a burst. An actor isolated to the reactor's loop: its tasks run there
+/// without preferring the reactor.
+actor SockEchoWorker {
+    nonisolated let reactor: Reactor
     let listener: Socket
-    // Loop-thread state: the open connections, who waits for there to be none, and the
-    // buffer every connection receives into.
+    // The open connections, an event set while there are none, and the buffer every
+    // connection receives into. The event, not a wake-up when the last one ends: where a
+    // wait hops (the portable cancellation path), the actor runs other tasks between
+    // checking the connections and the wait beginning.
     private var connections: [ObjectIdentifier: Socket] = [:]
-    private let idleWaiters: WaitQueue
-    private let scratch: UnsafeMutableRawBufferPointer
+    private let idle: Event
+    private nonisolated(unsafe) let scratch: UnsafeMutableRawBufferPointer
 
-    /// Starts accepting; call it on the listener's reactor.
+    nonisolated var unownedExecutor: UnownedSerialExecutor { reactor.asUnownedSerialExecutor() }
+
     init(listener: Socket, bufferSize: Int) {
         self.reactor = listener.reactor
         self.listener = listener
-        self.idleWaiters = WaitQueue(on: reactor)
+        self.idle = Event(on: listener.reactor)
         self.scratch = .allocate(byteCount: bufferSize, alignment: 16)
-        Task(executorPreference: reactor) { await self.acceptLoop() }
     }
 
     deinit { scratch.deallocate() }
+
+    /// Starts accepting.
+    func start() {
+        idle.set()
+        Task { await self.acceptLoop() }
+    }
 
     private func acceptLoop() async {
         while let (connection, _) = try? await reactor.sockAccept(listener) {
             try? connection.setOption(.noDelay, 1)
             connections[ObjectIdentifier(connection)] = connection
-            Task(executorPreference: reactor) {
+            idle.clear()
+            Task {
                 let scope = self.reactor.enterCancellationScope()
                 try? await self.echo(connection)
                 self.reactor.exitCancellationScope(scope)
                 connection.close()
                 self.connections[ObjectIdentifier(connection)] = nil
-                if self.connections.isEmpty { self.idleWaiters.wakeAll() }
+                if self.connections.isEmpty { self.idle.set() }
             }
         }
     }
@@ -226,20 +238,14 @@ final class SockEchoWorker: @unchecked Sendable {
         }
     }
 
-    /// Stops accepting and waits up to `gracePeriod` for the connections to end; on the
-    /// worker's reactor.
+    /// Stops accepting and waits up to `gracePeriod` for the connections to end.
     func stop(gracePeriod: Duration) async {
         listener.close()
-        let ended: Void? = try? await reactor.withTimeout(gracePeriod) { await self.waitUntilIdle() }
+        let ended: Void? = try? await reactor.withTimeout(gracePeriod) { try await self.idle.wait() }
         if ended == nil {
             for connection in connections.values { connection.close() }
-            await waitUntilIdle()
+            try? await idle.wait()
         }
-    }
-
-    private func waitUntilIdle() async {
-        if connections.isEmpty { return }
-        try? await idleWaiters.wait()
     }
 }
 

@@ -31,7 +31,8 @@ extension Reactor {
 
     /// Whether a `nonisolated(nonsending)` operation called with `isolation` (its caller's
     /// `#isolation`) runs where it is called: on this reactor's thread, in no actor or in an
-    /// actor isolated to the loop (whose executor is `asUnownedSerialExecutor()`). Another
+    /// actor isolated to the loop (whose executor is `asUnownedSerialExecutor()`; on the
+    /// portable cancellation path, only for a task without an executor preference). Another
     /// actor's code can run on the loop thread (a task that prefers the reactor runs its
     /// actors there), but a wait inside it resumes on that actor's executor, which may be
     /// draining on another thread by then.
@@ -39,9 +40,7 @@ extension Reactor {
     public func runsInPlace(_ isolation: (any Actor)?) -> Bool {
         // An actor's code runs in a job of the loop's serial executor only if the actor is
         // isolated to the loop: the runtime never lends that executor's thread to another.
-        // The portable path parks through `withTaskCancellationHandler`, whose operation
-        // would leave the actor for the generic executor: there such an actor hops too.
-        (isolation == nil || (Self.parksThroughTheRuntime && runningIsolated)) && isOnLoopThread
+        (isolation == nil || (runningIsolated && Self.parksWithoutLeavingTheActor)) && isOnLoopThread
     }
 
     /// A wait that resumed off the loop thread, when every wait the loop wakes resumes on it

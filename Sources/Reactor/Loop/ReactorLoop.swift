@@ -113,7 +113,7 @@ extension Reactor {
         case .isolatedJob(let job):
             runningJob = unsafeBitCast(job, to: UInt.self)
             runningIsolated = true
-            job.runSynchronously(on: UnownedSerialExecutor(ordinary: isolation))
+            job.runSynchronously(on: asUnownedSerialExecutor())
             runningIsolated = false
             runningJob = 0
         case .resume(let continuation): continuation.resume(returning: .ready)

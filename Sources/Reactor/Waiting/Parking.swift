@@ -27,6 +27,22 @@ extension Reactor {
         #endif
     }
 
+    /// Whether a task running isolated to the loop parks without leaving the actor, so that
+    /// its calls may run in place: a check and the wait that follows it must not let the
+    /// actor run other jobs in between. Always on the fast path, which parks in the caller's
+    /// executor. The portable path parks through functions isolated to the caller's actor;
+    /// the runtime enters each of them without a switch only when the task executor it runs
+    /// on is the task's preference, and an actor's jobs run on none, so there a task that
+    /// prefers an executor hops.
+    @inlinable
+    package static var parksWithoutLeavingTheActor: Bool {
+        #if PortableCancellation
+        withUnsafeCurrentTask { $0?.unownedTaskExecutor == nil }
+        #else
+        true
+        #endif
+    }
+
     /// Parks the current task in `park`, which must store the continuation or resume it,
     /// without a cancellation handler: for a task whose `CancellationScope` has one.
     @inline(__always)
@@ -51,11 +67,22 @@ extension Reactor {
     nonisolated(nonsending) static func park(
         onCancel: @Sendable () -> Void, park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
     ) async -> WaitOutcome {
-        await withTaskCancellationHandler {
-            await withUnsafeContinuation(park)
-        } onCancel: {
-            onCancel()
-        }
+        await Self.park(isolatedTo: #isolation, onCancel: onCancel, park)
+    }
+
+    /// The operation captures `isolation`, so it parks in the caller's actor rather than on
+    /// the generic executor. The continuation resumes on the generic executor, and the task
+    /// returns to the actor from there: for a task without a preference, through the global
+    /// pool.
+    private static func park(
+        isolatedTo isolation: isolated (any Actor)?, onCancel: @Sendable () -> Void,
+        _ park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
+    ) async -> WaitOutcome {
+        await withTaskCancellationHandler(
+            operation: {
+                _ = isolation
+                return await withUnsafeContinuation(isolation: isolation, park)
+            }, onCancel: onCancel, isolation: isolation)
     }
     #else
     /// Parks the current task in `park`, which must store the continuation or resume it, with
@@ -114,3 +141,4 @@ func addCancellationHandler(handler: () -> Void) -> UnsafeRawPointer?
 @_silgen_name("cr_task_remove_cancellation_handler")
 func removeCancellationHandler(record: UnsafeRawPointer)
 #endif
+
