@@ -141,4 +141,3 @@ func addCancellationHandler(handler: () -> Void) -> UnsafeRawPointer?
 @_silgen_name("cr_task_remove_cancellation_handler")
 func removeCancellationHandler(record: UnsafeRawPointer)
 #endif
-
