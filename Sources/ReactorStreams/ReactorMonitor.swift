@@ -5,10 +5,12 @@ import Synchronization
 /// A console into running reactors, in the manner of aiomonitor: a Unix-domain socket that
 /// answers one command a line, for `nc -U` or `socat`:
 ///
-/// - `ps`: every parked task (`Reactor.parkedTasks()`), a line each: the id of its wait, then
-///   what it waits on (a socket's read or write with the fd and the peer's address and port,
-///   a queue and what it belongs to, a sleep and the time left), and for how long at least: the
-///   monitor looks at the waits once a second, and a wait's id is never reused.
+/// - `ps`: every parked task (`Reactor.parkedTasks()`), a line each: its id, then what it
+///   waits on (a socket's read or write with the fd and the peer's address and port, a queue
+///   and what it belongs to, a sleep and the time left), and for how long at least: the
+///   monitor looks at the waits once a second, and a wait's id is never reused. The id is the
+///   reactor's index in `reactors` and its wait's id there, as in `1:42`: each reactor numbers
+///   its own waits.
 /// - `where ID`: that task's line. (A parked task's async frames cannot be walked from here.)
 /// - `cancel ID`: cancels the task parked in that wait, as `Task.cancel()` would; a server's
 ///   connection task then ends and its connection closes. A task that has moved on to another
@@ -101,7 +103,7 @@ public final class ReactorMonitor: Sendable {
         case ("help", 1):
             return """
                 ps           every parked task: its wait's id, and what it waits on
-                where ID     what the task in wait ID waits on
+                where ID     what the task in wait ID (REACTOR:WAIT, as ps lists it) waits on
                 cancel ID    cancels the task in wait ID (a connection's task: its connection closes)
                 stats        each reactor's loop statistics
                 quit         ends this session
@@ -113,13 +115,13 @@ public final class ReactorMonitor: Sendable {
                 (["reactor \(index): \(tasks.count) parked tasks"] + tasks.map { describe($0, on: index) }).joined(separator: "\n")
             }
         case ("where", 2):
-            guard let id = UInt64(words[1]) else { return "where: '\(words[1])' is not a task id" }
-            let answers = await eachReactor { _, reactor in reactor.parkedTask(id) }
-            return lines(answers, none: "no parked task \(id)") { index, task in task.map { describe($0, on: index) } ?? "" }
+            guard let (index, id) = taskID(words[1]) else { return "where: '\(words[1])' is not a task id (REACTOR:WAIT, as ps lists it)" }
+            let answers = await eachReactor(only: index) { _, reactor in reactor.parkedTask(id) }
+            return lines(answers, none: "no parked task \(words[1])") { index, task in task.map { describe($0, on: index) } ?? "" }
         case ("cancel", 2):
-            guard let id = UInt64(words[1]) else { return "cancel: '\(words[1])' is not a task id" }
-            let answers = await eachReactor { _, reactor in reactor.cancelParkedTask(id) }
-            return lines(answers, none: "no parked task \(id)") { index, cancelled in cancelled ? "cancelled \(id) on reactor \(index)" : "" }
+            guard let (index, id) = taskID(words[1]) else { return "cancel: '\(words[1])' is not a task id (REACTOR:WAIT, as ps lists it)" }
+            let answers = await eachReactor(only: index) { _, reactor in reactor.cancelParkedTask(id) }
+            return lines(answers, none: "no parked task \(words[1])") { index, cancelled in cancelled ? "cancelled \(index):\(id)" : "" }
         case ("stats", 1):
             let answers = await eachReactor { _, reactor in reactor.statistics() }
             return lines(answers) { index, stats in
@@ -131,6 +133,13 @@ public final class ReactorMonitor: Sendable {
         }
     }
 
+    /// The reactor's index and the wait's id in a task id as `ps` lists it, `1:42`.
+    private func taskID(_ word: String) -> (reactor: Int, wait: UInt64)? {
+        let parts = word.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let index = Int(parts[0]), reactors.indices.contains(index), let id = UInt64(parts[1]) else { return nil }
+        return (index, id)
+    }
+
     // MARK: - Asking the reactors
 
     /// Why a reactor gave no answer.
@@ -140,14 +149,14 @@ public final class ReactorMonitor: Sendable {
         case late
     }
 
-    /// `question`'s answer from each reactor, asked on every loop at once. A reactor that does
-    /// not answer within `patience` is blocked if its loop is still in the turn it was in, and
-    /// a question that reaches a loop later is not asked any more.
+    /// `question`'s answer from each reactor (or the one at `only`), asked on every loop at
+    /// once. A reactor that does not answer within `patience` is blocked if its loop is still
+    /// in the turn it was in, and a question that reaches a loop later is not asked any more.
     private nonisolated(nonsending) func eachReactor<T: Sendable>(
-        _ question: @escaping @Sendable (Int, Reactor) -> T
+        only: Int? = nil, _ question: @escaping @Sendable (Int, Reactor) -> T
     ) async -> [(index: Int, answer: Result<T, Unanswered>)] {
         let wanted = Atomic<Bool>(true)
-        let asked = reactors.enumerated().map { index, reactor in
+        let asked = reactors.enumerated().filter { only == nil || $0.offset == only }.map { index, reactor in
             let answer = Future<T>(on: own)
             let turn = reactor.turnCount
             let queued = reactor.callSoonThreadsafe {
@@ -205,11 +214,12 @@ public final class ReactorMonitor: Sendable {
         }
     }
 
+    /// The task's line in `ps`: its id (`taskID`), how long it has been parked if the monitor
+    /// saw its wait before, and what it waits on.
     private func describe(_ task: Reactor.ParkedTask, on index: Int) -> String {
-        guard let since = firstSeen.withLock({ $0[index]?[task.id] }) else { return task.description }
-        let tenths = (ContinuousClock.now - since).nanoseconds / 100_000_000
-        guard tenths > 0 else { return task.description }
-        return "\(task.id) (parked for at least \(tenths / 10).\(tenths % 10) s) waiting: \(task.waitDescription)"
+        let tenths = firstSeen.withLock { $0[index]?[task.id] }.map { (ContinuousClock.now - $0).nanoseconds / 100_000_000 } ?? 0
+        let parked = tenths > 0 ? " (parked for at least \(tenths / 10).\(tenths % 10) s)" : ""
+        return "\(index):\(task.id)\(parked) waiting: \(task.waitDescription)"
     }
 
     /// Looks at the parked waits once a second, so that `ps` can say how long each has waited.

@@ -72,7 +72,9 @@ final class RealClientTests: XCTestCase {
         }
         let connections = ps.split(separator: "\n").filter { $0.contains(" waiting: read fd ") && $0.contains(" peer 127.0.0.1:") }
         XCTAssertGreaterThan(connections.count, 0, ps)
-        XCTAssertTrue(connections.allSatisfy { UInt($0.split(separator: " ")[0].replacingOccurrences(of: "monitor> ", with: "")) != nil }, ps)
+        // Each line begins with the task's id: the reactor's index, then its wait's number.
+        let ids = connections.map { $0.split(separator: " ")[0].replacingOccurrences(of: "monitor> ", with: "").split(separator: ":") }
+        XCTAssertTrue(ids.allSatisfy { $0.count == 2 && $0[0] == "0" && UInt64($0[1]) != nil }, ps)
         let stats = try ask("stats")
         XCTAssertTrue(stats.contains("reactor 0: turns "), stats)
         XCTAssertTrue(load.isRunning, "the load ran throughout")

@@ -99,10 +99,13 @@ final class MonitorTests: XCTestCase {
             XCTAssertTrue(ps.contains("local 127.0.0.1:\(server.port!)"), "the accept loop: \(ps)")
             // `where` answers the same line; `cancel` cuts the first connection only.
             let first = ids[ports[0]]!
-            let answers = try await Self.ask(path, ["where \(first)", "cancel \(first)", "cancel 12345"], on: reactor)
+            let answers = try await Self.ask(path, ["where \(first)", "cancel \(first)", "cancel 0:12345", "cancel 12345", "cancel 1:1"], on: reactor)
+            XCTAssertTrue(first.hasPrefix("0:"), first)
             XCTAssertTrue(answers[0].contains("peer 127.0.0.1:\(ports[0])"), answers[0])
-            XCTAssertEqual(answers[1], "cancelled \(first) on reactor 0\n")
-            XCTAssertEqual(answers[2], "no parked task 12345\n")
+            XCTAssertEqual(answers[1], "cancelled \(first)\n")
+            XCTAssertEqual(answers[2], "no parked task 0:12345\n")
+            XCTAssertEqual(answers[3], "cancel: '12345' is not a task id (REACTOR:WAIT, as ps lists it)\n")
+            XCTAssertEqual(answers[4], "cancel: '1:1' is not a task id (REACTOR:WAIT, as ps lists it)\n", "there is no reactor 1")
             let eof = try await reactor.sockRecv(clients[0], maxBytes: 10)
             XCTAssertEqual(eof, [], "the cancelled connection was closed")
             for client in clients.dropFirst() {
@@ -114,6 +117,35 @@ final class MonitorTests: XCTestCase {
             try await waiter.value
             await monitor.stop()
             XCTAssertEqual(access(path, F_OK), -1, "the socket file is gone")
+        }
+    }
+
+    /// Each reactor numbers its own waits, so two reactors' first waits have the same number:
+    /// the monitor's ids name the reactor too, and `cancel` reaches one task.
+    func testAWaitsIdNamesOneWaitAcrossReactors() throws {
+        try runReactor(timeout: .seconds(60)) { reactor in
+            let others = try (0..<2).map { _ in try Reactor.start() }
+            let sleepers = others.map { other in Task(executorPreference: other) { try await other.sleep(for: .seconds(60)) } }
+            let path = Self.socketPath("reactors")
+            let monitor = try await ReactorMonitor.start(path: path, reactors: others)
+            var ps = ""
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ps.components(separatedBy: " waiting: sleep ").count < 3 && ContinuousClock.now < deadline {
+                ps = try await Self.ask(path, ["ps"], on: reactor)[0]
+            }
+            func sleeps(_ ps: String) -> [String] {
+                ps.split(separator: "\n").filter { $0.contains(" waiting: sleep ") }.map { String($0.split(separator: " ")[0]) }
+            }
+            let ids = sleeps(ps)
+            XCTAssertEqual(ids.count, 2, ps)
+            XCTAssertEqual(Set(ids).count, 2, "one id for two waits: \(ps)")
+            let answers = try await Self.ask(path, ["cancel \(ids[0])", "ps"], on: reactor)
+            XCTAssertEqual(answers[0], "cancelled \(ids[0])\n")
+            XCTAssertEqual(sleeps(answers[1]), [ids[1]], answers[1])
+            await assertThrows(CancellationError.self, sleepers[0])
+            sleepers[1].cancel()
+            await monitor.stop()
+            for other in others { await other.shutdown() }
         }
     }
 
