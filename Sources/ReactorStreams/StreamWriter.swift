@@ -45,15 +45,15 @@ public final class StreamWriter: @unchecked Sendable {
     @exclusivity(unchecked) private var queue = Deque<UnsafeMutableRawBufferPointer>()
     /// Bytes of the first queued chunk already sent.
     @exclusivity(unchecked) private var sentOfFirst = 0
-    @exclusivity(unchecked) private var queuedBytes = 0
+    @usableFromInline @exclusivity(unchecked) private(set) var queuedBytes = 0
     @exclusivity(unchecked) private var sentBytes: UInt64 = 0
     @exclusivity(unchecked) private var isFlushing = false
     /// While `startTransport` runs its handshake, the stream is the layer's.
     @exclusivity(unchecked) var isStartingTransport = false
     @exclusivity(unchecked) private var eofRequested = false
     @exclusivity(unchecked) private var closeRequested = false
-    @exclusivity(unchecked) private var isClosed = false
-    @exclusivity(unchecked) private var lostError: (any Error)?
+    @usableFromInline @exclusivity(unchecked) private(set) var isClosed = false
+    @usableFromInline @exclusivity(unchecked) private(set) var lostError: (any Error)?
     @exclusivity(unchecked) private var closeTimer: TimerHandle?
     /// Tasks in `drain()`; woken when the queue drains, the connection is lost or closed.
     private let drainWaiters: WaitQueue
@@ -192,7 +192,20 @@ public final class StreamWriter: @unchecked Sendable {
 
     /// Waits while more than `highWaterMark` bytes are queued, until at most `lowWaterMark`
     /// are. Throws `ReactorError(.connectionLost)` if the connection is lost or closed.
+    ///
+    /// With nothing to wait for, the common case, it runs in the caller's frame: no async call
+    /// of its own, so no frame of its own to allocate.
+    @inlinable
     public nonisolated(nonsending) func drain(file: StaticString = #fileID, line: UInt = #line) async throws {
+        guard handle.reactor.runsInPlace(#isolation), queuedBytes <= highWaterMark, lostError == nil, !isClosed else {
+            return try await drainWaiting(file: file, line: line)
+        }
+        await handle.reactor.consumeBudget()
+    }
+
+    /// `drain()` off the loop, or when it waits or throws.
+    @usableFromInline
+    nonisolated(nonsending) func drainWaiting(file: StaticString, line: UInt) async throws {
         guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.drain() } }
         try throwIfClosed()
         guard queuedBytes > highWaterMark else {
