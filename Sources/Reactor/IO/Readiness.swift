@@ -27,8 +27,8 @@ extension Reactor {
             poller.willWaitToWrite(fd: handle.fd, generation: handle.generation)
         }
         let id = nextWaiterID()
-        func install(_ continuation: UnsafeContinuation<WaitOutcome, Never>) {
-            if Task.isCancelled {
+        func install(_ continuation: UnsafeContinuation<WaitOutcome, Never>, cancelled: Bool) {
+            if cancelled {
                 continuation.resume(returning: .cancelled)
             } else {
                 // Nothing ran since the check above: the source is still this handle's.
@@ -38,7 +38,8 @@ extension Reactor {
         let outcome: WaitOutcome
         if let scope = currentCancellationScope() {
             scope.parked = (handle.fd, handle.generation, interest, id)
-            outcome = await Self.parkInScope(install)
+            // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
+            outcome = await Self.parkInScope { install($0, cancelled: scope.isCancelled) }
             scope.parked = nil
         } else {
             outcome = await Self.park(
@@ -46,7 +47,7 @@ extension Reactor {
                     self.runOnLoopNowOrNextTurn((self, handle.fd, handle.generation)) { reactor, fd, generation in
                         reactor.cancelWait(fd: fd, generation: generation, interest: interest, id: id)
                     }
-                }, park: install)
+                }, park: { install($0, cancelled: Task.isCancelled) })
         }
         // Every operation runs on the loop thread, and so must its continuation: resuming
         // anywhere else would race on the loop's state (see `hop`).

@@ -3,12 +3,14 @@
 /// whichever of them is parked when the task is cancelled. Adding and removing a handler
 /// takes the task's status lock; a connection task waits on its socket for every message.
 ///
-/// A wait that begins after the cancellation sees it (`Task.isCancelled`) and does not park;
-/// one parked before it is found by the handler's hop onto the loop, which runs after the
-/// cancellation was recorded: both run on the loop thread, so one of the two always holds.
+/// The handler's hop onto the loop marks the scope cancelled and cancels the wait parked then,
+/// if any; a wait that begins after the hop sees the mark and does not park. Both run on the
+/// loop thread, so one of the two always holds.
 package final class CancellationScope: @unchecked Sendable {  // touched on the loop thread only
     /// The wait of the scope's task that is parked now, if any.
     var parked: (fd: Int32, generation: UInt32, interest: Interest, id: UInt64)?
+    /// Set by the cancellation handler's hop onto the loop.
+    var isCancelled = false
     /// The task's cancellation handler, kept here for as long as the runtime holds it.
     var onCancel: (@Sendable () -> Void)?
     var record: UnsafeRawPointer?
@@ -37,6 +39,7 @@ extension Reactor {
         let scope = CancellationScope(key: unsafeBitCast(task, to: UInt.self))
         scope.onCancel = { [self] in
             _ = runOnLoopNowOrNextTurn((self, scope)) { reactor, scope in
+                scope.isCancelled = true
                 guard let parked = scope.parked else { return }
                 reactor.cancelWait(fd: parked.fd, generation: parked.generation, interest: parked.interest, id: parked.id)
             }
