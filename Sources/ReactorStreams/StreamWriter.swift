@@ -203,15 +203,12 @@ public final class StreamWriter: @unchecked Sendable {
         await handle.reactor.consumeBudget()
     }
 
-    /// `drain()` off the loop, or when it waits or throws.
+    /// `drain()` off the loop, or when it waits or throws: on the loop, the connection is lost
+    /// or closed, or more than `highWaterMark` bytes are queued.
     @usableFromInline
     nonisolated(nonsending) func drainWaiting(file: StaticString, line: UInt) async throws {
         guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.drain() } }
         try throwIfClosed()
-        guard queuedBytes > highWaterMark else {
-            await reactor.consumeBudget()
-            return
-        }
         try await drainWaiters.wait()
         // Woken: drained, or lost, or closed.
         try throwIfClosed()
