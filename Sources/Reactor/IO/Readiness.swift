@@ -36,7 +36,8 @@ extension Reactor {
             }
         }
         let outcome: WaitOutcome
-        if let scope = currentCancellationScope() {
+        if let unmanaged = currentCancellationScope() {
+            unowned(unsafe) let scope = unmanaged.takeUnretainedValue()
             scope.parked = (handle.fd, handle.generation, interest, id)
             // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
             outcome = await Self.parkInScope { install($0, cancelled: scope.isCancelled) }

@@ -6,12 +6,19 @@ extension Reactor {
     ///
     /// Valid until the caller next suspends, or next asks for it: whatever is left in it must be
     /// copied out before either. Loop thread only.
+    ///
+    /// Inlined: a call from another module would hold the reactor (retain and release it) for
+    /// its duration, once per receive.
+    @inlinable
     public func receiveScratch(atLeast minimum: Int) -> UnsafeMutableRawBufferPointer {
         assert(isOnLoopThread, "receiveScratch is for the loop thread")
-        if receiveScratchMemory.count < minimum {
-            receiveScratchMemory.deallocate()
-            receiveScratchMemory = .allocate(byteCount: minimum, alignment: 16)
-        }
+        if receiveScratchMemory.count < minimum { growReceiveScratch(to: minimum) }
         return receiveScratchMemory
+    }
+
+    @usableFromInline
+    func growReceiveScratch(to minimum: Int) {
+        receiveScratchMemory.deallocate()
+        receiveScratchMemory = .allocate(byteCount: minimum, alignment: 16)
     }
 }

@@ -23,10 +23,12 @@ import Glibc
 /// loop ran it), `callSoonThreadsafe` (always a later turn, asyncio's); `isOnLoopThread` and
 /// `runsInPlace` answer where a call is.
 extension Reactor {
-    /// True on this reactor's loop thread, while the loop runs.
+    /// True on this reactor's loop thread, while the loop runs. The reactor's address, bit
+    /// cast: through `Unmanaged` the compiler left a retain and a release of the reactor at
+    /// every call.
     @inlinable
     public var isOnLoopThread: Bool {
-        cr_current_reactor() == Unmanaged.passUnretained(self).toOpaque()
+        cr_current_reactor() == unsafeBitCast(self, to: UnsafeMutableRawPointer.self)
     }
 
     /// Whether a `nonisolated(nonsending)` operation called with `isolation` (its caller's

@@ -102,7 +102,7 @@ public final class Reactor: @unchecked Sendable {
     @exclusivity(unchecked) var signalListener: SignalListener?
     /// The CPU `start(cpu:)` pins the loop thread to; set before the thread starts.
     @exclusivity(unchecked) var pinnedCPU: Int?
-    @exclusivity(unchecked) var receiveScratchMemory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    @usableFromInline @exclusivity(unchecked) var receiveScratchMemory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     // Cross-thread state.
     let inbox = LockedValue(Inbox())

@@ -65,9 +65,10 @@ extension Reactor {
     }
 
     /// The scope of the running task, if it has one (loop thread): the task whose job the loop
-    /// runs now, since a task's job is the task itself.
+    /// runs now, since a task's job is the task itself. Unretained: the table holds it until
+    /// the task itself exits it, so a wait of the task's may hold it without a retain.
     @inline(__always)
-    func currentCancellationScope() -> CancellationScope? {
+    func currentCancellationScope() -> Unmanaged<CancellationScope>? {
         cancellationScopes.scope(of: runningJob)
     }
 }
