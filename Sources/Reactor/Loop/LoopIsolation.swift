@@ -1,3 +1,4 @@
+import CReactor
 import Synchronization
 
 /// The reactor's serial executor (`reactor.asUnownedSerialExecutor()`): an actor whose
@@ -35,17 +36,25 @@ final class LoopIsolation: SerialExecutor, @unchecked Sendable {
 
     /// Runs a job that came after the loop's end (its task was woken by the shutdown, or
     /// called the actor later), so that the task still finishes, as a task that prefers the
-    /// reactor does on the global executor: on the thread that enqueued it, one job at a time
-    /// for all of them, so the actor stays serial. The reactor's operations refuse it
-    /// (`.shutDown`).
+    /// reactor does on the global executor: on a thread of its own, one job at a time for all
+    /// of them, so the actor stays serial. Never inside `enqueue`: the runtime enqueues a task
+    /// from within that task's own switch, and a job run there could end the task under the
+    /// frames that switched it. The reactor's operations refuse it (`.shutDown`).
     func runLate(_ job: UnownedJob) {
-        let runs = late.withLock { late in
+        let starts = late.withLock { late in
             late.jobs.append(job)
             if late.running { return false }
             late.running = true
             return true
         }
-        guard runs else { return }
+        guard starts else { return }
+        let started = cr_thread_start({ context in
+            Unmanaged<LoopIsolation>.fromOpaque(context!).takeRetainedValue().runLateJobs()
+        }, Unmanaged.passRetained(self).toOpaque())
+        precondition(started == 0, "cannot start a thread for the jobs that came after the loop's end: errno \(-started)")
+    }
+
+    private func runLateJobs() {
         while let next = late.withLock({ late -> UnownedJob? in
             if late.jobs.isEmpty {
                 late.running = false
