@@ -116,20 +116,23 @@ extension Reactor {
 
     /// Makes `continuation` resume its task on the executor it runs on now, as the "inherit
     /// executor" continuation promises: the runtime resumes on the executor in the
-    /// continuation's context, which it sets to the generic one. For a task that prefers the
-    /// reactor that is right (the preference brings it back to the loop); a task isolated to
-    /// the loop has no preference, so its continuation is set to resume on `LoopIsolation`.
+    /// continuation's context, which it sets to the generic one, and for a task with an
+    /// executor preference it looks the preference up under the task's status lock to find
+    /// the loop again. So a task isolated to the loop (which has no preference) is set to
+    /// resume on `LoopIsolation`, and a task that prefers the reactor on the reactor itself as
+    /// a serial executor, whose `enqueue` queues the job as the task executor's: the same
+    /// job, without the lookup.
     @inline(__always)
     static func resumesWhereItRuns(_ continuation: UnsafeContinuation<WaitOutcome, Never>) {
-        guard let current = cr_current_reactor(),
-            Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef({ $0.runningIsolated })
-        else { return }
+        guard let current = cr_current_reactor() else { return }
+        let executor = Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { reactor in
+            reactor.runningIsolated ? reactor.asUnownedSerialExecutor() : UnownedSerialExecutor(ordinary: reactor)
+        }
         // The continuation is its task; the task's resume context follows the 64-byte job
         // header, and the context's ResumeToExecutor (public ABI) is at offset 48.
         let task = unsafeBitCast(continuation, to: UnsafeMutableRawPointer.self)
         let context = task.load(fromByteOffset: 64, as: UnsafeMutableRawPointer.self)
-        let loop = Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { $0.asUnownedSerialExecutor() }
-        context.storeBytes(of: loop, toByteOffset: 48, as: UnownedSerialExecutor.self)
+        context.storeBytes(of: executor, toByteOffset: 48, as: UnownedSerialExecutor.self)
     }
     #endif
 }
