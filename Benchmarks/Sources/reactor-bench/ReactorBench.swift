@@ -30,13 +30,14 @@ struct Timing: ParsableArguments {
     @Flag(help: "One repetition of 1 s: a quick look, not figures to quote.")
     var quick = false
 
-    @Option(help: "Seconds of load per run (default: 0.25; 1 with --quick).")
+    @Option(help: "Seconds of load per run (default: the run's own, 0.25 for most; 1 with --quick).")
     var duration: Double?
 
     @Option(help: "Repetitions of each run; the tables show medians and spreads (default: the run's own; 1 with --quick).")
     var repetitions: Int?
 
-    var seconds: Double { duration ?? (quick ? 1 : 0.25) }
+    var seconds: Double { seconds(default: 0.25) }
+    func seconds(default standard: Double) -> Double { duration ?? (quick ? 1 : standard) }
     func repetitions(default standard: Int) -> Int { repetitions ?? (quick ? 1 : standard) }
 }
 
@@ -236,7 +237,9 @@ struct Subprocesses: ParsableCommand {
     @OptionGroup var timing: Timing
 
     func run() throws {
-        try WorkloadRuns.run(WorkloadRuns.subprocessGroups, command: "subprocesses", timing: timing)
+        // Runs of 1 s: a process's first few hundred milliseconds of 1 MiB arrays decide glibc's
+        // thresholds for returning their memory, so shorter runs time the allocator's start.
+        try WorkloadRuns.run(WorkloadRuns.subprocessGroups, command: "subprocesses", timing: timing, seconds: 1)
     }
 }
 

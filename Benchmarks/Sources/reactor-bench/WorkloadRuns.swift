@@ -80,11 +80,13 @@ enum WorkloadRuns {
         ]
     }
 
-    /// Runs the groups `makeGroups` makes, as `timing` says: each run about as long as a
-    /// server's, 15 repetitions by default (about a minute).
-    static func run(_ makeGroups: (Toolbox) throws -> [Group], command: String, timing: Timing) throws {
+    /// Runs the groups `makeGroups` makes, as `timing` says: by default runs of `seconds` (as
+    /// long as a server's unless the command needs longer), 15 repetitions.
+    static func run(_ makeGroups: (Toolbox) throws -> [Group], command: String, timing: Timing, seconds: Double = 0.25) throws {
         let toolbox = Toolbox()
-        try run(try makeGroups(toolbox), command: command, repetitions: timing.repetitions(default: 15), duration: timing.seconds, toolbox: toolbox)
+        try run(
+            try makeGroups(toolbox), command: command, repetitions: timing.repetitions(default: 15), duration: timing.seconds(default: seconds),
+            toolbox: toolbox)
     }
 
     private static func run(_ groups: [Group], command: String, repetitions: Int, duration: Double, toolbox: Toolbox) throws {
