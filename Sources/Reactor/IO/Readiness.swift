@@ -36,8 +36,7 @@ extension Reactor {
             }
         }
         let outcome: WaitOutcome
-        if let unmanaged = currentCancellationScope() {
-            unowned(unsafe) let scope = unmanaged.takeUnretainedValue()
+        if let scope = currentCancellationScope() {
             scope.parked = (handle.fd, handle.generation, interest, id)
             // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
             outcome = await Self.parkInScope { install($0, cancelled: scope.isCancelled) }

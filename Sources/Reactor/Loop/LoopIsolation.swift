@@ -48,8 +48,12 @@ final class LoopIsolation: SerialExecutor, @unchecked Sendable {
             return true
         }
         guard starts else { return }
+        // The jobs may call the reactor after its owner let it go: it lives until they ran.
+        _ = reactor.retain()
         let started = cr_thread_start({ context in
-            Unmanaged<LoopIsolation>.fromOpaque(context!).takeRetainedValue().runLateJobs()
+            let isolation = Unmanaged<LoopIsolation>.fromOpaque(context!).takeRetainedValue()
+            isolation.runLateJobs()
+            isolation.reactor.release()
         }, Unmanaged.passRetained(self).toOpaque())
         precondition(started == 0, "cannot start a thread for the jobs that came after the loop's end: errno \(-started)")
     }

@@ -65,10 +65,9 @@ extension Reactor {
     }
 
     /// The scope of the running task, if it has one (loop thread): the task whose job the loop
-    /// runs now, since a task's job is the task itself. Unretained: the table holds it until
-    /// the task itself exits it, so a wait of the task's may hold it without a retain.
+    /// runs now, since a task's job is the task itself.
     @inline(__always)
-    func currentCancellationScope() -> Unmanaged<CancellationScope>? {
+    func currentCancellationScope() -> CancellationScope? {
         cancellationScopes.scope(of: runningJob)
     }
 }

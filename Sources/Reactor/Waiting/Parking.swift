@@ -121,16 +121,20 @@ extension Reactor {
     /// the loop again. So a task isolated to the loop (which has no preference) is set to
     /// resume on `LoopIsolation`, and a task that prefers the reactor on the reactor itself as
     /// a serial executor, whose `enqueue` queues the job as the task executor's: the same
-    /// job, without the lookup.
+    /// job, without the lookup. Only for the task whose job the loop runs: another task can
+    /// run inside that job (an actor's drain, `Task.immediate`), and it resumes where it would
+    /// have.
     @inline(__always)
     static func resumesWhereItRuns(_ continuation: UnsafeContinuation<WaitOutcome, Never>) {
-        guard let current = cr_current_reactor() else { return }
-        let executor = Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { reactor in
-            reactor.runningIsolated ? reactor.asUnownedSerialExecutor() : UnownedSerialExecutor(ordinary: reactor)
-        }
         // The continuation is its task; the task's resume context follows the 64-byte job
         // header, and the context's ResumeToExecutor (public ABI) is at offset 48.
         let task = unsafeBitCast(continuation, to: UnsafeMutableRawPointer.self)
+        guard let current = cr_current_reactor(),
+            let executor = Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef({ reactor -> UnownedSerialExecutor? in
+                guard reactor.runningJob == UInt(bitPattern: task) else { return nil }
+                return reactor.runningIsolated ? reactor.asUnownedSerialExecutor() : UnownedSerialExecutor(ordinary: reactor)
+            })
+        else { return }
         let context = task.load(fromByteOffset: 64, as: UnsafeMutableRawPointer.self)
         context.storeBytes(of: executor, toByteOffset: 48, as: UnownedSerialExecutor.self)
     }
