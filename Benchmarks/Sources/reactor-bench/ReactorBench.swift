@@ -226,7 +226,7 @@ struct Coordination: ParsableCommand {
     @OptionGroup var timing: Timing
 
     func run() throws {
-        try WorkloadRuns.run(WorkloadRuns.coordinationGroups, command: "coordination", timing: timing)
+        try WorkloadRuns.run(WorkloadRuns.coordinationGroups, command: "coordination", timing: timing, duration: timing.seconds)
     }
 }
 
@@ -239,7 +239,7 @@ struct Subprocesses: ParsableCommand {
     func run() throws {
         // Runs of 1 s: a process's first few hundred milliseconds of 1 MiB arrays decide glibc's
         // thresholds for returning their memory, so shorter runs time the allocator's start.
-        try WorkloadRuns.run(WorkloadRuns.subprocessGroups, command: "subprocesses", timing: timing, seconds: 1)
+        try WorkloadRuns.run(WorkloadRuns.subprocessGroups, command: "subprocesses", timing: timing, duration: timing.seconds(default: 1))
     }
 }
 

@@ -80,13 +80,11 @@ enum WorkloadRuns {
         ]
     }
 
-    /// Runs the groups `makeGroups` makes, as `timing` says: by default runs of `seconds` (as
-    /// long as a server's unless the command needs longer), 15 repetitions.
-    static func run(_ makeGroups: (Toolbox) throws -> [Group], command: String, timing: Timing, seconds: Double = 0.25) throws {
+    /// Runs the groups `makeGroups` makes, each run `duration` seconds, as many repetitions as
+    /// `timing` says (15 by default).
+    static func run(_ makeGroups: (Toolbox) throws -> [Group], command: String, timing: Timing, duration: Double) throws {
         let toolbox = Toolbox()
-        try run(
-            try makeGroups(toolbox), command: command, repetitions: timing.repetitions(default: 15), duration: timing.seconds(default: seconds),
-            toolbox: toolbox)
+        try run(try makeGroups(toolbox), command: command, repetitions: timing.repetitions(default: 15), duration: duration, toolbox: toolbox)
     }
 
     private static func run(_ groups: [Group], command: String, repetitions: Int, duration: Double, toolbox: Toolbox) throws {
