@@ -28,6 +28,24 @@ final class ReadDeadlineTests: XCTestCase {
         }
     }
 
+    /// A task started with `Task.immediate` parks while its starter's job runs: its deadline
+    /// still finds its wait.
+    func testTheDeadlineWakesAReadOfATaskStartedImmediately() throws {
+        try runReactor { reactor in
+            let (reader, client, server) = try await readerPair(reactor)
+            defer { client.close(); server.close() }
+            let read = Task.immediate(executorPreference: reactor) {
+                try await reader.withTimeout(.milliseconds(100)) { try await reader.read(10) }
+            }
+            do {
+                let bytes = try await read.value
+                XCTFail("read \(bytes) past its deadline")
+            } catch {
+                XCTAssertTrue(isTimedOut(error), "\(error)")
+            }
+        }
+    }
+
     func testTheDeadlineBoundsTheWholeBodyNotEachWait() throws {
         try runReactor { reactor in
             let (reader, client, server) = try await readerPair(reactor)

@@ -76,7 +76,8 @@ public final class BlockingPool: @unchecked Sendable {
         let id = lastID.add(1, ordering: .relaxed).newValue
         var job: TypedJob<T>?
         var refusal: ReactorError?
-        let outcome = await Reactor.park {
+        // Its caller may resume anywhere: the pool needs no loop.
+        let outcome = await Reactor.park(returnsToTheLoop: false) {
             // Removed unrun: its caller leaves with CancellationError. A job that runs already
             // is not in the queue, and resumes its caller when done.
             let removed = self.withLock { () -> (any Job)? in

@@ -59,6 +59,10 @@ public final class Condition: @unchecked Sendable {
         lock.handOff()
         let outcome = await waiters.park()
         if outcome == .closed { throw ReactorError.shutDown("Condition.wait") }
+        if outcome == .offLoop {
+            try await lock.reacquire()
+            throw ReactorError.offLoop("Condition.wait")
+        }
         try await lock.reacquire()
         if outcome == .cancelled { throw CancellationError() }
         // Notified, but cancelled before it could return (or while it took the lock back):

@@ -35,13 +35,24 @@ extension Reactor {
                 source.pointee[waiter: interest] = Waiter(continuation: continuation, id: id)
             }
         }
-        let outcome: WaitOutcome
-        if let scope = currentCancellationScope() {
-            scope.parked = (handle.fd, handle.generation, interest, id)
-            // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
-            outcome = await Self.parkInScope { install($0, cancelled: scope.isCancelled) }
-            scope.parked = nil
-        } else {
+        var outcome = WaitOutcome.ready
+        var parkedInScope = false
+        if let unmanaged = currentCancellationScope() {
+            // Unretained across the park: only the scope's own task parks in it, and it
+            // exits the scope (ending it) only after its waits.
+            unowned(unsafe) let scope = unmanaged.takeUnretainedValue()
+            outcome = await Self.parkInScope { continuation in
+                // The loop finds the scope by the job it runs, and a task started inside that
+                // job (`Task.immediate`) is not the job's task: it parks with a handler below.
+                guard unsafeBitCast(continuation, to: UInt.self) == scope.key else { return continuation.resume(returning: .ready) }
+                parkedInScope = true
+                scope.parked = (handle.fd, handle.generation, interest, id)
+                // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
+                install(continuation, cancelled: scope.isCancelled)
+            }
+            if parkedInScope { scope.parked = nil }
+        }
+        if !parkedInScope {
             outcome = await Self.park(
                 onCancel: {
                     self.runOnLoopNowOrNextTurn((self, handle.fd, handle.generation)) { reactor, fd, generation in
@@ -61,6 +72,7 @@ extension Reactor {
             }
         case .cancelled: throw CancellationError()
         case .closed: throw SystemCallError.closed("\(operation)", fd: handle.fd)
+        case .offLoop: throw ReactorError.offLoop("\(operation)")
         }
     }
 

@@ -7,7 +7,10 @@ public struct ReactorError: Error, Equatable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
         /// The reactor shut down before the operation could run on it, or while it waited.
         case shutDown
-        /// The call needs a reactor and none was given, nor is one running on this thread.
+        /// The call needs a reactor and none was given, nor is one running on this thread; or
+        /// its task could not wait on the loop: one started on the loop thread with
+        /// `Task.immediate` and without the reactor as its executor preference, which the
+        /// runtime would resume elsewhere.
         case notOnReactor
         /// The handle belongs to another reactor than the one the operation was called on.
         case wrongReactor
@@ -48,6 +51,14 @@ public struct ReactorError: Error, Equatable, CustomStringConvertible {
     @usableFromInline
     static func shutDown(_ operation: String) -> ReactorError {
         ReactorError(.shutDown, "\(operation): the reactor has shut down")
+    }
+
+    /// A wait refused to a task that would not come back to the loop after it.
+    @usableFromInline
+    static func offLoop(_ operation: String) -> ReactorError {
+        ReactorError(
+            .notOnReactor,
+            "\(operation): a task started on the loop thread (Task.immediate) without the reactor as its executor preference cannot wait there, the runtime would resume it elsewhere: start it with Task.immediate(executorPreference: reactor)")
     }
 
     @usableFromInline

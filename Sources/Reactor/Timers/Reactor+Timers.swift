@@ -26,6 +26,10 @@ extension Reactor {
                 continuation.resume(returning: .cancelled)
             }
         }
+        if outcome == .offLoop {
+            _ = timers.cancel(handle)
+            throw ReactorError.offLoop("sleep")
+        }
         if !isOnLoopThread { try resumedOffLoop("a sleep") }
         if outcome != .ready { throw CancellationError() }
     }

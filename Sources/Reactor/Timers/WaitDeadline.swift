@@ -8,8 +8,8 @@ package final class WaitDeadline: @unchecked Sendable {  // touched on the loop 
     var timer: TimerHandle?
     /// True once the deadline passed.
     package internal(set) var hasPassed = false
-    /// The wait parked under the deadline now, if any, and its task.
-    var parked: (fd: Int32, generation: UInt32, interest: Interest, task: UInt)?
+    /// The wait parked under the deadline now, if any, and its waiter's id.
+    var parked: (fd: Int32, generation: UInt32, interest: Interest, id: UInt64)?
 
     init(timeout: Duration, deadline: Int64) {
         self.timeout = timeout
@@ -41,7 +41,7 @@ extension Reactor {
         waitDeadline.hasPassed = true
         waitDeadline.timer = nil
         guard let parked = waitDeadline.parked, let source = sources.source(fd: parked.fd, generation: parked.generation),
-            let waiter = source.pointee[waiter: parked.interest], waiter.task == parked.task
+            let waiter = source.pointee[waiter: parked.interest], waiter.id == parked.id
         else { return }
         source.pointee[waiter: parked.interest] = nil
         waiter.continuation.resume(returning: .ready)
@@ -53,7 +53,8 @@ extension IOHandle {
     /// passed, and returns (for the caller to look again) when it passes during the wait.
     package final nonisolated(nonsending) func waitOnLoop(_ interest: Interest, under waitDeadline: WaitDeadline) async throws {
         if waitDeadline.hasPassed { throw ReactorError.timedOut(after: waitDeadline.timeout) }
-        waitDeadline.parked = (fd, generation, interest, reactor.runningJob)
+        // The id the wait takes as it parks: nothing else takes one before it.
+        waitDeadline.parked = (fd, generation, interest, reactor.lastWaiterID &+ 1)
         defer { waitDeadline.parked = nil }
         try await waitOnLoop(interest)
     }

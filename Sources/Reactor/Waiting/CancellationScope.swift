@@ -64,10 +64,10 @@ extension Reactor {
         #endif
     }
 
-    /// The scope of the running task, if it has one (loop thread): the task whose job the loop
-    /// runs now, since a task's job is the task itself.
+    /// The scope of the task whose job the loop runs now (a task's job is the task itself), if
+    /// it has one (loop thread). Unretained: the table holds it until that task exits it.
     @inline(__always)
-    func currentCancellationScope() -> CancellationScope? {
+    func currentCancellationScope() -> Unmanaged<CancellationScope>? {
         cancellationScopes.scope(of: runningJob)
     }
 }

@@ -44,17 +44,43 @@ extension Reactor {
     }
 
     /// Parks the current task in `park`, which must store the continuation or resume it,
-    /// without a cancellation handler: for a task whose `CancellationScope` has one.
+    /// without a cancellation handler: for a task whose `CancellationScope` has one. Returns
+    /// `.offLoop` without calling `park` for a task that would not come back to the loop
+    /// (see `comesBackToTheLoop`).
     @inline(__always)
     nonisolated(nonsending) static func parkInScope(_ park: (UnsafeContinuation<WaitOutcome, Never>) -> Void) async -> WaitOutcome {
+        let isolation = #isolation
         #if PortableCancellation
-        await withUnsafeContinuation(park)
+        return await withUnsafeContinuation { continuation in
+            guard comesBackToTheLoop(continuation, isolation: isolation) else { return continuation.resume(returning: .offLoop) }
+            park(continuation)
+        }
         #else
-        await _unsafeInheritExecutor_withUnsafeContinuation { continuation in
-            resumesWhereItRuns(continuation)
+        return await _unsafeInheritExecutor_withUnsafeContinuation { continuation in
+            guard resumesWhereItRuns(continuation, isolation: isolation) else { return continuation.resume(returning: .offLoop) }
             park(continuation)
         }
         #endif
+    }
+
+    /// Whether the task parking with `continuation` comes back to this thread's loop after
+    /// the wait (true off any loop thread): not a task outside any actor that runs inside
+    /// another task's job, as one started with `Task.immediate` does until it first parks,
+    /// without the reactor as its executor preference. After the wait the runtime returns
+    /// such a task to the generic executor, which for a task without a preference is the
+    /// global one, off the loop. A wait that must resume on the loop refuses it (`.offLoop`).
+    @inline(__always)
+    static func comesBackToTheLoop(_ continuation: UnsafeContinuation<WaitOutcome, Never>, isolation: (any Actor)?) -> Bool {
+        guard isolation == nil, let current = cr_current_reactor() else { return true }
+        return Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { reactor in
+            reactor.runningJob == unsafeBitCast(continuation, to: UInt.self) || prefersReactor(reactor)
+        }
+    }
+
+    /// Whether the running task has `reactor` as its executor preference.
+    private static func prefersReactor(_ reactor: Reactor) -> Bool {
+        guard let preference = withUnsafeCurrentTask(body: { $0?.unownedTaskExecutor }) else { return false }
+        return unsafeBitCast(preference, to: (UInt, UInt).self) == unsafeBitCast(reactor.asUnownedTaskExecutor(), to: (UInt, UInt).self)
     }
 
     #if PortableCancellation
@@ -63,11 +89,12 @@ extension Reactor {
     ///
     /// `onCancel` runs at once when the task is already cancelled (before `park`, which
     /// checks `Task.isCancelled` for that reason), else on the thread that cancels the task,
-    /// at most once.
+    /// at most once. Unless `returnsToTheLoop` is false, returns `.offLoop` without calling
+    /// `park` for a task that would not come back to the loop (see `comesBackToTheLoop`).
     nonisolated(nonsending) static func park(
-        onCancel: @Sendable () -> Void, park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
+        returnsToTheLoop: Bool = true, onCancel: @Sendable () -> Void, park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
     ) async -> WaitOutcome {
-        await Self.park(isolatedTo: #isolation, onCancel: onCancel, park)
+        await Self.park(isolatedTo: #isolation, returnsToTheLoop: returnsToTheLoop, onCancel: onCancel, park)
     }
 
     /// The operation captures `isolation`, so it parks in the caller's actor rather than on
@@ -75,13 +102,18 @@ extension Reactor {
     /// returns to the actor from there: for a task without a preference, through the global
     /// pool.
     private static func park(
-        isolatedTo isolation: isolated (any Actor)?, onCancel: @Sendable () -> Void,
+        isolatedTo isolation: isolated (any Actor)?, returnsToTheLoop: Bool, onCancel: @Sendable () -> Void,
         _ park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
     ) async -> WaitOutcome {
         await withTaskCancellationHandler(
             operation: {
                 _ = isolation
-                return await withUnsafeContinuation(isolation: isolation, park)
+                return await withUnsafeContinuation(isolation: isolation) { continuation in
+                    guard !returnsToTheLoop || comesBackToTheLoop(continuation, isolation: isolation) else {
+                        return continuation.resume(returning: .offLoop)
+                    }
+                    park(continuation)
+                }
             }, onCancel: onCancel, isolation: isolation)
     }
     #else
@@ -90,14 +122,16 @@ extension Reactor {
     ///
     /// `onCancel` runs at once when the task is already cancelled (before `park`, which
     /// checks `Task.isCancelled` for that reason; the runtime then keeps no record), else on
-    /// the thread that cancels the task, at most once.
+    /// the thread that cancels the task, at most once. Unless `returnsToTheLoop` is false,
+    /// returns `.offLoop` without calling `park` for a task that would not come back to the
+    /// loop (see `comesBackToTheLoop`).
     ///
     /// Not inlined, and not generic: the record comes from the task's stack allocator, so
     /// nothing the compiler allocates there may be made between adding and removing it, and
     /// `onCancel`'s context must live in this frame until the record is gone.
     @inline(never)
     nonisolated(nonsending) static func park(
-        onCancel: @Sendable () -> Void, park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
+        returnsToTheLoop: Bool = true, onCancel: @Sendable () -> Void, park: (UnsafeContinuation<WaitOutcome, Never>) -> Void
     ) async -> WaitOutcome {
         let record = addCancellationHandler(handler: onCancel)
         // The runtime gives no record only to a task that is already cancelled (it ran the
@@ -106,8 +140,11 @@ extension Reactor {
         if record == nil && !Task.isCancelled {
             fatalError("swift_task_addCancellationHandler returned no record for a running task: build with the PortableCancellation trait")
         }
+        let isolation = #isolation
         let outcome = await _unsafeInheritExecutor_withUnsafeContinuation { continuation in
-            resumesWhereItRuns(continuation)
+            guard resumesWhereItRuns(continuation, isolation: isolation) || !returnsToTheLoop else {
+                return continuation.resume(returning: .offLoop)
+            }
             park(continuation)
         }
         if let record { removeCancellationHandler(record: record) }
@@ -115,28 +152,42 @@ extension Reactor {
     }
 
     /// Makes `continuation` resume its task on the executor it runs on now, as the "inherit
-    /// executor" continuation promises: the runtime resumes on the executor in the
-    /// continuation's context, which it sets to the generic one, and for a task with an
-    /// executor preference it looks the preference up under the task's status lock to find
-    /// the loop again. So a task isolated to the loop (which has no preference) is set to
-    /// resume on `LoopIsolation`, and a task that prefers the reactor on the reactor itself as
-    /// a serial executor, whose `enqueue` queues the job as the task executor's: the same
-    /// job, without the lookup. Only for the task whose job the loop runs: another task can
-    /// run inside that job (an actor's drain, `Task.immediate`), and it resumes where it would
-    /// have.
+    /// executor" continuation promises, and answers `comesBackToTheLoop` (writing nothing
+    /// for a task that does not).
+    ///
+    /// The runtime resumes on the executor in the continuation's context, which it sets to
+    /// the generic one; for a task with an executor preference it looks the preference up
+    /// under the task's status lock to find the loop again. So a task parked outside any actor
+    /// is set to resume on the reactor itself as a serial executor, whose `enqueue` queues the
+    /// job as the task executor's: the same job, without the lookup; and one isolated to the
+    /// loop on `LoopIsolation`. A task in another actor (one that runs on the loop thread
+    /// because its task prefers the reactor) resumes where it would have, in that actor.
     @inline(__always)
-    static func resumesWhereItRuns(_ continuation: UnsafeContinuation<WaitOutcome, Never>) {
+    static func resumesWhereItRuns(_ continuation: UnsafeContinuation<WaitOutcome, Never>, isolation: (any Actor)?) -> Bool {
         // The continuation is its task; the task's resume context follows the 64-byte job
         // header, and the context's ResumeToExecutor (public ABI) is at offset 48.
         let task = unsafeBitCast(continuation, to: UnsafeMutableRawPointer.self)
-        guard let current = cr_current_reactor(),
-            let executor = Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef({ reactor -> UnownedSerialExecutor? in
-                guard reactor.runningJob == UInt(bitPattern: task) else { return nil }
-                return reactor.runningIsolated ? reactor.asUnownedSerialExecutor() : UnownedSerialExecutor(ordinary: reactor)
-            })
-        else { return }
-        let context = task.load(fromByteOffset: 64, as: UnsafeMutableRawPointer.self)
-        context.storeBytes(of: executor, toByteOffset: 48, as: UnownedSerialExecutor.self)
+        guard let current = cr_current_reactor() else { return true }
+        return Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { reactor in
+            let isTheLoopsJob = reactor.runningJob == UInt(bitPattern: task)
+            let executor: UnownedSerialExecutor
+            if let isolation {
+                guard reactor.runningIsolated, isTheLoopsJob || isLoopIsolation(isolation.unownedExecutor, of: reactor) else { return true }
+                executor = reactor.asUnownedSerialExecutor()
+            } else {
+                guard isTheLoopsJob || prefersReactor(reactor) else { return false }
+                executor = UnownedSerialExecutor(ordinary: reactor)
+            }
+            let context = task.load(fromByteOffset: 64, as: UnsafeMutableRawPointer.self)
+            context.storeBytes(of: executor, toByteOffset: 48, as: UnownedSerialExecutor.self)
+            return true
+        }
+    }
+
+    /// Whether `executor` is `reactor`'s loop (`UnownedSerialExecutor` is not `Equatable`):
+    /// the same object behind the same witness.
+    private static func isLoopIsolation(_ executor: UnownedSerialExecutor, of reactor: Reactor) -> Bool {
+        unsafeBitCast(executor, to: (UInt, UInt).self) == unsafeBitCast(reactor.asUnownedSerialExecutor(), to: (UInt, UInt).self)
     }
     #endif
 }

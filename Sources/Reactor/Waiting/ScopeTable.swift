@@ -26,11 +26,11 @@ struct ScopeTable {
 
     /// The scope of the task at `key`, if it has one.
     @inline(__always)
-    func scope(of key: UInt) -> CancellationScope? {
+    func scope(of key: UInt) -> Unmanaged<CancellationScope>? {
         if count == 0 { return nil }
         var index = home(key)
         while keys[index] != 0 {
-            if keys[index] == key { return scopes[index].takeUnretainedValue() }
+            if keys[index] == key { return scopes[index] }
             index = (index + 1) & mask
         }
         return nil

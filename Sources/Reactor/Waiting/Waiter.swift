@@ -7,6 +7,8 @@ enum WaitOutcome: Sendable {
     case cancelled
     /// What it waited on was closed: the handle, or the reactor.
     case closed
+    /// It did not park: it would not have come back to the loop (`Reactor.comesBackToTheLoop`).
+    case offLoop
 }
 
 /// A parked task, and the number that tells its wait apart from every later one, so that a
