@@ -34,6 +34,8 @@ final class ReadDeadlineTests: XCTestCase {
         try runReactor { reactor in
             let (reader, client, server) = try await readerPair(reactor)
             defer { client.close(); server.close() }
+            // No yield before the read parks: it parks while this task's job runs.
+            reactor.budget = 1_000
             let read = Task.immediate(executorPreference: reactor) {
                 try await reader.withTimeout(.milliseconds(100)) { try await reader.read(10) }
             }

@@ -56,13 +56,11 @@ public final class Condition: @unchecked Sendable {
             return try await reactor.runOnLoop(self, file: file, line: line) { condition in try await condition.wait() }
         }
         guard lock.state == .held else { throw Lock.notHeld("Condition.wait") }
+        // Asked before the lock is handed off: a refused park would leave it given away.
+        guard Reactor.runningTaskComesBackToTheLoop(isolation: #isolation) else { throw ReactorError.offLoop("Condition.wait") }
         lock.handOff()
         let outcome = await waiters.park()
         if outcome == .closed { throw ReactorError.shutDown("Condition.wait") }
-        if outcome == .offLoop {
-            try await lock.reacquire()
-            throw ReactorError.offLoop("Condition.wait")
-        }
         try await lock.reacquire()
         if outcome == .cancelled { throw CancellationError() }
         // Notified, but cancelled before it could return (or while it took the lock back):

@@ -115,7 +115,8 @@ extension Reactor {
 
     /// Yields the loop, looking at I/O before the task runs again. Not `Task.yield()`, which
     /// allocates a job for each yield (and, in a server whose tasks are isolated to the loop,
-    /// started the global executor's threads).
+    /// started the global executor's threads). A task that could not come back to the loop
+    /// (`comesBackToTheLoop`) does not yield; its first wait is refused.
     @usableFromInline
     nonisolated(nonsending) func yieldLoop() async {
         jobsSincePoll = Self.jobsBetweenPolls

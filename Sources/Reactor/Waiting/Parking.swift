@@ -71,9 +71,21 @@ extension Reactor {
     /// global one, off the loop. A wait that must resume on the loop refuses it (`.offLoop`).
     @inline(__always)
     static func comesBackToTheLoop(_ continuation: UnsafeContinuation<WaitOutcome, Never>, isolation: (any Actor)?) -> Bool {
+        comesBackToTheLoop(task: unsafeBitCast(continuation, to: UInt.self), isolation: isolation)
+    }
+
+    /// `comesBackToTheLoop` for the running task, asked before a wait that changes state
+    /// first (a `Condition` hands its lock off): it looks the task up through the runtime.
+    static func runningTaskComesBackToTheLoop(isolation: (any Actor)?) -> Bool {
+        guard isolation == nil, cr_current_reactor() != nil else { return true }
+        return withUnsafeCurrentTask { comesBackToTheLoop(task: $0.map { unsafeBitCast($0, to: UInt.self) } ?? 0, isolation: nil) }
+    }
+
+    @inline(__always)
+    private static func comesBackToTheLoop(task: UInt, isolation: (any Actor)?) -> Bool {
         guard isolation == nil, let current = cr_current_reactor() else { return true }
         return Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { reactor in
-            reactor.runningJob == unsafeBitCast(continuation, to: UInt.self) || prefersReactor(reactor)
+            reactor.runningJob == task || prefersReactor(reactor)
         }
     }
 
@@ -172,6 +184,8 @@ extension Reactor {
             let isTheLoopsJob = reactor.runningJob == UInt(bitPattern: task)
             let executor: UnownedSerialExecutor
             if let isolation {
+                // The loop's own isolated job runs in its actor: a custom executor's job never
+                // lends its thread to another actor. Another task's isolation is asked.
                 guard reactor.runningIsolated, isTheLoopsJob || isLoopIsolation(isolation.unownedExecutor, of: reactor) else { return true }
                 executor = reactor.asUnownedSerialExecutor()
             } else {
