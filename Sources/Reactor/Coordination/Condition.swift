@@ -57,7 +57,8 @@ public final class Condition: @unchecked Sendable {
         }
         guard lock.state == .held else { throw Lock.notHeld("Condition.wait") }
         // Asked before the lock is handed off: a refused park would leave it given away.
-        guard Reactor.runningTaskComesBackToTheLoop(isolation: #isolation) else { throw ReactorError.offLoop("Condition.wait") }
+        let isolation = #isolation
+        guard Reactor.runningTaskComesBackToTheLoop(inActor: isolation != nil) else { throw ReactorError.offLoop("Condition.wait") }
         lock.handOff()
         let outcome = await waiters.park()
         if outcome == .closed { throw ReactorError.shutDown("Condition.wait") }

@@ -141,8 +141,10 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
         return try await waitThenRetry(direction, interest, attempt)
     }
 
-    /// `whenReady`'s slow path: waits, then tries again, until an attempt succeeds.
-    @usableFromInline
+    /// `whenReady`'s slow path: waits, then tries again, until an attempt succeeds. Inlined
+    /// into the reactor's own operations, as `whenReady` is into every caller: a call here
+    /// would be one more async frame per wait.
+    @usableFromInline @inline(__always)
     final nonisolated(nonsending) func waitThenRetry(
         _ direction: Interest, _ interest: Interest, _ attempt: (inout Interest) throws -> Int?
     ) async throws -> Int {

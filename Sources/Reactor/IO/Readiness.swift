@@ -27,52 +27,65 @@ extension Reactor {
             poller.willWaitToWrite(fd: handle.fd, generation: handle.generation)
         }
         let id = nextWaiterID()
-        func install(_ continuation: UnsafeContinuation<WaitOutcome, Never>, cancelled: Bool) {
-            if cancelled {
-                continuation.resume(returning: .cancelled)
-            } else {
-                // Nothing ran since the check above: the source is still this handle's.
-                source.pointee[waiter: interest] = Waiter(continuation: continuation, id: id)
-            }
-        }
-        var outcome = WaitOutcome.ready
-        var parkedInScope = false
+        let outcome: WaitOutcome
         if let unmanaged = currentCancellationScope() {
             // Unretained across the park: only the scope's own task parks in it, and it
             // exits the scope (ending it) only after its waits.
             unowned(unsafe) let scope = unmanaged.takeUnretainedValue()
-            outcome = await Self.parkInScope { continuation in
+            let inScope = await Self.parkInScope { continuation in
                 // The loop finds the scope by the job it runs, and a task started inside that
                 // job (`Task.immediate`) is not the job's task: it parks with a handler below.
-                guard unsafeBitCast(continuation, to: UInt.self) == scope.key else { return continuation.resume(returning: .ready) }
-                parkedInScope = true
-                scope.parked = (handle.fd, handle.generation, interest, id)
+                guard unsafeBitCast(continuation, to: UInt.self) == scope.key else { return continuation.resume(returning: .offLoop) }
                 // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
-                install(continuation, cancelled: scope.isCancelled)
+                if scope.isCancelled { return continuation.resume(returning: .cancelled) }
+                scope.parked = (handle.fd, handle.generation, interest, id)
+                // Nothing ran since the checks above: the source is still this handle's.
+                source.pointee[waiter: interest] = Waiter(continuation: continuation, id: id)
             }
-            if parkedInScope { scope.parked = nil }
-        }
-        if !parkedInScope {
-            outcome = await Self.park(
-                onCancel: {
-                    self.runOnLoopNowOrNextTurn((self, handle.fd, handle.generation)) { reactor, fd, generation in
-                        reactor.cancelWait(fd: fd, generation: generation, interest: interest, id: id)
-                    }
-                }, park: { install($0, cancelled: Task.isCancelled) })
+            // The scope's task is the only one that parks in it.
+            scope.parked = nil
+            outcome = inScope == .offLoop ? await parkWithHandler(source, handle, interest, id) : inScope
+        } else {
+            outcome = await parkWithHandler(source, handle, interest, id)
         }
         // Every operation runs on the loop thread, and so must its continuation: resuming
         // anywhere else would race on the loop's state (see `hop`).
         if !isOnLoopThread { try resumedOffLoop("a wait on \(handle)") }
+        // A job that ran between the wake-up and now may have closed the handle (and its fd
+        // number may be someone else's by now).
+        if outcome != .ready || sources.source(fd: handle.fd, generation: handle.generation) == nil {
+            try unfinishedWait(outcome, handle, operation)
+        }
+    }
+
+    /// Parks the waiter of `handle` in `interest`, with a cancellation handler of its own. Out
+    /// of line: its closures' contexts would take room in the frame of every task parked in
+    /// a cancellation scope.
+    @inline(never)
+    nonisolated(nonsending) func parkWithHandler(
+        _ source: UnsafeMutablePointer<IOSource>, _ handle: IOHandle, _ interest: Interest, _ id: UInt64
+    ) async -> WaitOutcome {
+        await Self.park(
+            onCancel: {
+                self.runOnLoopNowOrNextTurn((self, handle.fd, handle.generation)) { reactor, fd, generation in
+                    reactor.cancelWait(fd: fd, generation: generation, interest: interest, id: id)
+                }
+            },
+            park: { continuation in
+                if Task.isCancelled { return continuation.resume(returning: .cancelled) }
+                // Nothing ran since the caller's checks: the source is still this handle's.
+                source.pointee[waiter: interest] = Waiter(continuation: continuation, id: id)
+            })
+    }
+
+    /// Throws what the outcome of a wait that did not find its handle ready means. Out of
+    /// line: the errors it builds would take room in the frame of every parked task.
+    @inline(never)
+    func unfinishedWait(_ outcome: WaitOutcome, _ handle: IOHandle, _ operation: StaticString) throws -> Never {
         switch outcome {
-        case .ready:
-            // A job that ran between the wake-up and now may have closed the handle (and its
-            // fd number may be someone else's by now).
-            guard sources.source(fd: handle.fd, generation: handle.generation) != nil else {
-                throw SystemCallError.closed("\(operation)", fd: handle.fd)
-            }
         case .cancelled: throw CancellationError()
-        case .closed: throw SystemCallError.closed("\(operation)", fd: handle.fd)
-        case .offLoop: throw ReactorError.offLoop("\(operation)")
+        case .ready, .closed: throw SystemCallError.closed("\(operation)", fd: handle.fd)
+        case .offLoop: throw ReactorError.offLoop(operation)
         }
     }
 

@@ -55,7 +55,7 @@ public struct ReactorError: Error, Equatable, CustomStringConvertible {
 
     /// A wait refused to a task that would not come back to the loop after it.
     @usableFromInline
-    static func offLoop(_ operation: String) -> ReactorError {
+    static func offLoop(_ operation: StaticString) -> ReactorError {
         ReactorError(
             .notOnReactor,
             "\(operation): a task started on the loop thread (Task.immediate) without the reactor as its executor preference cannot wait there, the runtime would resume it elsewhere: start it with Task.immediate(executorPreference: reactor)")

@@ -52,12 +52,12 @@ extension Reactor {
         let isolation = #isolation
         #if PortableCancellation
         return await withUnsafeContinuation { continuation in
-            guard comesBackToTheLoop(continuation, isolation: isolation) else { return continuation.resume(returning: .offLoop) }
+            guard comesBackToTheLoop(continuation, inActor: isolation != nil) else { return continuation.resume(returning: .offLoop) }
             park(continuation)
         }
         #else
         return await _unsafeInheritExecutor_withUnsafeContinuation { continuation in
-            guard resumesWhereItRuns(continuation, isolation: isolation) else { return continuation.resume(returning: .offLoop) }
+            guard resumesWhereItRuns(continuation, inActor: isolation != nil) else { return continuation.resume(returning: .offLoop) }
             park(continuation)
         }
         #endif
@@ -70,20 +70,20 @@ extension Reactor {
     /// such a task to the generic executor, which for a task without a preference is the
     /// global one, off the loop. A wait that must resume on the loop refuses it (`.offLoop`).
     @inline(__always)
-    static func comesBackToTheLoop(_ continuation: UnsafeContinuation<WaitOutcome, Never>, isolation: (any Actor)?) -> Bool {
-        comesBackToTheLoop(task: unsafeBitCast(continuation, to: UInt.self), isolation: isolation)
+    static func comesBackToTheLoop(_ continuation: UnsafeContinuation<WaitOutcome, Never>, inActor: Bool) -> Bool {
+        comesBackToTheLoop(task: unsafeBitCast(continuation, to: UInt.self), inActor: inActor)
     }
 
     /// `comesBackToTheLoop` for the running task, asked before a wait that changes state
     /// first (a `Condition` hands its lock off): it looks the task up through the runtime.
-    static func runningTaskComesBackToTheLoop(isolation: (any Actor)?) -> Bool {
-        guard isolation == nil, cr_current_reactor() != nil else { return true }
-        return withUnsafeCurrentTask { comesBackToTheLoop(task: $0.map { unsafeBitCast($0, to: UInt.self) } ?? 0, isolation: nil) }
+    static func runningTaskComesBackToTheLoop(inActor: Bool) -> Bool {
+        guard !inActor, cr_current_reactor() != nil else { return true }
+        return withUnsafeCurrentTask { comesBackToTheLoop(task: $0.map { unsafeBitCast($0, to: UInt.self) } ?? 0, inActor: false) }
     }
 
     @inline(__always)
-    private static func comesBackToTheLoop(task: UInt, isolation: (any Actor)?) -> Bool {
-        guard isolation == nil, let current = cr_current_reactor() else { return true }
+    private static func comesBackToTheLoop(task: UInt, inActor: Bool) -> Bool {
+        guard !inActor, let current = cr_current_reactor() else { return true }
         return Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { reactor in
             reactor.runningJob == task || prefersReactor(reactor)
         }
@@ -121,7 +121,7 @@ extension Reactor {
             operation: {
                 _ = isolation
                 return await withUnsafeContinuation(isolation: isolation) { continuation in
-                    guard !returnsToTheLoop || comesBackToTheLoop(continuation, isolation: isolation) else {
+                    guard !returnsToTheLoop || comesBackToTheLoop(continuation, inActor: isolation != nil) else {
                         return continuation.resume(returning: .offLoop)
                     }
                     park(continuation)
@@ -154,7 +154,7 @@ extension Reactor {
         }
         let isolation = #isolation
         let outcome = await _unsafeInheritExecutor_withUnsafeContinuation { continuation in
-            guard resumesWhereItRuns(continuation, isolation: isolation) || !returnsToTheLoop else {
+            guard resumesWhereItRuns(continuation, inActor: isolation != nil) || !returnsToTheLoop else {
                 return continuation.resume(returning: .offLoop)
             }
             park(continuation)
@@ -175,33 +175,27 @@ extension Reactor {
     /// loop on `LoopIsolation`. A task in another actor (one that runs on the loop thread
     /// because its task prefers the reactor) resumes where it would have, in that actor.
     @inline(__always)
-    static func resumesWhereItRuns(_ continuation: UnsafeContinuation<WaitOutcome, Never>, isolation: (any Actor)?) -> Bool {
+    static func resumesWhereItRuns(_ continuation: UnsafeContinuation<WaitOutcome, Never>, inActor: Bool) -> Bool {
         // The continuation is its task; the task's resume context follows the 64-byte job
         // header, and the context's ResumeToExecutor (public ABI) is at offset 48.
         let task = unsafeBitCast(continuation, to: UnsafeMutableRawPointer.self)
         guard let current = cr_current_reactor() else { return true }
         return Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { reactor in
-            let isTheLoopsJob = reactor.runningJob == UInt(bitPattern: task)
             let executor: UnownedSerialExecutor
-            if let isolation {
-                // The loop's own isolated job runs in its actor: a custom executor's job never
-                // lends its thread to another actor. Another task's isolation is asked.
-                guard reactor.runningIsolated, isTheLoopsJob || isLoopIsolation(isolation.unownedExecutor, of: reactor) else { return true }
+            if inActor {
+                // In an isolated job of the loop's, an actor's code is the loop actor's: a
+                // custom executor's job never lends its thread to another actor (the crossing
+                // rule, `runsInPlace`, holds the same).
+                guard reactor.runningIsolated else { return true }
                 executor = reactor.asUnownedSerialExecutor()
             } else {
-                guard isTheLoopsJob || prefersReactor(reactor) else { return false }
+                guard reactor.runningJob == UInt(bitPattern: task) || prefersReactor(reactor) else { return false }
                 executor = UnownedSerialExecutor(ordinary: reactor)
             }
             let context = task.load(fromByteOffset: 64, as: UnsafeMutableRawPointer.self)
             context.storeBytes(of: executor, toByteOffset: 48, as: UnownedSerialExecutor.self)
             return true
         }
-    }
-
-    /// Whether `executor` is `reactor`'s loop (`UnownedSerialExecutor` is not `Equatable`):
-    /// the same object behind the same witness.
-    private static func isLoopIsolation(_ executor: UnownedSerialExecutor, of reactor: Reactor) -> Bool {
-        unsafeBitCast(executor, to: (UInt, UInt).self) == unsafeBitCast(reactor.asUnownedSerialExecutor(), to: (UInt, UInt).self)
     }
     #endif
 }

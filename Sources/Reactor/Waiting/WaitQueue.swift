@@ -69,7 +69,7 @@ public final class WaitQueue: @unchecked Sendable {
             }
         case .cancelled: throw CancellationError()
         case .closed: throw ReactorError.shutDown("\(operation)")
-        case .offLoop: throw ReactorError.offLoop("\(operation)")
+        case .offLoop: throw ReactorError.offLoop(operation)
         }
     }
 
