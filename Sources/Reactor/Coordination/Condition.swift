@@ -61,6 +61,7 @@ public final class Condition: @unchecked Sendable {
         guard Reactor.runningTaskComesBackToTheLoop(inActor: isolation != nil) else { throw ReactorError.offLoop("Condition.wait") }
         lock.handOff()
         let outcome = await waiters.park()
+        assert(outcome != .offLoop, "the check above refuses what the park would")
         if outcome == .closed { throw ReactorError.shutDown("Condition.wait") }
         try await lock.reacquire()
         if outcome == .cancelled { throw CancellationError() }

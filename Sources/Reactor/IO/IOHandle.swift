@@ -122,8 +122,8 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// buffer).
     ///
     /// The first attempt is inlined into every caller, so a transfer the kernel takes at once
-    /// makes no async call; only a wait goes through one frame (the design article, "Memory
-    /// per connection").
+    /// makes no async call; in another module, only a wait goes through one frame (the
+    /// design article, "Memory per connection").
     @inlinable @inline(__always)
     public final nonisolated(nonsending) func whenReady(_ interest: Interest, _ attempt: () throws -> Int?) async throws -> Int {
         try await whenReady(interest) { (_: inout Interest) in try attempt() }

@@ -27,12 +27,14 @@ extension Reactor {
             poller.willWaitToWrite(fd: handle.fd, generation: handle.generation)
         }
         let id = nextWaiterID()
-        let outcome: WaitOutcome
+        // `.offLoop` while the task has not parked: it has no scope, or is not its scope's task
+        // (then the scope's park answers `.offLoop` too), or its park was refused.
+        var outcome = WaitOutcome.offLoop
         if let unmanaged = currentCancellationScope() {
             // Unretained across the park: only the scope's own task parks in it, and it
             // exits the scope (ending it) only after its waits.
             unowned(unsafe) let scope = unmanaged.takeUnretainedValue()
-            let inScope = await Self.parkInScope { continuation in
+            outcome = await Self.parkInScope { continuation in
                 // The loop finds the scope by the job it runs, and a task started inside that
                 // job (`Task.immediate`) is not the job's task: it parks with a handler below.
                 guard unsafeBitCast(continuation, to: UInt.self) == scope.key else { return continuation.resume(returning: .offLoop) }
@@ -42,12 +44,11 @@ extension Reactor {
                 // Nothing ran since the checks above: the source is still this handle's.
                 source.pointee[waiter: interest] = Waiter(continuation: continuation, id: id)
             }
-            // The scope's task is the only one that parks in it.
+            // Set only if the scope's own task parked. A task started inside its job found the
+            // scope while that task ran, so none of the scope's waits is parked.
             scope.parked = nil
-            outcome = inScope == .offLoop ? await parkWithHandler(source, handle, interest, id) : inScope
-        } else {
-            outcome = await parkWithHandler(source, handle, interest, id)
         }
+        if outcome == .offLoop { outcome = await parkWithHandler(source, handle, interest, id) }
         // Every operation runs on the loop thread, and so must its continuation: resuming
         // anywhere else would race on the loop's state (see `hop`).
         if !isOnLoopThread { try resumedOffLoop("a wait on \(handle)") }
@@ -78,8 +79,9 @@ extension Reactor {
             })
     }
 
-    /// Throws what the outcome of a wait that did not find its handle ready means. Out of
-    /// line: the errors it builds would take room in the frame of every parked task.
+    /// Throws what the outcome of a wait that did not find its handle ready (or found it
+    /// closed once it woke) means. Out of line: the errors it builds would take room in the
+    /// frame of every parked task.
     @inline(never)
     func unfinishedWait(_ outcome: WaitOutcome, _ handle: IOHandle, _ operation: StaticString) throws -> Never {
         switch outcome {
