@@ -26,6 +26,13 @@ extension Reactor {
                 continuation.resume(returning: .cancelled)
             }
         }
+        if outcome != .ready || !isOnLoopThread { try unfinishedSleep(outcome, handle) }
+    }
+
+    /// What a sleep that was refused, cancelled or resumed off the loop thread throws. Out of
+    /// line: the errors it builds would take room in the sleeping task's frame.
+    @inline(never)
+    private func unfinishedSleep(_ outcome: WaitOutcome, _ handle: TimerHandle) throws {
         if outcome == .offLoop {
             _ = timers.cancel(handle)
             throw ReactorError.offLoop("sleep")

@@ -84,9 +84,14 @@ extension Reactor {
     @inline(__always)
     private static func comesBackToTheLoop(task: UInt, inActor: Bool) -> Bool {
         guard !inActor, let current = cr_current_reactor() else { return true }
-        return Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { reactor in
-            reactor.runningJob == task || prefersReactor(reactor)
-        }
+        return Unmanaged<Reactor>.fromOpaque(current)._withUnsafeGuaranteedRef { comesBack(task: task, to: $0) }
+    }
+
+    /// Whether `task`, outside any actor on `reactor`'s thread, comes back to it after a wait:
+    /// it runs as the loop's own job, or prefers the reactor.
+    @inline(__always)
+    private static func comesBack(task: UInt, to reactor: Reactor) -> Bool {
+        reactor.runningJob == task || prefersReactor(reactor)
     }
 
     /// Whether the running task has `reactor` as its executor preference.
@@ -189,7 +194,7 @@ extension Reactor {
                 guard reactor.runningIsolated else { return true }
                 executor = reactor.asUnownedSerialExecutor()
             } else {
-                guard reactor.runningJob == UInt(bitPattern: task) || prefersReactor(reactor) else { return false }
+                guard comesBack(task: UInt(bitPattern: task), to: reactor) else { return false }
                 executor = UnownedSerialExecutor(ordinary: reactor)
             }
             let context = task.load(fromByteOffset: 64, as: UnsafeMutableRawPointer.self)
