@@ -1,5 +1,6 @@
 import CReactor
 import Glibc
+import Reactor
 
 /// The bytes a `StreamReader` received but nobody has read yet.
 ///
@@ -78,9 +79,9 @@ struct StreamBuffer: ~Copyable {
         writeIndex += count
     }
 
-    /// Removes and returns the first `count` unread bytes.
-    mutating func take(_ count: Int) -> [UInt8] {
-        let bytes = [UInt8](UnsafeRawBufferPointer(rebasing: unread.prefix(count)))
+    /// Removes and returns the first `count` unread bytes, in an array `reactor` makes.
+    mutating func take(_ count: Int, on reactor: Reactor) -> [UInt8] {
+        let bytes = reactor.array(copying: UnsafeRawBufferPointer(rebasing: unread.prefix(count)))
         discard(count)
         return bytes
     }

@@ -89,7 +89,7 @@ public final class StreamReader: @unchecked Sendable {
             }
             try await fill("read")
         }
-        return buffer.take(min(maxBytes, buffer.count))
+        return buffer.take(min(maxBytes, buffer.count), on: reactor)
     }
 
     /// Every byte until EOF.
@@ -117,11 +117,11 @@ public final class StreamReader: @unchecked Sendable {
         if count == 0 { return [] }
         while buffer.count < count {
             if sawEOF {
-                throw IncompleteReadError(partial: buffer.take(buffer.count), expected: count)
+                throw IncompleteReadError(partial: buffer.take(buffer.count, on: reactor), expected: count)
             }
             try await fill("readExactly")
         }
-        return buffer.take(count)
+        return buffer.take(count, on: reactor)
     }
 
     /// A line, through its `\n`. At EOF, the partial line (empty when nothing is left). Over
@@ -203,14 +203,14 @@ public final class StreamReader: @unchecked Sendable {
             }
             // A complete message may have come with the EOF, so EOF is checked after the search.
             if sawEOF {
-                throw IncompleteReadError(partial: buffer.take(buffer.count), expected: nil)
+                throw IncompleteReadError(partial: buffer.take(buffer.count, on: reactor), expected: nil)
             }
             try await fill("readUntil")
         }
         if match!.start > limit {
             throw LimitOverrunError("Separator is found, but chunk is longer than limit", consumed: match!.start)
         }
-        return buffer.take(match!.end)
+        return buffer.take(match!.end, on: reactor)
     }
 
     // MARK: - Zero-copy reads
@@ -255,7 +255,7 @@ public final class StreamReader: @unchecked Sendable {
                 precondition(consumed >= 0 && consumed <= buffer.count, "withBufferedBytes: consumed \(consumed) of \(buffer.count) bytes")
                 buffer.discard(consumed)
                 if let value { return value }
-                if sawEOF { throw IncompleteReadError(partial: buffer.take(buffer.count), expected: nil) }
+                if sawEOF { throw IncompleteReadError(partial: buffer.take(buffer.count, on: reactor), expected: nil) }
                 if consumed == 0 && buffer.count >= frameLimit {
                     throw LimitOverrunError("the parser needs more than the \(frameLimit) bytes buffered", consumed: 0)
                 }

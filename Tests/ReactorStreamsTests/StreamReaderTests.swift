@@ -562,4 +562,32 @@ extension StreamReaderTests {
             XCTAssertEqual(frames, ["off"], "nothing was consumed")
         }
     }
+
+    func testEachReadKindHandsOutBytesNoLaterReadWrites() throws {
+        try withReader { f in
+            try await f.send("one\ntwo\nthree!four?")
+            // Kept: each must stay as it was read while the reads go on.
+            let line = try await f.reader.readLine()
+            let exactly = try await f.reader.readExactly(4)
+            let until = try await f.reader.readUntil(Array("!".utf8))
+            let some = try await f.reader.read(100)
+            XCTAssertEqual([line, exactly, until, some].map(text), ["one\n", "two\n", "three!", "four?"])
+        }
+    }
+
+    func testAReadDroppedBeforeTheNextLendsItsStorageToIt() throws {
+        try withReader { f in
+            try await f.send("first")
+            var firstStorage: UnsafeRawPointer?
+            do {
+                let first = try await f.reader.read(100)
+                XCTAssertEqual(text(first), "first")
+                firstStorage = first.withUnsafeBytes { $0.baseAddress }
+            }
+            try await f.send("other")
+            let second = try await f.reader.read(100)
+            XCTAssertEqual(text(second), "other")
+            XCTAssertEqual(second.withUnsafeBytes { $0.baseAddress }, firstStorage)
+        }
+    }
 }

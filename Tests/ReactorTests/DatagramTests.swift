@@ -114,6 +114,17 @@ final class DatagramTests: XCTestCase {
             // The next datagram is whole.
             let next = try await reactor.sockRecvfrom(server, into: buffer)
             XCTAssertEqual(next.count, 3)
+            // So does the form that returns an array, and the next one is whole.
+            try await reactor.sockSendto(client, long, to: address)
+            try await reactor.sockSendto(client, [1, 2, 3], to: address)
+            do {
+                _ = try await reactor.sockRecvfrom(server, maxBytes: 1000)
+                XCTFail("a 2,000-byte datagram fit in 1,000 bytes")
+            } catch let error as TruncatedDatagramError {
+                XCTAssertEqual(error, TruncatedDatagramError(size: 2000, capacity: 1000, sender: clientAddress))
+            }
+            let nextArray = try await reactor.sockRecvfrom(server, maxBytes: 1000)
+            XCTAssertEqual(nextArray.bytes, [1, 2, 3])
 
             // A batch marks the long one and goes on.
             try await reactor.sockSendto(client, long, to: address)

@@ -119,7 +119,7 @@ final class ImmediateTaskTests: XCTestCase {
             let (client, server) = try await connectedPair(reactor)
             defer { client.close(); server.close() }
             let owner = LoopOwner(reactor)
-            let started = try await owner.startReceiving(server)
+            let started = await owner.startReceiving(server)
             try await waitUntil(reactor, "the recv is parked") { reactor.isWaiting(server, .read) }
             let before = reactor.statistics()
             try await reactor.sockSendall(client, Array("abc".utf8))

@@ -63,13 +63,24 @@ extension Reactor {
         return count
     }
 
-    /// Receives at most `maxBytes` (`loop.sock_recv`); empty at EOF. Allocates the result;
-    /// `sockRecv(_:into:)` is the allocation-free form.
+    /// Receives at most `maxBytes` (`loop.sock_recv`); empty at EOF. Receives into the loop's
+    /// scratch, and returns an array made by `array(copying:)`: a caller that drops each
+    /// before the next allocates none; `sockRecv(_:into:)` never does.
     public nonisolated(nonsending) func sockRecv(_ socket: Socket, maxBytes: Int, file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(maxBytes, 1), alignment: 1)
-        defer { buffer.deallocate() }
-        let count = try await sockRecv(socket, into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(maxBytes)), file: file, line: line)
-        return Array(buffer.prefix(count))
+        try checkOwns(socket, "sockRecv")
+        guard runsInPlace(#isolation) else {
+            return try await runOnLoop((self, socket, maxBytes), file: file, line: line) { try await $0.0.sockRecv($0.1, maxBytes: $0.2) }
+        }
+        await consumeBudget()
+        // The scratch is asked for at each attempt: it may have grown during the wait.
+        let count = try await socket.whenReady(.read) { try socket.tryRead(into: self.receiveScratch(maxBytes)) }
+        chargeBudget(bytes: count)
+        return array(copying: UnsafeRawBufferPointer(receiveScratch(count)))
+    }
+
+    /// The first `count` bytes of the loop's receive scratch.
+    func receiveScratch(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: receiveScratch(atLeast: max(count, 1)).prefix(count))
     }
 
     /// Sends every byte (`loop.sock_sendall`), returning once all are in the kernel. Sends at

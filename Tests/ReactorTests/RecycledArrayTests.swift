@@ -1,0 +1,83 @@
+import Glibc
+import TestSupport
+import XCTest
+
+@testable import Reactor
+
+/// The arrays `sockRecv(_:maxBytes:)` returns are made by `Reactor.array(copying:)`: in the
+/// storage of the last one once nothing else holds it, never in one a caller still holds.
+final class RecycledArrayTests: XCTestCase {
+    func testAReceiveDroppedBeforeTheNextLendsItsStorageToIt() throws {
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            try await reactor.sockSendall(client, Array("first".utf8))
+            var firstStorage: UnsafeRawPointer?
+            do {
+                let first = try await reactor.sockRecv(server, maxBytes: 100)
+                XCTAssertEqual(String(decoding: first, as: UTF8.self), "first")
+                firstStorage = storage(first)
+            }
+            // Same length, and a different one within the storage's capacity.
+            for text in ["other", "long"] {
+                try await reactor.sockSendall(client, Array(text.utf8))
+                let next = try await reactor.sockRecv(server, maxBytes: 100)
+                XCTAssertEqual(String(decoding: next, as: UTF8.self), text)
+                XCTAssertEqual(storage(next), firstStorage)
+            }
+        }
+    }
+
+    func testAnArrayTheCallerKeepsIsNeverWrittenAgain() throws {
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            var kept: [[UInt8]] = []
+            for index in 0..<100 {
+                let message = randomBytes(64, seed: UInt64(index))
+                try await reactor.sockSendall(client, message)
+                // Loopback delivers a 64-byte send whole.
+                kept.append(try await reactor.sockRecv(server, maxBytes: 64))
+            }
+            for index in 0..<100 {
+                XCTAssertEqual(kept[index], randomBytes(64, seed: UInt64(index)), "message \(index)")
+            }
+            XCTAssertEqual(Set(kept.map { storage($0) }).count, 100)
+        }
+    }
+
+    func testASmallReceiveAfterALargeOneGetsStorageOfItsOwnSize() throws {
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            // Received in whatever pieces arrive; each is dropped before the next.
+            let large = randomBytes(40_000, seed: 1)
+            try await reactor.sockSendall(client, large)
+            var received = 0
+            while received < large.count {
+                received += try await reactor.sockRecv(server, maxBytes: large.count - received).count
+            }
+            try await reactor.sockSendall(client, [1, 2, 3])
+            let small = try await reactor.sockRecv(server, maxBytes: 100)
+            XCTAssertEqual(small, [1, 2, 3])
+            XCTAssertLessThan(small.capacity, 100)
+        }
+    }
+
+    func testAnArrayPastTheLimitIsNotKept() throws {
+        try runReactor { reactor in
+            let bytes = randomBytes(Reactor.recycledArrayLimit + 1, seed: 2)
+            let copy = bytes.withUnsafeBytes { reactor.array(copying: $0) }
+            XCTAssertEqual(copy, bytes)
+            XCTAssertEqual(reactor.recycledArray.capacity, 0)
+            let small = [UInt8](repeating: 7, count: 10).withUnsafeBytes { reactor.array(copying: $0) }
+            XCTAssertEqual(small, [UInt8](repeating: 7, count: 10))
+            XCTAssertEqual(reactor.recycledArray, small)
+        }
+    }
+}
+
+/// The storage an array's bytes live in.
+private func storage(_ bytes: [UInt8]) -> UnsafeRawPointer? {
+    bytes.withUnsafeBytes { $0.baseAddress }
+}
