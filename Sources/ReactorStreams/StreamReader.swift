@@ -364,23 +364,20 @@ public final class StreamReader: @unchecked Sendable {
     }
 
     /// `read(_:)` after a full recv, with nothing buffered: one recv straight into the array it
-    /// returns, so a bulk stream's bytes are not copied out of the buffer (Rust's `BufReader`
-    /// bypass). It asks for `receiveSize`, as `fill` would: no more syscalls than through the
+    /// returns (the reactor's `array(receivingAtMost:)`), so a bulk stream's bytes are not
+    /// copied out of the buffer (Rust's `BufReader` bypass). It asks for `receiveSize`, as `fill` would: no more syscalls than through the
     /// buffer. Nil when no data is there (the attempt cleared the readiness, so `fill` waits
     /// without another syscall), or another read waits (`fill` says so). Out of line: the
     /// frame of a read parked in `fill` stays as it was.
     @inline(never)
     private func receiveDirectly() throws -> [UInt8]? {
         guard buffer.isEmpty, !sawEOF, waitingOperation == nil else { return nil }
-        var received: Int?
         do {
-            let bytes = try [UInt8](unsafeUninitializedCapacity: receiveSize) { space, initialized in
+            guard let bytes = try reactor.array(receivingAtMost: receiveSize, { target in
                 var direction = Interest.read
-                received = try tryReceive(into: UnsafeMutableRawBufferPointer(start: space.baseAddress, count: receiveSize), waitIn: &direction)
-                initialized = received ?? 0
-            }
-            guard let received else { return nil }
-            didReceive(received)
+                return try tryReceive(into: target, waitIn: &direction)
+            }) else { return nil }
+            didReceive(bytes.count)
             return bytes
         } catch {
             keepIfFailure(error)

@@ -590,4 +590,20 @@ extension StreamReaderTests {
             XCTAssertEqual(second.withUnsafeBytes { $0.baseAddress }, firstStorage)
         }
     }
+
+    func testBulkReadsReceiveIntoTheStorageOfTheReadDroppedBefore() throws {
+        // A limit of one receive's size: every receive after the first full one goes straight
+        // into the array it returns.
+        try withReader(limit: 4096) { f in
+            let chunks = (0..<4).map { randomBytes(4096, seed: UInt64(20 + $0)) }
+            try await f.reactor.sockSendall(f.peer, chunks.flatMap { $0 })
+            var storages: [UnsafeRawPointer?] = []
+            for chunk in chunks {
+                let read = try await f.reader.read(4096)
+                XCTAssertEqual(read, chunk)
+                storages.append(read.withUnsafeBytes { $0.baseAddress })
+            }
+            XCTAssertEqual(Set(storages).count, 1, "each read's array was dropped before the next")
+        }
+    }
 }

@@ -75,6 +75,47 @@ final class RecycledArrayTests: XCTestCase {
             XCTAssertEqual(reactor.recycledArray, small)
         }
     }
+
+    func testAReceiveIntoAnArrayUsesTheDroppedStorageWhateverItsCount() throws {
+        try runReactor { reactor in
+            let first = randomBytes(4096, seed: 3)
+            let shorter = randomBytes(3000, seed: 4)
+            let second = randomBytes(4096, seed: 5)
+            var firstStorage: UnsafeRawPointer?
+            do {
+                let received = reactor.array(receivingAtMost: 4096) { $0.copyMemory(from: first.withUnsafeBytes { $0 }); return 4096 }
+                XCTAssertEqual(received, first)
+                firstStorage = received.flatMap(storage)
+            }
+            // A copy of fewer bytes in the same storage leaves its count short of the receive's.
+            do {
+                let copied = shorter.withUnsafeBytes { reactor.array(copying: $0) }
+                XCTAssertEqual(copied, shorter)
+                XCTAssertEqual(storage(copied), firstStorage)
+            }
+            let received = reactor.array(receivingAtMost: 4096) { target in
+                XCTAssertEqual(target.count, 4096)
+                target.copyMemory(from: second.withUnsafeBytes { $0 })
+                return 4096
+            }
+            XCTAssertEqual(received, second)
+            XCTAssertEqual(received.flatMap(storage), firstStorage)
+            XCTAssertNil(reactor.array(receivingAtMost: 4096) { _ in nil }, "nothing received, no array")
+        }
+    }
+
+    func testAReceiveIntoAnArrayKeptByItsCallerGetsStorageOfItsOwn() throws {
+        try runReactor { reactor in
+            let bytes = (0..<4).map { randomBytes(4096, seed: UInt64(10 + $0)) }
+            var kept: [[UInt8]] = []
+            for index in 0..<4 {
+                let received = reactor.array(receivingAtMost: 4096) { $0.copyMemory(from: bytes[index].withUnsafeBytes { $0 }); return 4096 }
+                kept.append(try XCTUnwrap(received))
+            }
+            XCTAssertEqual(kept, bytes)
+            XCTAssertEqual(Set(kept.map(storage)).count, 4)
+        }
+    }
 }
 
 /// The storage an array's bytes live in.

@@ -2,8 +2,8 @@ extension Reactor {
     /// `bytes` as an array of their own, made in the storage of the last array made here once
     /// nothing else holds that one: a reader that hands out a message per read, dropped before
     /// the next, allocates no array per message. The storage is reused only for at least half
-    /// its capacity, so an array kept by its caller holds at most twice its bytes, and an
-    /// array past `recycledArrayLimit` is not kept. Loop thread only.
+    /// its capacity, so an array kept by its caller holds at most twice its bytes, and one of
+    /// more than `recycledArrayLimit` bytes is not kept. Loop thread only.
     @inlinable
     package func array(copying bytes: UnsafeRawBufferPointer) -> [UInt8] {
         assert(isOnLoopThread, "array(copying:) is for the loop thread")
@@ -18,7 +18,36 @@ extension Reactor {
             return recycledArray
         }
         let array = [UInt8](bytes)
-        recycledArray = array.capacity <= Self.recycledArrayLimit ? array : []
+        recycledArray = bytes.count <= Self.recycledArrayLimit ? array : []
+        return array
+    }
+
+    /// An array of what `receive` writes into room for `capacity` bytes (it answers how many,
+    /// or nil for none yet, and then there is no array): a bulk reader's receive straight into
+    /// the array it returns, in the recycled storage as `array(copying:)` makes its arrays, when
+    /// that holds between `capacity` and twice as many bytes. Loop thread only.
+    @inlinable
+    package func array(receivingAtMost capacity: Int, _ receive: (UnsafeMutableRawBufferPointer) throws -> Int?) rethrows -> [UInt8]? {
+        assert(isOnLoopThread, "array(receivingAtMost:) is for the loop thread")
+        let kept = recycledArray.capacity
+        if kept >= capacity && kept / 2 <= capacity && recycledArrayIsUnique {
+            // The bytes past the last array's count only need to count as initialized: they are
+            // received into, and what is not is cut off again. Copied from the receive scratch,
+            // whatever it holds, as the fastest way to get there.
+            let missing = capacity - recycledArray.count
+            if missing > 0 { recycledArray.append(contentsOf: UnsafeRawBufferPointer(rebasing: receiveScratch(atLeast: missing).prefix(missing))) }
+            let received = try recycledArray.withUnsafeMutableBytes { try receive(UnsafeMutableRawBufferPointer(rebasing: $0.prefix(capacity))) }
+            guard let received else { return nil }
+            recycledArray.removeLast(recycledArray.count - received)
+            return recycledArray
+        }
+        var received: Int?
+        let array = try [UInt8](unsafeUninitializedCapacity: capacity) { space, initialized in
+            received = try receive(UnsafeMutableRawBufferPointer(space))
+            initialized = received ?? 0
+        }
+        guard received != nil else { return nil }
+        if capacity <= Self.recycledArrayLimit { recycledArray = array }
         return array
     }
 
