@@ -11,7 +11,10 @@ import Reactor
 /// frame limit, waits); what the reader has not taken stays in the kernel, whose TCP window
 /// pushes back on the peer.
 ///
-/// A parser of a framed protocol reads without a copy through
+/// The arrays the reads return are made by the reactor, in the storage of the last array it
+/// made once nothing else holds that: a handler that drops each before its next read
+/// allocates none. One that changes an array it was handed pays a copy the first time. A
+/// parser of a framed protocol reads without a copy through
 /// ``withBufferedBytes(upTo:file:line:_:)``: it looks at the buffered bytes where they lie and says
 /// how many it used. A socket error is kept and thrown again
 /// by every later read, as asyncio's `set_exception` does.
@@ -365,10 +368,11 @@ public final class StreamReader: @unchecked Sendable {
 
     /// `read(_:)` after a full recv, with nothing buffered: one recv straight into the array it
     /// returns (the reactor's `array(receivingAtMost:)`), so a bulk stream's bytes are not
-    /// copied out of the buffer (Rust's `BufReader` bypass). It asks for `receiveSize`, as `fill` would: no more syscalls than through the
-    /// buffer. Nil when no data is there (the attempt cleared the readiness, so `fill` waits
-    /// without another syscall), or another read waits (`fill` says so). Out of line: the
-    /// frame of a read parked in `fill` stays as it was.
+    /// copied out of the buffer (Rust's `BufReader` bypass). It asks for `receiveSize`, as
+    /// `fill` would: no more syscalls than through the buffer. Nil when no data is there (the
+    /// attempt cleared the readiness, so `fill` waits without another syscall), or another
+    /// read waits (`fill` says so). Out of line: the frame of a read parked in `fill` stays as
+    /// it was.
     @inline(never)
     private func receiveDirectly() throws -> [UInt8]? {
         guard buffer.isEmpty, !sawEOF, waitingOperation == nil else { return nil }

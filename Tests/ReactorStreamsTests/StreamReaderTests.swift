@@ -584,10 +584,13 @@ extension StreamReaderTests {
                 XCTAssertEqual(text(first), "first")
                 firstStorage = first.withUnsafeBytes { $0.baseAddress }
             }
+            // The decoy takes whatever malloc freed: storage that was freed is not what comes back.
+            let decoy = [UInt8](repeating: 0, count: 5)
             try await f.send("other")
             let second = try await f.reader.read(100)
             XCTAssertEqual(text(second), "other")
             XCTAssertEqual(second.withUnsafeBytes { $0.baseAddress }, firstStorage)
+            XCTAssertNotEqual(decoy.withUnsafeBytes { $0.baseAddress }, firstStorage)
         }
     }
 
@@ -598,12 +601,16 @@ extension StreamReaderTests {
             let chunks = (0..<4).map { randomBytes(4096, seed: UInt64(20 + $0)) }
             try await f.reactor.sockSendall(f.peer, chunks.flatMap { $0 })
             var storages: [UnsafeRawPointer?] = []
+            // Each decoy takes whatever malloc freed: storage that was freed is not what comes back.
+            var decoys: [[UInt8]] = []
             for chunk in chunks {
                 let read = try await f.reader.read(4096)
                 XCTAssertEqual(read, chunk)
                 storages.append(read.withUnsafeBytes { $0.baseAddress })
+                decoys.append([UInt8](repeating: 0, count: 4096))
             }
             XCTAssertEqual(Set(storages).count, 1, "each read's array was dropped before the next")
+            XCTAssertEqual(decoys.count, 4)
         }
     }
 }

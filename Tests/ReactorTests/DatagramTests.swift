@@ -114,7 +114,7 @@ final class DatagramTests: XCTestCase {
             // The next datagram is whole.
             let next = try await reactor.sockRecvfrom(server, into: buffer)
             XCTAssertEqual(next.count, 3)
-            // So does the form that returns an array, and the next one is whole.
+            // sockRecvfrom(_:maxBytes:) reports it too, and then reads the next one whole.
             try await reactor.sockSendto(client, long, to: address)
             try await reactor.sockSendto(client, [1, 2, 3], to: address)
             do {

@@ -4,8 +4,9 @@ import XCTest
 
 @testable import Reactor
 
-/// The arrays `sockRecv(_:maxBytes:)` returns are made by `Reactor.array(copying:)`: in the
-/// storage of the last one once nothing else holds it, never in one a caller still holds.
+/// The arrays `sockRecv(_:maxBytes:)` returns, and the stream reads', are made by the reactor
+/// (`array(copying:)`, `array(receivingAtMost:)`): in the storage of the last one once nothing
+/// else holds it, never in one a caller still holds.
 final class RecycledArrayTests: XCTestCase {
     func testAReceiveDroppedBeforeTheNextLendsItsStorageToIt() throws {
         try runReactor { reactor in
@@ -18,13 +19,17 @@ final class RecycledArrayTests: XCTestCase {
                 XCTAssertEqual(String(decoding: first, as: UTF8.self), "first")
                 firstStorage = storage(first)
             }
-            // Same length, and a different one within the storage's capacity.
+            // Same length, and a different one within the storage's capacity. The decoys take
+            // whatever malloc freed: storage that was freed is not what comes back.
+            var decoys: [[UInt8]] = []
             for text in ["other", "long"] {
+                decoys.append([UInt8](repeating: 0, count: 5))
                 try await reactor.sockSendall(client, Array(text.utf8))
                 let next = try await reactor.sockRecv(server, maxBytes: 100)
                 XCTAssertEqual(String(decoding: next, as: UTF8.self), text)
                 XCTAssertEqual(storage(next), firstStorage)
             }
+            XCTAssertFalse(decoys.contains { storage($0) == firstStorage })
         }
     }
 
@@ -64,15 +69,29 @@ final class RecycledArrayTests: XCTestCase {
         }
     }
 
-    func testAnArrayPastTheLimitIsNotKept() throws {
+    func testAnArrayPastTheLimitOrEmptyIsNotKept() throws {
         try runReactor { reactor in
-            let bytes = randomBytes(Reactor.recycledArrayLimit + 1, seed: 2)
+            let small = [UInt8](repeating: 7, count: 10).withUnsafeBytes { reactor.array(copying: $0) }
+            XCTAssertEqual(reactor.recycledArray, small)
+            let bytes = randomBytes(2 * Reactor.recycledArrayLimit, seed: 2)
             let copy = bytes.withUnsafeBytes { reactor.array(copying: $0) }
             XCTAssertEqual(copy, bytes)
-            XCTAssertEqual(reactor.recycledArray.capacity, 0)
-            let small = [UInt8](repeating: 7, count: 10).withUnsafeBytes { reactor.array(copying: $0) }
-            XCTAssertEqual(small, [UInt8](repeating: 7, count: 10))
-            XCTAssertEqual(reactor.recycledArray, small)
+            XCTAssertEqual(storage(reactor.recycledArray), storage(small), "the large one was not kept")
+            let nothing = [UInt8]().withUnsafeBytes { reactor.array(copying: $0) }
+            XCTAssertEqual(nothing, [])
+            XCTAssertEqual(storage(reactor.recycledArray), storage(small), "nor the empty one")
+        }
+    }
+
+    func testAnArrayOfALargeReceiveIsNotMadeInTheScratch() throws {
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            let scratch = reactor.receiveScratch(atLeast: 1).count
+            try await reactor.sockSendall(client, [1, 2, 3])
+            let received = try await reactor.sockRecv(server, maxBytes: 4 * Reactor.recycledArrayLimit)
+            XCTAssertEqual(received, [1, 2, 3])
+            XCTAssertEqual(reactor.receiveScratch(atLeast: 1).count, scratch)
         }
     }
 
@@ -88,6 +107,8 @@ final class RecycledArrayTests: XCTestCase {
                 firstStorage = received.flatMap(storage)
             }
             // A copy of fewer bytes in the same storage leaves its count short of the receive's.
+            let decoy = [UInt8](repeating: 0, count: 4096)
+            XCTAssertNotEqual(storage(decoy), firstStorage)
             do {
                 let copied = shorter.withUnsafeBytes { reactor.array(copying: $0) }
                 XCTAssertEqual(copied, shorter)
@@ -101,6 +122,8 @@ final class RecycledArrayTests: XCTestCase {
             XCTAssertEqual(received, second)
             XCTAssertEqual(received.flatMap(storage), firstStorage)
             XCTAssertNil(reactor.array(receivingAtMost: 4096) { _ in nil }, "nothing received, no array")
+            XCTAssertEqual(reactor.array(receivingAtMost: 4096) { _ in 0 }, [], "EOF")
+            XCTAssertEqual(decoy.count, 4096)
         }
     }
 

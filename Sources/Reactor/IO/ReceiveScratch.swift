@@ -16,6 +16,11 @@ extension Reactor {
         return receiveScratchMemory
     }
 
+    /// The first `count` bytes of the receive scratch, for one receive copied out at once.
+    func receiveScratchPrefix(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: receiveScratch(atLeast: max(count, 1)).prefix(count))
+    }
+
     @usableFromInline
     func growReceiveScratch(to minimum: Int) {
         receiveScratchMemory.deallocate()

@@ -103,7 +103,8 @@ public final class Reactor: @unchecked Sendable {
     /// The CPU `start(cpu:)` pins the loop thread to; set before the thread starts.
     @exclusivity(unchecked) var pinnedCPU: Int?
     @usableFromInline @exclusivity(unchecked) var receiveScratchMemory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-    /// The last array `array(copying:)` made, kept to be made again while nothing else holds it.
+    /// The last array `array(copying:)` or `array(receivingAtMost:)` made, kept to make the next
+    /// one in its storage once nothing else holds it.
     @usableFromInline @exclusivity(unchecked) var recycledArray: [UInt8] = []
 
     // Cross-thread state.

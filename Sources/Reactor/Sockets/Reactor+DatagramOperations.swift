@@ -29,22 +29,28 @@ extension Reactor {
         return (size, sender)
     }
 
-    /// Receives one datagram of at most `maxBytes` (`loop.sock_recvfrom`). Receives into the
-    /// loop's scratch, and returns an array made by `array(copying:)`, as `sockRecv(_:maxBytes:)`
-    /// does; `sockRecvfrom(_:into:)` never allocates.
+    /// Receives one datagram of at most `maxBytes` (`loop.sock_recvfrom`), in an array made as
+    /// `sockRecv(_:maxBytes:)` makes its arrays. `sockRecvfrom(_:into:)` never allocates.
     public nonisolated(nonsending) func sockRecvfrom(
         _ socket: Socket, maxBytes: Int, file: StaticString = #fileID, line: UInt = #line
     ) async throws -> (bytes: [UInt8], address: SocketAddress) {
+        if maxBytes > Self.recycledArrayLimit {
+            // Into memory of its own: the shared scratch would keep a one-off size.
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maxBytes, alignment: 1)
+            defer { buffer.deallocate() }
+            let (count, address) = try await sockRecvfrom(socket, into: buffer, file: file, line: line)
+            return (Array(buffer.prefix(count)), address)
+        }
         try checkDatagram(socket, "sockRecvfrom")
         guard runsInPlace(#isolation) else {
             return try await runOnLoop((self, socket, maxBytes), file: file, line: line) { try await $0.0.sockRecvfrom($0.1, maxBytes: $0.2) }
         }
         await consumeBudget()
         var sender = SocketAddress()
-        let size = try await socket.whenReady(.read) { try socket.receiveDatagram(into: self.receiveScratch(maxBytes), from: &sender) }
+        let size = try await socket.whenReady(.read) { try socket.receiveDatagram(into: self.receiveScratchPrefix(maxBytes), from: &sender) }
         if size > maxBytes { throw TruncatedDatagramError(size: size, capacity: maxBytes, sender: sender) }
         chargeBudget(bytes: size)
-        return (array(copying: UnsafeRawBufferPointer(receiveScratch(size))), sender)
+        return (array(copying: UnsafeRawBufferPointer(receiveScratchPrefix(size))), sender)
     }
 
     /// Sends `bytes` as one datagram to `address` (`loop.sock_sendto`); returns its length.

@@ -63,24 +63,27 @@ extension Reactor {
         return count
     }
 
-    /// Receives at most `maxBytes` (`loop.sock_recv`); empty at EOF. Receives into the loop's
-    /// scratch, and returns an array made by `array(copying:)`: a caller that drops each
-    /// before the next allocates none; `sockRecv(_:into:)` never does.
+    /// Receives at most `maxBytes` (`loop.sock_recv`); empty at EOF. Up to 64 KiB, receives
+    /// into the loop's receive scratch and returns the bytes in the storage of the last array
+    /// the reactor made, once nothing else holds that: a caller that drops each before the
+    /// next allocates none (one that changes an array it was handed pays a copy the first
+    /// time). `sockRecv(_:into:)` never allocates.
     public nonisolated(nonsending) func sockRecv(_ socket: Socket, maxBytes: Int, file: StaticString = #fileID, line: UInt = #line) async throws -> [UInt8] {
+        if maxBytes > Self.recycledArrayLimit {
+            // Into memory of its own: the shared scratch would keep a one-off size.
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maxBytes, alignment: 1)
+            defer { buffer.deallocate() }
+            return Array(buffer.prefix(try await sockRecv(socket, into: buffer, file: file, line: line)))
+        }
         try checkOwns(socket, "sockRecv")
         guard runsInPlace(#isolation) else {
             return try await runOnLoop((self, socket, maxBytes), file: file, line: line) { try await $0.0.sockRecv($0.1, maxBytes: $0.2) }
         }
         await consumeBudget()
         // The scratch is asked for at each attempt: it may have grown during the wait.
-        let count = try await socket.whenReady(.read) { try socket.tryRead(into: self.receiveScratch(maxBytes)) }
+        let count = try await socket.whenReady(.read) { try socket.tryRead(into: self.receiveScratchPrefix(maxBytes)) }
         chargeBudget(bytes: count)
-        return array(copying: UnsafeRawBufferPointer(receiveScratch(count)))
-    }
-
-    /// The first `count` bytes of the loop's receive scratch.
-    func receiveScratch(_ count: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(rebasing: receiveScratch(atLeast: max(count, 1)).prefix(count))
+        return array(copying: UnsafeRawBufferPointer(receiveScratchPrefix(count)))
     }
 
     /// Sends every byte (`loop.sock_sendall`), returning once all are in the kernel. Sends at
