@@ -60,7 +60,8 @@ extension Reactor {
         return capacity >= atMost && capacity / 2 <= atLeast && recycledArrayIsUnique
     }
 
-    /// Keeps `array` to recycle, unless it has room for more than `recycledArrayLimit` bytes.
+    /// Keeps `array` to recycle, unless it has room for much more than `recycledArrayLimit`
+    /// bytes: an eighth more is allowed, as malloc rounds the room of a full receive's array up.
     @inlinable
     func recycle(_ array: [UInt8]) -> [UInt8] {
         if array.capacity <= Self.recycledArrayLimit + Self.recycledArrayLimit / 8 { recycledArray = array }
