@@ -99,6 +99,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Two ways to park a task, for callgrind: a continuation and a hop onto an executor.
+        .executableTarget(name: "park-probe"),
         .target(name: "MallocCounter"),
         // The floor: a minimal C epoll echo server.
         // What the C floors share (their command line).
