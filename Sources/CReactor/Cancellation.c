@@ -4,7 +4,7 @@
 #include "Internal.h"
 
 // What withTaskCancellationHandler wraps, for Reactor.park's fast path (see Parking.swift,
-// which declares these two with @_silgen_name: Swift may not name a runtime symbol itself).
+// which declares these with @_silgen_name: Swift may not name a runtime symbol itself).
 // Not in the header: Swift calls them with its own convention, a closure being a function
 // pointer and a context. Left out with the PortableCancellation trait.
 #ifndef CR_PORTABLE_CANCELLATION
@@ -21,5 +21,13 @@ CR_SWIFTCALL void *cr_task_add_cancellation_handler(void *handler, void *context
 
 CR_SWIFTCALL void cr_task_remove_cancellation_handler(void *record) {
     swift_task_removeCancellationHandler(record);
+}
+
+// The running task, for a wait that parks through the parking lot (ParkingLot.swift): without
+// the generic frame and the retain of withUnsafeCurrentTask.
+extern CR_SWIFTCALL void *swift_task_getCurrent(void);
+
+CR_SWIFTCALL void *cr_task_current(void) {
+    return swift_task_getCurrent();
 }
 #endif

@@ -1,7 +1,8 @@
 import Glibc
 
 /// Two ways to park a task on a one-thread loop, to count under callgrind what each costs the
-/// concurrency runtime per wait (the benchmarks document, "Parking through an executor hop").
+/// concurrency runtime per wait (the benchmarks document, "a wait in a scope parks through an
+/// executor switch").
 ///
 /// `park-probe WAY WAITS`, WAY one of `continuation`, `hop`, `preferring-continuation`,
 /// `preferring-hop`. A task parks `WAITS` times; the loop wakes it each time its queue is empty.

@@ -31,22 +31,7 @@ extension Reactor {
         // (then the scope's park answers `.offLoop` too), or its park was refused.
         var outcome = WaitOutcome.offLoop
         if let unmanaged = currentCancellationScope() {
-            // Unretained across the park: only the scope's own task parks in it, and it
-            // exits the scope (ending it) only after its waits.
-            unowned(unsafe) let scope = unmanaged.takeUnretainedValue()
-            outcome = await Self.parkInScope { continuation in
-                // The loop finds the scope by the job it runs, and a task started inside that
-                // job (`Task.immediate`) is not the job's task: it parks with a handler below.
-                guard unsafeBitCast(continuation, to: UInt.self) == scope.key else { return continuation.resume(returning: .offLoop) }
-                // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
-                if scope.isCancelled { return continuation.resume(returning: .cancelled) }
-                scope.parked = (handle.fd, handle.generation, interest, id)
-                // Nothing ran since the checks above: the source is still this handle's.
-                source.pointee[waiter: interest] = Waiter(continuation: continuation, id: id)
-            }
-            // Set only if the scope's own task parked. A task started inside its job found the
-            // scope while that task ran, so none of the scope's waits is parked.
-            scope.parked = nil
+            outcome = await parkInScope(unmanaged, source, handle, interest, id)
         }
         if outcome == .offLoop { outcome = await parkWithHandler(source, handle, interest, id) }
         // Every operation runs on the loop thread, and so must its continuation: resuming
@@ -57,6 +42,30 @@ extension Reactor {
         if outcome != .ready || sources.source(fd: handle.fd, generation: handle.generation) == nil {
             try unfinishedWait(outcome, handle, operation)
         }
+    }
+
+    /// Parks the waiter of `handle` in `interest` in the running task's cancellation scope,
+    /// through the parking lot; `.offLoop` for a task that does not park there.
+    @inline(__always)
+    nonisolated(nonsending) func parkInScope(
+        _ unmanaged: Unmanaged<CancellationScope>, _ source: UnsafeMutablePointer<IOSource>, _ handle: IOHandle, _ interest: Interest, _ id: UInt64
+    ) async -> WaitOutcome {
+        // Unretained across the park: only the scope's own task parks in it, and it exits the
+        // scope (ending it) only after its waits.
+        let isolation = #isolation
+        let unparked: WaitOutcome? = unmanaged._withUnsafeGuaranteedRef { scope in
+            guard parksInTheLot(scope, inActor: isolation != nil) else { return .offLoop }
+            // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
+            if scope.isCancelled { return .cancelled }
+            scope.parked = (handle.fd, handle.generation, interest, id)
+            // Nothing ran since the checks above: the source is still this handle's.
+            source.pointee[waiter: interest] = Waiter(scope: unmanaged, id: id)
+            return nil
+        }
+        if let unparked { return unparked }
+        let outcome = await parkingLot.park(unmanaged)
+        unmanaged._withUnsafeGuaranteedRef { $0.parked = nil }
+        return outcome
     }
 
     /// Parks the waiter of `handle` in `interest`, with a cancellation handler of its own. Out
@@ -104,7 +113,7 @@ extension Reactor {
             let waiter = source.pointee[waiter: interest], waiter.id == id
         else { return }
         source.pointee[waiter: interest] = nil
-        waiter.continuation.resume(returning: .cancelled)
+        wake(waiter, .cancelled)
     }
 
     /// Counts one completed operation against the running job's budget, and yields the loop
@@ -135,7 +144,7 @@ extension Reactor {
     @usableFromInline
     nonisolated(nonsending) func yieldLoop() async {
         jobsSincePoll = Self.jobsBetweenPolls
-        _ = await Self.parkInScope { readyQueue.append(.resume($0)) }
+        _ = await Self.parkWithoutHandler { readyQueue.append(.resume($0)) }
     }
 
     /// Counts the bytes an operation just moved against the running job's budget, one

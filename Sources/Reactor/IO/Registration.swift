@@ -104,8 +104,8 @@ extension Reactor {
     /// Registers a non-blocking fd on the loop thread, once for both directions.
     func register(_ fd: Int32, isSocket: Bool = true, isStream: Bool = true) throws -> IOHandle {
         let (generation, stranded) = sources.register(fd: fd, isStream: isStream)
-        stranded.reader?.continuation.resume(returning: .closed)
-        stranded.writer?.continuation.resume(returning: .closed)
+        if let waiter = stranded.reader { wake(waiter, .closed) }
+        if let waiter = stranded.writer { wake(waiter, .closed) }
         do {
             try poller.register(fd: fd, generation: generation)
         } catch {
@@ -148,7 +148,7 @@ extension Reactor {
         else { return }
         poller.deregister(fd: fd, generation: generation, closing: !isWatched)
         if !isWatched { _ = cr_close(fd) }
-        waiters.reader?.continuation.resume(returning: .closed)
-        waiters.writer?.continuation.resume(returning: .closed)
+        if let waiter = waiters.reader { wake(waiter, .closed) }
+        if let waiter = waiters.writer { wake(waiter, .closed) }
     }
 }

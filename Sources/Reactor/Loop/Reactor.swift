@@ -75,6 +75,8 @@ public final class Reactor: @unchecked Sendable {
     let poller: any Poller
     /// The serial executor of actors isolated to the loop.
     let isolation = LoopIsolation()
+    /// Where a task in a cancellation scope parks for a wait on a handle.
+    let parkingLot = ParkingLot()
 
     // Loop-thread state.
     @exclusivity(unchecked) var readyQueue = Deque<ReadyWork>()

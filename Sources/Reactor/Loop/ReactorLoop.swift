@@ -52,10 +52,10 @@ extension Reactor {
         guard let slot = sources.source(fd: event.fd, generation: event.generation) else { return }  // stale
         let readClosed = event.failed || event.readClosed
         if readClosed || event.readable {
-            slot.pointee.becomeReady(.read, closed: readClosed)?.continuation.resume(returning: .ready)
+            if let waiter = slot.pointee.becomeReady(.read, closed: readClosed) { wake(waiter, .ready) }
         }
         if event.failed || event.writable {
-            slot.pointee.becomeReady(.write, closed: event.failed)?.continuation.resume(returning: .ready)
+            if let waiter = slot.pointee.becomeReady(.write, closed: event.failed) { wake(waiter, .ready) }
         }
         // A watched fd's one-shot report disarmed it: arm it again for a task still waiting.
         if slot.pointee.isWatched && (slot.pointee.reader != nil || slot.pointee.writer != nil) {
@@ -63,8 +63,8 @@ extension Reactor {
                 try armWatched(event.fd, event.generation, slot)
             } catch {
                 // Its owner closed it: nothing will be reported again.
-                slot.pointee.becomeReady(.read, closed: true)?.continuation.resume(returning: .closed)
-                slot.pointee.becomeReady(.write, closed: true)?.continuation.resume(returning: .closed)
+                if let waiter = slot.pointee.becomeReady(.read, closed: true) { wake(waiter, .closed) }
+                if let waiter = slot.pointee.becomeReady(.write, closed: true) { wake(waiter, .closed) }
             }
         }
     }

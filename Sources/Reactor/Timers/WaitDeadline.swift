@@ -44,7 +44,7 @@ extension Reactor {
             let waiter = source.pointee[waiter: parked.interest], waiter.id == parked.id
         else { return }
         source.pointee[waiter: parked.interest] = nil
-        waiter.continuation.resume(returning: .ready)
+        wake(waiter, .ready)
     }
 }
 

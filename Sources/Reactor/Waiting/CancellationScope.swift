@@ -11,6 +11,10 @@ package final class CancellationScope: @unchecked Sendable {  // touched on the 
     var parked: (fd: Int32, generation: UInt32, interest: Interest, id: UInt64)?
     /// Set by the cancellation handler's hop onto the loop.
     var isCancelled = false
+    /// For a wait parked through the parking lot: whether the task runs isolated to the loop
+    /// (else it prefers the reactor), and what woke it.
+    var resumesIsolated = false
+    var outcome = WaitOutcome.ready
     /// The task's cancellation handler, kept here for as long as the runtime holds it.
     var onCancel: (@Sendable () -> Void)?
     var record: UnsafeRawPointer?

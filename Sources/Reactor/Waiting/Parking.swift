@@ -1,7 +1,8 @@
 import CReactor
 
-/// Parking a task on the loop with a cancellation handler: the one way every wait of the
-/// reactor suspends (handle directions, timers, `WaitQueue`, the blocking pool's callers).
+/// Parking a task on the loop with a cancellation handler: the way every wait of the reactor
+/// suspends (handle directions, timers, `WaitQueue`, the blocking pool's callers), but a wait
+/// on a handle in the task's `CancellationScope`, which parks through the `ParkingLot`.
 ///
 /// Two implementations, one switch (the package trait `PortableCancellation`; the design
 /// article, "Fast cancellation"):
@@ -44,11 +45,11 @@ extension Reactor {
     }
 
     /// Parks the current task in `park`, which must store the continuation or resume it,
-    /// without a cancellation handler: for a task whose `CancellationScope` has one. Returns
-    /// `.offLoop` without calling `park` for a task that would not come back to the loop
-    /// (see `comesBackToTheLoop`).
+    /// without a cancellation handler: for a wait that nothing cancels (a yield of the loop).
+    /// Returns `.offLoop` without calling `park` for a task that would not come back to the
+    /// loop (see `comesBackToTheLoop`).
     @inline(__always)
-    nonisolated(nonsending) static func parkInScope(_ park: (UnsafeContinuation<WaitOutcome, Never>) -> Void) async -> WaitOutcome {
+    nonisolated(nonsending) static func parkWithoutHandler(_ park: (UnsafeContinuation<WaitOutcome, Never>) -> Void) async -> WaitOutcome {
         let isolation = #isolation
         #if PortableCancellation
         return await withUnsafeContinuation { continuation in
@@ -211,4 +212,7 @@ func addCancellationHandler(handler: () -> Void) -> UnsafeRawPointer?
 
 @_silgen_name("cr_task_remove_cancellation_handler")
 func removeCancellationHandler(record: UnsafeRawPointer)
+
+@_silgen_name("cr_task_current")
+func currentTask() -> UInt
 #endif

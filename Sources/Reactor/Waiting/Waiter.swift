@@ -13,12 +13,42 @@ enum WaitOutcome: Sendable {
 
 /// A parked task, and the number that tells its wait apart from every later one, so that a
 /// late cancellation cannot remove a wait that took its place.
-struct Waiter {
-    let continuation: UnsafeContinuation<WaitOutcome, Never>
+///
+/// A task parks with a continuation, or (a wait on a handle in the task's
+/// `CancellationScope`) through the parking lot, as its job: then the waiter names the scope,
+/// whose key is the task. `Reactor.wake` resumes either.
+///
+/// Unchecked: a continuation is `Sendable`, and a scope is touched on the loop thread only.
+struct Waiter: @unchecked Sendable {
+    /// The continuation, or the scope with its lowest bit set (both are aligned objects).
+    private let parked: UnsafeRawPointer
     let id: UInt64
 
-    /// The parked task's address: the continuation is the task.
-    var task: UInt { unsafeBitCast(continuation, to: UInt.self) }
+    init(continuation: UnsafeContinuation<WaitOutcome, Never>, id: UInt64) {
+        parked = unsafeBitCast(continuation, to: UnsafeRawPointer.self)
+        self.id = id
+    }
+
+    init(scope: Unmanaged<CancellationScope>, id: UInt64) {
+        parked = UnsafeRawPointer(scope.toOpaque()) + 1
+        self.id = id
+    }
+
+    /// The scope of a task parked through the parking lot.
+    var scope: Unmanaged<CancellationScope>? {
+        let address = UInt(bitPattern: parked)
+        guard address & 1 == 1 else { return nil }
+        return Unmanaged.fromOpaque(UnsafeRawPointer(bitPattern: address - 1)!)
+    }
+
+    /// The continuation of a task parked with one: every waiter but a handle's in a scope.
+    var continuation: UnsafeContinuation<WaitOutcome, Never> {
+        assert(scope == nil, "a waiter parked through the parking lot has no continuation")
+        return unsafeBitCast(parked, to: UnsafeContinuation<WaitOutcome, Never>.self)
+    }
+
+    /// The parked task's address: the continuation is the task, and so is the scope's key.
+    var task: UInt { scope?._withUnsafeGuaranteedRef { $0.key } ?? UInt(bitPattern: parked) }
 }
 
 /// The one waiter primitive: a FIFO list of parked tasks on the loop thread (asyncio's deque
