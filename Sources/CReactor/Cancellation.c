@@ -1,12 +1,14 @@
-// The concurrency runtime's cancellation-handler entry points.
+// The concurrency runtime's entry points the fast path calls: the cancellation handler's,
+// and the running task's.
 #define _GNU_SOURCE
 #include "CReactor.h"
 #include "Internal.h"
 
-// What withTaskCancellationHandler wraps, for Reactor.park's fast path (see Parking.swift,
-// which declares these with @_silgen_name: Swift may not name a runtime symbol itself).
-// Not in the header: Swift calls them with its own convention, a closure being a function
-// pointer and a context. Left out with the PortableCancellation trait.
+// What withTaskCancellationHandler wraps, for Reactor.park's fast path, and the running task,
+// for the parking lot (see Parking.swift, which declares these with @_silgen_name: Swift may
+// not name a runtime symbol itself). Not in the header: Swift calls them with its own
+// convention, a closure being a function pointer and a context. Left out with the
+// PortableCancellation trait.
 #ifndef CR_PORTABLE_CANCELLATION
 #if !defined(__x86_64__) && !defined(__aarch64__)
 #error "the cancellation-handler trampolines are written for Swift's convention on x86_64 and arm64"

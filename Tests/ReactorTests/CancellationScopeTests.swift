@@ -24,6 +24,57 @@ final class CancellationScopeTests: XCTestCase {
         }
     }
 
+    /// A wait in a scope parks through the parking lot: its waiter names the scope, not a
+    /// continuation. Woken by data, it comes back on the loop, in the scope, and waits again.
+    func testAWaitInAScopeParksThroughTheParkingLotAndIsWokenByData() throws {
+        try XCTSkipUnless(Reactor.parksThroughTheRuntime, "the portable cancellation path has no scopes")
+        try runReactor { reactor in
+            let (client, server) = try await connectedPair(reactor)
+            defer { client.close(); server.close() }
+            let received = ReceiveCount()
+            let reader = Task(executorPreference: reactor) {
+                try await inScope(reactor) {
+                    for _ in 0..<2 {
+                        _ = try await reactor.sockRecv(server, maxBytes: 10)
+                        XCTAssertTrue(reactor.isOnLoopThread)
+                        received.count += 1
+                    }
+                }
+            }
+            for round in 1...2 {
+                try await waitUntil(reactor, "recv is parked") { reactor.isWaiting(server, .read) }
+                XCTAssertNotNil(reactor.sources.source(fd: server.fd, generation: server.generation)?.pointee.reader?.scope)
+                try await reactor.sockSendall(client, Array("data".utf8))
+                try await waitUntil(reactor, "recv took the data") { received.count == round }
+            }
+            try await reader.value
+            XCTAssertEqual(reactor.cancellationScopes.count, 0)
+        }
+    }
+
+    /// A task parked in a scope when its reactor shuts down ends with an error; its socket is
+    /// closed under the wait, and nothing is left behind.
+    func testAWaitInAScopeParkedAtShutdownEnds() async throws {
+        let watchdog = Watchdog(seconds: 60, name)
+        defer { watchdog.cancel() }
+        let reactor = try Reactor.start()
+        let (client, server) = try await Task(executorPreference: reactor) { try await connectedPair(reactor) }.value
+        let reader = Task(executorPreference: reactor) {
+            try await inScope(reactor) { _ = try await reactor.sockRecv(server, maxBytes: 10) }
+        }
+        try await Task(executorPreference: reactor) {
+            try await waitUntil(reactor, "recv is parked") { reactor.isWaiting(server, .read) }
+        }.value
+        await reactor.shutdown()
+        do {
+            try await reader.value
+            XCTFail("a receive parked in a scope at shutdown returned")
+        } catch {
+            // The shutdown closes the socket under the wait.
+        }
+        client.close()
+    }
+
     func testCancellationFromAnotherThreadReachesAWaitInAScope() throws {
         try runReactor { reactor in
             let (client, server) = try await connectedPair(reactor)
@@ -100,6 +151,11 @@ final class CancellationScopeTests: XCTestCase {
             XCTAssertEqual(reactor.cancellationScopes.count, 0)
         }
     }
+}
+
+/// How many receives a reader made (touched on the loop thread only).
+private final class ReceiveCount: @unchecked Sendable {
+    var count = 0
 }
 
 /// Runs `body` in a cancellation scope of the running task, on `reactor`'s loop.

@@ -78,19 +78,25 @@ final class LoopIsolationTests: XCTestCase {
     }
 
     func testAnIsolatedTaskParkedAtShutdownEnds() async throws {
+        for inScope in [false, true] { try await anIsolatedTaskParkedAtShutdownEnds(inScope: inScope) }
+    }
+
+    /// In a scope, the task parks through the parking lot, and the shutdown hands its job to
+    /// the thread that runs the actor's late jobs.
+    private func anIsolatedTaskParkedAtShutdownEnds(inScope: Bool) async throws {
         let watchdog = Watchdog(seconds: 60, name)
         defer { watchdog.cancel() }
         let reactor = try Reactor.start()
         let (client, server) = try await Task(executorPreference: reactor) { try await connectedPair(reactor) }.value
         let peer = Peer(reactor)
-        let parked = Task { try await peer.receive(server) }
+        let parked = Task { try await inScope ? peer.receiveInScope(server) : peer.receive(server) }
         try await Task(executorPreference: reactor) {
             try await waitUntil(reactor, "the receive is parked") { reactor.isWaiting(server, .read) }
         }.value
         await reactor.shutdown()
         do {
             _ = try await parked.value
-            XCTFail("a receive parked at shutdown returned")
+            XCTFail("a receive parked at shutdown returned (in a scope: \(inScope))")
         } catch {
             // The shutdown closes the socket under the wait.
         }

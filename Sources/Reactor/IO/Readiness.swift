@@ -58,12 +58,16 @@ extension Reactor {
             // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
             if scope.isCancelled { return .cancelled }
             scope.parked = (handle.fd, handle.generation, interest, id)
+            // No wake-up answers `.offLoop`: still there after the park, it would mean the
+            // switch did not suspend the task, and its waiter stayed behind.
+            scope.outcome = .offLoop
             // Nothing ran since the checks above: the source is still this handle's.
             source.pointee[waiter: interest] = Waiter(scope: unmanaged, id: id)
             return nil
         }
         if let unparked { return unparked }
         let outcome = await parkingLot.park(unmanaged)
+        precondition(outcome != .offLoop, "a wait through the parking lot came back without a wake-up")
         unmanaged._withUnsafeGuaranteedRef { $0.parked = nil }
         return outcome
     }

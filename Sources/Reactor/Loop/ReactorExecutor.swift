@@ -4,9 +4,11 @@
 /// `@Sendable` closures; the others (`callLater`) are made and run on the loop thread.
 @usableFromInline
 enum ReadyWork: @unchecked Sendable {
-    /// A job enqueued on the reactor as a task executor (a task that prefers the reactor).
+    /// A job enqueued on the reactor as a task executor (a task that prefers the reactor), or
+    /// such a task woken from the parking lot.
     case job(UnownedJob)
-    /// A job enqueued on the reactor's serial executor (an actor isolated to the loop).
+    /// A job enqueued on the reactor's serial executor (an actor isolated to the loop), or
+    /// such a task woken from the parking lot.
     case isolatedJob(UnownedJob)
     /// A task that yielded the loop (`consumeBudget`), to resume when the queue reaches it.
     case resume(UnsafeContinuation<WaitOutcome, Never>)

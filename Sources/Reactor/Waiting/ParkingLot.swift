@@ -12,8 +12,8 @@ actor ParkingLot {
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// Entered through the switch onto the lot's executor; goes on when the loop runs the
-    /// task's job, and answers what woke it. It reads the scope on the lot's executor, so the
-    /// switch cannot be optimized away.
+    /// task's job (on the loop's executor), and answers what woke it. Its read of the scope
+    /// keeps the optimizer from removing the switch, which is the park.
     func park(_ scope: Unmanaged<CancellationScope>) -> WaitOutcome {
         scope._withUnsafeGuaranteedRef { $0.outcome }
     }

@@ -58,7 +58,7 @@ struct Waiter: @unchecked Sendable {
 /// The entries live in one array that is reused as waiters come and go, linked by index, so
 /// parking allocates nothing once the list has held as many waiters as it ever will at once.
 /// A handle's direction, which holds at most one waiter, keeps its `Waiter` inline instead
-/// (`IOSource`), parked the same way (`Reactor.park`).
+/// (`IOSource`), parked through `Reactor.park`, or, in a cancellation scope, the `ParkingLot`.
 struct WaiterList {
     /// Where a waiter sits: its entry and its id (an entry is reused by later waiters).
     struct Ticket: Sendable, Equatable {
