@@ -45,7 +45,7 @@ public final class StreamReader: @unchecked Sendable {
     @exclusivity(unchecked) private var lastReceiveWasFull = false
     @exclusivity(unchecked) private var storedError: (any Error)?
     /// The read waiting for data, or `startTransport` while its handshake reads.
-    @exclusivity(unchecked) var waitingOperation: String?
+    @exclusivity(unchecked) var waitingOperation: StaticString?
     /// How much one recv asks for: doubles while recvs come back full, up to `limit`.
     @exclusivity(unchecked) private var receiveSize: Int
     @exclusivity(unchecked) private var receivedBytes: UInt64 = 0
@@ -321,7 +321,7 @@ public final class StreamReader: @unchecked Sendable {
     /// here keeps its whole call chain, which one frame fewer keeps within the task's first
     /// slab of frames (the design article, "Memory per connection").
     @inline(__always)
-    private nonisolated(nonsending) func fill(_ operation: String) async throws {
+    private nonisolated(nonsending) func fill(_ operation: StaticString) async throws {
         if let waiting = waitingOperation {
             throw ReactorError(
                 .busy,
@@ -341,7 +341,7 @@ public final class StreamReader: @unchecked Sendable {
                 // The space is computed at the syscall, never held across a wait: the buffer
                 // may move meanwhile.
                 let space = buffer.freeSpace(atLeast: receiveSize)
-                let target = UnsafeMutableRawBufferPointer(rebasing: space.prefix(receiveSize))
+                let target = UnsafeMutableRawBufferPointer(start: space.baseAddress, count: min(space.count, receiveSize))
                 var direction = Interest.read
                 if let received = try tryReceive(into: target, waitIn: &direction) {
                     count = received

@@ -145,8 +145,15 @@ public final class StreamWriter: @unchecked Sendable {
             sentBytes &+= UInt64(truncatingIfNeeded: sent)
             if sent == bytes.count { return }
         }
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count - sent, alignment: 1)
-        chunk.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[sent...]))
+        enqueue(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
+    }
+
+    /// Copies what the kernel did not take to the queue, and starts flushing it. Out of line:
+    /// the flushing task's creation would weigh on every write that the kernel takes whole.
+    @inline(never)
+    private func enqueue(_ rest: UnsafeRawBufferPointer) {
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: rest.count, alignment: 1)
+        chunk.copyMemory(from: rest)
         queue.append(chunk)
         queuedBytes += chunk.count
         startFlushing()
@@ -182,8 +189,14 @@ public final class StreamWriter: @unchecked Sendable {
     }
 
     /// Throws unless bytes may still be written: not after `close()` or `writeEOF()`, nor once
-    /// the connection is lost.
+    /// the connection is lost. The checks inline, the errors out of line.
+    @inline(__always)
     private func checkWritable() throws {
+        if closeRequested || isClosed || eofRequested || isStartingTransport || lostError != nil { try refuseWrite() }
+    }
+
+    @inline(never)
+    private func refuseWrite() throws {
         if closeRequested || isClosed { throw ReactorError(.invalidState, "write() called after close()") }
         if eofRequested { throw ReactorError(.invalidState, "write() called after writeEOF()") }
         if isStartingTransport { throw ReactorError(.invalidState, "write() called while startTransport() runs") }

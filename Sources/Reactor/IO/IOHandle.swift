@@ -163,7 +163,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// without their check for a hop, so it must be called in a task on the handle's reactor
     /// (outside any actor), right after the `try*` call that answered nil in `interest`.
     /// Inlined into its caller, so a parked task keeps no frame of its own for it.
-    @inline(__always)
+    @inlinable @inline(__always)
     public final nonisolated(nonsending) func waitOnLoop(_ interest: Interest) async throws {
         reactor.assertOnLoop("waitOnLoop")
         try await reactor.waitUntilReady(self, for: interest, transferName(interest))
@@ -197,7 +197,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
 
     /// The syscall a transfer in `interest` makes, for errors: recv / send on a socket, read /
     /// write on anything else.
-    @inline(__always)
+    @usableFromInline @inline(__always)
     final func transferName(_ interest: Interest) -> StaticString {
         interest == .read ? (isSocket ? "recv" : "read") : (isSocket ? "send" : "write")
     }

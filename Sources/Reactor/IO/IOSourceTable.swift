@@ -14,6 +14,7 @@ public enum Interest: Sendable {
 /// The "closed" flags are sticky, as Tokio's READ_CLOSED is: once the peer's FIN (RDHUP) or a
 /// hang-up or error (HUP, ERR) was seen, no more edges will come, so a short read must not
 /// clear that readiness: the next recv returns 0 or the error at once.
+@usableFromInline
 struct IOSource {
     /// 0 while no socket holds this slot; otherwise the registration's generation.
     var generation: UInt32 = 0

@@ -7,14 +7,34 @@ extension Reactor {
     /// when the task is cancelled; in that case the waiter is removed and the handle stays
     /// usable.
     ///
-    /// Inlined into the handle's waits: a parked task keeps every frame of its call chain, and
-    /// one frame fewer keeps a connection's whole chain within the task's first slab.
-    @inline(__always)
+    /// Inlined into every caller, in other modules too: its synchronous parts are calls, and a
+    /// park through the parking lot is a switch of the caller's own, so the wait takes no async
+    /// frame (a parked task keeps every frame of its call chain; the design article, "Memory
+    /// per connection").
+    @inlinable @inline(__always)
     nonisolated(nonsending) func waitUntilReady(_ handle: IOHandle, for interest: Interest, _ operation: StaticString) async throws {
+        let isolation = #isolation
+        switch try startWait(handle, interest, operation, inActor: isolation != nil) {
+        case .ready:
+            return
+        case .inTheLot(let scope):
+            let outcome = await parkingLot.park(scope)
+            try finishWait(handle, operation, outcome, parkedIn: scope)
+        case .withHandler(let source, let id):
+            let outcome = await parkWithHandler(source, handle, interest, id)
+            try finishWait(handle, operation, outcome, parkedIn: nil)
+        }
+    }
+
+    /// The checks before a wait, and, for a task that parks in its cancellation scope, its
+    /// waiter stored: the caller then switches onto the parking lot at once, with nothing run
+    /// in between.
+    @usableFromInline @inline(__always)
+    func startWait(_ handle: IOHandle, _ interest: Interest, _ operation: StaticString, inActor: Bool) throws -> WaitStart {
         guard let source = sources.source(fd: handle.fd, generation: handle.generation) else {
             throw SystemCallError.closed("\(operation)", fd: handle.fd)
         }
-        if source.pointee.isReady(interest) && !source.pointee.isWatched { return }
+        if source.pointee.isReady(interest) && !source.pointee.isWatched { return .ready }
         if source.pointee[waiter: interest] != nil {
             let direction = interest == .read ? "read from" : "write to"
             throw ReactorError(.busy, "\(operation): another task is already waiting to \(direction) \(handle)")
@@ -27,55 +47,45 @@ extension Reactor {
             poller.willWaitToWrite(fd: handle.fd, generation: handle.generation)
         }
         let id = nextWaiterID()
-        // `.offLoop` while the task has not parked: it has no scope, or is not its scope's task
-        // (then the scope's park answers `.offLoop` too), or its park was refused.
-        var outcome = WaitOutcome.offLoop
-        if let unmanaged = currentCancellationScope() {
-            outcome = await parkInScope(unmanaged, source, handle, interest, id)
+        // A task without a scope, or not its scope's task, or in another actor, parks with a
+        // handler of its own.
+        guard let unmanaged = currentCancellationScope() else { return .withHandler(source, id) }
+        // Unretained across the park: only the scope's own task parks in it, and it exits the
+        // scope (ending it) only after its waits.
+        return try unmanaged._withUnsafeGuaranteedRef { scope in
+            guard parksInTheLot(scope, inActor: inActor) else { return .withHandler(source, id) }
+            // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
+            if scope.isCancelled { throw CancellationError() }
+            scope.parked = (handle.fd, handle.generation, interest, id)
+            // No wake-up answers `.offLoop`: still there after the park, it would mean the
+            // switch did not suspend the task, and its waiter stayed behind.
+            scope.outcome = .offLoop
+            source.pointee[waiter: interest] = Waiter(scope: unmanaged, id: id)
+            return .inTheLot(unmanaged)
         }
-        if outcome == .offLoop { outcome = await parkWithHandler(source, handle, interest, id) }
+    }
+
+    /// The checks after a wait: where it resumed, what woke it, whether the handle is still
+    /// open (a job that ran between the wake-up and now may have closed it, and its fd number
+    /// may be someone else's by now).
+    @usableFromInline @inline(__always)
+    func finishWait(_ handle: IOHandle, _ operation: StaticString, _ outcome: WaitOutcome, parkedIn scope: Unmanaged<CancellationScope>?) throws {
+        if let scope {
+            precondition(outcome != .offLoop, "a wait through the parking lot came back without a wake-up")
+            scope._withUnsafeGuaranteedRef { $0.parked = nil }
+        }
         // Every operation runs on the loop thread, and so must its continuation: resuming
         // anywhere else would race on the loop's state (see `hop`).
         if !isOnLoopThread { try resumedOffLoop("a wait on \(handle)") }
-        // A job that ran between the wake-up and now may have closed the handle (and its fd
-        // number may be someone else's by now).
         if outcome != .ready || sources.source(fd: handle.fd, generation: handle.generation) == nil {
             try unfinishedWait(outcome, handle, operation)
         }
     }
 
-    /// Parks the waiter of `handle` in `interest` in the running task's cancellation scope,
-    /// through the parking lot; `.offLoop` for a task that does not park there.
-    @inline(__always)
-    nonisolated(nonsending) func parkInScope(
-        _ unmanaged: Unmanaged<CancellationScope>, _ source: UnsafeMutablePointer<IOSource>, _ handle: IOHandle, _ interest: Interest, _ id: UInt64
-    ) async -> WaitOutcome {
-        // Unretained across the park: only the scope's own task parks in it, and it exits the
-        // scope (ending it) only after its waits.
-        let isolation = #isolation
-        let unparked: WaitOutcome? = unmanaged._withUnsafeGuaranteedRef { scope in
-            guard parksInTheLot(scope, inActor: isolation != nil) else { return .offLoop }
-            // The scope's flag, not `Task.isCancelled`, which looks the task up through the runtime.
-            if scope.isCancelled { return .cancelled }
-            scope.parked = (handle.fd, handle.generation, interest, id)
-            // No wake-up answers `.offLoop`: still there after the park, it would mean the
-            // switch did not suspend the task, and its waiter stayed behind.
-            scope.outcome = .offLoop
-            // Nothing ran since the checks above: the source is still this handle's.
-            source.pointee[waiter: interest] = Waiter(scope: unmanaged, id: id)
-            return nil
-        }
-        if let unparked { return unparked }
-        let outcome = await parkingLot.park(unmanaged)
-        precondition(outcome != .offLoop, "a wait through the parking lot came back without a wake-up")
-        unmanaged._withUnsafeGuaranteedRef { $0.parked = nil }
-        return outcome
-    }
-
     /// Parks the waiter of `handle` in `interest`, with a cancellation handler of its own. Out
     /// of line: its closures' contexts would take room in the frame of every task parked in
     /// a cancellation scope.
-    @inline(never)
+    @usableFromInline @inline(never)
     nonisolated(nonsending) func parkWithHandler(
         _ source: UnsafeMutablePointer<IOSource>, _ handle: IOHandle, _ interest: Interest, _ id: UInt64
     ) async -> WaitOutcome {

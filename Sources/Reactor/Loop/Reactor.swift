@@ -76,7 +76,7 @@ public final class Reactor: @unchecked Sendable {
     /// The serial executor of actors isolated to the loop.
     let isolation = LoopIsolation()
     /// Where a task in a cancellation scope parks for a wait on a handle.
-    let parkingLot = ParkingLot()
+    @usableFromInline let parkingLot = ParkingLot()
 
     // Loop-thread state.
     @exclusivity(unchecked) var readyQueue = Deque<ReadyWork>()

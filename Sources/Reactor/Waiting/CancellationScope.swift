@@ -6,6 +6,7 @@
 /// The handler's hop onto the loop marks the scope cancelled and cancels the wait parked then,
 /// if any; a wait that begins after the hop sees the mark and does not park. Both run on the
 /// loop thread, so one of the two always holds.
+@usableFromInline
 package final class CancellationScope: @unchecked Sendable {  // touched on the loop thread only
     /// The wait of the scope's task that is parked now, if any.
     var parked: (fd: Int32, generation: UInt32, interest: Interest, id: UInt64)?

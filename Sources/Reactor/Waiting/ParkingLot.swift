@@ -6,14 +6,16 @@
 /// No continuation: the runtime neither builds one nor, at the wake-up, updates the task's
 /// dependency record under its status lock. A task running on the loop that switches adds
 /// that record without the lock, and nothing changes it until the task runs again.
+@usableFromInline
 actor ParkingLot {
     private let executor = ParkingExecutor()
 
-    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    @usableFromInline nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// Entered through the switch onto the lot's executor; goes on when the loop runs the
     /// task's job (on the loop's executor), and answers what woke it. Its read of the scope
     /// keeps the optimizer from removing the switch, which is the park.
+    @usableFromInline
     func park(_ scope: Unmanaged<CancellationScope>) -> WaitOutcome {
         scope._withUnsafeGuaranteedRef { $0.outcome }
     }

@@ -11,6 +11,17 @@ enum WaitOutcome: Sendable {
     case offLoop
 }
 
+/// How a wait goes on after its checks (`Reactor.startWait`).
+@usableFromInline
+enum WaitStart {
+    /// The handle is ready: no wait.
+    case ready
+    /// The waiter, stored, names the running task's scope: the task switches onto the parking lot.
+    case inTheLot(Unmanaged<CancellationScope>)
+    /// The task parks with a cancellation handler of its own, as the waiter `id`.
+    case withHandler(UnsafeMutablePointer<IOSource>, UInt64)
+}
+
 /// A parked task, and the number that tells its wait apart from every later one, so that a
 /// late cancellation cannot remove a wait that took its place.
 ///
