@@ -124,13 +124,19 @@ public final class StreamWriter: @unchecked Sendable {
             reactor.runOnLoopNowOrNextTurn((self, bytes)) { writer, bytes in writer.reportingLateMisuse { try writer.write(bytes) } }
             return
         }
-        try bytes.withUnsafeBytes { try write($0) }
+        try bytes.withUnsafeBytes { try writeOnLoop($0) }
     }
 
     /// `write` of bytes in memory, which may be reused once this returns (what the kernel does
     /// not take at once is copied).
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard reactor.isOnLoopThread else { return try write(Array(bytes)) }  // hands the copy to the loop
+        try writeOnLoop(bytes)
+    }
+
+    /// `write` on the loop thread. Inlined into both: the array's write is the common one.
+    @inline(__always)
+    private func writeOnLoop(_ bytes: UnsafeRawBufferPointer) throws {
         try checkWritable()
         if bytes.isEmpty { return }
         var sent = 0

@@ -9,8 +9,12 @@
 @usableFromInline
 actor ParkingLot {
     private let executor = ParkingExecutor()
+    /// Stored: every park reads it, through the `Actor` protocol.
+    @usableFromInline nonisolated let unownedExecutor: UnownedSerialExecutor
 
-    @usableFromInline nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    init() {
+        unownedExecutor = executor.asUnownedSerialExecutor()
+    }
 
     /// Entered through the switch onto the lot's executor; goes on when the loop runs the
     /// task's job (on the loop's executor), and answers what woke it. Its read of the scope
