@@ -337,19 +337,23 @@ public final class StreamReader: @unchecked Sendable {
             // of every parked reader (the design article, "One I/O-source layer").
             var count: Int
             while true {
-                if buffer.hasNoStorage { buffer.borrow(reactor.receiveScratch(atLeast: receiveSize)) }
-                // The space is computed at the syscall, never held across a wait: the buffer
-                // may move meanwhile.
-                let space = buffer.freeSpace(atLeast: receiveSize)
-                let target = UnsafeMutableRawBufferPointer(start: space.baseAddress, count: min(space.count, receiveSize))
                 var direction = Interest.read
-                if let received = try tryReceive(into: target, waitIn: &direction) {
-                    count = received
-                    break
+                // A socket that said it has nothing, and has not been seen ready since, is not
+                // asked again: the wait comes first. A layer (TLS) may hold bytes of its own.
+                if transport != nil || handle.mayBeReady(.read) {
+                    if buffer.hasNoStorage { buffer.borrow(reactor.receiveScratch(atLeast: receiveSize)) }
+                    // The space is computed at the syscall, never held across a wait: the buffer
+                    // may move meanwhile.
+                    let space = buffer.freeSpace(atLeast: receiveSize)
+                    let target = UnsafeMutableRawBufferPointer(start: space.baseAddress, count: min(space.count, receiveSize))
+                    if let received = try tryReceive(into: target, waitIn: &direction) {
+                        count = received
+                        break
+                    }
+                    // No scratch is held across the wait, and no memory when nothing is buffered.
+                    buffer.settle()
                 }
-                // No scratch is held across the wait, and no memory when nothing is buffered.
-                buffer.settle()
-                // The attempt's `try*` call cleared the readiness it found missing.
+                // The readiness is clear: the attempt's `try*` call cleared what it found missing.
                 if let deadline {
                     try await handle.waitOnLoop(direction, under: deadline)
                 } else {
