@@ -36,7 +36,7 @@ public final class StreamReader: @unchecked Sendable {
     @exclusivity(unchecked) public internal(set) var transport: (any StreamTransport)?
     /// The most a line (or a `readUntil` chunk) may hold before `LimitOverrunError`.
     public let limit: Int
-    private var reactor: Reactor { handle.reactor }
+    private let reactor: Reactor
 
     // Loop-thread state.
     @exclusivity(unchecked) private var buffer = StreamBuffer()
@@ -55,6 +55,7 @@ public final class StreamReader: @unchecked Sendable {
     public init(_ handle: IOHandle, limit: Int = StreamReader.defaultLimit, transport: (any StreamTransport)? = nil) {
         precondition(limit > 0, "a StreamReader's limit must be positive")
         self.handle = handle
+        self.reactor = handle.reactor
         self.transport = transport
         self.limit = limit
         self.receiveSize = min(Self.initialReceiveSize, limit)
@@ -336,11 +337,12 @@ public final class StreamReader: @unchecked Sendable {
             // `whenReady`'s loop, written out: its closure's context would stay in the frame
             // of every parked reader (the design article, "One I/O-source layer").
             var count: Int
+            // A socket that said it has nothing, and has not been seen ready since, is not
+            // asked again: the wait comes first. A layer (TLS) may hold bytes of its own.
+            var worthAsking = transport != nil || handle.mayBeReady(.read)
             while true {
                 var direction = Interest.read
-                // A socket that said it has nothing, and has not been seen ready since, is not
-                // asked again: the wait comes first. A layer (TLS) may hold bytes of its own.
-                if transport != nil || handle.mayBeReady(.read) {
+                if worthAsking {
                     if buffer.hasNoStorage { buffer.borrow(reactor.receiveScratch(atLeast: receiveSize)) }
                     // The space is computed at the syscall, never held across a wait: the buffer
                     // may move meanwhile.
@@ -359,6 +361,7 @@ public final class StreamReader: @unchecked Sendable {
                 } else {
                     try await handle.waitOnLoop(direction)
                 }
+                worthAsking = true
             }
             buffer.didAppend(count)
             didReceive(count)

@@ -166,7 +166,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     @inlinable @inline(__always)
     public final nonisolated(nonsending) func waitOnLoop(_ interest: Interest) async throws {
         reactor.assertOnLoop("waitOnLoop")
-        try await reactor.waitUntilReady(self, for: interest, transferName(interest))
+        try await reactor.waitUntilReady(self, for: interest)
     }
 
     /// Waits until the fd may have data (or EOF, or an error) to read. Returns at once when
@@ -175,7 +175,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// `CancellationError`.
     public final nonisolated(nonsending) func waitUntilReadable(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.waitUntilReadable() } }
-        try await reactor.waitUntilReady(self, for: .read, transferName(.read))
+        try await reactor.waitUntilReady(self, for: .read)
     }
 
     /// Forgets that the fd is ready in `interest`, so the next wait in that direction waits for
@@ -197,7 +197,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
 
     /// The syscall a transfer in `interest` makes, for errors: recv / send on a socket, read /
     /// write on anything else.
-    @usableFromInline @inline(__always)
+    @inline(__always)
     final func transferName(_ interest: Interest) -> StaticString {
         interest == .read ? (isSocket ? "recv" : "read") : (isSocket ? "send" : "write")
     }
@@ -205,7 +205,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// Waits until the fd may take more bytes (or has failed). As `waitUntilReadable`.
     public final nonisolated(nonsending) func waitUntilWritable(file: StaticString = #fileID, line: UInt = #line) async throws {
         guard reactor.runsInPlace(#isolation) else { return try await reactor.runOnLoop(self, file: file, line: line) { try await $0.waitUntilWritable() } }
-        try await reactor.waitUntilReady(self, for: .write, transferName(.write))
+        try await reactor.waitUntilReady(self, for: .write)
     }
 }
 

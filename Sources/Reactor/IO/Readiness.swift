@@ -5,24 +5,25 @@ extension Reactor {
     /// Throws `SystemCallError` (EBADF) when the handle is or gets closed, `ReactorError`
     /// (`.busy`) when another task already waits in that direction, and `CancellationError`
     /// when the task is cancelled; in that case the waiter is removed and the handle stays
-    /// usable.
+    /// usable. `operation` names the call in those errors; nil names the handle's transfer in
+    /// `interest` (recv, send, read, write).
     ///
     /// Inlined into every caller, in other modules too: its synchronous parts are calls, and a
     /// park through the parking lot is a switch of the caller's own, so the wait takes no async
     /// frame (a parked task keeps every frame of its call chain; the design article, "Memory
     /// per connection").
     @inlinable @inline(__always)
-    nonisolated(nonsending) func waitUntilReady(_ handle: IOHandle, for interest: Interest, _ operation: StaticString) async throws {
+    nonisolated(nonsending) func waitUntilReady(_ handle: IOHandle, for interest: Interest, _ operation: StaticString? = nil) async throws {
         let isolation = #isolation
         switch try startWait(handle, interest, operation, inActor: isolation != nil) {
         case .ready:
             return
         case .inTheLot(let scope):
             let outcome = await parkingLot.park(scope)
-            try finishWait(handle, operation, outcome, parkedIn: scope)
+            try finishWait(handle, interest, operation, outcome, parkedIn: scope)
         case .withHandler(let source, let id):
             let outcome = await parkWithHandler(source, handle, interest, id)
-            try finishWait(handle, operation, outcome, parkedIn: nil)
+            try finishWait(handle, interest, operation, outcome, parkedIn: nil)
         }
     }
 
@@ -30,14 +31,14 @@ extension Reactor {
     /// waiter stored: the caller then switches onto the parking lot at once, with nothing run
     /// in between.
     @usableFromInline @inline(__always)
-    func startWait(_ handle: IOHandle, _ interest: Interest, _ operation: StaticString, inActor: Bool) throws -> WaitStart {
+    func startWait(_ handle: IOHandle, _ interest: Interest, _ operation: StaticString?, inActor: Bool) throws -> WaitStart {
         guard let source = sources.source(fd: handle.fd, generation: handle.generation) else {
-            throw SystemCallError.closed("\(operation)", fd: handle.fd)
+            throw SystemCallError.closed("\(operation ?? handle.transferName(interest))", fd: handle.fd)
         }
         if source.pointee.isReady(interest) && !source.pointee.isWatched { return .ready }
         if source.pointee[waiter: interest] != nil {
             let direction = interest == .read ? "read from" : "write to"
-            throw ReactorError(.busy, "\(operation): another task is already waiting to \(direction) \(handle)")
+            throw ReactorError(.busy, "\(operation ?? handle.transferName(interest)): another task is already waiting to \(direction) \(handle)")
         }
         if source.pointee.isWatched {
             // Its owner may have taken what made it ready: ask the kernel again.
@@ -69,7 +70,9 @@ extension Reactor {
     /// open (a job that ran between the wake-up and now may have closed it, and its fd number
     /// may be someone else's by now).
     @usableFromInline @inline(__always)
-    func finishWait(_ handle: IOHandle, _ operation: StaticString, _ outcome: WaitOutcome, parkedIn scope: Unmanaged<CancellationScope>?) throws {
+    func finishWait(
+        _ handle: IOHandle, _ interest: Interest, _ operation: StaticString?, _ outcome: WaitOutcome, parkedIn scope: Unmanaged<CancellationScope>?
+    ) throws {
         if let scope {
             precondition(outcome != .offLoop, "a wait through the parking lot came back without a wake-up")
             scope._withUnsafeGuaranteedRef { $0.parked = nil }
@@ -78,7 +81,7 @@ extension Reactor {
         // anywhere else would race on the loop's state (see `hop`).
         if !isOnLoopThread { try resumedOffLoop("a wait on \(handle)") }
         if outcome != .ready || sources.source(fd: handle.fd, generation: handle.generation) == nil {
-            try unfinishedWait(outcome, handle, operation)
+            try unfinishedWait(outcome, handle, operation ?? handle.transferName(interest))
         }
     }
 

@@ -153,7 +153,7 @@ extension Reactor {
     }
 
     /// Stops the process when called off the loop thread: for the loop-only primitives.
-    @usableFromInline @inline(__always)
+    @inlinable @inline(__always)
     func assertOnLoop(_ operation: @autoclosure () -> String) {
         precondition(isOnLoopThread, "\(operation()) must be called on the reactor's loop thread")
     }
