@@ -1,5 +1,4 @@
 import CReactor
-import DequeModule
 import Glibc
 import Logging
 import Synchronization
@@ -79,7 +78,7 @@ public final class Reactor: @unchecked Sendable {
     @usableFromInline let parkingLot = ParkingLot()
 
     // Loop-thread state.
-    @exclusivity(unchecked) var readyQueue = Deque<ReadyWork>()
+    @exclusivity(unchecked) var readyQueue = ReadyQueue()
     @exclusivity(unchecked) var sources = IOSourceTable()
     @exclusivity(unchecked) var timers = TimerHeap()
     @usableFromInline @exclusivity(unchecked) var budget = 0

@@ -167,17 +167,13 @@ extension Reactor {
         // still run on the loop thread (a release or a future's result from another thread
         // touches state of the loop's); then the tasks they woke, and every job left, go
         // where `handOverLate` sends them, and the loop is gone.
-        // Appended one by one: Array(_:) of an empty Deque writes the count of the shared empty
-        // array, which two loops shutting down at once would race on.
         var late = closeInbox()
-        for work in readyQueue { late.append(work) }
-        readyQueue.removeAll()
+        while let work = readyQueue.popFirst() { late.append(work) }
         for work in late {
             if case .callback(let callback) = work { callback() }
         }
         wakeWaitQueues()
-        for work in readyQueue { late.append(work) }
-        readyQueue.removeAll()
+        while let work = readyQueue.popFirst() { late.append(work) }
         cr_set_current_reactor(nil)
         poller.close()
         // The callbacks among them have run.
