@@ -355,8 +355,15 @@ public final class StreamReader: @unchecked Sendable {
                     // No scratch is held across the wait, and no memory when nothing is buffered.
                     buffer.settle()
                 }
-                // The readiness is clear: the attempt's `try*` call cleared what it found missing.
+                // The readiness is clear: the attempt's `try*` call cleared what it found
+                // missing, or it was clear already.
                 if let deadline {
+                    // Past the deadline, the attempt's answer (a closed handle's error) still
+                    // comes before the timeout.
+                    if !worthAsking && deadline.hasPassed {
+                        worthAsking = true
+                        continue
+                    }
                     try await handle.waitOnLoop(direction, under: deadline)
                 } else {
                     try await handle.waitOnLoop(direction)

@@ -42,18 +42,28 @@ final class ReadyQueueTests: XCTestCase {
 
     func testWhatTheQueueStillHoldsIsReleasedWithIt() {
         final class Captured {}
+        weak var popped: Captured?
         weak var first: Captured?
         weak var wrapped: Captured?
         do {
             var queue = ReadyQueue()
             let log = Log()
+            do {
+                let taken = Captured()
+                popped = taken
+                queue.append(.callback { _ = taken })
+            }
+            // Taken out and dropped: the queue keeps no copy of it.
+            _ = queue.popFirst()
+            XCTAssertNil(popped)
             for number in 0..<60 { queue.append(item(number, log)) }
+            queue.append(contentsOf: (60..<80).map { item($0, log) })
             for _ in 0..<40 { _ = queue.popFirst() }
             let early = Captured()
             first = early
             queue.append(.callback { _ = early })
-            // Enough to wrap past the end of the storage.
-            for number in 0..<40 { queue.append(item(number, log)) }
+            // Enough to wrap past the end of the storage (128 by now, its head at 41).
+            for number in 0..<50 { queue.append(item(number, log)) }
             let late = Captured()
             wrapped = late
             queue.append(.callback { _ = late })
@@ -62,8 +72,8 @@ final class ReadyQueueTests: XCTestCase {
         XCTAssertNil(wrapped)
     }
 
-    /// Callbacks queued on the loop faster than it runs them: the queue grows while it holds
-    /// items that wrapped, and every one runs once, in order.
+    /// Callbacks queued on the loop faster than it runs them: the queue grows, wherever its
+    /// head happens to be, and every one runs once, in order.
     func testTheLoopRunsCallbacksQueuedInABurstInOrder() throws {
         let (onLoop, order) = try runReactor { reactor in
             let onLoop = reactor.isOnLoopThread
