@@ -12,8 +12,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+// Linux 6.3; the headers here may be older than the kernel.
+#ifndef IORING_FEAT_REG_REG_RING
+#define IORING_FEAT_REG_REG_RING (1U << 13)
+#endif
+
 struct cr_uring {
     int fd;
+    unsigned features;
     unsigned *sq_head, *sq_tail, *sq_flags;
     unsigned sq_mask, sq_entries;
     unsigned sq_local_tail;  // counts the entries queued but not yet published
@@ -23,6 +29,11 @@ struct cr_uring {
     struct io_uring_cqe *cqes;
     void *sq_ring, *cq_ring;
     size_t sq_ring_size, cq_ring_size, sqes_size;
+    // The provided buffers (group 0) and the ring that hands them to the kernel.
+    struct io_uring_buf_ring *buffer_ring;
+    unsigned char *buffers;
+    unsigned buffer_count, buffer_size;
+    uint16_t buffer_tail;
 };
 
 #define LOAD_ACQUIRE(p) atomic_load_explicit((_Atomic unsigned *)(p), memory_order_acquire)
@@ -58,6 +69,7 @@ int cr_uring_create(unsigned entries, cr_uring **out) {
         return -ENOMEM;
     }
     r->fd = fd;
+    r->features = p.features;
     r->sq_ring_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
     r->cq_ring_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
     int single = p.features & IORING_FEAT_SINGLE_MMAP;
@@ -105,6 +117,13 @@ fail:;
 }
 
 void cr_uring_destroy(cr_uring *r) {
+    if (r->buffer_ring) {
+        struct io_uring_buf_reg reg;
+        memset(&reg, 0, sizeof reg);
+        syscall(SYS_io_uring_register, r->fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+        munmap(r->buffer_ring, r->buffer_count * sizeof(struct io_uring_buf));
+        munmap(r->buffers, (size_t)r->buffer_count * r->buffer_size);
+    }
     cr_uring_unmap(r);
     close(r->fd);
     free(r);
@@ -180,6 +199,63 @@ int cr_uring_cancel_fd(cr_uring *r, int fd, uint64_t data) {
     return cr_uring_queue_cancel(r, fd, 0, IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL, data);
 }
 
+int cr_uring_buffers_create(cr_uring *r, unsigned count, unsigned size) {
+    // Multishot recv came in 6.0; a feature of 6.3 is the nearest the kernel reports.
+    if (!(r->features & IORING_FEAT_REG_REG_RING)) return -ENOSYS;
+    size_t ring_size = count * sizeof(struct io_uring_buf);
+    void *ring = mmap(NULL, ring_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (ring == MAP_FAILED) return -errno;
+    void *buffers = mmap(NULL, (size_t)count * size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (buffers == MAP_FAILED) {
+        int err = errno;
+        munmap(ring, ring_size);
+        return -err;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)ring;
+    reg.ring_entries = count;
+    reg.bgid = 0;
+    if (syscall(SYS_io_uring_register, r->fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+        int err = errno;
+        munmap(buffers, (size_t)count * size);
+        munmap(ring, ring_size);
+        return -err;
+    }
+    r->buffer_ring = ring;
+    r->buffers = buffers;
+    r->buffer_count = count;
+    r->buffer_size = size;
+    r->buffer_tail = 0;
+    for (unsigned i = 0; i < count; i++) cr_uring_buffer_give(r, (uint16_t)i);
+    return 0;
+}
+
+unsigned char *cr_uring_buffers_base(cr_uring *r) { return r->buffers; }
+
+// Only the entry's address, length and id are written: the ring's tail shares the first
+// entry's reserved field.
+void cr_uring_buffer_give(cr_uring *r, uint16_t id) {
+    struct io_uring_buf *entry = &r->buffer_ring->bufs[r->buffer_tail & (r->buffer_count - 1)];
+    entry->addr = (uint64_t)(uintptr_t)(r->buffers + (size_t)id * r->buffer_size);
+    entry->len = r->buffer_size;
+    entry->bid = id;
+    r->buffer_tail++;
+    atomic_store_explicit((_Atomic uint16_t *)&r->buffer_ring->tail, r->buffer_tail, memory_order_release);
+}
+
+int cr_uring_recv_multishot(cr_uring *r, int fd, uint64_t data) {
+    struct io_uring_sqe *sqe = cr_uring_next(r);
+    if (!sqe) return -EBUSY;
+    sqe->opcode = IORING_OP_RECV;
+    sqe->fd = fd;
+    sqe->flags = IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 0;
+    sqe->ioprio = IORING_RECV_MULTISHOT;
+    sqe->user_data = data;
+    return 0;
+}
+
 int cr_uring_submit(cr_uring *r) {
     int n = cr_uring_enter(r, 1, 0, 0);
     return n < 0 ? n : 0;
@@ -202,6 +278,7 @@ int cr_uring_wait(cr_uring *r, cr_completion *out, int max, int64_t timeout_ns) 
         out[count].data = cqe->user_data;
         out[count].result = cqe->res;
         out[count].more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+        out[count].buffer = (cqe->flags & IORING_CQE_F_BUFFER) ? (int32_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT) : -1;
         count++;
         head++;
     }

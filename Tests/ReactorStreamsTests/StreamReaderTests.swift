@@ -289,6 +289,14 @@ final class StreamReaderTests: XCTestCase {
         }
     }
 
+    /// Returns once bytes sent to the reader are where its next recv finds them: at once in the
+    /// socket, or with io_uring's completion mode, in the reactor's buffers once the loop has
+    /// taken their completion.
+    private static func bytesReachTheReactor(_ f: Fixture) async throws {
+        guard let receives = f.reactor.completionReceives?.receives else { return }
+        try await waitUntil(f.reactor, "the bytes reach the reactor's buffers") { receives.held > 0 }
+    }
+
     func testAReadAfterAFullRecvReceivesStraightIntoTheArrayItReturns() throws {
         try withReader { f in
             // The first recv asks for the initial receive size and fills it: the next asks for twice that.
@@ -298,6 +306,7 @@ final class StreamReaderTests: XCTestCase {
             XCTAssertEqual(first, full)
             let tail = randomBytes(100, seed: 12)
             try await f.reactor.sockSendall(f.peer, tail)
+            try await Self.bytesReachTheReactor(f)
             let second = try await f.reader.read(1 << 16)
             XCTAssertEqual(second, tail)
             XCTAssertGreaterThanOrEqual(second.capacity, 2 * StreamReader.initialReceiveSize, "received into the array, not copied out of the buffer")
@@ -306,6 +315,7 @@ final class StreamReaderTests: XCTestCase {
             let twice = randomBytes(2 * StreamReader.initialReceiveSize, seed: 13)
             try await f.reactor.sockSendall(f.peer, twice)
             try f.sendEOF()
+            try await Self.bytesReachTheReactor(f)
             let third = try await f.reader.read(1 << 16)
             XCTAssertEqual(third, twice)
             let atEnd = try await f.reader.read(1 << 16)

@@ -207,7 +207,10 @@ final class TLSClientTests: XCTestCase {
             } catch let error as TLSError {
                 XCTAssertEqual(error.reason, "tlsv13 alert certificate required", "\(error)")
             } catch let error as ReactorError where error.code == .connectionLost {
-                XCTAssertEqual(error.cause?.errno, ECONNRESET, "\(error)")
+                // With io_uring's receives in completion mode, the receive may take the reset
+                // first, and the request's send then meets EPIPE.
+                let resets = reactor.backend == .ioUring ? [ECONNRESET, EPIPE] : [ECONNRESET]
+                XCTAssertTrue(resets.contains(error.cause?.errno ?? 0), "\(error)")
             }
         }
         XCTAssertEqual(redis.stop(), 0)

@@ -75,6 +75,96 @@ final class BackendTests: XCTestCase {
         }
     }
 
+    func testIoUringReceivesIntoItsOwnBuffersAndAReadTakesWhatWaitsThere() throws {
+        for backend in Reactor.Backend.allCases {
+            try runReactor(configuration: Reactor.Configuration(backend: backend)) { reactor in
+                let completionMode = backend == .ioUring
+                XCTAssertEqual(reactor.completionReceives != nil, completionMode, "\(backend): receives in completion mode")
+                let listener = try await reactor.listen(on: SocketAddress(ipAddress: "127.0.0.1", port: 0))
+                defer { listener.close() }
+                let client = try await reactor.connect(to: try listener.localAddress())
+                defer { client.close() }
+                let (served, _) = try await reactor.sockAccept(listener)
+                defer { served.close() }
+                // The first read parks (with io_uring, after it started the socket's receive).
+                let reading = Task(executorPreference: reactor) { try await reactor.sockRecv(served, maxBytes: 100) }
+                try await waitUntil(reactor, "the reader parks") { reactor.isWaiting(served, .read) }
+                let sent = (0..<200).map { UInt8($0) }
+                try await reactor.sockSendall(client, sent)
+                let first = try await reading.value
+                XCTAssertEqual(first, Array(sent[..<100]), "\(backend)")
+                // The other half is in the reactor's buffer with io_uring, in the socket's without.
+                var queuedInTheKernel: Int32 = -1
+                XCTAssertEqual(ioctl(served.fileDescriptor, UInt(FIONREAD), &queuedInTheKernel), 0)
+                XCTAssertEqual(queuedInTheKernel, completionMode ? 0 : 100, "\(backend)")
+                let second = try await reactor.sockRecv(served, maxBytes: 1000)
+                XCTAssertEqual(second, Array(sent[100...]), "\(backend)")
+                client.close()
+                let end = try await reactor.sockRecv(served, maxBytes: 1000)
+                XCTAssertEqual(end, [], "\(backend): the peer's close is an end of file")
+                XCTAssertEqual(reactor.completionReceives?.receives?.held ?? 0, 0, "\(backend): a buffer was kept")
+            }
+        }
+    }
+
+    /// More connections than the buffers can hold, none read until every buffer is taken:
+    /// connections stop receiving at their share, those left without a buffer read with recv,
+    /// and every byte arrives, in order; closing connections with bytes unread gives every
+    /// buffer back.
+    func testIoUringConnectionsThatOutgrowTheBuffersLoseNothing() throws {
+        for backend in Reactor.Backend.allCases {
+            try runReactor(configuration: Reactor.Configuration(backend: backend)) { reactor in
+                let connections = 24
+                let size = 320 * 1024
+                let listener = try await reactor.listen(on: SocketAddress(ipAddress: "127.0.0.1", port: 0))
+                defer { listener.close() }
+                var pairs: [(client: Socket, served: Socket)] = []
+                for _ in 0..<connections {
+                    let client = try await reactor.connect(to: try listener.localAddress())
+                    let (served, _) = try await reactor.sockAccept(listener)
+                    // A first byte, read: the socket receives from here on.
+                    try await reactor.sockSendall(client, [0])
+                    let first = try await reactor.sockRecv(served, maxBytes: 1)
+                    XCTAssertEqual(first, [0])
+                    pairs.append((client, served))
+                }
+                defer {
+                    for pair in pairs {
+                        pair.client.close()
+                        pair.served.close()
+                    }
+                }
+                let payloads = (0..<connections).map { index in (0..<size).map { UInt8(truncatingIfNeeded: $0 * 7 + index) } }
+                let senders = pairs.indices.map { index in
+                    let (client, payload) = (pairs[index].client, payloads[index])
+                    return Task(executorPreference: reactor) { try await reactor.sockSendall(client, payload) }
+                }
+                if let receives = reactor.completionReceives?.receives {
+                    try await waitUntil(reactor, "every buffer is taken") { receives.held == URingReceives.bufferCount }
+                }
+                // The first two are closed unread; the rest are read to their end.
+                pairs[0].served.close()
+                pairs[1].served.close()
+                for index in 2..<connections {
+                    var received: [UInt8] = []
+                    while received.count < size {
+                        let bytes = try await reactor.sockRecv(pairs[index].served, maxBytes: 64 * 1024)
+                        XCTAssertFalse(bytes.isEmpty, "\(backend): connection \(index) ended early")
+                        if bytes.isEmpty { break }
+                        received += bytes
+                    }
+                    XCTAssertTrue(received == payloads[index], "\(backend): connection \(index) lost or reordered bytes")
+                }
+                for index in 2..<connections { try await senders[index].value }
+                for sender in senders[..<2] { _ = try? await sender.value }
+                for pair in pairs { pair.served.close() }
+                if let receives = reactor.completionReceives?.receives {
+                    XCTAssertEqual(receives.held, 0, "a closed connection kept its buffers")
+                }
+            }
+        }
+    }
+
     /// Returns once the loop has waited on the kernel for a byte through a pipe: a backend that
     /// queues its requests (io_uring) has handed every earlier one over by then.
     private static func roundTripThroughTheKernel(_ reactor: Reactor) async throws {

@@ -48,11 +48,13 @@ int cr_eventfd_drain(int efd);
 
 // ---- io_uring (URing.c) -------------------------------------------------------------------
 typedef struct cr_uring cr_uring;
-// One completion: the submission's data, its result (-errno on failure) and whether more
-// completions of the same (multishot) submission follow.
+// One completion: the submission's data, its result (-errno on failure), whether more
+// completions of the same (multishot) submission follow, and the provided buffer the kernel
+// filled (-1: none).
 typedef struct {
     uint64_t data;
     int32_t result;
+    int32_t buffer;
     uint8_t more;
 } cr_completion;
 // Sets up a ring of `entries` submissions; 0 or -errno (ENOSYS: the kernel lacks what it needs).
@@ -64,6 +66,16 @@ int cr_uring_poll_add(cr_uring *ring, int fd, uint32_t events, uint64_t data, in
 int cr_uring_cancel(cr_uring *ring, uint64_t target, uint64_t data);
 // Queues the cancellation of every submission on fd's file.
 int cr_uring_cancel_fd(cr_uring *ring, int fd, uint64_t data);
+// Registers `count` (a power of two) buffers of `size` bytes each as the ring's provided
+// buffers, all handed to the kernel; 0 or -errno (ENOSYS: the kernel lacks multishot recv).
+int cr_uring_buffers_create(cr_uring *ring, unsigned count, unsigned size);
+// The first provided buffer: buffer i starts i * size bytes after it.
+unsigned char *cr_uring_buffers_base(cr_uring *ring);
+// Hands provided buffer `id` back to the kernel.
+void cr_uring_buffer_give(cr_uring *ring, uint16_t id);
+// Queues a multishot recv on the socket fd into the provided buffers: a completion per filled
+// buffer, until EOF, an error, a cancellation, or no buffer left (ENOBUFS).
+int cr_uring_recv_multishot(cr_uring *ring, int fd, uint64_t data);
 // Hands the queued submissions to the kernel now, and finishes what they did: a cancelled poll
 // has let go of its file when this returns.
 int cr_uring_submit(cr_uring *ring);

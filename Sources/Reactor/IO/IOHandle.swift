@@ -76,7 +76,7 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
         reactor.assertOnLoop("tryRead")
         if isDatagram { return try tryReceiveDatagram(into: buffer) }
         return try reactor.attempt(self, .read, requested: buffer.count, "\(transferName(.read))") {
-            isSocket ? cr_recv(fd, buffer.baseAddress, buffer.count) : cr_read(fd, buffer.baseAddress, buffer.count)
+            isSocket ? reactor.receive(self, into: buffer) : cr_read(fd, buffer.baseAddress, buffer.count)
         }
     }
 
@@ -210,6 +210,14 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
 }
 
 extension Reactor {
+    /// A stream socket's transfer for `tryRead`: a recv, or with io_uring's completion mode a
+    /// copy out of the bytes already received.
+    @inline(__always)
+    func receive(_ handle: IOHandle, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        if let uring = completionReceives { return uring.receive(fd: handle.fd, generation: handle.generation, into: buffer) }
+        return cr_recv(handle.fd, buffer.baseAddress, buffer.count)
+    }
+
     /// One attempt at a syscall in one direction, with the readiness bookkeeping every
     /// transfer shares (mio's `do_io`): nothing is tried while the direction is known not
     /// ready; EAGAIN clears its readiness; so does a short transfer of a byte stream (the

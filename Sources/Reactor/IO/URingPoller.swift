@@ -1,10 +1,12 @@
 import CReactor
 import Glibc
 
-/// The io_uring backend, in poll mode: each socket's readability comes from one multishot poll
+/// The io_uring backend: each registration's readability comes from one multishot poll
 /// (edge-triggered, as epoll's registration), its writability from a one-shot poll queued when
 /// a task waits to write; submissions are queued in the ring and reach the kernel with the
 /// loop's next wait, and a turn that finds completions waiting makes no system call at all.
+/// A stream socket, from its first read, receives in completion mode instead (`URingReceives`):
+/// its poll for readability is cancelled, and its receive's completions report it.
 ///
 /// Completion data is the registration's `PollEvent.token`, with `writeArm` set in a
 /// write wait's poll (fds stay below 2^30). Data with generation 0 is the backend's own: the
@@ -31,6 +33,8 @@ final class URingPoller: Poller {
     private var arms: [UInt32: (fd: Int32, generation: UInt32)] = [:]
     private var armOfFD: [Int32: UInt32] = [:]
     private var lastArmSequence: UInt32 = 0
+    /// The receives in completion mode, nil where the kernel has no provided-buffer rings.
+    let receives: URingReceives?
 
     init() throws {
         var ring: OpaquePointer?
@@ -44,6 +48,7 @@ final class URingPoller: Poller {
         self.ring = ring
         self.wakeFD = wakeFD
         completions = .allocate(capacity: Self.maxEvents)
+        receives = URingReceives(ring: ring, cancelToken: Self.cancelToken)
         try add(fd: wakeFD, events: CR_EPOLLIN, data: Self.wakeToken, multishot: true)
         // A kernel or a seccomp profile that refuses io_uring's operations says so here, while
         // the reactor can still fall back to epoll. (Thrown from here on, deinit releases what
@@ -78,11 +83,28 @@ final class URingPoller: Poller {
         armOfFD[fd] = sequence
     }
 
-    /// Cancels every poll of the fd and submits the cancellation at once: the kernel holds a
+    /// `IOHandle.tryRead`'s transfer on a stream socket, in completion mode: a count (0 at EOF) or
+    /// -errno, as recv's. Only where `receives` is not nil.
+    @inline(__always)
+    func receive(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let count = receives.unsafelyUnwrapped.receive(fd: fd, generation: generation, into: buffer)
+        return count != URingReceives.notReceiving ? count : startReceiving(fd: fd, generation: generation, into: buffer)
+    }
+
+    /// A registration's first read: its receive replaces its poll for readability.
+    @inline(never)
+    private func startReceiving(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let token = PollEvent.token(fd: fd, generation: generation)
+        if registered.remove(token) != nil { _ = cr_uring_cancel(ring, token, Self.cancelToken) }
+        return receives.unsafelyUnwrapped.start(fd: fd, generation: generation, into: buffer)
+    }
+
+    /// Cancels every poll and receive of the fd and submits the cancellation at once: the kernel holds a
     /// reference to the file while it polls it, and a socket closed with a poll pending would
     /// stay open.
     func deregister(fd: Int32, generation: UInt32, closing: Bool) {
         registered.remove(PollEvent.token(fd: fd, generation: generation))
+        receives?.close(fd: fd, generation: generation)
         if let sequence = armOfFD.removeValue(forKey: fd) { arms[sequence] = nil }
         _ = cr_uring_cancel_fd(ring, fd, Self.cancelToken)
         _ = cr_uring_submit(ring)
@@ -96,7 +118,10 @@ final class URingPoller: Poller {
             let data = completion.data
             let generation = UInt32(truncatingIfNeeded: data >> 32)
             let low = UInt32(truncatingIfNeeded: data)
-            if generation != 0 {
+            if generation != 0 && low & URingReceives.tag != 0 {
+                let fd = Int32(bitPattern: low & ~URingReceives.tag)
+                if let event = receives?.complete(completion, fd: fd, generation: generation) { report(event) }
+            } else if generation != 0 {
                 let fd = Int32(bitPattern: low & ~Self.writeArm)
                 if low & Self.writeArm == 0 && completion.more == 0 && registered.contains(data) {
                     if completion.result < 0 && completion.result != -ECANCELED {

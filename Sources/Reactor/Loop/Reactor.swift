@@ -72,6 +72,9 @@ public final class Reactor: @unchecked Sendable {
     let slowJobThresholdNanoseconds: Int64?
     let exceptionHandler: (@Sendable (Reactor, ErrorContext) -> Void)?
     let poller: any Poller
+    /// The io_uring backend, when its stream sockets receive in completion mode (reads copy out
+    /// of its buffers instead of making a recv); nil with epoll.
+    let completionReceives: URingPoller?
     /// The serial executor of actors isolated to the loop.
     let isolation = LoopIsolation()
     /// Where a task in a cancellation scope parks for a wait on a handle.
@@ -128,6 +131,7 @@ public final class Reactor: @unchecked Sendable {
         slowJobThresholdNanoseconds = configuration.debugMode ? configuration.slowJobThreshold.nanoseconds : nil
         exceptionHandler = configuration.exceptionHandler
         poller = try Self.makePoller(configuration.backend, logger: configuration.logger)
+        completionReceives = (poller as? URingPoller).flatMap { $0.receives == nil ? nil : $0 }
         isolation.reactor = Unmanaged.passUnretained(self)
     }
 

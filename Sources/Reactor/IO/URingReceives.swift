@@ -1,0 +1,227 @@
+import CReactor
+import Glibc
+
+/// The io_uring backend's receives in completion mode: a stream socket's bytes arrive through
+/// one multishot recv into buffers the kernel picks from a ring shared by every connection (an
+/// idle connection holds none), and `IOHandle.tryRead` copies them out of the buffers instead
+/// of making a recv. A completion is reported to the loop as readability, so the readiness and
+/// the waits stay as they are with epoll.
+///
+/// A socket starts receiving at its first read (a listener or a socket still connecting never
+/// does): that read still makes its recv, the multishot recv then takes what follows. A
+/// connection whose reader falls behind stops receiving at `pauseAt` buffers (its peer then
+/// meets a full window, as with a socket's own buffer) and starts again once its reader is down
+/// to `resumeAt`. One that finds no buffer left reads with recv, woken by a poll, until buffers
+/// come back: no connection waits on another's reader.
+final class URingReceives {
+    static let bufferCount = 256
+    static let bufferSize = 16 * 1024
+    static let pauseAt = 16
+    static let resumeAt = 4
+    /// Set in a receive's completion data beside the registration's token (fds stay below 2^29).
+    static let tag: UInt32 = 1 << 29
+
+    /// One socket's receive: its filled buffers, oldest first, linked through `nextBuffer`.
+    struct Receiver {
+        /// The registration receiving on this fd, 0 for none.
+        var generation: UInt32 = 0
+        var head: UInt16 = 0
+        var tail: UInt16 = 0
+        var queued = 0
+        /// Bytes of the head buffer already read.
+        var offset = 0
+        /// The kernel's multishot recv has not ended.
+        var isLive = false
+        /// Ended on purpose: `pauseAt` buffers wait to be read.
+        var isPaused = false
+        /// Ended for want of a buffer: reads make their own recv.
+        var isStarved = false
+        /// EOF or an error came: nothing more will.
+        var isEnded = false
+        /// The error that ended it (errno), for the read after the bytes before it.
+        var error: Int32 = 0
+    }
+
+    private let ring: OpaquePointer
+    private let cancelToken: UInt64
+    private let buffers: UnsafeMutablePointer<UInt8>
+    private let nextBuffer: UnsafeMutablePointer<UInt16>
+    private let lengths: UnsafeMutablePointer<Int>
+    /// Indexed by fd.
+    private var receivers: UnsafeMutablePointer<Receiver>
+    private var capacity = 0
+    /// Buffers waiting in the receivers' queues (the kernel has the rest).
+    private(set) var held = 0
+
+    /// nil when the kernel has no multishot recv: receives stay in poll mode.
+    init?(ring: OpaquePointer, cancelToken: UInt64) {
+        guard cr_uring_buffers_create(ring, UInt32(Self.bufferCount), UInt32(Self.bufferSize)) == 0 else { return nil }
+        self.ring = ring
+        self.cancelToken = cancelToken
+        buffers = cr_uring_buffers_base(ring)
+        nextBuffer = .allocate(capacity: Self.bufferCount)
+        lengths = .allocate(capacity: Self.bufferCount)
+        receivers = .allocate(capacity: 0)
+    }
+
+    deinit {
+        nextBuffer.deallocate()
+        lengths.deallocate()
+        receivers.deallocate()
+    }
+
+    /// What `receive` answers for a registration that has not started receiving.
+    static let notReceiving = Int.min
+
+    /// `IOHandle.tryRead`'s transfer on a stream socket: a count (0 at EOF) or -errno, as
+    /// recv's; `notReceiving` before the registration's first read (`start`).
+    @inline(__always)
+    func receive(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard Int(fd) < capacity, receivers[Int(fd)].generation == generation else { return Self.notReceiving }
+        let receiver = receivers + Int(fd)
+        guard receiver.pointee.queued > 0 else { return drained(receiver, fd: fd, generation: generation, into: buffer) }
+        var copied = 0
+        while copied < buffer.count && receiver.pointee.queued > 0 {
+            let id = Int(receiver.pointee.head)
+            let offset = receiver.pointee.offset
+            let count = min(buffer.count - copied, lengths[id] - offset)
+            (buffer.baseAddress! + copied).copyMemory(from: buffers + id * Self.bufferSize + offset, byteCount: count)
+            copied += count
+            if offset + count < lengths[id] {
+                receiver.pointee.offset = offset + count
+            } else {
+                receiver.pointee.offset = 0
+                receiver.pointee.head = nextBuffer[id]
+                receiver.pointee.queued -= 1
+                give(UInt16(id))
+            }
+        }
+        if receiver.pointee.isPaused && receiver.pointee.queued <= Self.resumeAt { resume(receiver, fd: fd, generation: generation) }
+        if receiver.pointee.isStarved && receiver.pointee.queued == 0 { starvedAndDrained(receiver, fd: fd, generation: generation) }
+        return copied
+    }
+
+    /// The first read of a registration: the multishot recv is queued, and this read makes its
+    /// own recv (it reaches the kernel before the multishot one, so the bytes stay in order).
+    func start(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        if Int(fd) >= capacity { grow(to: Int(fd) + 1) }
+        receivers[Int(fd)] = Receiver(generation: generation)
+        arm(receivers + Int(fd), fd: fd, generation: generation)
+        return cr_recv(fd, buffer.baseAddress, buffer.count)
+    }
+
+    /// A read that found no buffer waiting.
+    @inline(never)
+    private func drained(_ receiver: UnsafeMutablePointer<Receiver>, fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        if receiver.pointee.isEnded {
+            let error = receiver.pointee.error
+            receiver.pointee.error = 0
+            return error == 0 ? 0 : -Int(error)
+        }
+        guard receiver.pointee.isStarved else { return -Int(EAGAIN) }
+        let count = cr_recv(fd, buffer.baseAddress, buffer.count)
+        // A short read of a byte stream says the socket is drained, as EAGAIN does.
+        if count == -Int(EAGAIN) || (count > 0 && count < buffer.count) { starvedAndDrained(receiver, fd: fd, generation: generation) }
+        return count
+    }
+
+    /// A starved receiver whose read found nothing more (the readiness is about to be cleared):
+    /// it receives into buffers again if there are some, or a poll says when there is more.
+    @inline(never)
+    private func starvedAndDrained(_ receiver: UnsafeMutablePointer<Receiver>, fd: Int32, generation: UInt32) {
+        if held < Self.bufferCount { arm(receiver, fd: fd, generation: generation) }
+        if receiver.pointee.isStarved {
+            _ = cr_uring_poll_add(ring, fd, CR_EPOLLIN | CR_EPOLLRDHUP, PollEvent.token(fd: fd, generation: generation), 0)
+        }
+    }
+
+    /// A completion whose data carries `tag`: queues its buffer and says what the loop is told.
+    func complete(_ completion: cr_completion, fd: Int32, generation: UInt32) -> PollEvent? {
+        guard Int(fd) < capacity, receivers[Int(fd)].generation == generation else {
+            // A receive of a closed registration: its buffer goes back.
+            if completion.buffer >= 0 { cr_uring_buffer_give(ring, UInt16(completion.buffer)) }
+            return nil
+        }
+        let receiver = receivers + Int(fd)
+        if completion.more == 0 { receiver.pointee.isLive = false }
+        let result = completion.result
+        var mask = CR_EPOLLIN
+        if result > 0 {
+            let id = UInt16(completion.buffer)
+            lengths[Int(id)] = Int(result)
+            if receiver.pointee.queued == 0 {
+                receiver.pointee.head = id
+            } else {
+                nextBuffer[Int(receiver.pointee.tail)] = id
+            }
+            receiver.pointee.tail = id
+            receiver.pointee.queued += 1
+            held += 1
+            if receiver.pointee.queued >= Self.pauseAt && !receiver.pointee.isPaused {
+                receiver.pointee.isPaused = true
+                if receiver.pointee.isLive { cancel(fd: fd, generation: generation) }
+            }
+        } else if result == 0 {
+            receiver.pointee.isEnded = true
+            mask |= CR_EPOLLRDHUP
+        } else if result == -ENOBUFS {
+            receiver.pointee.isStarved = true
+        } else if result != -ECANCELED {
+            receiver.pointee.isEnded = true
+            receiver.pointee.error = -result
+            mask = CR_EPOLLERR
+        }
+        // Ended for a reason of the kernel's own (a full completion ring): receive again.
+        if !receiver.pointee.isLive && !receiver.pointee.isPaused && !receiver.pointee.isStarved && !receiver.pointee.isEnded {
+            arm(receiver, fd: fd, generation: generation)
+        }
+        return result == -ECANCELED ? nil : PollEvent(fd: fd, generation: generation, mask: mask)
+    }
+
+    /// Gives a closed registration's buffers back; the poller cancels its recv.
+    func close(fd: Int32, generation: UInt32) {
+        guard Int(fd) < capacity, receivers[Int(fd)].generation == generation else { return }
+        let receiver = receivers + Int(fd)
+        var id = receiver.pointee.head
+        for _ in 0..<receiver.pointee.queued {
+            let next = nextBuffer[Int(id)]
+            give(id)
+            id = next
+        }
+        receiver.pointee = Receiver()
+    }
+
+    private func resume(_ receiver: UnsafeMutablePointer<Receiver>, fd: Int32, generation: UInt32) {
+        receiver.pointee.isPaused = false
+        // A recv still live (its cancellation not yet completed) is armed again when it ends.
+        if !receiver.pointee.isLive && !receiver.pointee.isEnded { arm(receiver, fd: fd, generation: generation) }
+    }
+
+    private func arm(_ receiver: UnsafeMutablePointer<Receiver>, fd: Int32, generation: UInt32) {
+        receiver.pointee.isLive = cr_uring_recv_multishot(ring, fd, Self.data(fd: fd, generation: generation)) == 0
+        receiver.pointee.isStarved = !receiver.pointee.isLive
+    }
+
+    private func cancel(fd: Int32, generation: UInt32) {
+        _ = cr_uring_cancel(ring, Self.data(fd: fd, generation: generation), cancelToken)
+    }
+
+    private func give(_ id: UInt16) {
+        held -= 1
+        cr_uring_buffer_give(ring, id)
+    }
+
+    private func grow(to minimum: Int) {
+        let newCapacity = max(minimum, capacity * 2, 64)
+        let grown = UnsafeMutablePointer<Receiver>.allocate(capacity: newCapacity)
+        grown.moveInitialize(from: receivers, count: capacity)
+        (grown + capacity).initialize(repeating: Receiver(), count: newCapacity - capacity)
+        receivers.deallocate()
+        receivers = grown
+        capacity = newCapacity
+    }
+
+    static func data(fd: Int32, generation: UInt32) -> UInt64 {
+        PollEvent.token(fd: fd, generation: generation) | UInt64(tag)
+    }
+}
