@@ -293,7 +293,7 @@ final class StreamReaderTests: XCTestCase {
     /// socket, or with io_uring's completion mode, in the reactor's buffers once the loop has
     /// taken their completion.
     private static func bytesReachTheReactor(_ f: Fixture) async throws {
-        guard let receives = f.reactor.completionReceives?.receives else { return }
+        guard let receives = f.reactor.completionReceives?.takeUnretainedValue() else { return }
         try await waitUntil(f.reactor, "the bytes reach the reactor's buffers") { receives.held > 0 }
     }
 

@@ -102,7 +102,7 @@ final class BackendTests: XCTestCase {
                 client.close()
                 let end = try await reactor.sockRecv(served, maxBytes: 1000)
                 XCTAssertEqual(end, [], "\(backend): the peer's close is an end of file")
-                XCTAssertEqual(reactor.completionReceives?.receives?.held ?? 0, 0, "\(backend): a buffer was kept")
+                XCTAssertEqual(reactor.completionReceives?.takeUnretainedValue().held ?? 0, 0, "\(backend): a buffer was kept")
             }
         }
     }
@@ -139,7 +139,7 @@ final class BackendTests: XCTestCase {
                     let (client, payload) = (pairs[index].client, payloads[index])
                     return Task(executorPreference: reactor) { try await reactor.sockSendall(client, payload) }
                 }
-                if let receives = reactor.completionReceives?.receives {
+                if let receives = reactor.completionReceives?.takeUnretainedValue() {
                     try await waitUntil(reactor, "every buffer is taken") { receives.held == URingReceives.bufferCount }
                 }
                 // The first two are closed unread; the rest are read to their end.
@@ -158,7 +158,7 @@ final class BackendTests: XCTestCase {
                 for index in 2..<connections { try await senders[index].value }
                 for sender in senders[..<2] { _ = try? await sender.value }
                 for pair in pairs { pair.served.close() }
-                if let receives = reactor.completionReceives?.receives {
+                if let receives = reactor.completionReceives?.takeUnretainedValue() {
                     XCTAssertEqual(receives.held, 0, "a closed connection kept its buffers")
                 }
             }

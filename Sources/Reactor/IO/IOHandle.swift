@@ -214,7 +214,9 @@ extension Reactor {
     /// copy out of the bytes already received.
     @inline(__always)
     func receive(_ handle: IOHandle, into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        if let uring = completionReceives { return uring.receive(fd: handle.fd, generation: handle.generation, into: buffer) }
+        if let receives = completionReceives {
+            return receives._withUnsafeGuaranteedRef { $0.receive(fd: handle.fd, generation: handle.generation, into: buffer) }
+        }
         return cr_recv(handle.fd, buffer.baseAddress, buffer.count)
     }
 

@@ -65,8 +65,9 @@ extension Reactor {
     public enum Backend: String, Sendable, CaseIterable {
         /// epoll, edge-triggered: the default.
         case epoll
-        /// io_uring (Linux 5.11 and later); where the kernel lacks it or forbids it (seccomp,
-        /// `kernel.io_uring_disabled`), the reactor logs why and uses epoll.
+        /// io_uring (Linux 5.11 and later; from 6.3, stream sockets receive in completion
+        /// mode); where the kernel lacks it or forbids it (seccomp, `kernel.io_uring_disabled`),
+        /// the reactor logs why and uses epoll.
         case ioUring = "io_uring"
 
         /// `REACTOR_BACKEND` from the environment (`epoll` or `io_uring`); epoll when unset.

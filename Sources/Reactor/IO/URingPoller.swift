@@ -6,7 +6,8 @@ import Glibc
 /// a task waits to write; submissions are queued in the ring and reach the kernel with the
 /// loop's next wait, and a turn that finds completions waiting makes no system call at all.
 /// A stream socket, from its first read, receives in completion mode instead (`URingReceives`):
-/// its poll for readability is cancelled, and its receive's completions report it.
+/// its poll for readability is cancelled and not armed again, and its receive's completions
+/// report it.
 ///
 /// Completion data is the registration's `PollEvent.token`, with `writeArm` set in a
 /// write wait's poll (fds stay below 2^30). Data with generation 0 is the backend's own: the
@@ -83,22 +84,6 @@ final class URingPoller: Poller {
         armOfFD[fd] = sequence
     }
 
-    /// `IOHandle.tryRead`'s transfer on a stream socket, in completion mode: a count (0 at EOF) or
-    /// -errno, as recv's. Only where `receives` is not nil.
-    @inline(__always)
-    func receive(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        let count = receives.unsafelyUnwrapped.receive(fd: fd, generation: generation, into: buffer)
-        return count != URingReceives.notReceiving ? count : startReceiving(fd: fd, generation: generation, into: buffer)
-    }
-
-    /// A registration's first read: its receive replaces its poll for readability.
-    @inline(never)
-    private func startReceiving(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        let token = PollEvent.token(fd: fd, generation: generation)
-        if registered.remove(token) != nil { _ = cr_uring_cancel(ring, token, Self.cancelToken) }
-        return receives.unsafelyUnwrapped.start(fd: fd, generation: generation, into: buffer)
-    }
-
     /// Cancels every poll and receive of the fd and submits the cancellation at once: the kernel holds a
     /// reference to the file while it polls it, and a socket closed with a poll pending would
     /// stay open.
@@ -124,7 +109,9 @@ final class URingPoller: Poller {
             } else if generation != 0 {
                 let fd = Int32(bitPattern: low & ~Self.writeArm)
                 if low & Self.writeArm == 0 && completion.more == 0 && registered.contains(data) {
-                    if completion.result < 0 && completion.result != -ECANCELED {
+                    if completion.result < 0 && completion.result != -ECANCELED
+                        || receives?.isReceiving(fd: fd, generation: generation) == true
+                    {
                         registered.remove(data)
                     } else {
                         // The kernel ended the multishot poll (a full completion ring): poll again.

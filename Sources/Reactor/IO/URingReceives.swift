@@ -27,9 +27,9 @@ final class URingReceives {
         var generation: UInt32 = 0
         var head: UInt16 = 0
         var tail: UInt16 = 0
-        var queued = 0
+        var queued: UInt16 = 0
         /// Bytes of the head buffer already read.
-        var offset = 0
+        var offset: UInt16 = 0
         /// The kernel's multishot recv has not ended.
         var isLive = false
         /// Ended on purpose: `pauseAt` buffers wait to be read.
@@ -39,7 +39,7 @@ final class URingReceives {
         /// EOF or an error came: nothing more will.
         var isEnded = false
         /// The error that ended it (errno), for the read after the bytes before it.
-        var error: Int32 = 0
+        var error: UInt16 = 0
     }
 
     private let ring: OpaquePointer
@@ -70,30 +70,29 @@ final class URingReceives {
         receivers.deallocate()
     }
 
-    /// What `receive` answers for a registration that has not started receiving.
-    static let notReceiving = Int.min
-
-    /// `IOHandle.tryRead`'s transfer on a stream socket: a count (0 at EOF) or -errno, as
-    /// recv's; `notReceiving` before the registration's first read (`start`).
+    /// `IOHandle.tryRead`'s transfer on a stream socket: a count (0 at EOF) or -errno, as recv's.
     @inline(__always)
     func receive(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        guard Int(fd) < capacity, receivers[Int(fd)].generation == generation else { return Self.notReceiving }
+        guard Int(fd) < capacity, receivers[Int(fd)].generation == generation else {
+            return start(fd: fd, generation: generation, into: buffer)
+        }
         let receiver = receivers + Int(fd)
         guard receiver.pointee.queued > 0 else { return drained(receiver, fd: fd, generation: generation, into: buffer) }
+        // The counts are bounded by a buffer's size: no overflow checks.
         var copied = 0
         while copied < buffer.count && receiver.pointee.queued > 0 {
             let id = Int(receiver.pointee.head)
-            let offset = receiver.pointee.offset
-            let count = min(buffer.count - copied, lengths[id] - offset)
-            (buffer.baseAddress! + copied).copyMemory(from: buffers + id * Self.bufferSize + offset, byteCount: count)
-            copied += count
-            if offset + count < lengths[id] {
-                receiver.pointee.offset = offset + count
+            let offset = Int(receiver.pointee.offset)
+            let end = offset &+ min(buffer.count &- copied, lengths[id] &- offset)
+            (buffer.baseAddress.unsafelyUnwrapped + copied).copyMemory(from: buffers + (id &* Self.bufferSize &+ offset), byteCount: end &- offset)
+            copied &+= end &- offset
+            if end < lengths[id] {
+                receiver.pointee.offset = UInt16(truncatingIfNeeded: end)
             } else {
                 receiver.pointee.offset = 0
                 receiver.pointee.head = nextBuffer[id]
-                receiver.pointee.queued -= 1
-                give(UInt16(id))
+                receiver.pointee.queued &-= 1
+                give(UInt16(truncatingIfNeeded: id))
             }
         }
         if receiver.pointee.isPaused && receiver.pointee.queued <= Self.resumeAt { resume(receiver, fd: fd, generation: generation) }
@@ -101,13 +100,21 @@ final class URingReceives {
         return copied
     }
 
-    /// The first read of a registration: the multishot recv is queued, and this read makes its
+    /// The first read of a registration: its poll for readability is cancelled (the poller does
+    /// not arm it again once `isReceiving`), the multishot recv is queued, and this read makes its
     /// own recv (it reaches the kernel before the multishot one, so the bytes stay in order).
-    func start(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    @inline(never)
+    private func start(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         if Int(fd) >= capacity { grow(to: Int(fd) + 1) }
         receivers[Int(fd)] = Receiver(generation: generation)
+        _ = cr_uring_cancel(ring, PollEvent.token(fd: fd, generation: generation), cancelToken)
         arm(receivers + Int(fd), fd: fd, generation: generation)
         return cr_recv(fd, buffer.baseAddress, buffer.count)
+    }
+
+    /// Whether the registration receives here (its poll for readability is not wanted).
+    func isReceiving(fd: Int32, generation: UInt32) -> Bool {
+        Int(fd) < capacity && receivers[Int(fd)].generation == generation
     }
 
     /// A read that found no buffer waiting.
@@ -168,7 +175,7 @@ final class URingReceives {
             receiver.pointee.isStarved = true
         } else if result != -ECANCELED {
             receiver.pointee.isEnded = true
-            receiver.pointee.error = -result
+            receiver.pointee.error = UInt16(truncatingIfNeeded: -result)
             mask = CR_EPOLLERR
         }
         // Ended for a reason of the kernel's own (a full completion ring): receive again.
@@ -207,7 +214,7 @@ final class URingReceives {
     }
 
     private func give(_ id: UInt16) {
-        held -= 1
+        held &-= 1
         cr_uring_buffer_give(ring, id)
     }
 

@@ -72,9 +72,11 @@ public final class Reactor: @unchecked Sendable {
     let slowJobThresholdNanoseconds: Int64?
     let exceptionHandler: (@Sendable (Reactor, ErrorContext) -> Void)?
     let poller: any Poller
-    /// The io_uring backend, when its stream sockets receive in completion mode (reads copy out
-    /// of its buffers instead of making a recv); nil with epoll.
-    let completionReceives: URingPoller?
+    /// The io_uring backend's receives, when its stream sockets receive in completion mode
+    /// (reads copy out of its buffers instead of making a recv); nil with epoll. The poller
+    /// keeps them, for as long as the reactor: held unmanaged, a read retains nothing (and an
+    /// epoll read only tests for nil).
+    let completionReceives: Unmanaged<URingReceives>?
     /// The serial executor of actors isolated to the loop.
     let isolation = LoopIsolation()
     /// Where a task in a cancellation scope parks for a wait on a handle.
@@ -131,7 +133,7 @@ public final class Reactor: @unchecked Sendable {
         slowJobThresholdNanoseconds = configuration.debugMode ? configuration.slowJobThreshold.nanoseconds : nil
         exceptionHandler = configuration.exceptionHandler
         poller = try Self.makePoller(configuration.backend, logger: configuration.logger)
-        completionReceives = (poller as? URingPoller).flatMap { $0.receives == nil ? nil : $0 }
+        completionReceives = (poller as? URingPoller)?.receives.map { Unmanaged.passUnretained($0) }
         isolation.reactor = Unmanaged.passUnretained(self)
     }
 
