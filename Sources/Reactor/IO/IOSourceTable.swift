@@ -165,13 +165,21 @@ struct IOSourceTable {
     }
 
     private mutating func grow(toHold fd: Int) {
+        slots = .grownTable(slots, capacity: &capacity, toHold: fd, empty: IOSource())
+    }
+}
+
+extension UnsafeMutablePointer {
+    /// A table indexed by fd (the sources; io_uring's receivers) grown to hold `index`: its
+    /// capacity doubles until it does, the new slots hold `empty`, and the old memory is freed.
+    static func grownTable(_ table: UnsafeMutablePointer, capacity: inout Int, toHold index: Int, empty: Pointee) -> UnsafeMutablePointer {
         var newCapacity = capacity
-        while newCapacity <= fd { newCapacity *= 2 }
-        let newSlots = UnsafeMutablePointer<IOSource>.allocate(capacity: newCapacity)
-        newSlots.moveInitialize(from: slots, count: capacity)
-        (newSlots + capacity).initialize(repeating: IOSource(), count: newCapacity - capacity)
-        slots.deallocate()
-        slots = newSlots
+        while newCapacity <= index { newCapacity *= 2 }
+        let grown = UnsafeMutablePointer.allocate(capacity: newCapacity)
+        grown.moveInitialize(from: table, count: capacity)
+        (grown + capacity).initialize(repeating: empty, count: newCapacity - capacity)
+        table.deallocate()
         capacity = newCapacity
+        return grown
     }
 }

@@ -49,7 +49,7 @@ final class URingReceives {
     private let lengths: UnsafeMutablePointer<Int>
     /// Indexed by fd.
     private var receivers: UnsafeMutablePointer<Receiver>
-    private var capacity = 0
+    private var capacity = 64
     /// Buffers waiting in the receivers' queues (the kernel has the rest).
     private(set) var held = 0
 
@@ -61,7 +61,8 @@ final class URingReceives {
         buffers = cr_uring_buffers_base(ring)
         nextBuffer = .allocate(capacity: Self.bufferCount)
         lengths = .allocate(capacity: Self.bufferCount)
-        receivers = .allocate(capacity: 0)
+        receivers = .allocate(capacity: capacity)
+        receivers.initialize(repeating: Receiver(), count: capacity)
     }
 
     deinit {
@@ -105,7 +106,7 @@ final class URingReceives {
     /// own recv (it reaches the kernel before the multishot one, so the bytes stay in order).
     @inline(never)
     private func start(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        if Int(fd) >= capacity { grow(to: Int(fd) + 1) }
+        if Int(fd) >= capacity { receivers = .grownTable(receivers, capacity: &capacity, toHold: Int(fd), empty: Receiver()) }
         receivers[Int(fd)] = Receiver(generation: generation)
         _ = cr_uring_cancel(ring, PollEvent.token(fd: fd, generation: generation), cancelToken)
         arm(receivers + Int(fd), fd: fd, generation: generation)
@@ -216,16 +217,6 @@ final class URingReceives {
     private func give(_ id: UInt16) {
         held &-= 1
         cr_uring_buffer_give(ring, id)
-    }
-
-    private func grow(to minimum: Int) {
-        let newCapacity = max(minimum, capacity * 2, 64)
-        let grown = UnsafeMutablePointer<Receiver>.allocate(capacity: newCapacity)
-        grown.moveInitialize(from: receivers, count: capacity)
-        (grown + capacity).initialize(repeating: Receiver(), count: newCapacity - capacity)
-        receivers.deallocate()
-        receivers = grown
-        capacity = newCapacity
     }
 
     static func data(fd: Int32, generation: UInt32) -> UInt64 {
