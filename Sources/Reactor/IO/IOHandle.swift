@@ -21,7 +21,9 @@ public class IOHandle: @unchecked Sendable, CustomStringConvertible {
     /// The reactor this handle is registered with; its operations run on that reactor's loop.
     public let reactor: Reactor
     /// The file descriptor, for calls this type does not wrap. Do not close it yourself (a
-    /// watched fd is its owner's to close, after `close()` here).
+    /// watched fd is its owner's to close, after `close()` here). On io_uring, a stream socket
+    /// that receives in completion mode has bytes the reactor took already: a recv, `MSG_PEEK`
+    /// or `FIONREAD` of your own does not see them.
     public let fileDescriptor: Int32
     let generation: UInt32
     /// recv / send / sendmsg for a socket (send with MSG_NOSIGNAL), read / write / writev

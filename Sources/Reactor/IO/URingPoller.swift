@@ -9,10 +9,11 @@ import Glibc
 /// its poll for readability is cancelled and not armed again, and its receive's completions
 /// report it.
 ///
-/// Completion data is the registration's `PollEvent.token`, with `writeArm` set in a
-/// write wait's poll (fds stay below 2^30). Data with generation 0 is the backend's own: the
-/// wake-up eventfd's poll, the cancellations, and the one-shot arms of watched fds, which
-/// carry a sequence number so that an arm replaced by a later one is told apart from it.
+/// Completion data is the registration's `PollEvent.token`, with `writeArm` set in a write
+/// wait's poll and `URingReceives.tag` in a receive's (fds stay below 2^29). Data with
+/// generation 0 is the backend's own: the wake-up eventfd's poll, the cancellations, and the
+/// one-shot arms of watched fds, which carry a sequence number so that an arm replaced by a
+/// later one is told apart from it.
 final class URingPoller: Poller {
     static let entries: UInt32 = 1024
     /// The most completions one `wait` takes; more stay in the ring for the next turn.
@@ -58,6 +59,7 @@ final class URingPoller: Poller {
     }
 
     func register(fd: Int32, generation: UInt32) throws {
+        receives?.release(fd: fd)
         let token = PollEvent.token(fd: fd, generation: generation)
         try add(fd: fd, events: Self.readEvents, data: token, multishot: true)
         registered.insert(token)
@@ -69,7 +71,9 @@ final class URingPoller: Poller {
     }
 
     /// Nothing to tell the kernel until a wait arms it.
-    func registerWatched(fd: Int32, generation: UInt32) throws {}
+    func registerWatched(fd: Int32, generation: UInt32) throws {
+        receives?.release(fd: fd)
+    }
 
     func arm(fd: Int32, generation: UInt32, read: Bool, write: Bool) throws {
         if let previous = armOfFD.removeValue(forKey: fd) {

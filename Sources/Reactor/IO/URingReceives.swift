@@ -7,8 +7,9 @@ import Glibc
 /// of making a recv. A completion is reported to the loop as readability, so the readiness and
 /// the waits stay as they are with epoll.
 ///
-/// A socket starts receiving at its first read (a listener or a socket still connecting never
-/// does): that read still makes its recv, the multishot recv then takes what follows. A
+/// A socket starts receiving at its first read that returns bytes (a listener or a socket still
+/// connecting never does): the reads until then make their recv, the multishot recv takes what
+/// follows. A
 /// connection whose reader falls behind stops receiving at `pauseAt` buffers (its peer then
 /// meets a full window, as with a socket's own buffer) and starts again once its reader is down
 /// to `resumeAt`. One that finds no buffer left reads with recv, woken by a poll, until buffers
@@ -85,7 +86,8 @@ final class URingReceives {
             let id = Int(receiver.pointee.head)
             let offset = Int(receiver.pointee.offset)
             let end = offset &+ min(buffer.count &- copied, lengths[id] &- offset)
-            (buffer.baseAddress.unsafelyUnwrapped + copied).copyMemory(from: buffers + (id &* Self.bufferSize &+ offset), byteCount: end &- offset)
+            let source = buffers + (id &* Self.bufferSize &+ offset)
+            (buffer.baseAddress.unsafelyUnwrapped + copied).copyMemory(from: source, byteCount: end &- offset)
             copied &+= end &- offset
             if end < lengths[id] {
                 receiver.pointee.offset = UInt16(truncatingIfNeeded: end)
@@ -101,16 +103,20 @@ final class URingReceives {
         return copied
     }
 
-    /// The first read of a registration: its poll for readability is cancelled (the poller does
-    /// not arm it again once `isReceiving`), the multishot recv is queued, and this read makes its
-    /// own recv (it reaches the kernel before the multishot one, so the bytes stay in order).
+    /// A read of a registration that does not receive yet makes its own recv. The first that
+    /// returns bytes starts the receive (a listener, or a socket still connecting, never does:
+    /// the receive would take the error a connect waits for): the poll for readability is
+    /// cancelled (the poller does not arm it again once `isReceiving`) and the multishot recv
+    /// is queued, to reach the kernel after this recv, so the bytes stay in order.
     @inline(never)
     private func start(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let count = cr_recv(fd, buffer.baseAddress, buffer.count)
+        guard count > 0 else { return count }
         if Int(fd) >= capacity { receivers = .grownTable(receivers, capacity: &capacity, toHold: Int(fd), empty: Receiver()) }
         receivers[Int(fd)] = Receiver(generation: generation)
         _ = cr_uring_cancel(ring, PollEvent.token(fd: fd, generation: generation), cancelToken)
         arm(receivers + Int(fd), fd: fd, generation: generation)
-        return cr_recv(fd, buffer.baseAddress, buffer.count)
+        return count
     }
 
     /// Whether the registration receives here (its poll for readability is not wanted).
@@ -120,7 +126,9 @@ final class URingReceives {
 
     /// A read that found no buffer waiting.
     @inline(never)
-    private func drained(_ receiver: UnsafeMutablePointer<Receiver>, fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    private func drained(
+        _ receiver: UnsafeMutablePointer<Receiver>, fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer
+    ) -> Int {
         if receiver.pointee.isEnded {
             let error = receiver.pointee.error
             receiver.pointee.error = 0
@@ -137,10 +145,16 @@ final class URingReceives {
     /// it receives into buffers again if there are some, or a poll says when there is more.
     @inline(never)
     private func starvedAndDrained(_ receiver: UnsafeMutablePointer<Receiver>, fd: Int32, generation: UInt32) {
-        if held < Self.bufferCount { arm(receiver, fd: fd, generation: generation) }
-        if receiver.pointee.isStarved {
-            _ = cr_uring_poll_add(ring, fd, CR_EPOLLIN | CR_EPOLLRDHUP, PollEvent.token(fd: fd, generation: generation), 0)
+        if held < Self.bufferCount {
+            arm(receiver, fd: fd, generation: generation)
+        } else {
+            pollToRecv(fd: fd, generation: generation)
         }
+    }
+
+    /// A one-shot poll for readability: a starved receiver's reads make their own recv.
+    private func pollToRecv(fd: Int32, generation: UInt32) {
+        _ = cr_uring_poll_add(ring, fd, CR_EPOLLIN | CR_EPOLLRDHUP, PollEvent.token(fd: fd, generation: generation), 0)
     }
 
     /// A completion whose data carries `tag`: queues its buffer and says what the loop is told.
@@ -169,21 +183,33 @@ final class URingReceives {
                 receiver.pointee.isPaused = true
                 if receiver.pointee.isLive { cancel(fd: fd, generation: generation) }
             }
-        } else if result == 0 {
-            receiver.pointee.isEnded = true
-            mask |= CR_EPOLLRDHUP
-        } else if result == -ENOBUFS {
-            receiver.pointee.isStarved = true
-        } else if result != -ECANCELED {
-            receiver.pointee.isEnded = true
-            receiver.pointee.error = UInt16(truncatingIfNeeded: -result)
-            mask = CR_EPOLLERR
+        } else {
+            // No kernel fills a buffer for an end, but one handed over goes back.
+            if completion.buffer >= 0 { cr_uring_buffer_give(ring, UInt16(completion.buffer)) }
+            if result == 0 {
+                receiver.pointee.isEnded = true
+                mask |= CR_EPOLLRDHUP
+            } else if result == -ENOBUFS {
+                receiver.pointee.isStarved = true
+            } else if result != -ECANCELED {
+                receiver.pointee.isEnded = true
+                receiver.pointee.error = UInt16(truncatingIfNeeded: -result)
+                mask = CR_EPOLLERR
+            }
         }
         // Ended for a reason of the kernel's own (a full completion ring): receive again.
         if !receiver.pointee.isLive && !receiver.pointee.isPaused && !receiver.pointee.isStarved && !receiver.pointee.isEnded {
             arm(receiver, fd: fd, generation: generation)
         }
         return result == -ECANCELED ? nil : PollEvent(fd: fd, generation: generation, mask: mask)
+    }
+
+    /// A new registration of `fd`: a receive left on the fd's number by a registration whose fd
+    /// was closed behind the reactor's back is cancelled, and its buffers given back.
+    func release(fd: Int32) {
+        guard Int(fd) < capacity, case let generation = receivers[Int(fd)].generation, generation != 0 else { return }
+        cancel(fd: fd, generation: generation)
+        close(fd: fd, generation: generation)
     }
 
     /// Gives a closed registration's buffers back; the poller cancels its recv.
@@ -205,9 +231,11 @@ final class URingReceives {
         if !receiver.pointee.isLive && !receiver.pointee.isEnded { arm(receiver, fd: fd, generation: generation) }
     }
 
+    /// Queues the multishot recv; a receiver it could not be queued for is starved.
     private func arm(_ receiver: UnsafeMutablePointer<Receiver>, fd: Int32, generation: UInt32) {
         receiver.pointee.isLive = cr_uring_recv_multishot(ring, fd, Self.data(fd: fd, generation: generation)) == 0
         receiver.pointee.isStarved = !receiver.pointee.isLive
+        if receiver.pointee.isStarved { pollToRecv(fd: fd, generation: generation) }
     }
 
     private func cancel(fd: Int32, generation: UInt32) {
