@@ -112,7 +112,13 @@ final class URingReceives {
     private func start(fd: Int32, generation: UInt32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let count = cr_recv(fd, buffer.baseAddress, buffer.count)
         guard count > 0 else { return count }
-        if Int(fd) >= capacity { receivers = .grownTable(receivers, capacity: &capacity, toHold: Int(fd), empty: Receiver()) }
+        if Int(fd) >= capacity {
+            // Through a local: a class's property passed inout would be checked for exclusive
+            // access at run time, at every access.
+            var grownCapacity = capacity
+            receivers = .grownTable(receivers, capacity: &grownCapacity, toHold: Int(fd), empty: Receiver())
+            capacity = grownCapacity
+        }
         receivers[Int(fd)] = Receiver(generation: generation)
         _ = cr_uring_cancel(ring, PollEvent.token(fd: fd, generation: generation), cancelToken)
         arm(receivers + Int(fd), fd: fd, generation: generation)
