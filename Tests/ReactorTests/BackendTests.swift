@@ -163,14 +163,14 @@ final class BackendTests: XCTestCase {
                 if let receives {
                     try await waitUntil(reactor, "the bytes reach the reactor's buffers") { receives.held > 0 }
                 }
-                let other = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                let other = cr_eventfd()
                 XCTAssertGreaterThanOrEqual(other, 0)
                 let number = served.fileDescriptor
                 XCTAssertEqual(Glibc.close(number), 0)
-                // Another socket takes the number, and is registered.
+                // Another fd takes the number, and is registered.
                 XCTAssertEqual(dup2(other, number), number)
                 XCTAssertEqual(Glibc.close(other), 0)
-                let registered = try await reactor.runOnLoop(number) { try reactor.register($0) }
+                let registered = try await reactor.runOnLoop(number) { try reactor.register($0, isSocket: false) }
                 defer { registered.close() }
                 XCTAssertEqual(receives?.held ?? 0, 0, "\(backend): the closed socket kept its buffers")
                 // The peer sees the end: a FIN, or a reset where unread bytes were left in the
